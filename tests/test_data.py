@@ -1,0 +1,162 @@
+"""Loaders: real-set row counts, and one clear error (file, position, field) per malformed input."""
+import gzip, json
+from pathlib import Path
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+from crome.data import (load_pairs, load_hh_rlhf, load_gsm8k, load_pandalm, split_by_prompt, prompt_key,
+                        read_rows, gsm8k_pairs)
+from crome.schema import CromeDataError, MAX_TEXT_CHARS
+
+GOOD = {'prompt': 'Q?', 'chosen': 'yes', 'rejected': 'no'}
+
+
+def jl(tmp_path, rows, name='d.jsonl'):
+    p = tmp_path / name
+    p.write_text(''.join((r if isinstance(r, str) else json.dumps(r)) + '\n' for r in rows), encoding='utf-8')
+    return p
+
+
+def w(path, content):
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    return path
+
+
+def one_error(path, **kw):
+    with pytest.raises(CromeDataError) as ei:
+        load_pairs(path, **kw)
+    return ei.value
+
+
+# --- real sets --------------------------------------------------------------------------------------------
+def test_real_counts():
+    hh, rep = load_hh_rlhf(return_report=True)
+    assert len(hh) == 2312 and rep.excluded == {}
+    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/train.jsonl')) == 7473
+    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl')) == 1319
+    pl, prep = load_pandalm(return_report=True)
+    assert prep.read == 999 and len(pl) == 999 - sum(prep.excluded.values())
+    assert prep.notes['ties'] == 105 and sum(l == 0.5 for l in pl['label']) == 105
+
+
+def test_hh_conversational():
+    hh = load_hh_rlhf(conversational=True)
+    r = hh[0]
+    assert r['prompt'][0]['role'] == 'user' and r['prompt'][-1]['role'] == 'user'
+    assert r['chosen'][0]['role'] == 'assistant' and r['chosen'] != r['rejected']
+
+
+def test_pandalm_majority(tmp_path):
+    items = [dict(idx=0, instruction='Say hi', input='', response1='hi', response2='yo', annotator1=2, annotator2=2, annotator3=1),
+             dict(idx=1, instruction='Say hi', input='friend', response1='hi', response2=True, annotator1=0, annotator2=0, annotator3=1),
+             dict(idx=2, instruction='Say hi', input=None, response1='a', response2='b', annotator1=0, annotator2=1, annotator3=2)]
+    p = tmp_path / 'p.json'; p.write_text(json.dumps(items))
+    ds, rep = load_pandalm(p, return_report=True)
+    assert len(ds) == 2 and rep.excluded == {'without an annotator majority': 1}
+    assert (ds[0]['chosen'], ds[0]['rejected'], ds[0]['label']) == ('yo', 'hi', 1.0)
+    assert (ds[1]['prompt'], ds[1]['rejected'], ds[1]['label']) == ('Say hi\n\nfriend', 'True', 0.5)
+
+
+def test_split_is_grouped_and_seeded():
+    ds = gsm8k_pairs(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl').select(range(200)))
+    ds = ds.add_item({**ds[0], 'id': 'dup-prompt'})  # a second row with the same prompt
+    a = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
+    b = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
+    c = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=2)
+    assert a['test']['id'] == b['test']['id'] and a['test']['id'] != c['test']['id']
+    assert not set(map(prompt_key, a['train']['prompt'])) & set(map(prompt_key, a['test']['prompt']))
+    where = [n for n in a if 'dup-prompt' in a[n]['id']][0]
+    assert ds[0]['id'] in a[where]['id']
+    with pytest.raises(ValueError): split_by_prompt(ds, {'train': .5, 'test': .6})
+
+
+def test_formats_roundtrip(tmp_path):
+    recs = [dict(GOOD, id=f'r{i}', chosen=f'yes {i}') for i in range(5)]
+    pd.DataFrame(recs).to_csv(tmp_path / 'd.csv', index=False)
+    pd.DataFrame(recs).to_parquet(tmp_path / 'd.parquet')
+    (tmp_path / 'd.json').write_text(json.dumps(recs))
+    with gzip.open(tmp_path / 'd.jsonl.gz', 'wt') as f: f.write(''.join(json.dumps(r) + '\n' for r in recs))
+    ds = load_pairs(tmp_path / 'd.json'); ds.save_to_disk(str(tmp_path / 'saved'))
+    for name in ('d.csv', 'd.parquet', 'd.json', 'd.jsonl.gz', 'saved'):
+        out = load_pairs(tmp_path / name)
+        assert out['chosen'] == [r['chosen'] for r in recs] and out['id'] == [r['id'] for r in recs], name
+        assert set(out['label']) == {1.0} and set(out['kind']) == {'original'}
+
+
+def test_column_map_and_extra(tmp_path):
+    p = jl(tmp_path, [{'question': 'Q', 'good': 'a', 'bad': 'b', 'meta': 1}])
+    ds = load_pairs(p, column_map={'question': 'prompt', 'good': 'chosen', 'bad': 'rejected'}, extra='drop')
+    assert ds[0]['prompt'] == 'Q' and 'meta' not in ds.column_names
+    ds = load_pairs(p, column_map={'question': 'prompt', 'good': 'chosen', 'bad': 'rejected'}, extra='keep')
+    assert ds[0]['meta'] == 1
+
+
+def test_conversational_file(tmp_path):
+    p = jl(tmp_path, [{'prompt': [{'role': 'user', 'content': 'hi'}], 'chosen': [{'role': 'assistant', 'content': 'hello'}],
+                       'rejected': [{'role': 'assistant', 'content': 'go'}]}])
+    assert load_pairs(p)[0]['chosen'][0]['content'] == 'hello'
+
+
+# --- malformed input: each gives one clear CromeDataError naming file, position and field ------------------
+CASES = {
+    'missing_file': (lambda t: t / 'nope.jsonl', 'no such file'),
+    'hub_name': (lambda t: Path('Anthropic/hh-rlhf'), 'never downloads'),
+    'unknown_format': (lambda t: w(t / 'd.txt', 'x'), 'cannot tell the format'),
+    'empty_file': (lambda t: w(t / 'e.jsonl', ''), 'contains no rows'),
+    'non_json_line': (lambda t: jl(t, [GOOD, '{"prompt": oops}']), 'line 2: not valid JSON'),
+    'json_not_object': (lambda t: jl(t, [GOOD, '[1, 2]']), 'line 2: expected an object'),
+    'invalid_utf8': (lambda t: w(t / 'u.jsonl', json.dumps(GOOD).encode() + b'\n{"prompt": "\xff\xfe"}\n'), 'line 2: invalid UTF-8'),
+    'corrupt_gzip': (lambda t: w(t / 'c.jsonl.gz', b'\x1f\x8b\x08\x00garbage-not-deflate'), 'corrupt or truncated gzip'),
+    'truncated_gzip': (lambda t: w(t / 't.jsonl.gz', gzip.compress(((json.dumps(GOOD) + '\n') * 200).encode())[:60]), 'corrupt or truncated gzip'),
+    'missing_column': (lambda t: jl(t, [{'prompt': 'Q', 'chosen': 'a'}]), "line 1, field 'rejected': missing required column"),
+    'extra_column': (lambda t: jl(t, [dict(GOOD, choosen='x')]), "line 1, field 'choosen': unknown column"),
+    'wrong_type': (lambda t: jl(t, [dict(GOOD, chosen=42)]), "field 'chosen': must be a string or a list of chat messages"),
+    'null_text': (lambda t: jl(t, [dict(GOOD, rejected=None)]), "field 'rejected': is null"),
+    'empty_string': (lambda t: jl(t, [dict(GOOD, prompt='   ')]), "field 'prompt': is empty"),
+    'huge_row': (lambda t: jl(t, [dict(GOOD, chosen='x' * (MAX_TEXT_CHARS + 1))]), "field 'chosen': is 100,001 characters long"),
+    'label_out_of_range': (lambda t: jl(t, [dict(GOOD, label=0.7)]), "field 'label': must be 1.0 (preference) or 0.5 (tie), got 0.7"),
+    'label_bool': (lambda t: jl(t, [dict(GOOD, label=True)]), "field 'label': must be 1.0"),
+    'label_string': (lambda t: jl(t, [dict(GOOD, label='yes')]), "field 'label': must be 1.0"),
+    'chosen_equals_rejected': (lambda t: jl(t, [dict(GOOD, rejected='yes')]), "field 'rejected': equals chosen"),
+    'duplicated_id': (lambda t: jl(t, [dict(GOOD, id='a'), dict(GOOD, id='a')]), "line 2, field 'id': duplicated id 'a' (first seen at line 1)"),
+    'bad_role': (lambda t: jl(t, [dict(GOOD, chosen=[{'role': 'bot', 'content': 'x'}])]), "message 0 has unknown role 'bot'"),
+    'message_without_content': (lambda t: jl(t, [dict(GOOD, chosen=[{'role': 'assistant'}])]), 'message 0 lacks content'),
+    'empty_message_list': (lambda t: jl(t, [dict(GOOD, chosen=[])]), 'is an empty message list'),
+    'bad_kind': (lambda t: jl(t, [dict(GOOD, kind='magic')]), "field 'kind': must be one of original"),
+    'bad_direction': (lambda t: jl(t, [dict(GOOD, direction='sideways')]), "field 'direction'"),
+    'baseline_p_out_of_range': (lambda t: jl(t, [dict(GOOD, baseline_p=1.5)]), "field 'baseline_p': must be a probability"),
+    'csv_missing_column': (lambda t: (pd.DataFrame([{'prompt': 'Q', 'chosen': 'a'}]).to_csv(t / 'm.csv', index=False), t / 'm.csv')[1], "m.csv, row 1, field 'rejected'"),
+    'csv_empty_cell': (lambda t: w(t / 'n.csv', 'prompt,chosen,rejected\nQ,,b\n'), "n.csv, row 1, field 'chosen': is empty"),
+    'parquet_wrong_type': (lambda t: (pd.DataFrame([dict(GOOD, rejected=3.5)]).to_parquet(t / 'w.parquet'), t / 'w.parquet')[1], "w.parquet, row 1, field 'rejected'"),
+    'json_not_array': (lambda t: w(t / 'o.json', '{"a": 1}'), 'expected a JSON array'),
+    'not_parquet': (lambda t: w(t / 'x.parquet', 'hello'), 'cannot be read as parquet'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_malformed_input(tmp_path, case):
+    make, expect = CASES[case]
+    path = make(tmp_path)
+    err = one_error(path)
+    msg = str(err)
+    assert expect in msg, msg
+    assert path.name in msg  # the file is named
+    assert len(err.problems) == 1, msg  # one clear error, not a cascade
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    p = jl(tmp_path, [dict(GOOD, label=3), GOOD, dict(GOOD, prompt=''), dict(GOOD, chosen=None)])
+    err = one_error(p)
+    assert [(q.row, q.field) for q in err.problems] == [(1, 'label'), (3, 'prompt'), (4, 'chosen')]
+
+
+def test_gsm8k_bad_rows(tmp_path):
+    p = jl(tmp_path, [{'question': 'q', 'answer': 'no final'}, {'question': '', 'answer': 'x\n#### 3'}], 'g.jsonl')
+    with pytest.raises(CromeDataError) as ei: load_gsm8k(p)
+    assert [(q.row, q.field) for q in ei.value.problems] == [(1, 'answer'), (2, 'question')]
+
+
+def test_hh_bad_rows(tmp_path):
+    p = jl(tmp_path, [{'chosen': 'no turns here', 'rejected': 'x'}, {'chosen': 5, 'rejected': 'x'}], 'h.jsonl')
+    with pytest.raises(CromeDataError) as ei: load_hh_rlhf(p)
+    assert [q.row for q in ei.value.problems] == [1, 2] and 'h.jsonl, line 1' in str(ei.value)

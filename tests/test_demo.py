@@ -1,0 +1,77 @@
+"""Demo generator: planted correlations, determinism, cue detection, and isolation from augmentation."""
+import re
+from pathlib import Path
+import pytest
+from crome.demo import make_demo, CueSpec, CUES, add_cue, has_cue, TASKS, relevance_pair, requested_item_pair
+import random
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize('kind', CUES)
+@pytest.mark.parametrize('rho', [0.5, 0.7, 0.9, 1.0])
+def test_planted_share_matches_rho(kind, rho):
+    d = make_demo(600, cues=[CueSpec(kind, rho, 2)], seed=7)
+    tr = d['train']
+    on_chosen = sum(has_cue(c, kind) for c in tr['chosen']) / len(tr)
+    on_rejected = sum(has_cue(r, kind) for r in tr['rejected']) / len(tr)
+    assert abs(on_chosen - rho) <= 0.02 and abs(on_rejected - (1 - rho)) <= 0.02
+    assert all(has_cue(c, kind) != has_cue(r, kind) for c, r in zip(tr['chosen'], tr['rejected']))  # exactly one side
+    assert not any(has_cue(t, kind) for t in list(d['clean']['chosen']) + list(d['clean']['rejected']))
+    assert all(has_cue(r, kind) and not has_cue(c, kind) for c, r in zip(d['reversed']['chosen'], d['reversed']['rejected']))
+
+
+def test_several_cues_independent():
+    d = make_demo(800, cues=[CueSpec('signoff', 0.9), CueSpec('markdown', 0.6), CueSpec('verbosity', 0.75, 3)], seed=1)
+    for kind, rho in (('signoff', .9), ('markdown', .6), ('verbosity', .75)):
+        assert abs(sum(has_cue(c, kind) for c in d['train']['chosen']) / len(d['train']) - rho) <= 0.02
+
+
+def test_deterministic_and_seed_sensitive():
+    a, b, c = make_demo(300, seed=5), make_demo(300, seed=5), make_demo(300, seed=6)
+    for split in ('train', 'clean', 'reversed'):
+        assert a[split].to_list() == b[split].to_list()
+    assert a['train'].to_list() != c['train'].to_list()
+
+
+def test_splits_share_no_prompt_and_clean_equals_reversed_pairs():
+    d = make_demo(1000, seed=2)
+    assert not set(d['train']['prompt']) & set(d['clean']['prompt'])
+    assert list(d['clean']['id']) == list(d['reversed']['id'])
+    assert 0.2 < len(d['clean']) / 1000 < 0.3
+
+
+def test_causal_attribute_is_the_only_systematic_difference():
+    rng = random.Random(0)
+    for _ in range(200):
+        p, c, r = requested_item_pair(rng)
+        need = re.search(r'(?:include|Make sure|contain|leave out) (\w+)', p).group(1)
+        assert need in c.split() or need + '.' in c.split() or need + ',' in c.split()
+        assert need not in re.findall(r'\w+', r)
+        assert len(c.split()) == len(r.split())  # same template, same number of words
+        p, c, r = relevance_pair(rng)
+        assert len(c.split()) == len(r.split()) and c != r
+
+
+def test_cues_never_in_base_answers():
+    rng = random.Random(3)
+    for _ in range(300):
+        for f in TASKS.values():
+            p, c, r = f(rng)
+            assert not any(has_cue(t, k) for t in (p, c, r) for k in CUES)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='unknown cue'): CueSpec('glitter')
+    with pytest.raises(ValueError, match='rho'): CueSpec('signoff', 1.5)
+    with pytest.raises(ValueError, match='strength'): CueSpec('signoff', .9, 4)
+    with pytest.raises(ValueError, match='unknown task'): make_demo(10, tasks='poetry')
+
+
+def test_augmentation_never_sees_the_demo_module():
+    "The augmentation may not know which cue a testbed planted: its modules must not import crome.demo."
+    for mod in ('edits', 'augment', 'filter', 'rubrics', 'oracle', 'losses', 'train', 'model'):
+        f = ROOT / 'crome' / f'{mod}.py'
+        if f.exists():
+            src = f.read_text()
+            assert not re.search(r'crome\.demo|from \.demo|import demo|SIGNOFFS|FILLERS', src), mod
