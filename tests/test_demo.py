@@ -75,3 +75,19 @@ def test_augmentation_never_sees_the_demo_module():
         if f.exists():
             src = f.read_text()
             assert not re.search(r'crome\.demo|from \.demo|import demo|SIGNOFFS|FILLERS', src), mod
+
+
+@pytest.mark.slow
+def test_causal_attributes_learnable_by_default_backbone():
+    """Issue 2's acceptance check: a vanilla RM on the default backbone (frozen MiniLM + MLP head), trained with
+    no cue planted, reaches >= 0.85 accuracy on the clean test split, on each causal-attribute kind."""
+    import numpy as np
+    from crome.model import FrozenRewardModel
+    d = make_demo(1600, cues=[], seed=0)
+    fm = FrozenRewardModel(max_length=128, seed=0).fit(d['train'], recipe='vanilla', epochs=40, lr=1e-3)
+    te = d['clean']
+    correct = fm.score(te['prompt'], te['chosen']) > fm.score(te['prompt'], te['rejected'])
+    sub = np.array(te['subset'])
+    accs = {t: correct[sub == t].mean() for t in TASKS}
+    print('clean accuracy', correct.mean(), accs)
+    assert correct.mean() >= 0.85 and min(accs.values()) >= 0.8, accs
