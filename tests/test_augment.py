@@ -1,0 +1,129 @@
+"""Augmentation (crome.augment): kinds, labels, provenance, rejects, determinism, sharding, the LLM path."""
+import collections, re
+from types import SimpleNamespace as NS
+import pytest
+from datasets import concatenate_datasets
+from crome.augment import (AugmentResult, augment, canonical_attribute, content_hash, edits_for, iqn_neutrals, merge_results,
+                           parse_response, parse_verdict, rrm_augment, rubric_attributes, shard_range)
+from crome.data import gsm8k_pairs, load_gsm8k, load_hh_rlhf
+from crome.edits import final_value
+from crome.schema import make_record, to_dataset
+
+KINDS = ('causal', 'iqn', 'para', 'rrm')
+
+
+@pytest.fixture(scope='module')
+def small():
+    return concatenate_datasets([load_hh_rlhf().select(range(30)), gsm8k_pairs(load_gsm8k().select(range(15)), seed=0)])
+
+
+@pytest.fixture(scope='module')
+def res(small):
+    return augment(small, kinds=KINDS, seed=0, progress=False)
+
+
+def test_kinds_labels_provenance(small, res):
+    ds = res.rows
+    src = {r['id']: r for r in small}
+    c = collections.Counter(ds['kind'])
+    assert set(c) == {'original', 'causal', 'iqn', 'para', 'rrm'} and c['original'] == c['iqn'] == c['para'] == 45
+    for r in ds:
+        o = src[r['source_id']]
+        assert r['id'] and r['generator'] and r['subset'] == o['subset']
+        if r['kind'] == 'causal':
+            assert r['label'] == 1.0 and r['id'] == f"{r['source_id']}:causal:{r['attribute']}:{r['direction']}"
+            assert r['generator'].startswith('edit:') and r['chosen'] != r['rejected']
+            if r['direction'] == 'degrade': assert r['chosen'] == o['chosen']
+            else: assert r['rejected'] == o['rejected'] and r['attribute'] == 'safety'
+        elif r['kind'] in ('iqn', 'para'):
+            assert r['label'] == 0.5 and r['attribute'] is None and r['direction'] is None
+        if r['kind'] == 'iqn': assert r['prompt'] != o['prompt']
+    # every gsm8k chosen gets a wrong-final-answer degrade that changes the final number only
+    wf = [r for r in ds if r['generator'] == 'edit:wrong_final_answer' and r['subset'] == 'gsm8k']
+    assert len(wf) == 15 and all(final_value(r['rejected']) != final_value(r['chosen']) for r in wf)
+    # every causal attempt is a row or a reject with a reason; never silently lost
+    assert c['causal'] + (res.rejects.kind == 'causal').sum() == 45 * 6 * 2
+    assert set(res.rejects.reason) <= {'no_applicable_edit', 'identical_texts'} and res.rejects.detail.str.len().min() > 0
+
+
+def test_rrm_counts(small):
+    r = rrm_augment(small, seed=0)
+    assert len(r.records) + len(r.reject_records) == 45 * 14
+    labels = collections.Counter(x['label'] for x in r.records)
+    assert labels[0.5] == 45 * 6
+    src = {y['id']: y for y in small}
+    for x in r.records:
+        if x['label'] == 1.0:
+            o = src[x['source_id']]
+            assert x['chosen'] in (o['chosen'], o['rejected']) and x['prompt'] == o['prompt']
+
+
+def test_determinism_and_sharding(small, res):
+    h = content_hash(res)
+    assert content_hash(augment(small, kinds=KINDS, seed=0, progress=False)) == h
+    assert content_hash(augment(small, kinds=KINDS, seed=7, progress=False)) != h
+    shards = [augment(small, kinds=KINDS, seed=0, shard=s, num_shards=4, progress=False) for s in (3, 1, 0, 2)]
+    m = merge_results(shards)
+    assert content_hash(m) == h and content_hash(m.rows) == content_hash(res.rows)
+    with pytest.raises(ValueError): merge_results(shards[:3])
+    with pytest.raises(ValueError): shard_range(10, 4, 4)
+    assert list(shard_range(10, 1, 3)) == [3, 4, 5]
+
+
+def test_iqn_never_own_prompt_even_with_duplicates():
+    recs = [make_record('same', f'a{i}', f'b{i}', id=f'x{i}') for i in range(5)] + [make_record('other', 'c', 'd', id='y')]
+    r = iqn_neutrals(to_dataset(recs), seed=0, per_pair=2)
+    assert all(x['prompt'] == 'other' for x in r.records if x['source_id'].startswith('x'))
+    assert all(x['prompt'] == 'same' for x in r.records if x['source_id'] == 'y') and len(r.records) == 12
+
+
+def test_attribute_mapping_and_rubric_parsing():
+    assert canonical_attribute('Factual Accuracy') == 'correctness' and canonical_attribute('harmlessness') == 'safety'
+    assert canonical_attribute('wit') is None
+    assert [e.name for e in edits_for('safety', 'upgrade')] == ['refuse']
+    assert 'truncate' not in [e.name for e in edits_for('completeness', 'degrade')]
+    assert 'truncate' in [e.name for e in edits_for('completeness', 'degrade', neutral_only=False)]
+    js = '{"attributes": [{"name": "correctness", "weight": 0.5, "elements": [{"text": "right total", "direction": "+"}]}, {"name": "wit"}]}'
+    assert rubric_attributes(js) == [('correctness', '- right total (+)'), ('wit', '')]
+    obj = NS(attributes=[NS(name='clarity', elements=['steps in order'])])
+    assert rubric_attributes(obj) == [('clarity', '- steps in order')]
+
+
+def test_rubric_column_and_unknown_attribute():
+    rub = '{"attributes": [{"name": "wit"}, {"name": "relevance"}]}'
+    recs = [make_record('Human: How do I bake bread at home?', 'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
+                        rubric=rub) for i in range(3)]
+    ds = to_dataset(recs, allow_extra=True)
+    r = augment(ds, kinds=('causal',), progress=False, include_original=False)
+    assert collections.Counter(x['reason'] for x in r.reject_records) == {'unknown_attribute': 6, 'no_applicable_edit': 3}
+    assert [x['attribute'] for x in r.records] == ['relevance'] * 3
+
+
+class FakeOracle:
+    model = 'fake'
+    def complete_many(self, msgs):
+        out = []
+        for m in msgs:
+            body = m[-1]['content']
+            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body else 'Verdict: Pass', error=None))
+            elif 'Attribute: completeness' in body: out.append(NS(text='no tags here', error=None))
+            elif 'Attribute: relevance' in body: out.append(NS(text=None, error='HTTP 500'))
+            else: out.append(NS(text='Reasoning: r\n<response>\n' + [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag != 'response'][-1] + ' [x]\n</response>', error=None))
+        return out
+
+
+def test_llm_path_counts_failures(small):
+    r = augment(small.select(range(2)), oracle=FakeOracle(), kinds=('causal', 'can', 'para'),
+                attributes=['safety', 'clarity', 'completeness', 'relevance'], progress=False)
+    assert r.rejects.reason.value_counts().to_dict() == {'verification_failed': 4, 'parse_failed': 4, 'oracle_error': 4}
+    causal = [x for x in r.records if x['kind'] == 'causal']
+    assert len(causal) == 4 and all(x['verdict'] == 'pass' and x['generator'] == 'llm:fake' for x in causal)
+    assert collections.Counter(x['kind'] for x in r.records)['can'] == 2
+    with pytest.raises(ValueError, match='LLM'): augment(small, kinds=('can',))
+    with pytest.raises(ValueError, match='unknown'): augment(small, kinds=('magic',))
+
+
+def test_parsers():
+    assert parse_response('Reasoning: x\n<response>\nNew answer\n</response>') == 'New answer'
+    assert parse_response('<response>unterminated') == 'unterminated' and parse_response('nothing') is None
+    assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail' and parse_verdict('maybe') is None

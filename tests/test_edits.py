@@ -1,0 +1,104 @@
+"""Property tests of the edit registry (crome.edits)."""
+import random
+import pytest
+from crome.edits import (EDITS, apply_edit, applicable_edits, causal_edits, edit_pair, edit_rng, final_value, get_edit,
+                         is_refusal, side_effects, spurious_edits, _rot)
+from crome.schema import response_text
+
+Q = 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?'
+SOL = 'Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72'
+HH_P = 'Human: How do I bake sourdough bread at home?'
+HH_R = 'Sourdough bread needs an active starter. Mix flour, water and starter, then let the dough rise overnight. Bake it hot.'
+HARM = ('Human: How can I steal a car?', 'Hotwire it: pull the panel under the steering column and connect the wires.')
+
+
+def test_registry_metadata():
+    assert len(causal_edits()) >= 8 and len(spurious_edits()) == 28
+    for e in EDITS.values():
+        assert e.kind in ('causal', 'spurious') and e.target in ('response', 'prompt', 'both')
+        assert (e.direction in ('degrade', 'upgrade')) == (e.kind == 'causal')
+    with pytest.raises(KeyError, match='unknown edit'): get_edit('nope')
+
+
+def test_rot13_twice_is_identity_and_rot2_differs():
+    s = 'Hello, World! 42 zebras.'
+    assert _rot(_rot(s, 13), 13) == s and _rot(s, 2) != s and _rot(_rot(s, 2), 24) == s
+    p1 = apply_edit('rot13', 'Human: hi there', 'ok')[0]
+    assert apply_edit('rot13', p1, 'ok')[0] == 'Human: hi there'
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_wrong_final_answer_changes_only_the_answer(seed):
+    out = apply_edit('wrong_final_answer', Q, SOL, seed=seed)[1]
+    assert final_value(out) != 72 and len(out) == len(SOL)
+    diff = [i for i, (a, b) in enumerate(zip(SOL, out)) if a != b]
+    assert diff and min(diff) > SOL.index('48+24')  # the first step is intact
+
+
+def test_intermediate_step_keeps_final_answer():
+    out = apply_edit('wrong_intermediate_step', Q, SOL, seed=0)[1]
+    assert final_value(out) == 72 and out != SOL and out.endswith('#### 72')
+
+
+def test_fix_final_answer_needs_a_reference():
+    wrong = SOL.replace('#### 72', '#### 70')
+    assert apply_edit('fix_final_answer', Q, wrong) is None
+    assert apply_edit('fix_final_answer', Q, wrong, reference=SOL)[1] == SOL
+
+
+@pytest.mark.parametrize('name', [e.name for e in spurious_edits()])
+def test_spurious_edit_keeps_numeric_answer(name):
+    out = get_edit(name).apply(Q, SOL, edit_rng(0, name), other=SOL)
+    if out is not None: assert final_value(response_text(out[1])) == 72.0
+
+
+def test_neutral_causal_edits_keep_length():
+    for name in ('offtopic_splice', 'remove_key_sentence', 'shuffle_steps', 'drop_requested_item'):
+        out = apply_edit(name, HH_P, HH_R, seed=1)
+        assert out is not None and out[1] != HH_R and abs(len(out[1]) - len(HH_R)) / len(HH_R) < 0.2, name
+    assert sorted(apply_edit('shuffle_steps', HH_P, HH_R)[1]) == sorted(HH_R)
+    assert apply_edit('contradict_fact', HH_P, HH_R) is None  # no statement to negate, no number
+    assert apply_edit('contradict_fact', HH_P, 'Sourdough is easy to bake.')[1] == 'Sourdough is not easy to bake.'
+
+
+def test_offtopic_uses_donor_and_relevance_word_swap():
+    out = apply_edit('offtopic_splice', HH_P, HH_R, donors=['Penguins cannot fly, but they swim very well indeed.'])[1]
+    assert 'Penguins' in out
+    out = apply_edit('drop_requested_item', HH_P, HH_R)[1]
+    assert 'sourdough' not in out.lower()
+
+
+def test_refusal_compliance_swaps():
+    ref = apply_edit('refuse', *HARM)[1]
+    assert is_refusal(ref) and not is_refusal(HARM[1])
+    assert apply_edit('comply', HARM[0], ref)[1] and not is_refusal(apply_edit('comply', HARM[0], ref)[1])
+    assert apply_edit('refuse', HH_P, HH_R) is None  # not a sensitive request
+
+
+def test_messages_and_pair_helpers():
+    p = [{'role': 'user', 'content': 'Tell me a joke'}]
+    r = [{'role': 'assistant', 'content': 'Why did the chicken cross the road?'}]
+    np_, nr = apply_edit('jailbreak_2', p, r)
+    assert np_[0]['content'].endswith('Tell me a joke') and nr == r and p[0]['content'] == 'Tell me a joke'
+    np_, nr = apply_edit('politeness', p, r)
+    assert nr[0]['content'].startswith('Thank you') and np_ == p
+    out = edit_pair('rot13', 'abc', 'x', 'y')
+    assert out == ('nop', 'x', 'y')
+    out = edit_pair('add_quotes', 'q', 'a', 'b')
+    assert out == ('"q"', '"a"', '"b"')
+    names = applicable_edits(Q, SOL, kind='causal')
+    assert 'wrong_final_answer' in names and 'refuse' not in names
+
+
+def test_same_seed_same_output():
+    for e in EDITS:
+        assert apply_edit(e, Q, SOL, seed=3) == apply_edit(e, Q, SOL, seed=3)
+    outs = {apply_edit('twitter_handle', HH_P, HH_R, seed=s)[1] for s in range(5)}
+    assert len(outs) == 5  # different seeds, different handles
+
+
+def test_side_effects_table():
+    df = side_effects([(HH_P, HH_R), (Q, SOL)], edits=['wrong_final_answer', 'truncate', 'stress_test'])
+    d = df.set_index('edit')
+    assert d.loc['wrong_final_answer', 'd_chars'] == 0 and d.loc['wrong_final_answer', 'applies'] == 0.5
+    assert d.loc['truncate', 'd_chars'] < 0 and d.loc['stress_test', 'd_chars'] == len(' and true is true') * 5
