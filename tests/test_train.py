@@ -1,0 +1,180 @@
+"Trainer and recipes (crome.train) with tiny random-init models: loss falls, resume, save/reload, frozen fit, CLI."
+import json, warnings
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaForCausalLM
+from crome.model import RewardModel, PairPM, FrozenRewardModel, default_backbone, load_tokenizer
+from crome.schema import make_record, to_dataset
+from crome.train import RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main
+
+WORDS = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
+FAST = dict(batch_size=8, lr=3e-3, max_steps=24, logging_steps=4, warmup_ratio=0.0, scheduler='constant')
+
+
+@pytest.fixture(scope='module')
+def tok(): return load_tokenizer(default_backbone())
+
+
+@pytest.fixture(scope='module')
+def toy():
+    "Chosen answers name the prompt's topic; rejected ones another topic; half the pairs add an IQN-style tie."
+    recs = []
+    for i in range(48):
+        w, o = WORDS[i % 8], WORDS[(i + 3) % 8]
+        recs.append(make_record(f'tell me about {w}', f'{w} is nice ' * (1 + i % 3), f'{o} is here ' * (1 + (i + 1) % 3), id=f'p{i}'))
+        if i % 2: recs.append(make_record(f'tell me about {o}', f'{w} thing', f'{WORDS[(i + 5) % 8]} thing', label=0.5, kind='iqn', id=f't{i}'))
+    return to_dataset(recs)
+
+
+def tiny_rm(tok, num_labels=1, seed=0):
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=64, num_labels=num_labels)
+    return RewardModel(BertForSequenceClassification(cfg), tok, max_length=48)
+
+
+@pytest.mark.parametrize('recipe', list(RECIPES))
+def test_each_recipe_loss_falls(recipe, tok, toy):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        m = train_reward_model(toy, recipe, model=tiny_rm(tok, 2 if recipe == 'odin' else 1), **FAST)
+    losses = [h['loss'] for h in m.history if 'loss' in h]
+    assert len(losses) == 6 and np.mean(losses[-2:]) < np.mean(losses[:2]) - 0.05, losses
+    assert m.recipe == recipe and m.train_config.max_steps == 24
+    if recipe == 'mmd': assert {'bt', 'mmd'} <= set(m.history[0])
+    if recipe == 'odin': assert {'rank', 'corr_len', 'corr_quality', 'orth'} <= set(m.history[0])
+
+
+def test_recipe_defaults():
+    assert resolve_recipe('crome', TrainConfig()).lambda_tie == 1.0 and resolve_recipe('crome', TrainConfig()).use_ties
+    assert not resolve_recipe('vanilla', TrainConfig()).use_ties
+    assert resolve_recipe('mmd', TrainConfig()).n_bins == 10 and resolve_recipe('mmd', TrainConfig(lambda_mmd=3.0)).lambda_mmd == 3.0
+    assert resolve_recipe('odin', TrainConfig()).lambda_orth == 1.0
+    assert TrainConfig().lr == 2e-5 and TrainConfig().warmup_ratio == 0.03 and TrainConfig().scheduler == 'cosine'
+    with pytest.raises(ValueError, match='unknown recipe'): resolve_recipe('dpo', TrainConfig())
+    with pytest.raises(ValueError): resolve_recipe('odin', TrainConfig(model_type='pairpm'))
+
+
+def test_rows_ties_and_labels(toy):
+    with pytest.warns(UserWarning, match='dropping 24 tie rows'):
+        ds, labels = select_rows(toy, resolve_recipe('vanilla', TrainConfig()), 'vanilla')
+    assert len(ds) == 48 and (labels == 1.0).all()
+    ds, labels = select_rows(toy, resolve_recipe('crome', TrainConfig()), 'crome')
+    assert len(ds) == 72 and (labels == 0.5).sum() == 24
+    with pytest.raises(ValueError, match='labels must be 1.0 or 0.5'):
+        select_rows(toy.map(lambda r: {'label': 0.7}), resolve_recipe('crome', TrainConfig()))
+    with pytest.raises(ValueError, match="lacks column 'rejected'"):
+        select_rows(toy.remove_columns('rejected'), resolve_recipe('crome', TrainConfig()))
+
+
+def test_collator_mixes_preferences_and_ties(tok, toy):
+    cfg = resolve_recipe('mmd', TrainConfig(use_ties=True, lambda_tie=1.0))
+    prep, edges = prepare_pairs(toy, tiny_rm(tok), cfg, 'mmd')
+    rows = [prep[i] for i in range(4)]  # rows 0..3 alternate preference / tie
+    b = PairCollator(tok.pad_token_id)(rows)
+    assert b['input_ids'].shape[0] == 8 and b['pair_labels'].tolist() == [1.0, 1.0, 0.5, 1.0]
+    assert b['spurious'][0].item() == len(toy[0]['chosen']) and b['spurious'][4].item() == len(toy[0]['rejected'])
+    assert b['bins'].shape == (8,) and len(edges) >= 2
+    assert b['attention_mask'].sum(1).tolist() == [len(r['input_ids_c']) for r in rows] + [len(r['input_ids_r']) for r in rows]
+    assert all(l == max(len(r['input_ids_c']), len(r['input_ids_r'])) for l, r in zip(prep['length'], rows))
+
+
+def test_resume_reproduces_metrics_and_saved_model_reloads(tok, toy, tmp_path):
+    full = train_reward_model(toy, 'crome', model=tiny_rm(tok), output_dir=str(tmp_path), save_steps=12, **FAST)
+    ref = {h['step']: h['loss'] for h in full.history if 'loss' in h}
+    resumed = train_reward_model(toy, 'crome', model=tiny_rm(tok, seed=5), output_dir=str(tmp_path),
+                                 resume_from_checkpoint=str(tmp_path / 'checkpoint-12'), **FAST)
+    got = {h['step']: h['loss'] for h in resumed.history if 'loss' in h and h['step'] > 12}
+    assert sorted(got) == [16, 20, 24] and np.allclose([got[s] for s in got], [ref[s] for s in got], atol=1e-5)
+    P, A = list(toy['prompt'][:8]), list(toy['chosen'][:8])
+    assert np.allclose(resumed.score(P, A), full.score(P, A), atol=1e-5)
+    # the final model in output_dir/model reloads as a plain sequence classifier with identical scores
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / 'model')
+    assert np.allclose(RewardModel(plain, tok, 48).score(P, A), full.score(P, A), atol=1e-5)
+
+
+def test_gradient_accumulation_matches_big_batch(tok, toy):
+    kw = dict(FAST, max_steps=3, logging_steps=1, group_by_length=False, training_args={'train_sampling_strategy': 'sequential'})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        a = train_reward_model(toy, 'vanilla', model=tiny_rm(tok), **{**kw, 'batch_size': 8, 'gradient_accumulation': 1})
+        b = train_reward_model(toy, 'vanilla', model=tiny_rm(tok), **{**kw, 'batch_size': 4, 'gradient_accumulation': 2})
+    la, lb = [h['loss'] for h in a.history if 'loss' in h], [h['loss'] for h in b.history if 'loss' in h]
+    assert len(la) == len(lb) == 3 and np.allclose(la, lb, atol=1e-4), (la, lb)  # same updates, same losses
+    P, A = list(toy['prompt'][:8]), list(toy['chosen'][:8])
+    sa, sb = a.score(P, A), b.score(P, A)  # BT is blind to the head bias (zero gradient; Adam moves it by noise): compare centred
+    assert np.allclose(sa - sa.mean(), sb - sb.mean(), atol=1e-5), (sa, sb)
+
+
+def test_odin_saves_quality_head_only(tok, toy, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        m = train_reward_model(toy, 'odin', model=tiny_rm(tok, 2), **FAST)
+    m.save(tmp_path)
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    P, A = list(toy['prompt'][:8]), list(toy['chosen'][:8])
+    assert plain.config.num_labels == 1 and m.model.config.num_labels == 2
+    assert np.allclose(RewardModel(plain, tok, 48).score(P, A), m.score(P, A), atol=1e-5)
+    with pytest.raises(ValueError, match='num_labels=2'): train_reward_model(toy, 'odin', model=tiny_rm(tok, 1), **FAST)
+
+
+def test_eval_accuracy_and_pairpm(tok, toy):
+    m = train_reward_model(toy, 'crome', model=tiny_rm(tok), eval_ds=toy, **FAST)
+    ev = [h for h in m.history if 'eval_accuracy' in h][-1]
+    assert ev['eval_accuracy'] > 0.7 and ev['eval_tie_gap'] >= 0
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id))
+    pm = train_reward_model(toy, 'crome', model=PairPM(lm, tok, max_length=64), **FAST)
+    losses = [h['loss'] for h in pm.history if 'loss' in h]
+    assert np.mean(losses[-2:]) < np.mean(losses[:2])
+    prep, _ = prepare_pairs(toy, pm, resolve_recipe('crome', TrainConfig(model_type='pairpm')), 'crome')
+    y = np.array(prep['pair_labels'])
+    assert set(np.unique(y)) == {0.0, 0.5, 1.0}  # order flips turn some preferences into "second wins"
+
+
+def test_frozen_fit_all_recipes(tok, toy, tmp_path):
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    fm = FrozenRewardModel(tmp_path, hidden=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for recipe in RECIPES:
+            fm.fit(toy, recipe, epochs=30, lr=1e-2, batch_size=16)
+            assert len(fm.history) == 30 and fm.history[-1] < fm.history[0], recipe
+            assert fm.n_outputs == (2 if recipe == 'odin' else 1)
+        fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+    pref = toy.filter(lambda r: r['label'] == 1.0)
+    assert (fm.score(pref['prompt'], pref['chosen']) > fm.score(pref['prompt'], pref['rejected'])).mean() > 0.8
+    # same seed -> same head
+    s1 = fm.score(pref['prompt'][:4], pref['chosen'][:4])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+    assert np.allclose(fm.score(pref['prompt'][:4], pref['chosen'][:4]), s1)
+
+
+def test_cli(tok, toy, tmp_path):
+    model_dir = tmp_path / 'tiny'
+    tiny_rm(tok).save(model_dir)
+    data = tmp_path / 'pairs.jsonl'
+    data.write_text('\n'.join(json.dumps({k: r[k] for k in ('prompt', 'chosen', 'rejected', 'label')}) for r in toy))
+    main([str(data), '--recipe', 'crome', '--model', str(model_dir), '--output_dir', str(tmp_path / 'out'), '--max_steps', '3',
+          '--max_length', '48', '--batch_size', '4'])
+    assert (tmp_path / 'out' / 'model' / 'model.safetensors').exists()
+    assert RewardModel.load(tmp_path / 'out' / 'model').score(['q'], ['a']).shape == (1,)
+
+
+@pytest.mark.slow
+def test_real_minilm_fine_tunes(tmp_path):
+    "A few steps of real MiniLM on the toy task: loss is finite and falls; save/reload gives identical scores."
+    recs = [make_record(f'tell me about {w}', f'{w} is a topic I know well.', f'{WORDS[(i + 3) % 8]} is something else.', id=str(i))
+            for i, w in enumerate(WORDS * 2)]
+    ds = to_dataset(recs)
+    m = train_reward_model(ds, 'vanilla', TrainConfig(max_length=32, batch_size=8, lr=1e-4, max_steps=6, logging_steps=1, warmup_ratio=0.0),
+                           output_dir=str(tmp_path))
+    losses = [h['loss'] for h in m.history if 'loss' in h]
+    assert np.isfinite(losses).all() and np.mean(losses[-2:]) < np.mean(losses[:2])
+    P, A = list(ds['prompt']), list(ds['chosen'])
+    assert np.allclose(RewardModel.load(tmp_path / 'model').score(P, A), m.score(P, A), atol=1e-5)
