@@ -3,7 +3,7 @@ import collections, re
 from types import SimpleNamespace as NS
 import pytest
 from datasets import concatenate_datasets
-from crome.augment import (AugmentResult, augment, canonical_attribute, content_hash, edits_for, iqn_neutrals, merge_results,
+from crome.augment import (ATTRIBUTE_EDITS, causal_augment, AugmentResult, augment, canonical_attribute, content_hash, edits_for, iqn_neutrals, merge_results,
                            parse_response, parse_verdict, rrm_augment, rubric_attributes, shard_range)
 from crome.data import gsm8k_pairs, load_gsm8k, load_hh_rlhf
 from crome.edits import final_value
@@ -127,3 +127,15 @@ def test_parsers():
     assert parse_response('Reasoning: x\n<response>\nNew answer\n</response>') == 'New answer'
     assert parse_response('<response>unterminated') == 'unterminated' and parse_response('nothing') is None
     assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail' and parse_verdict('maybe') is None
+
+
+def test_iqn_source_original_by_default(small):
+    "IQN ties reuse the original pair's two answers (they differ in spurious ways); 'both' also draws causal pairs."
+    src = {r['id']: r for r in small}
+    rows = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2).records
+    assert len(rows) == 2 * len(small)
+    assert all((r['chosen'], r['rejected']) == (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in rows)
+    both = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2, source='both').records
+    assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in both)
+    with pytest.raises(ValueError, match='source must be'): iqn_neutrals(small, source='causal')
+    assert 'contradict_fact' not in ATTRIBUTE_EDITS['correctness']

@@ -102,3 +102,12 @@ def test_side_effects_table():
     d = df.set_index('edit')
     assert d.loc['wrong_final_answer', 'd_chars'] == 0 and d.loc['wrong_final_answer', 'applies'] == 0.5
     assert d.loc['truncate', 'd_chars'] < 0 and d.loc['stress_test', 'd_chars'] == len(' and true is true') * 5
+
+
+def test_drop_requested_item_removes_the_most_specific_word():
+    p, r = 'Human: Give me some fish. Please include trout.', 'Some fish you could use: trout, tuna, shark.'
+    donors = ['Some fish you could use: salmon, cod, carp.', 'Here are some fish: herring, tuna and pike.', 'Good fish are cod and carp.']
+    out = apply_edit('drop_requested_item', p, r, donors=donors)[1]
+    assert 'trout' not in out and out.startswith('Some fish you could use:') and out.endswith(', tuna, shark.')  # topic word kept
+    assert out.split(': ')[1].split(',')[0] in {'salmon', 'herring', 'pike'}  # a word that occurs once in the donors
+    assert apply_edit('drop_requested_item', p, 'Tuna and shark are fine.') is None  # nothing echoed, nothing to drop

@@ -153,6 +153,13 @@ def test_frozen_fit_all_recipes(tok, toy, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
     assert np.allclose(fm.score(pref['prompt'][:4], pref['chosen'][:4]), s1)
+    # an exact step budget, whatever the data size (the pipeline gives every recipe the same one)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for steps in (1, 7, 40):
+            fm.fit(toy, 'crome', steps=steps, batch_size=16)
+            assert fm.steps_done == steps
+    with pytest.raises(ValueError, match='steps must be positive'): fm.fit(toy, 'crome', steps=0)
 
 
 def test_cli(tok, toy, tmp_path):
