@@ -3,7 +3,7 @@
 Part A, testbed: the code-generated demo data (crome.demo) at rho = 0.9 for each cue kind, separately for each
 causal-attribute kind (relevance: contextual; requested_item: within-prompt). Every recipe trains the same number
 of rows with the same frozen-MiniLM trainer; Crome's and RRM's augmentations are filtered with a vanilla baseline
-(tau 0.2). The augmentation sees only prompt/chosen/rejected/label/id: never the cue.
+(tau 0.2; --no-filter trains on all of them). The augmentation sees only prompt/chosen/rejected/label/id: never the cue.
 Part B, real data from ../shared/data (hh-rlhf harmless test, GSM8K train, PandaLM; each split by prompt): clean
 accuracy per section, the reWordBench-style robustness suite (accuracy drop, micro-averaged), Best-of-N on GSM8K.
 
@@ -29,7 +29,7 @@ def part_a(a, trainer):
     frames = []
     for task in ('relevance', 'requested_item'):
         df = stress_test(recipes=RECIPES, cues=a.cues, strengths=(1,), rhos=(0.9,), seeds=a.seeds, n=a.n_demo, tasks=task,
-                         trainer=trainer, filter=True, progress=False)
+                         trainer=trainer, filter=a.filter, progress=False)
         df.insert(0, 'task', task); frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -74,6 +74,7 @@ def main():
     p.add_argument('--n-hh', type=int, default=800); p.add_argument('--n-gsm', type=int, default=600); p.add_argument('--n-bon', type=int, default=100)
     p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20); p.add_argument('--max-length', type=int, default=128)
     p.add_argument('--threads', type=int, default=2); p.add_argument('--quick', action='store_true', help='1 seed, smaller sets')
+    p.add_argument('--no-filter', dest='filter', action='store_false', help='part A: train on unfiltered augmentations')
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'quality.json'))
     a = p.parse_args()

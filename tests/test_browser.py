@@ -1,0 +1,30 @@
+"""Real-browser checks (headless Debian chromium + playwright): the inspect notebook in JupyterLab, and a run's
+HTML report. Skipped, with the reason, where chromium or playwright is missing (.ci/run installs chromium)."""
+import shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import playwright  # noqa: F401
+    HAVE_PW = True
+except ImportError:
+    HAVE_PW = False
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (Path('/usr/bin/chromium').exists() and HAVE_PW),
+                                 reason='needs /usr/bin/chromium (apt-get install -y chromium) and the playwright package')]
+
+
+def test_inspect_notebook_in_jupyterlab():
+    r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'browser_check.py')], capture_output=True, text=True, timeout=420, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (ROOT / 'runs' / 'browser_check' / 'inspect.png').stat().st_size > 50_000
+
+
+def test_report_renders_in_chromium(tmp_path):
+    from crome.pipeline import run
+    res = run({'name': 'rep', 'out_dir': str(tmp_path / 'rep'), 'data': {'n': 200}, 'train': {'steps': 20, 'batch_size': 32},
+               'evaluate': {'max_pairs': 8}})
+    r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'report_check.py'), str(res['report'])], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'errors none' in r.stdout and res['report'].with_suffix('.png').exists()
