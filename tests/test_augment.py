@@ -139,3 +139,19 @@ def test_iqn_source_original_by_default(small):
     assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in both)
     with pytest.raises(ValueError, match='source must be'): iqn_neutrals(small, source='causal')
     assert 'contradict_fact' not in ATTRIBUTE_EDITS['correctness']
+
+
+def test_rubric_travels_to_rows_on_the_same_prompt():
+    "Original and causal rows keep their source pair's rubric (the inspector shows it); neutrals on other prompts do not."
+    from crome.rubrics import rubricate
+    from crome.schema import make_record, to_dataset
+    recs = [make_record(f'Please list some fruits, and include item {w}.', f'Here: {w}, pear and plum.', f'Here: fig, pear and plum{i}.', id=f'r{i}')
+            for i, w in enumerate(['apple', 'mango', 'kiwi', 'lemon', 'peach', 'grape'])]
+    ds = rubricate(to_dataset(recs))
+    res = augment(ds, kinds=('causal', 'iqn'), seed=0, progress=False)
+    rows = res.rows
+    by_id = dict(zip(ds['id'], ds['rubric']))
+    for r in rows:
+        if r['kind'] in ('original', 'causal'): assert r['rubric'] == by_id[r['source_id']] and r['rubric']
+        else: assert r['rubric'] is None
+    assert {'original', 'causal', 'iqn'} <= set(rows['kind'])
