@@ -144,30 +144,47 @@ def _as_cues(cues):
     return [c if isinstance(c, CueSpec) else CueSpec(**c) if isinstance(c, dict) else CueSpec(c) for c in cues]
 
 # %% ../nbs/01a_demo.ipynb #e6d07010
+def _draw_unique(rng, task_fn, hard, seen, tries: int = 50):
+    "A `(prompt, chosen, rejected)` whose answers answer no other prompt in `seen` (answer -> prompt)."
+    for _ in range(tries):
+        p, c, r = task_fn(rng, hard)
+        if all(seen.get(t, p) == p for t in (c, r)): break
+    else: raise RuntimeError(f'no fresh pair after {tries} draws: ask for fewer pairs')
+    seen.update({c: p, r: p})
+    return p, c, r
+
 def make_demo(n: int = 2000,  # pairs in total (before the split)
-              tasks: dict | str | None = None,  # task -> share, e.g. {'relevance': .5, 'requested_item': .5}, or one task name
-              cues=None,  # CueSpec, list of CueSpec/dicts/kind names, or [] for no cue; default one signoff cue at rho .9
+              tasks: dict | str | None = None,  # task -> share, e.g. {'relevance': .5, 'requested_item': .5}, or a name
+              cues=None,  # CueSpec, list of CueSpec/dicts/kind names, or [] for no cue; default: signoff at rho .9
               test_fraction: float = 0.25,  # share of prompts held out for the clean / reversed test splits
+              val_fraction: float = 0.15,  # share of prompts for the val_clean / val_reversed splits (0: none)
               hard: bool = True,  # relevance negatives from a sibling category (else any category)
               seed: int = 0,  # everything is deterministic given the seed
              ):
-    "A `DatasetDict(train, clean, reversed)` of demo comparisons with planted cues."
+    "A `DatasetDict(train, val_clean, val_reversed, clean, reversed)` of demo comparisons with planted cues."
     from datasets import DatasetDict
     tasks = {tasks: 1.0} if isinstance(tasks, str) else (tasks or {'relevance': 0.5, 'requested_item': 0.5})
     unknown = set(tasks) - set(TASKS)
     if unknown: raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {', '.join(TASKS)}")
+    if not (0 <= val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
+        raise ValueError(f'need 0 <= val_fraction, 0 < test_fraction, sum < 1; got {val_fraction}, {test_fraction}')
     cues = _as_cues(cues)
     if len({c.kind for c in cues}) != len(cues): raise ValueError('each cue kind may be planted once')
     rng = random.Random(seed)
     names = list(tasks); weights = [tasks[t] for t in names]
-    recs = []
+    recs, seen = [], {}
     for i in range(n):
         task = rng.choices(names, weights)[0]
-        p, c, r = TASKS[task](rng, hard)
+        p, c, r = _draw_unique(rng, TASKS[task], hard, seen)
         recs.append(make_record(p, c, r, id=f'demo-{seed}-{i}', generator=f'demo:{task}', subset=task))
-    sp = split_by_prompt(to_dataset(recs, source='demo'), {'train': 1 - test_fraction, 'test': test_fraction}, seed=seed)
-    train = _plant(sp['train'].to_list(), cues, rng, lambda c, m: round(c.rho * m))
-    test = sp['test'].to_list()
-    rev = _plant([dict(r) for r in test], cues, rng, lambda c, m: 0)
-    return DatasetDict(train=to_dataset(train, source='demo train'), clean=to_dataset(test, source='demo clean'),
-                       reversed=to_dataset(rev, source='demo reversed'))
+    fr = {'train': 1 - test_fraction - val_fraction, 'validation': val_fraction, 'test': test_fraction}
+    sp = split_by_prompt(to_dataset(recs, source='demo'), {k: v for k, v in fr.items() if v > 0}, seed=seed)
+    out = dict(train=to_dataset(_plant(sp['train'].to_list(), cues, rng, lambda c, m: round(c.rho * m)),
+                                source='demo train'))
+    for split, name in (('validation', 'val_'), ('test', '')):
+        if split not in sp: continue
+        held = sp[split].to_list()
+        out[name + 'clean'] = to_dataset(held, source=f'demo {name}clean')
+        out[name + 'reversed'] = to_dataset(_plant([dict(r) for r in held], cues, rng, lambda c, m: 0),
+                                            source=f'demo {name}reversed')
+    return DatasetDict(out)
