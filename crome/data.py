@@ -17,7 +17,7 @@ log = logging.getLogger('crome.data')
 # %% auto #0
 __all__ = ['log', 'FORMATS', 'shared_data_dir', 'detect_format', 'check_exists', 'read_rows', 'LoadReport', 'load_pairs',
            'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs',
-           'load_pandalm', 'prompt_key', 'split_by_prompt']
+           'load_pandalm', 'prompt_key', 'split_by_prompt', 'shared_responses']
 
 # %% ../nbs/01_data.ipynb #91a59635
 def shared_data_dir(required: bool = True  # raise if it cannot be found
@@ -257,10 +257,10 @@ def load_gsm8k(path: str | Path | None = None,  # GSM8K jsonl; default: the shar
     return (ds, report) if return_report else ds
 
 # %% ../nbs/01_data.ipynb #4caac19c
-def gsm8k_pairs(ds,  # output of `load_gsm8k`
+def gsm8k_pairs(ds,  # output of `load_gsm8k`: build it from ONE split's questions (the negatives come from `ds`)
                 seed: int = 0,  # picks the other question
                ):
-    "Comparisons: a question's own solution (chosen) beats the solution of another, random question."
+    "Prompt-matching comparisons: a question's own solution (chosen) beats another question's solution from `ds`."
     rng = random.Random(seed)
     n = len(ds)
     if n < 2: raise ValueError('need at least 2 questions to pair solutions')
@@ -268,7 +268,7 @@ def gsm8k_pairs(ds,  # output of `load_gsm8k`
     for i, row in enumerate(ds):
         j = rng.randrange(n - 1); j += j >= i
         recs.append(make_record(row['question'], row['solution'], ds[j]['solution'], id=f"{row['id']}-pair",
-                                generator='gsm8k:other_solution', subset='gsm8k'))
+                                generator='gsm8k:other_solution', subset='gsm8k-prompt-match'))
     return to_dataset(recs, source='gsm8k_pairs')
 
 # %% ../nbs/01_data.ipynb #a8445600
@@ -337,3 +337,11 @@ def split_by_prompt(ds,  # a crome Dataset (or any Dataset with the prompt colum
         start = b
     idx = {n: [i for i, k in enumerate(keys) if where[k] == n] for n in names}
     return DatasetDict({n: ds.select(idx[n]) for n in names})
+
+def shared_responses(splits: dict,  # split name -> Dataset (or rows) with chosen / rejected
+                    ) -> dict[tuple[str, str], int]:
+    "Number of distinct answer texts that occur in both of two splits, for every pair of splits (0 is clean)."
+    def texts(ds): return {text_of(r[k]).strip() for r in ds for k in ('chosen', 'rejected')}
+    t = {n: texts(s) for n, s in splits.items()}
+    names = list(t)
+    return {(a, b): len(t[a] & t[b]) for i, a in enumerate(names) for b in names[i + 1:]}
