@@ -11,7 +11,7 @@ import pandas as pd
 
 from .schema import text_of, response_text, make_record, to_dataset
 from .edits import apply_edit, final_value
-from .evaluate import as_models, CachedScorer, strip_calculator, eval_edit
+from .evaluate import as_models, CachedScorer, strip_calculator, eval_edit, arith_slips
 
 # %% auto #0
 __all__ = ['POOL_DECORATIONS', 'check_answer', 'gsm8k_reasoning_pairs', 'make_pools', 'gsm8k_pools', 'best_of_n']
@@ -23,14 +23,10 @@ def check_answer(response, answer: float, tol: float = 1e-6) -> bool:
     return v is not None and abs(v - float(answer)) <= tol * max(1.0, abs(float(answer)))
 
 def _wrong(q, sol, answer, key, k: int) -> list[str]:
-    "Up to k distinct `arith_slip` versions of `sol` whose final answer is wrong."
+    "Up to k distinct `arith_slip` versions of `sol` whose final answer is wrong (seeded pick among all of them)."
     eval_edit('arith_slip')
-    out = []
-    for t in range(4 * k):
-        w = apply_edit('arith_slip', q, sol, f'{key}:{t}', role='eval')
-        if w is not None and not check_answer(w[1], answer) and w[1] not in out: out.append(w[1])
-        if len(out) == k: break
-    return out
+    cands = [t for t in arith_slips(sol) if not check_answer(t, answer)]
+    return random.Random(f'{key}|arith_slip').sample(cands, min(k, len(cands)))
 
 def gsm8k_reasoning_pairs(ds,  # `crome.data.load_gsm8k` rows: question, solution, answer, id
                           seed: int = 0) -> 'Dataset':
@@ -58,31 +54,36 @@ def make_pools(prompts: Sequence, responses: Sequence, correct: Sequence[bool]) 
         d['candidates'].append(r); d['correct'].append(bool(c))
     return list(pools.values())
 
-def _decorate(q, text, rng, key, decorate) -> str:
-    if rng.random() >= decorate: return text
-    name = rng.choice(POOL_DECORATIONS)
-    out = apply_edit(name, q, text, key, role='eval')
-    return out[1] if out else text
+def _renderings(q, texts: list[str], k: int, key: str) -> list[str]:
+    "k distinct renderings of `texts` (round robin), each plain or with one eval-role decoration drawn at random."
+    rng = random.Random(key)
+    opts = [[t] + [x[1] for n in POOL_DECORATIONS if (x := apply_edit(n, q, t, f'{key}:{n}', role='eval'))] for t in texts]
+    for o in opts: rng.shuffle(o)
+    out, i = [], 0
+    while len(out) < k and any(opts):
+        o = opts[i % len(opts)]; i += 1
+        while o and (t := o.pop()) in out: pass
+        if t not in out: out.append(t)
+    return out if len(out) == k else []
 
 def gsm8k_pools(ds,  # `crome.data.load_gsm8k` rows: question, solution, answer, id
                 n_candidates: int = 8,  # candidates per pool
                 correct_share: float = 0.25,  # share of correct candidates
-                decorate: float = 0.5,  # chance that any candidate gets an eval-role spurious decoration
                 seed: int = 0) -> list[dict]:
     "Best-of-N pools from GSM8K built with eval-role generators only (`arith_slip`, `POOL_DECORATIONS`)."
     for n in POOL_DECORATIONS: eval_edit(n)
     n_ok = max(1, round(n_candidates * correct_share))
     pools, skipped = [], 0
     for row in ds:
-        q, ans, rid = row['question'], row['answer'], row.get('id', '')
-        sol, rng = strip_calculator(row['solution']), random.Random(f'{seed}|pool|{rid}|{q}')
-        wrong = _wrong(q, sol, ans, f'{seed}:{rid}', n_candidates - n_ok)
-        if len(wrong) < n_candidates - n_ok: skipped += 1; continue
-        ok = [sol] + [(apply_edit(rng.choice(POOL_DECORATIONS), q, sol, f'{seed}:{rid}:ok{k}', role='eval') or (q, sol))[1]
-                      for k in range(n_ok - 1)]
-        cands = [_decorate(q, c, rng, f'{seed}:{rid}:d{k}', decorate) for k, c in enumerate(ok + wrong)]
+        q, ans, rid, sol = row['question'], row['answer'], row.get('id', ''), strip_calculator(row['solution'])
+        ok = _renderings(q, [sol], n_ok, f'{seed}|ok|{rid}')
+        bad = _renderings(q, _wrong(q, sol, ans, f'{seed}:{rid}', n_candidates - n_ok), n_candidates - n_ok,
+                          f'{seed}|wrong|{rid}')
+        if not ok or not bad: skipped += 1; continue
+        cands = ok + bad
+        random.Random(f'{seed}|order|{rid}').shuffle(cands)
         pools.append(dict(prompt=q, candidates=cands, correct=[check_answer(c, ans) for c in cands]))
-    if skipped: warnings.warn(f'gsm8k_pools: {skipped} of {len(ds)} questions have too few distinct wrong solutions')
+    if skipped: warnings.warn(f'gsm8k_pools: {skipped} of {len(ds)} questions have no arithmetic slip; left out')
     if not pools: raise ValueError('no pool could be built (solutions need arithmetic steps and a final answer)')
     return pools
 

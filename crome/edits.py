@@ -124,6 +124,8 @@ class Edit:
     when: Callable | None = field(default=None, repr=False)  # (ctx) -> bool: does it apply?
     neutral: bool = True  # length- and format-neutral by design
     description: str = ''
+    family: str = ''  # generator family (TEMPORARY shim of the roles contract)
+    role: str = 'train'  # 'train' or 'eval'
 
     def applies(self, prompt, response, **ctx) -> bool:
         "True if the edit applies to this (prompt, response) and would change something."
@@ -157,12 +159,16 @@ def _replace_request(prompt, new: str):
 # %% ../nbs/04_edits.ipynb #a07bac5c
 EDITS: dict[str, Edit] = {}
 
-def register(name, kind, attribute, direction=None, target='response', when=None, neutral=None, description=''):
+_TRAIN_SPURIOUS = ('verbosity_padding', 'markdown_format', 'politeness', 'sycophancy')
+def register(name, kind, attribute, direction=None, target='response', when=None, neutral=None, description='',
+             family=None, role=None):
     "Decorator adding a `(text, rng, ctx) -> str | None` function to `EDITS` (`neutral` defaults to True for causal edits)."
     assert kind in ('causal', 'spurious') and target in ('response', 'prompt', 'both'), (kind, target)
     if neutral is None: neutral = kind == 'causal'
     def deco(fn):
-        EDITS[name] = Edit(name, kind, attribute, direction, target, fn, when, neutral, description or (fn.__doc__ or ''))
+        r = role or ('train' if kind == 'causal' or name in _TRAIN_SPURIOUS else 'eval')
+        EDITS[name] = Edit(name, kind, attribute, direction, target, fn, when, neutral, description or (fn.__doc__ or ''),
+                           family or f'{r}_{attribute}', r)
         return fn
     return deco
 
@@ -171,8 +177,8 @@ def get_edit(name: str) -> Edit:
     if name not in EDITS: raise KeyError(f'unknown edit {name!r}; known: {", ".join(sorted(EDITS))}')
     return EDITS[name]
 
-def causal_edits() -> list[Edit]: return [e for e in EDITS.values() if e.kind == 'causal']
-def spurious_edits() -> list[Edit]: return [e for e in EDITS.values() if e.kind == 'spurious']
+def causal_edits(role=None) -> list[Edit]: return [e for e in EDITS.values() if e.kind == 'causal' and role in (None, e.role)]
+def spurious_edits(role=None) -> list[Edit]: return [e for e in EDITS.values() if e.kind == 'spurious' and role in (None, e.role)]
 
 def edit_rng(seed, name: str, part: str = '') -> random.Random:
     "The random generator an edit gets for a seed (any int or string) and a part ('prompt', 'response', ...)."
@@ -182,9 +188,11 @@ def apply_edit(name: str,  # registry key
                prompt,  # string or chat-message list
                response,  # string or chat-message list
                seed: int | str = 0,  # any int or string; same seed, same output
-               **ctx) -> tuple | None:  # other=, donors=, reference= (see `Ctx`)
+               role=None, **ctx) -> tuple | None:  # other=, donors=, reference= (see `Ctx`)
     "Apply edit `name`: new `(prompt, response)` or None when it does not apply."
-    return get_edit(name).apply(prompt, response, edit_rng(seed, name), **ctx)
+    e = get_edit(name)
+    if role is not None and e.role != role: raise ValueError(f'edit {name} has role {e.role}, not {role}')
+    return e.apply(prompt, response, edit_rng(seed, name), **ctx)
 
 def applicable_edits(prompt, response, kind: str | None = None, **ctx) -> list[str]:
     "Names of the edits (of `kind`, if given) that apply to this (prompt, response)."

@@ -17,9 +17,9 @@ from .edits import get_edit, edit_rng, register, final_answer, causal_edits, spu
 __all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'PARAPHRASE_PROMPT', 'TRANSLATE_PROMPT', 'SIDES', 'SHIFT_COLUMNS',
            'CachedScorer', 'as_models', 'preference_mask', 'pair_correct', 'pair_accuracy', 'bootstrap_ci',
            'paired_diff_ci', 'verdict', 'eval_rows', 'LengthScorer', 'CosineScorer', 'section_of', 'load_rewardbench',
-           'section_accuracy', 'section_correct', 'power_table', 'arith_value', 'strip_calculator', 'arith_slip',
-           'swap_answer', 'llm_rewrites', 'eval_edit', 'eval_edit_names', 'transform_pair', 'robustness_suite',
-           'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
+           'section_accuracy', 'section_correct', 'power_table', 'arith_value', 'strip_calculator', 'arith_slips',
+           'arith_slip', 'swap_answer', 'llm_rewrites', 'eval_edit', 'eval_edit_names', 'transform_pair',
+           'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #92960cc1
 def _key(*xs) -> str: return json.dumps(xs, ensure_ascii=False, sort_keys=True)
@@ -265,12 +265,14 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
 import ast, operator
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _NUMTOK = r'\$?\d[\d,]*(?:\.\d+)?'
-_EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + r'(?:\s*[-+*/×]\s*' + _NUMTOK + r')+)\s*=\s*\$?(\d[\d,]*(?:\.\d+)?)')
-_SWAP = {'+': '-', '-': '+', '*': '+', '×': '+', '/': '*'}
+_OPTOK = r'(?:\s*[-+*/×]\s*|\s+x\s+)'
+_EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + r'(?:' + _OPTOK + _NUMTOK + r')+)(?:\s+[A-Za-z][A-Za-z/]*){0,2}'
+                 r'\s*=\s*\$?(\d[\d,]*(?:\.\d+)?)')
+_SWAP = {'+': '-', '-': '+', '*': '+', '×': '+', 'x': '+', '/': '*'}
 
 def arith_value(expr: str) -> float | None:
     "Value of an arithmetic expression of numbers and + - * / (with $ and thousands commas), or None."
-    s = expr.replace('$', '').replace(',', '').replace('×', '*')
+    s = re.sub(r'\s+x\s+', '*', expr).replace('$', '').replace(',', '').replace('×', '*')
     if not re.fullmatch(r'[\d.+\-*/ ()]+', s): return None
     def ev(n):
         if isinstance(n, ast.Expression): return ev(n.body)
@@ -309,23 +311,31 @@ def _propagate(text: str, pos: int, steps: int = 30) -> str:
         else: return text
     return text
 
+def arith_slips(text: str) -> list[str]:
+    "Every distinct `arith_slip` of `text`: one operator swapped, the error carried through later steps."
+    out = []
+    for m in _EQ.finditer(text):
+        expr, old = m.group(1), m.group(2)
+        v0 = arith_value(expr)
+        if v0 is None: continue
+        for i in (i for i, ch in enumerate(expr) if ch in _SWAP and i > 0):
+            new_expr = expr[:i] + _SWAP[expr[i]] + expr[i + 1:]
+            v = arith_value(new_expr)
+            if v is None or v < 0 or abs(v - v0) < 1e-9 or abs(v * 100 - round(v * 100)) > 1e-6: continue
+            if v0 > 0 and not 0.2 <= v / v0 <= 5: continue  # a plausible slip, not an absurd number
+            new = _fmt(v, old)
+            t = text[:m.start(1)] + new_expr + text[m.end(1):m.start(2)] + new + text[m.end(2):]
+            end = m.start(2) + len(new) + (len(new_expr) - len(expr))
+            t = _propagate(_replace_after(t, old, new, end), end)
+            if t != text and t not in out: out.append(t)
+    return out
+
 @register('arith_slip', 'causal', 'correctness', 'degrade', family='eval_arithmetic', role='eval',
           when=lambda c: _EQ.search(text_of(c.response)) is not None)
 def arith_slip(text, rng, ctx):
     "One operation done wrong (operator swapped) and the error carried through every later step."
-    eqs = [m for m in _EQ.finditer(text) if arith_value(m.group(1)) is not None]
-    for m in rng.sample(eqs, len(eqs)):
-        expr, old = m.group(1), m.group(2)
-        ops = [i for i, ch in enumerate(expr) if ch in _SWAP and i > 0]
-        for i in rng.sample(ops, len(ops)):
-            new_expr = expr[:i] + _SWAP[expr[i]] + expr[i + 1:]
-            v = arith_value(new_expr)
-            if v is None or v < 0 or abs(v - arith_value(expr)) < 1e-9 or abs(v * 100 - round(v * 100)) > 1e-6: continue
-            new = _fmt(v, old)
-            out = text[:m.start(1)] + new_expr + text[m.end(1):m.start(2)] + new + text[m.end(2):]
-            end = m.start(2) + len(new) + (len(new_expr) - len(expr))
-            return _propagate(_replace_after(out, old, new, end), end)
-    return None
+    cands = arith_slips(text)
+    return rng.choice(cands) if cands else None
 
 @register('swap_answer', 'causal', 'relevance', 'degrade', family='eval_swap', role='eval',
           when=lambda c: bool(c.donors))

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from .schema import make_record, to_dataset, text_of
-from .evaluate import CachedScorer
+from .evaluate import CachedScorer, pair_correct
 
 # %% auto #0
-__all__ = ['AUGMENTATION', 'STRESS_COLUMNS', 'FrozenTrainer', 'recipe_data', 'cue_metrics', 'stress_test']
+__all__ = ['AUGMENTATION', 'STRESS_COLUMNS', 'SPLITS', 'FrozenTrainer', 'recipe_data', 'cue_metrics', 'stress_test']
 
 # %% ../nbs/10a_stress.ipynb #a1a3b16f
 class FrozenTrainer:
@@ -44,12 +44,26 @@ _KEEP = ('prompt', 'chosen', 'rejected', 'label', 'id')
 def _strip(ds) -> list[dict]:
     "Only what the augmentation may see: no subset, generator or any other column."
     rows = ds.to_list() if hasattr(ds, 'to_list') else [dict(r) for r in ds]
-    return [make_record(r['prompt'], r['chosen'], r['rejected'], label=r.get('label') or 1.0, id=str(r['id'] if r.get('id') is not None else i)) for i, r in enumerate(rows)]
+    return [make_record(r['prompt'], r['chosen'], r['rejected'], label=r.get('label') or 1.0,
+                        id=str(r['id'] if r.get('id') is not None else i)) for i, r in enumerate(rows)]
 
 def _draw(rows: list, k: int, rng: random.Random) -> list:
     "k rows: every row as often as possible, the remainder sampled without replacement."
     if k <= 0 or not rows: return []
     return rows * (k // len(rows)) + rng.sample(rows, k % len(rows))
+
+def _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw) -> tuple[list, int]:
+    "(kept augmented rows, rows made before filtering) for one augmenting recipe."
+    from crome.augment import augment
+    res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe], seed=seed,
+                  include_original=False, progress=False, **(augment_kw or {}))
+    aug = list(res.records); made = len(aug)
+    if filter_scorer is not None and aug:
+        from crome.filter import filter_augmented
+        f = filter_augmented(to_dataset(aug, source='augmented', empty_response_ok=True), filter_scorer, tau=tau,
+                             progress=False)
+        aug = [r for r, k in zip(aug, f['kept']) if k]
+    return aug, made
 
 def recipe_data(train,  # original training pairs
                 recipe: str,  # vanilla | rrm | crome | odin | mmd
@@ -57,7 +71,9 @@ def recipe_data(train,  # original training pairs
                 budget: int | None = None,  # rows to train on (default 2 x the originals)
                 aug_share: float = 0.5,  # share of the budget given to augmented rows (augmenting recipes)
                 filter_scorer=None,  # baseline scorer: filter the augmentations (None: no filtering)
-                tau: float = 0.2) -> tuple:
+                tau: float = 0.2,
+                augment_kw: dict | None = None,  # extra arguments for `crome.augment.augment` (ablations)
+               ) -> tuple:
     "(Dataset of training rows, info dict) for a recipe, with exactly `budget` rows."
     if recipe not in AUGMENTATION: raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(AUGMENTATION)}")
     orig = _strip(train)
@@ -66,13 +82,7 @@ def recipe_data(train,  # original training pairs
     info = dict(recipe=recipe, n_original=len(orig), n_augmented=0, n_kept=0)
     aug = []
     if AUGMENTATION[recipe]:
-        from crome.augment import augment
-        res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe], seed=seed, include_original=False, progress=False)
-        aug = list(res.records); info['n_augmented'] = len(aug)
-        if filter_scorer is not None and aug:
-            from crome.filter import filter_augmented
-            f = filter_augmented(to_dataset(aug, source='augmented', empty_response_ok=True), filter_scorer, tau=tau, progress=False)
-            aug = [r for r, k in zip(aug, f['kept']) if k]
+        aug, info['n_augmented'] = _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw)
         info['n_kept'] = len(aug)
         if not aug: warnings.warn(f'{recipe}: no augmented rows left; training on originals only')
     n_aug = round(budget * aug_share) if aug else 0
@@ -81,43 +91,53 @@ def recipe_data(train,  # original training pairs
     return to_dataset(rows, check=False), info | {'n_train': len(rows)}
 
 # %% ../nbs/10a_stress.ipynb #1b316d0a
+def _rows(ds) -> list[dict]: return ds.to_list() if hasattr(ds, 'to_list') else list(ds)
+
 def cue_metrics(scorer,  # a trained model (scorer protocol or pairwise)
                 clean,  # pairs without the cue
                 reversed_,  # the same pairs, cue on the rejected answer
+                verdicts: bool = False,  # also return the per-pair 0/1 arrays (for confidence intervals)
                ) -> dict:
     "clean_acc, reversed_acc, flip_share, cue_shift, clean_margin and shift_over_margin of one model."
     m = scorer if isinstance(scorer, CachedScorer) else CachedScorer(scorer)
-    C, R = (clean.to_list() if hasattr(clean, 'to_list') else list(clean)), (reversed_.to_list() if hasattr(reversed_, 'to_list') else list(reversed_))
+    C, R = _rows(clean), _rows(reversed_)
     if len(C) != len(R) or any(text_of(a['prompt']) != text_of(b['prompt']) for a, b in zip(C, R)):
         raise ValueError('clean and reversed splits must hold the same pairs in the same order')
     mc = m.margin([r['prompt'] for r in C], [r['chosen'] for r in C], [r['rejected'] for r in C])
     mr = m.margin([r['prompt'] for r in R], [r['chosen'] for r in R], [r['rejected'] for r in R])
-    ok = mc > 0
+    cc, rc = pair_correct(mc), pair_correct(mr)
+    ok = cc > 0
     shift, margin = float(np.mean(mc - mr)), float(np.mean(mc))
-    return dict(clean_acc=float(ok.mean()), reversed_acc=float((mr > 0).mean()),
-                flip_share=float((mr[ok] <= 0).mean()) if ok.any() else float('nan'),
-                cue_shift=shift, clean_margin=margin, shift_over_margin=shift / margin if margin > 0 else float('nan'))
+    out = dict(clean_acc=float(cc.mean()), reversed_acc=float(rc.mean()),
+               flip_share=float((rc[ok] == 0).mean()) if ok.any() else float('nan'),
+               cue_shift=shift, clean_margin=margin, shift_over_margin=shift / margin if margin > 0 else float('nan'))
+    return out | (dict(clean_correct=cc.astype(np.int8), reversed_correct=rc.astype(np.int8)) if verdicts else {})
 
 # %% ../nbs/10a_stress.ipynb #4d1642e0
-STRESS_COLUMNS = ['recipe', 'cue', 'strength', 'rho', 'seed', 'clean_acc', 'reversed_acc', 'flip_share', 'shift_over_margin',
-                  'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept']
+STRESS_COLUMNS = ['recipe', 'cue', 'strength', 'rho', 'seed', 'split', 'clean_acc', 'reversed_acc', 'flip_share',
+                  'shift_over_margin', 'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept']
+SPLITS = {'test': ('clean', 'reversed'), 'validation': ('val_clean', 'val_reversed')}
 
 def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
                 cues: Sequence[str] = ('signoff', 'markdown', 'verbosity'),  # cue kinds (crome.demo.CUES)
                 strengths: Sequence[int] = (1,),  # cue strengths (1-3)
                 rhos: Sequence[float] = (0.5, 0.7, 0.9, 1.0),  # share of training pairs with the cue on the chosen answer
                 seeds: Sequence[int] = (0,),  # demo data, augmentation and training seed
-                n: int = 1000,  # demo pairs (train + test)
+                n: int = 1000,  # demo pairs (train + validation + test)
                 tasks=None,  # demo tasks (default: relevance and requested_item, half each)
                 trainer: Callable | None = None,  # trainer(train_ds, recipe, seed) -> scorer (default: FrozenTrainer())
                 filter: bool = False,  # filter rrm/crome augmentations with a vanilla baseline
                 tau: float = 0.2,
                 budget_factor: float = 2.0,  # training rows per original pair, for every recipe
                 aug_share: float = 0.5,
+                split: str = 'test',  # 'test' (clean / reversed) or 'validation' (val_clean / val_reversed)
+                verdicts: bool = False,  # add per-pair 0/1 columns clean_correct / reversed_correct
+                augment_kw: dict | None = None,  # recipe -> extra `augment` arguments (ablations)
                 progress: bool = True) -> pd.DataFrame:
     "One row per (recipe, cue, strength, rho, seed): accuracies on clean and reversed splits and the cue's pull."
     from crome.demo import make_demo, CueSpec
     from tqdm.auto import tqdm
+    if split not in SPLITS: raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     trainer = trainer or FrozenTrainer()
     grid = list(itertools.product(cues, strengths, rhos, seeds))
     out = []
@@ -128,8 +148,12 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
         if filter and any(AUGMENTATION[r] for r in recipes):
             base = trainer(recipe_data(d['train'], 'vanilla', seed, budget)[0], 'vanilla', seed)
         for recipe in recipes:
-            rows, info = recipe_data(d['train'], recipe, seed, budget, aug_share, base if AUGMENTATION[recipe] else None, tau)
+            rows, info = recipe_data(d['train'], recipe, seed, budget, aug_share, base if AUGMENTATION[recipe] else None,
+                                     tau, (augment_kw or {}).get(recipe))
             model = trainer(rows, recipe, seed)
-            out.append(dict(recipe=recipe, cue=cue, strength=strength, rho=rho, seed=seed, filtered=base is not None and bool(AUGMENTATION[recipe]),
-                            **cue_metrics(model, d['clean'], d['reversed']), **{k: info[k] for k in ('n_train', 'n_augmented', 'n_kept')}))
-    return pd.DataFrame(out, columns=STRESS_COLUMNS)
+            met = cue_metrics(model, *(d[s] for s in SPLITS[split]), verdicts=verdicts)
+            out.append(dict(recipe=recipe, cue=cue, strength=strength, rho=rho, seed=seed, split=split,
+                            filtered=base is not None and bool(AUGMENTATION[recipe]), **met,
+                            **{k: info[k] for k in ('n_train', 'n_augmented', 'n_kept')}))
+    cols = STRESS_COLUMNS + (['clean_correct', 'reversed_correct'] if verdicts else [])
+    return pd.DataFrame(out, columns=cols)

@@ -9,7 +9,9 @@ import pytest
 from crome.demo import make_demo, CueSpec, CATEGORIES, has_cue
 from crome.evaluate import (SECTION_MAP, REWARDBENCH_WEIGHTS, SHIFT_COLUMNS, CachedScorer, as_models, section_accuracy,
                             section_of, load_rewardbench, robustness_suite, transform_pair, reward_shifts, shift_summary,
-                            model_summary, best_of_n, make_pools, gsm8k_pools, check_answer, save_results)
+                            model_summary, save_results, eval_edit_names)
+from crome.bon import best_of_n, make_pools, gsm8k_pools, check_answer, gsm8k_reasoning_pairs
+from crome.edits import get_edit, causal_edits, spurious_edits
 from crome.stress import stress_test, cue_metrics, recipe_data, STRESS_COLUMNS
 from crome.oracle import Completion
 
@@ -106,10 +108,10 @@ def test_ties_in_labels_are_dropped_with_warning_and_pairwise_models_work():
 
 # ---------------------------------------------------------------- robustness suite
 def test_robustness_flags_length_scorer_not_oracle(demo):
-    edits = ['verbosity_padding', 'politeness', 'stress_test', 'sycophancy', 'markdown_format', 'twitter_url', 'rot13']
+    edits = ['stress_test', 'ignore_above', 'ignore_below', 'add_quotes', 'twitter_url', 'rot13']
     rs = robustness_suite({'len': length_rm, 'oracle': oracle_rm}, demo, edits=edits)
     r = rs.set_index(['model', 'side', 'transformation'])
-    for e in ('verbosity_padding', 'stress_test', 'politeness'):
+    for e in ('stress_test', 'ignore_above', 'ignore_below'):
         assert r.loc[('len', 'rejected', e), 'accuracy'] == 0.0 and r.loc[('len', 'rejected', e), 'drop'] > 0.3
         assert r.loc[('oracle', 'rejected', e), 'drop'] == 0.0 and r.loc[('oracle', 'both', e), 'drop'] == 0.0
     assert r.loc[('oracle', 'rejected', 'micro_avg'), 'accuracy'] == 1.0
@@ -123,15 +125,32 @@ def test_robustness_flags_length_scorer_not_oracle(demo):
 
 def test_transform_pair_sides_and_determinism():
     row = dict(prompt='Name a fruit.', chosen='Apple is a fruit.', rejected='A chair.', pair_id='7')
-    p, c, r = transform_pair('verbosity_padding', row, 'both', seed=1)
+    p, c, r = transform_pair('twitter_handle', row, 'both', seed=1)
     assert c.startswith(row['chosen']) and r.startswith(row['rejected']) and c[len(row['chosen']):] == r[len(row['rejected']):]
-    assert transform_pair('verbosity_padding', row, 'both', seed=1) == (p, c, r)
-    assert transform_pair('verbosity_padding', row, 'rejected', seed=1) == (row['prompt'], row['chosen'], r)
+    assert transform_pair('twitter_handle', row, 'both', seed=1) == (p, c, r)
+    assert transform_pair('twitter_handle', row, 'rejected', seed=1) == (row['prompt'], row['chosen'], r)
     p2, c2, r2 = transform_pair('add_quotes', row, 'chosen')
     assert p2 == row['prompt'] and c2 == f'"{row["chosen"]}"' and r2 == row['rejected']
     assert transform_pair('math_answer_format', row) is None
     with pytest.raises(KeyError, match='unknown edit'):
         robustness_suite(length_rm, [row], edits=['no_such_edit'])
+
+
+def test_evaluation_never_uses_training_generators():
+    "Generator roles: every evaluation path refuses a train-role edit; defaults hold eval-role edits only."
+    row = dict(prompt='Name a fruit.', chosen='Apple is a fruit.', rejected='A chair.', pair_id='7')
+    train = [e.name for e in causal_edits(role='train') + spurious_edits(role='train')]
+    assert train and eval_edit_names() and all(get_edit(n).role == 'eval' for n in eval_edit_names())
+    for n in train:
+        with pytest.raises(ValueError, match='eval-role'):
+            transform_pair(n, row)
+        with pytest.raises(ValueError, match='eval-role'):
+            robustness_suite(length_rm, [row], edits=[n])
+        with pytest.raises(ValueError, match='eval-role'):
+            reward_shifts(length_rm, [row], edits=[n])
+    fams = {}
+    for e in causal_edits() + spurious_edits(): fams.setdefault(e.family, set()).add(e.role)
+    assert all(len(r) == 1 for r in fams.values()), fams  # no family serves both roles
 
 
 class FakeOracle:
@@ -158,23 +177,24 @@ def test_llm_transformations_with_oracle():
 
 # ---------------------------------------------------------------- reward shifts
 def test_reward_shift_contract_and_hand_example():
-    rows = [dict(prompt='Say hi.', chosen='It is good to see you.', rejected='Go away now, I am very busy.', id='p1')]
-    df = reward_shifts({'len': length_rm}, rows, edits=['verbosity_padding', 'contradict_fact'])
-    assert list(df.columns) == SHIFT_COLUMNS and set(df.pair_id) == {'p1'}
-    pad = df[df.edit == 'verbosity_padding'].set_index('side')
-    assert pad.loc['chosen', 'reward_before'] == 22 and pad.loc['chosen', 'shift'] == pad.loc['chosen', 'reward_after'] - 22
-    cf = df[df.edit == 'contradict_fact']
-    assert len(cf) == 1 and cf.side.item() == 'chosen' and cf['shift'].item() == len(' not')
+    rows = [dict(prompt='Say hi.', chosen='It is good to see you.', rejected='Go away now, I am very busy.', id='p1'),
+            dict(prompt='Name a tree.', chosen='An oak.', rejected='A car, obviously enough.', id='p2')]
+    df = reward_shifts({'len': length_rm}, rows, edits=['stress_test', 'swap_answer'])
+    assert list(df.columns) == SHIFT_COLUMNS and set(df.pair_id) == {'p1', 'p2'}
+    pad = df[(df.edit == 'stress_test') & (df.pair_id == 'p1')].set_index('side')
+    assert pad.loc['chosen', 'reward_before'] == 22 and pad.loc['chosen', 'shift'] == len(' and true is true') * 5
+    sw = df[(df.edit == 'swap_answer') & (df.pair_id == 'p1')].set_index('side')
+    assert sw.loc['chosen', 'reward_after'] == len('An oak.')  # the other prompt's chosen answer (the only donor)
     assert pad.loc['chosen', 'flipped'] and not pad.loc['rejected', 'flipped']  # padding the shorter chosen answer flips the pair
     assert (df[df.edit_kind == 'causal'].flipped == False).all()
     s = shift_summary(df).set_index('edit')
-    assert s.loc['verbosity_padding', 'flip_rate'] == 0.5 and s.loc['verbosity_padding', 'share_lower'] == 0
-    assert math.isnan(s.loc['contradict_fact', 'flip_rate']) and s.loc['contradict_fact', 'direction'] == 'degrade'
-    assert s.loc['verbosity_padding', 'direction'] is None
+    assert s.loc['stress_test', 'flip_rate'] == 0.5 and s.loc['stress_test', 'share_lower'] == 0
+    assert math.isnan(s.loc['swap_answer', 'flip_rate']) and s.loc['swap_answer', 'direction'] == 'degrade'
+    assert s.loc['stress_test', 'direction'] is None
     assert list(shift_summary(df).columns) == ['model', 'edit', 'edit_kind', 'attribute', 'direction', 'n', 'mean_shift',
                                                'mean_abs_shift', 'share_lower', 'flip_rate']
     with pytest.raises(TypeError, match='no .score'):
-        reward_shifts({'pair': PairOracle()}, rows, edits=['verbosity_padding'])
+        reward_shifts({'pair': PairOracle()}, rows, edits=['stress_test'])
 
 
 def test_reward_shifts_flag_length_scorer_not_oracle(demo):
@@ -183,10 +203,10 @@ def test_reward_shifts_flag_length_scorer_not_oracle(demo):
     # causal sensitivity: the length RM barely moves under (length-neutral) degradations; the oracle drops
     assert abs(ms.loc['len', 'causal_drop_std']) < 0.1 and ms.loc['oracle', 'causal_drop_std'] > 0.5
     s = shift_summary(df).set_index(['model', 'edit'])
-    chosen = df[(df.side == 'chosen') & (df.edit == 'offtopic_splice')].groupby('model')['shift'].apply(lambda x: (x < 0).mean())
-    assert chosen['oracle'] == 1.0 and chosen['len'] < 0.7
-    # spurious invariance: verbosity edits move the length RM and flip pairs; the oracle does not move
-    for e in ('verbosity_padding', 'politeness', 'stress_test'):
+    chosen = df[(df.side == 'chosen') & (df.edit == 'swap_answer')].groupby('model')['shift'].apply(lambda x: (x < 0).mean())
+    assert chosen['oracle'] >= 0.8 and chosen['len'] < 0.7
+    # spurious invariance: length-adding edits move the length RM and flip pairs; the oracle does not move
+    for e in ('stress_test', 'ignore_above', 'ignore_below'):
         assert s.loc[('len', e), 'flip_rate'] > 0.3 and s.loc[('len', e), 'mean_abs_shift'] > 20
         assert s.loc[('oracle', e), 'flip_rate'] == 0 and s.loc[('oracle', e), 'mean_abs_shift'] == 0
     assert ms.loc['len', 'spurious_abs_shift_std'] > 3 * ms.loc['oracle', 'spurious_abs_shift_std']
@@ -194,25 +214,47 @@ def test_reward_shifts_flag_length_scorer_not_oracle(demo):
 
 # ---------------------------------------------------------------- Best-of-N
 @pytest.mark.skipif(not GSM8K.exists(), reason='shared GSM8K not found')
-def test_best_of_n_gsm8k_catches_verbose_wrong_answers():
+def test_best_of_n_gsm8k_pools_from_eval_generators():
     from crome.data import load_gsm8k
     g = load_gsm8k(GSM8K).select(range(30))
-    pools = gsm8k_pools(g, n_candidates=16, seed=0)
-    assert len(pools) >= 25 and all(len(p['candidates']) == 16 for p in pools)
-    assert all(sum(p['correct']) == 4 for p in pools)  # correctness checked by exact final answer
+    pools = gsm8k_pools(g, n_candidates=8, seed=0)
+    assert len(pools) >= 18 and all(len(p['candidates']) == len(set(p['candidates'])) == 8 for p in pools)
+    assert all(sum(p['correct']) == 2 for p in pools)  # correctness checked by exact final answer
+    assert not any('<<' in c for p in pools for c in p['candidates'])
     answers = {q: a for q, a in zip(g['question'], g['answer'])}
     answer_rm = lambda ps, rs: np.array([float(check_answer(r, answers[p])) for p, r in zip(ps, rs)])
     class PairAnswer:
         def prob(self, ps, a, b): return 0.5 + 0.4 * (answer_rm(ps, a) - answer_rm(ps, b))
     bon = best_of_n({'len': length_rm, 'answer': answer_rm, 'pair': PairAnswer()}, pools, seeds=(0, 1))
-    assert set(bon.columns) >= {'model', 'n', 'seed', 'accuracy', 'method'} and len(bon) == 3 * 5 * 2
+    assert set(bon.columns) >= {'model', 'n', 'seed', 'accuracy', 'method', 'random_acc', 'oracle_acc'}
+    assert len(bon) == 3 * 4 * 2
     curve = bon.groupby(['model', 'n']).accuracy.mean()
     rnd = bon.groupby('n').random_acc.mean()
-    assert curve['answer', 16] == 1.0 and curve['pair', 16] == 1.0 and curve['answer', 1] == pytest.approx(rnd[1])
-    assert curve['len', 16] < 0.1 and curve['len', 16] < rnd[16] - 0.1  # picks the padded wrong answers
+    assert curve['answer', 8] == 1.0 and curve['pair', 8] == 1.0 and curve['answer', 1] == pytest.approx(rnd[1])
+    assert rnd[8] == pytest.approx(0.25) and bon[bon.n == 8].oracle_acc.eq(1).all()
     assert curve['answer', 4] >= curve['answer', 2] >= curve['answer', 1]
-    with pytest.raises(ValueError, match='smallest has 16'):
+    with pytest.raises(ValueError, match='smallest has 8'):
         best_of_n(length_rm, pools, ns=(32,))
+
+
+@pytest.mark.skipif(not GSM8K.exists(), reason='shared GSM8K not found')
+def test_reasoning_pairs_are_same_question_and_wrong_by_exact_match():
+    from crome.data import load_gsm8k
+    g = load_gsm8k(GSM8K).select(range(60))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        rp = gsm8k_reasoning_pairs(g, seed=0)
+    assert len(rp) >= 36 and set(rp['subset']) == {'gsm8k-reasoning'} and set(rp['generator']) == {'eval:arith_slip'}
+    by_q = {r['question']: r for r in g}
+    for r in rp:
+        src = by_q[r['prompt']]
+        assert check_answer(r['chosen'], src['answer']) and not check_answer(r['rejected'], src['answer'])
+        assert abs(len(r['chosen']) - len(r['rejected'])) <= 12 + 0.1 * len(r['chosen'])  # a slip, not a rewrite
+    # the eval generator differs from every training correctness edit: none of them reproduces its output
+    from crome.edits import apply_edit
+    train = [e.name for e in causal_edits(role='train') if e.attribute == 'correctness']
+    r0 = rp[0]
+    assert all((apply_edit(n, r0['prompt'], r0['chosen'], 0) or (None, None))[1] != r0['rejected'] for n in train)
 
 
 def test_make_pools_and_check_answer():
@@ -252,7 +294,8 @@ def test_stress_test_budget_recipes_and_blind_augmentation(monkeypatch):
         return CueLover({'vanilla': 6, 'rrm': 2, 'crome': 1}[recipe])
     st = stress_test(cues=['signoff'], rhos=[0.7, 1.0], seeds=[0, 1], n=120, tasks='relevance', trainer=trainer, progress=False)
     assert list(st.columns) == STRESS_COLUMNS and len(st) == 3 * 2 * 2
-    assert len({(n) for _, n, _, _ in calls}) == 1 and {s for *_, s, _ in calls} == {0, 1}
+    assert all(len({n for _, n, s, _ in calls if s == seed}) == 1 for seed in (0, 1))  # one budget for all recipes
+    assert {s for *_, s, _ in calls} == {0, 1}
     kinds = {r: k for r, _, _, k in calls}
     assert kinds == {'vanilla': ['original'], 'rrm': ['original', 'rrm'], 'crome': ['causal', 'iqn', 'original']}
     by = st.groupby('recipe')
@@ -278,9 +321,10 @@ def test_recipe_data_filtering_and_budget():
 # ---------------------------------------------------------------- saving
 def test_save_results_json(tmp_path):
     acc = section_accuracy({'v': table_rm}, _hand())
-    sh = shift_summary(reward_shifts({'len': length_rm}, [dict(prompt='Say hi.', chosen='It is good to see you.', rejected='Go away.')],
-                                     edits=['verbosity_padding', 'contradict_fact']))
+    two = [dict(prompt='Say hi.', chosen='It is good to see you.', rejected='Go away.'),
+           dict(prompt='Name a tree.', chosen='An oak.', rejected='A car.')]
+    sh = shift_summary(reward_shifts({'len': length_rm}, two, edits=['stress_test', 'swap_answer']))
     p = save_results({'sections': acc, 'shifts': sh, 'meta': {'seed': np.int64(0), 'x': float('nan')}}, tmp_path / 'a' / 'r.json')
     back = json.loads(p.read_text())
     assert len(back['sections']) == len(acc) and back['meta'] == {'seed': 0, 'x': None}
-    assert {r['edit']: r['flip_rate'] for r in back['shifts']}['contradict_fact'] is None
+    assert {r['edit']: r['flip_rate'] for r in back['shifts']}['swap_answer'] is None
