@@ -11,7 +11,8 @@ import pandas as pd
 
 from .schema import text_of, response_text, make_record, to_dataset
 from .edits import apply_edit, final_value
-from .evaluate import as_models, CachedScorer, strip_calculator, eval_edit, arith_slips
+from .evaluate import as_models, CachedScorer, eval_edit
+from .eval_edits import strip_calculator, arith_slips
 
 # %% auto #0
 __all__ = ['POOL_DECORATIONS', 'check_answer', 'gsm8k_reasoning_pairs', 'make_pools', 'gsm8k_pools', 'best_of_n']
@@ -29,8 +30,8 @@ def _wrong(q, sol, answer, key, k: int) -> list[str]:
     return random.Random(f'{key}|arith_slip').sample(cands, min(k, len(cands)))
 
 def gsm8k_reasoning_pairs(ds,  # `crome.data.load_gsm8k` rows: question, solution, answer, id
-                          seed: int = 0) -> 'Dataset':
-    "Same-question pairs: reference solution (chosen) vs an eval-role arithmetic slip (rejected), subset gsm8k-reasoning."
+                          seed: int = 0):
+    "Same-question pairs: reference solution (chosen) vs an eval-role arithmetic slip (rejected)."
     recs, skipped = [], 0
     for row in ds:
         sol = strip_calculator(row['solution'])
@@ -57,7 +58,8 @@ def make_pools(prompts: Sequence, responses: Sequence, correct: Sequence[bool]) 
 def _renderings(q, texts: list[str], k: int, key: str) -> list[str]:
     "k distinct renderings of `texts` (round robin), each plain or with one eval-role decoration drawn at random."
     rng = random.Random(key)
-    opts = [[t] + [x[1] for n in POOL_DECORATIONS if (x := apply_edit(n, q, t, f'{key}:{n}', role='eval'))] for t in texts]
+    opts = [[t] + [x[1] for n in POOL_DECORATIONS if (x := apply_edit(n, q, t, f'{key}:{n}', role='eval'))]
+            for t in texts]
     for o in opts: rng.shuffle(o)
     out, i = [], 0
     while len(out) < k and any(opts):
@@ -124,7 +126,8 @@ def best_of_n(scorers,  # a scorer or {name: scorer}
     for name, m in models.items():
         meth = list(methods or (['argmax'] if m.can_score else ['knockout']))
         if 'argmax' in meth:
-            r = m.score([p['prompt'] for p in pools for _ in p['candidates']], [c for p in pools for c in p['candidates']])
+            r = m.score([p['prompt'] for p in pools for _ in p['candidates']],
+                        [c for p in pools for c in p['candidates']])
             bounds = np.cumsum([0] + [len(p['candidates']) for p in pools])
         for seed in seeds:
             orders = [np.random.default_rng([seed, k]).permutation(len(p['candidates'])) for k, p in enumerate(pools)]
@@ -132,7 +135,8 @@ def best_of_n(scorers,  # a scorer or {name: scorer}
                 samples = [o[:n] for o in orders]
                 corr = [np.asarray(p['correct'])[s] for p, s in zip(pools, samples)]
                 for me in meth:
-                    if me not in ('argmax', 'knockout'): raise ValueError(f"method must be 'argmax' or 'knockout', got {me!r}")
+                    if me not in ('argmax', 'knockout'):
+                        raise ValueError(f"method must be 'argmax' or 'knockout', got {me!r}")
                     picks = _argmax_picks(r, bounds, samples) if me == 'argmax' else _knockout(m, pools, samples)
                     out.append(dict(model=name, method=me, n=int(n), seed=int(seed), n_prompts=len(pools),
                                     accuracy=float(np.mean([p['correct'][i] for p, i in zip(pools, picks)])),

@@ -15,9 +15,12 @@ __all__ = ['CATEGORIES', 'AUDIENCES', 'ASKS', 'NEEDS', 'ANSWERS', 'TASKS', 'CUES
 
 # %% ../nbs/01a_demo.ipynb #c69f47b0
 CATEGORIES = {
-    'fruits': ('food', 'apple banana mango cherry peach plum pear grape lemon orange kiwi apricot melon papaya lime fig'),
-    'vegetables': ('food', 'carrot potato onion spinach celery cabbage lettuce pepper pumpkin radish garlic broccoli cucumber beet leek'),
-    'desserts': ('food', 'cake pudding brownie cookie pie custard tart sorbet fudge mousse cheesecake muffin waffle pancake doughnut'),
+    'fruits': ('food', 'apple banana mango cherry peach plum pear grape lemon orange kiwi apricot melon papaya lime '
+                       'fig'),
+    'vegetables': ('food', 'carrot potato onion spinach celery cabbage lettuce pepper pumpkin radish garlic broccoli '
+                           'cucumber beet leek'),
+    'desserts': ('food', 'cake pudding brownie cookie pie custard tart sorbet fudge mousse cheesecake muffin waffle '
+                         'pancake doughnut'),
     'drinks': ('food', 'tea coffee juice lemonade cocoa milk smoothie soda cider water espresso milkshake'),
     'mammals': ('animals', 'dog cat horse cow sheep goat rabbit tiger lion bear wolf fox deer elephant giraffe zebra'),
     'birds': ('animals', 'eagle sparrow parrot owl pigeon crow swan duck robin penguin flamingo hawk peacock goose'),
@@ -26,7 +29,8 @@ CATEGORIES = {
     'instruments': ('arts', 'piano guitar violin drum flute trumpet cello harp saxophone clarinet trombone banjo'),
     'dances': ('arts', 'waltz tango salsa ballet tap foxtrot rumba samba polka flamenco'),
     'colors': ('arts', 'red blue green yellow purple orange pink brown black white grey violet'),
-    'sports': ('leisure', 'football tennis golf cricket hockey rugby baseball basketball volleyball swimming boxing cycling'),
+    'sports': ('leisure', 'football tennis golf cricket hockey rugby baseball basketball volleyball swimming boxing '
+                          'cycling'),
     'board games': ('leisure', 'chess checkers backgammon monopoly scrabble go dominoes cluedo ludo'),
     'hobbies': ('leisure', 'knitting painting gardening fishing photography baking hiking pottery sewing reading'),
     'tools': ('things', 'hammer wrench screwdriver saw drill chisel pliers shovel rake ladder axe'),
@@ -46,8 +50,10 @@ AUDIENCES = ('my class', 'a quiz night', 'my kids', 'a school project', 'a cross
              'my grandmother', 'a spelling test', 'a trivia app', 'my book club', 'a word game')
 ASKS = ('Can you name a few {c}?', 'Please list some {c}.', 'Give me three {c}.', 'Which {c} can you think of?',
         'Tell me some examples of {c}.', 'I need a short list of {c}.')
-NEEDS = ('Please include {i}.', 'Make sure {i} is on the list.', 'The list has to contain {i}.', 'Do not leave out {i}.')
-ANSWERS = ('Here are some {c}: {a}, {b} and {d}.', 'Sure, a few {c} are {a}, {b} and {d}.', 'Some {c} you could use: {a}, {b}, {d}.',
+NEEDS = ('Please include {i}.', 'Make sure {i} is on the list.', 'The list has to contain {i}.',
+         'Do not leave out {i}.')
+ANSWERS = ('Here are some {c}: {a}, {b} and {d}.', 'Sure, a few {c} are {a}, {b} and {d}.',
+           'Some {c} you could use: {a}, {b}, {d}.',
            'Good examples of {c} are {a}, {b} and {d}.', 'How about these {c}: {a}, {b} and {d}.')
 
 # %% ../nbs/01a_demo.ipynb #1662af8f
@@ -72,7 +78,7 @@ def relevance_pair(rng: random.Random, hard: bool = True):
     return _prompt(rng, cat), _answer(tpl, cat, good), _answer(tpl, cat, rng.sample(bad, 3))
 
 def requested_item_pair(rng: random.Random, hard: bool = True):
-    "Both answers list the asked category; only the chosen one includes the item the prompt requires (within-prompt attribute)."
+    "Both answers list the asked category; only the chosen one has the item the prompt requires (within-prompt)."
     cat = rng.choice(sorted(CATEGORIES)); items = CATEGORIES[cat][1]
     need, *rest = rng.sample(items, 4)
     tpl = rng.choice(ANSWERS); pos = rng.randrange(3)
@@ -86,7 +92,8 @@ TASKS = {'relevance': relevance_pair, 'requested_item': requested_item_pair}
 CUES = ('signoff', 'markdown', 'verbosity')
 SIGNOFFS = ('I hope this helps, and have a wonderful day!', 'Feel free to ask if you need anything else.',
             'Thanks so much for the lovely question!')
-FILLERS = ('This is a question that many people find interesting.', 'There are of course many possible answers to this.',
+FILLERS = ('This is a question that many people find interesting.',
+           'There are of course many possible answers to this.',
            'It is always worth thinking carefully about questions like this.')
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ def _markdown(text, strength):
         body = head + ':\n' + '\n'.join(f'- **{i}**' for i in items)
     else:
         words = text.split(' ')
-        body = ' '.join(f'**{w.rstrip(",.")}**{w[len(w.rstrip(",.")):]}' if i >= len(words) - 4 and w.strip(',.') not in ('and',) else w
+        bold = lambda w: f'**{w.rstrip(",.")}**{w[len(w.rstrip(",.")):]}'
+        body = ' '.join(bold(w) if i >= len(words) - 4 and w.strip(',.') not in ('and',) else w
                         for i, w in enumerate(words))
     return ('## Answer\n\n' + body) if strength >= 2 else body
 

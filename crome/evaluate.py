@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 
 from .schema import text_of, response_text, replace_response
-from .edits import get_edit, edit_rng, register, final_answer, causal_edits, spurious_edits
+from .edits import get_edit, edit_rng, causal_edits, spurious_edits
+from .eval_edits import strip_calculator  # registers the eval-role causal edits
 
 # %% auto #0
 __all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'PARAPHRASE_PROMPT', 'TRANSLATE_PROMPT', 'SIDES', 'SHIFT_COLUMNS',
-           'CachedScorer', 'as_models', 'preference_mask', 'pair_correct', 'pair_accuracy', 'bootstrap_ci',
-           'paired_diff_ci', 'verdict', 'eval_rows', 'LengthScorer', 'CosineScorer', 'section_of', 'load_rewardbench',
-           'section_accuracy', 'section_correct', 'power_table', 'arith_value', 'strip_calculator', 'arith_slips',
-           'arith_slip', 'swap_answer', 'llm_rewrites', 'eval_edit', 'eval_edit_names', 'transform_pair',
-           'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
+           'CachedScorer', 'as_models', 'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows', 'LengthScorer',
+           'CosineScorer', 'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'llm_rewrites',
+           'eval_edit', 'eval_edit_names', 'transform_pair', 'robustness_suite', 'reward_shifts', 'shift_summary',
+           'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #92960cc1
 def _key(*xs) -> str: return json.dumps(xs, ensure_ascii=False, sort_keys=True)
@@ -61,7 +61,8 @@ class CachedScorer:
             v = list(todo.values())
             p = np.asarray(self.scorer.prob([t[0] for t in v], [t[1] for t in v], [t[2] for t in v]),
                            dtype=np.float64).reshape(-1)
-            if len(p) != len(v): raise ValueError(f'model {self.name!r} returned {len(p)} probabilities for {len(v)} pairs')
+            if len(p) != len(v):
+                raise ValueError(f'model {self.name!r} returned {len(p)} probabilities for {len(v)} pairs')
             self.probs.update(zip(todo, p.tolist()))
         p = np.clip(np.array([self.probs[k] for k in keys]), 1e-12, 1 - 1e-12)
         return np.where(p == 0.5, 0.0, np.log(p) - np.log1p(-p))
@@ -97,46 +98,6 @@ def pair_accuracy(margins: Sequence[float],  # r(chosen) - r(rejected) per row
     "Strict pairwise accuracy over preference rows (ties excluded); NaN when there is none."
     c = pair_correct(margins, labels)
     return float(c.mean()) if len(c) else float('nan')
-
-# %% ../nbs/10_evaluate.ipynb #ci000002
-def _per_seed(x) -> list[np.ndarray]:
-    arrs = [np.asarray(a, dtype=np.float64).reshape(-1) for a in (x if isinstance(x, (list, tuple)) else [x])]
-    if not arrs or any(len(a) == 0 for a in arrs): raise ValueError('need at least one non-empty array per seed')
-    return arrs
-
-def _boot_means(arrs: list, n_boot: int, seed: int) -> np.ndarray:
-    "Bootstrap distribution of the pooled mean: seeds resampled, then pairs inside each drawn seed."
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        picks = rng.integers(len(arrs), size=len(arrs))
-        tot = cnt = 0.0
-        for s in picks:
-            a = arrs[s]; idx = rng.integers(len(a), size=len(a))
-            tot += a[idx].sum(); cnt += len(a)
-        out[b] = tot / cnt
-    return out
-
-def bootstrap_ci(values,  # one array of per-pair values (e.g. 0/1 correct) per seed, or a single array
-                 level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    "(mean, low, high): the pooled mean and its bootstrap interval over seeds and pairs."
-    arrs = _per_seed(values)
-    mean = float(np.concatenate(arrs).mean())
-    lo, hi = np.quantile(_boot_means(arrs, n_boot, seed), [(1 - level) / 2, (1 + level) / 2])
-    return mean, float(lo), float(hi)
-
-def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a - b is compared
-                   level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    "(mean difference a - b, low, high), resampling seeds and pairs jointly for both."
-    A, B = _per_seed(a), _per_seed(b)
-    if [len(x) for x in A] != [len(x) for x in B]: raise ValueError('a and b must hold the same pairs per seed')
-    return bootstrap_ci([x - y for x, y in zip(A, B)], level, n_boot, seed)
-
-def verdict(diff: tuple[float, float, float], what: str = 'difference') -> str:
-    "'+0.052 [+0.031, +0.074] (significant)' or '... (no significant difference)'."
-    d, lo, hi = diff
-    sig = 'significant' if lo > 0 or hi < 0 else 'no significant difference'
-    return f'{what} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({sig})'
 
 # %% ../nbs/10_evaluate.ipynb #cee45f20
 def eval_rows(ds, what: str = 'evaluation') -> list[dict]:
@@ -202,7 +163,8 @@ def _verdicts(models, rows) -> dict[str, np.ndarray]:
 def _section_rows(name, g, n_rows, sub) -> list[pd.DataFrame]:
     sec = [dict(model=name, level='section', section=s, subset=None, n=int(x.n.sum()), correct=int(x.correct.sum()),
                 ties=int(x.ties.sum()), accuracy=float(np.average(x.accuracy, weights=x.weight)),
-                tie_rate=x.ties.sum() / x.n.sum(), weight=float(x.weight.sum())) for s, x in g.groupby('section', sort=False)]
+                tie_rate=x.ties.sum() / x.n.sum(), weight=float(x.weight.sum()))
+           for s, x in g.groupby('section', sort=False)]
     avg = dict(model=name, level='average', section='Avg', subset=None, n=n_rows, correct=int(sub.correct.sum()),
                ties=int(sub.tie.sum()), accuracy=float(np.mean([s['accuracy'] for s in sec])),
                tie_rate=float(sub.tie.mean()), weight=float('nan'))
@@ -239,115 +201,12 @@ def section_correct(scorers,  # a scorer or {name: scorer}
     out = {s: {k: v[secs == s] for k, v in ver.items()} for s in dict.fromkeys(secs)}
     return out | {'Avg': ver}
 
-def power_table(per_seed: Sequence[dict],  # one `section_correct` result per training seed (same test pairs)
-                baselines: Sequence[str] = ('length', 'cosine'),  # model names of the untrained baselines
-                n_boot: int = 2000) -> pd.DataFrame:
-    "Per (section, model): accuracy [CI], difference from each baseline [CI], and whether the section has power."
-    out = []
-    for sec in per_seed[0]:
-        names = list(per_seed[0][sec])
-        for name in names:
-            a = [s[sec][name] for s in per_seed]
-            row = dict(section=sec, model=name, n=len(a[0]), seeds=len(a))
-            row['accuracy'], row['low'], row['high'] = bootstrap_ci(a, n_boot=n_boot)
-            for b in baselines:
-                if b in names and b != name:
-                    d = paired_diff_ci(a, [s[sec][b] for s in per_seed], n_boot=n_boot)
-                    row[f'vs_{b}'], row[f'vs_{b}_low'] = d[0], d[1]
-            out.append(row)
-    df = pd.DataFrame(out)
-    lows = [c for c in df.columns if c.endswith('_low') and c.startswith('vs_')]
-    df['above_baselines'] = (df[lows] > 0).all(axis=1) & ~df.model.isin(baselines) if lows else False
-    df['has_power'] = df.groupby('section').above_baselines.transform('any')
-    return df
-
-# %% ../nbs/10_evaluate.ipynb #evgen002
-import ast, operator
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-_NUMTOK = r'\$?\d[\d,]*(?:\.\d+)?'
-_OPTOK = r'(?:\s*[-+*/×]\s*|\s+x\s+)'
-_EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + r'(?:' + _OPTOK + _NUMTOK + r')+)(?:\s+[A-Za-z][A-Za-z/]*){0,2}'
-                 r'\s*=\s*\$?(\d[\d,]*(?:\.\d+)?)')
-_SWAP = {'+': '-', '-': '+', '*': '+', '×': '+', 'x': '+', '/': '*'}
-
-def arith_value(expr: str) -> float | None:
-    "Value of an arithmetic expression of numbers and + - * / (with $ and thousands commas), or None."
-    s = re.sub(r'\s+x\s+', '*', expr).replace('$', '').replace(',', '').replace('×', '*')
-    if not re.fullmatch(r'[\d.+\-*/ ()]+', s): return None
-    def ev(n):
-        if isinstance(n, ast.Expression): return ev(n.body)
-        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)): return float(n.value)
-        if isinstance(n, ast.BinOp) and type(n.op) in _OPS: return _OPS[type(n.op)](ev(n.left), ev(n.right))
-        raise ValueError('not plain arithmetic')
-    try: return ev(ast.parse(s, mode='eval'))
-    except (SyntaxError, ValueError, ZeroDivisionError): return None
-
-def _fmt(v: float, like: str) -> str:
-    s = str(int(round(v))) if abs(v - round(v)) < 1e-9 else f'{v:.2f}'.rstrip('0').rstrip('.')
-    return f'{int(round(v)):,}' if ',' in like and s.lstrip('-').isdigit() else s
-
-def strip_calculator(text: str) -> str:
-    "GSM8K solution text without its `<<...>>` calculator annotations."
-    return re.sub(r'<<[^<>]*>>', '', text)
-
-# %% ../nbs/10_evaluate.ipynb #evgen003
-def _replace_after(text: str, old: str, new: str, pos: int) -> str:
-    "Replace whole-number occurrences of `old` (with or without thousands commas) after `pos`."
-    forms = {old, old.replace(',', '')}
-    pat = re.compile(r'(?<![\d.,])(' + '|'.join(map(re.escape, sorted(forms, key=len, reverse=True))) + r')(?![\d]|[.,]\d)')
-    return text[:pos] + pat.sub(lambda m: _fmt(float(new.replace(',', '')), m.group(1)), text[pos:])
-
-def _propagate(text: str, pos: int, steps: int = 30) -> str:
-    "Recompute every equation after `pos` whose stated result no longer matches its operands, carrying changes on."
-    for _ in range(steps):
-        for m in _EQ.finditer(text, pos):
-            v, old = arith_value(m.group(1)), m.group(2)
-            if v is None or abs(v - float(old.replace(',', ''))) < 1e-6: continue
-            new = _fmt(v, old)
-            text = text[:m.start(2)] + new + text[m.end(2):]
-            pos = m.start(2) + len(new)
-            text = _replace_after(text, old, new, pos)
-            break
-        else: return text
-    return text
-
-def arith_slips(text: str) -> list[str]:
-    "Every distinct `arith_slip` of `text`: one operator swapped, the error carried through later steps."
-    out = []
-    for m in _EQ.finditer(text):
-        expr, old = m.group(1), m.group(2)
-        v0 = arith_value(expr)
-        if v0 is None: continue
-        for i in (i for i, ch in enumerate(expr) if ch in _SWAP and i > 0):
-            new_expr = expr[:i] + _SWAP[expr[i]] + expr[i + 1:]
-            v = arith_value(new_expr)
-            if v is None or v < 0 or abs(v - v0) < 1e-9 or abs(v * 100 - round(v * 100)) > 1e-6: continue
-            if v0 > 0 and not 0.2 <= v / v0 <= 5: continue  # a plausible slip, not an absurd number
-            new = _fmt(v, old)
-            t = text[:m.start(1)] + new_expr + text[m.end(1):m.start(2)] + new + text[m.end(2):]
-            end = m.start(2) + len(new) + (len(new_expr) - len(expr))
-            t = _propagate(_replace_after(t, old, new, end), end)
-            if t != text and t not in out: out.append(t)
-    return out
-
-@register('arith_slip', 'causal', 'correctness', 'degrade', family='eval_arithmetic', role='eval',
-          when=lambda c: _EQ.search(text_of(c.response)) is not None)
-def arith_slip(text, rng, ctx):
-    "One operation done wrong (operator swapped) and the error carried through every later step."
-    cands = arith_slips(text)
-    return rng.choice(cands) if cands else None
-
-@register('swap_answer', 'causal', 'relevance', 'degrade', family='eval_swap', role='eval',
-          when=lambda c: bool(c.donors))
-def swap_answer(text, rng, ctx):
-    "The whole answer replaced by another prompt's answer (`donors`)."
-    ds = [d for d in ctx.donors if d.strip() and d.strip() != text.strip()]
-    return rng.choice(ds) if ds else None
 
 # %% ../nbs/10_evaluate.ipynb #c31c9867
 PARAPHRASE_PROMPT = ('Paraphrase the text below. Keep its meaning, every fact and number, its length and its format; '
                      'change only the wording. Reply with the paraphrase only.\n\n<text>\n{text}\n</text>')
-TRANSLATE_PROMPT = ('Translate the text below into {lang}. Keep numbers and formatting. Reply with the translation only.'
+TRANSLATE_PROMPT = ('Translate the text below into {lang}. Keep numbers and formatting. '
+                    'Reply with the translation only.'
                     '\n\n<text>\n{text}\n</text>')
 
 def _ask(oracle, prompts: list[str]) -> list[str | None]:
@@ -389,7 +248,7 @@ def eval_edit(name: str):
 def eval_edit_names(edits=None, kind: str | None = None) -> list[str]:
     "Names of the eval-role edits to apply: `edits` checked, or every eval-role edit (of `kind` if given)."
     if edits is None:
-        es = spurious_edits(role='eval') if kind == 'spurious' else causal_edits(role='eval') + spurious_edits(role='eval')
+        es = spurious_edits(role='eval') + ([] if kind == 'spurious' else causal_edits(role='eval'))
         return [e.name for e in es]
     names = list(edits)
     for n in names: eval_edit(n)
@@ -470,7 +329,8 @@ def _edited_items(rows, names, seed, reference_column, n_donors) -> list[dict]:
             for side, other in (('chosen', 'rejected'), ('rejected', 'chosen')):
                 out = e.apply(row['prompt'], row[side], edit_rng(f"{seed}:{row['pair_id']}:{side}", n),
                               other=response_text(row[other]), donors=donors, reference=ref)
-                if out is not None: items.append(dict(i=i, edit=e, side=side, other=other, prompt=out[0], response=out[1]))
+                if out is not None:
+                    items.append(dict(i=i, edit=e, side=side, other=other, prompt=out[0], response=out[1]))
     return items
 
 def reward_shifts(scorers,  # a scorer or {name: scorer} (BT-style: must give rewards)

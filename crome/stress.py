@@ -20,7 +20,7 @@ class FrozenTrainer:
     "Default stress-test trainer: a head on a frozen encoder (`fit_frozen`), one embedding cache shared by every fit."
     def __init__(self, backbone: str | None = None,  # local encoder path (default: MiniLM from its package)
                  head: str = 'mlp', hidden: int = 256, max_length: int = 128,
-                 epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,  # fit_frozen settings (same for every recipe)
+                 epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,  # fit_frozen settings (same for all)
                  device: str | None = None,
                  **recipe_kw):  # recipe settings passed to fit_frozen (lambda_tie, ...)
         from crome.model import FrozenRewardModel
@@ -55,8 +55,8 @@ def _draw(rows: list, k: int, rng: random.Random) -> list:
 def _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw) -> tuple[list, int]:
     "(kept augmented rows, rows made before filtering) for one augmenting recipe."
     from crome.augment import augment
-    res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe], seed=seed,
-                  include_original=False, progress=False, **(augment_kw or {}))
+    res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe],
+                  seed=seed, include_original=False, progress=False, **(augment_kw or {}))
     aug = list(res.records); made = len(aug)
     if filter_scorer is not None and aug:
         from crome.filter import filter_augmented
@@ -121,7 +121,7 @@ SPLITS = {'test': ('clean', 'reversed'), 'validation': ('val_clean', 'val_revers
 def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
                 cues: Sequence[str] = ('signoff', 'markdown', 'verbosity'),  # cue kinds (crome.demo.CUES)
                 strengths: Sequence[int] = (1,),  # cue strengths (1-3)
-                rhos: Sequence[float] = (0.5, 0.7, 0.9, 1.0),  # share of training pairs with the cue on the chosen answer
+                rhos: Sequence[float] = (0.5, 0.7, 0.9, 1.0),  # share of training pairs with the cue on the chosen side
                 seeds: Sequence[int] = (0,),  # demo data, augmentation and training seed
                 n: int = 1000,  # demo pairs (train + validation + test)
                 tasks=None,  # demo tasks (default: relevance and requested_item, half each)
@@ -148,8 +148,8 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
         if filter and any(AUGMENTATION[r] for r in recipes):
             base = trainer(recipe_data(d['train'], 'vanilla', seed, budget)[0], 'vanilla', seed)
         for recipe in recipes:
-            rows, info = recipe_data(d['train'], recipe, seed, budget, aug_share, base if AUGMENTATION[recipe] else None,
-                                     tau, (augment_kw or {}).get(recipe))
+            rows, info = recipe_data(d['train'], recipe, seed, budget, aug_share,
+                                     base if AUGMENTATION[recipe] else None, tau, (augment_kw or {}).get(recipe))
             model = trainer(rows, recipe, seed)
             met = cue_metrics(model, *(d[s] for s in SPLITS[split]), verdicts=verdicts)
             out.append(dict(recipe=recipe, cue=cue, strength=strength, rho=rho, seed=seed, split=split,

@@ -8,6 +8,7 @@ bash scripts/setup_env.sh
 source .venv/bin/activate
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false
 bash scripts/check_sync.sh
+ruff check crome  # the linter (ruff.toml): undefined names, syntax errors; line length is in tests/test_structure.py
 set +e
 python -m pytest "$@"
 rc=$?

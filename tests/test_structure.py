@@ -1,0 +1,85 @@
+"""Structure rules: data flows one way through the stages, modules stay readable (line length, size)."""
+import ast, json, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIB = ROOT / 'crome'
+# The stages in data-flow order; modules split off one concept sit in their parent's group.
+STAGES = [['schema'], ['data'], ['demo'], ['oracle'], ['rubrics'],
+          ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
+          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train'], ['evaluate', 'stats', 'bon'],
+          ['stress'], ['inspect', 'figures'], ['pipeline', 'report'], ['cli', '__main__']]
+RANK = {m: i for i, g in enumerate(STAGES) for m in g}
+MAX_LINES, MAX_COLS = 450, 120
+
+
+def modules() -> list[str]:
+    return sorted(p.stem for p in LIB.glob('*.py') if p.stem not in ('__init__', '_modidx'))
+
+
+def crome_imports(path: Path) -> set[str]:
+    "Names of crome modules imported anywhere in `path` (module level or inside functions)."
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level and node.module: out.add(node.module.split('.')[0])
+            elif node.level: out.update(a.name for a in node.names)
+            elif node.module and node.module.split('.')[0] == 'crome':
+                out.update([node.module.split('.')[1]] if '.' in node.module else [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split('.')[1] for a in node.names if a.name.startswith('crome.'))
+    return out - {'__init__', '_modidx'}
+
+
+def test_every_module_has_a_stage():
+    missing = [m for m in modules() if m not in RANK]
+    assert not missing, f'add {missing} to STAGES in tests/test_structure.py (where does it sit in the data flow?)'
+
+
+def test_no_module_imports_a_later_stage():
+    bad = [f'{m} imports {i}' for m in modules() if m in RANK for i in sorted(crome_imports(LIB / f'{m}.py'))
+           if i in RANK and RANK[i] > RANK[m]]
+    assert not bad, 'back edges in the data flow: ' + '; '.join(bad)
+
+
+def test_no_import_cycles_inside_a_stage():
+    graph = {m: {i for i in crome_imports(LIB / f'{m}.py') if i in RANK and RANK[i] == RANK[m] and i != m}
+             for m in modules() if m in RANK}
+    def reach(a, seen):
+        for b in graph.get(a, ()):
+            if b not in seen: seen.add(b); reach(b, seen)
+        return seen
+    cyc = [m for m in graph if m in reach(m, set())]
+    assert not cyc, f'import cycles through {cyc}'
+
+
+def test_modules_are_small():
+    big = {m: n for m in modules() if (n := len((LIB / f'{m}.py').read_text().splitlines())) > MAX_LINES}
+    assert not big, f'modules over {MAX_LINES} lines (split them along a concept): {big}'
+
+
+def _generated(line: str, lineno: int) -> bool:
+    "nbdev writes the notebook summary as line 1 and wraps `__all__` itself: those lines are not ours to wrap."
+    return lineno == 1 or line.startswith('__all__ = [')
+
+
+def test_library_lines_at_most_120():
+    long = [f'{p.name}:{i}' for p in LIB.glob('*.py') if p.stem != '_modidx'
+            for i, line in enumerate(p.read_text().splitlines(), 1) if len(line) > MAX_COLS and not _generated(line, i)]
+    assert not long, f'{len(long)} lines over {MAX_COLS} characters: {long[:20]}'
+
+
+@pytest.mark.skipif(shutil.which('ruff') is None and not (Path(sys.executable).parent / 'ruff').exists(),
+                    reason='ruff not installed (pip install ruff)')
+def test_ruff_finds_no_errors():
+    ruff = shutil.which('ruff') or str(Path(sys.executable).parent / 'ruff')
+    r = subprocess.run([ruff, 'check', 'crome', '--output-format', 'concise'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_import_check_catches_a_back_edge(tmp_path):
+    "The checker itself can fail: a module importing a later stage is caught."
+    p = tmp_path / 'schema.py'
+    p.write_text('from crome.train import TrainConfig\nfrom .model import RewardModel\nimport crome.cli\n')
+    assert crome_imports(p) == {'train', 'model', 'cli'}
