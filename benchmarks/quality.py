@@ -1,114 +1,208 @@
-"""Side-by-side quality benchmark: vanilla vs RRM vs Crome (offline) vs ODIN vs MMD, same budget, same seeds, one run.
+"""The canonical quality protocol (benchmarks/README.md): vanilla, RRM, Crome (offline), ODIN and MMD with the same
+budget, trainer and seeds, scored once on test splits that share no prompt and no answer text with training.
 
-Part A, testbed: the code-generated demo data (crome.demo) at rho = 0.9 for each cue kind, separately for each
-causal-attribute kind (relevance: contextual; requested_item: within-prompt). Every recipe trains the same number
-of rows with the same frozen-MiniLM trainer; Crome's and RRM's augmentations are filtered with a vanilla baseline
-(tau 0.2; --no-filter trains on all of them). The augmentation sees only prompt/chosen/rejected/label/id: never the cue.
-Part B, real data from ../shared/data (hh-rlhf harmless test, GSM8K train, PandaLM; each split by prompt): clean
-accuracy per section, the reWordBench-style robustness suite (accuracy drop, micro-averaged), Best-of-N on GSM8K.
+Part A, testbed: the code-generated demo (crome.demo) for each causal-attribute kind (relevance: contextual;
+requested_item: within-prompt) and each cue kind at rho 0.9; the augmentations are filtered by a vanilla baseline
+(tau 0.2) and never see the cue. Accuracy on the clean and reversed-cue test splits, pooled over cues and seeds, with
+95% bootstrap intervals over seeds x cues and pairs; paired differences between recipes.
+Part B, real data: hh-rlhf harmless (Safety), GSM8K (train.jsonl for training; test.jsonl for the test pairs:
+Reasoning = a correct vs an eval-role arithmetic-slip solution of the same question; prompt matching = own vs
+another question's solution, under Chat) and PandaLM majority preferences (Chat), split train / validation / test by
+prompt. Section accuracy with intervals against two untrained baselines (longer answer wins; prompt-answer cosine);
+a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table). The eval-role
+robustness suite (accuracy drop, micro-averaged) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
 
-Usage: python benchmarks/quality.py [--seeds 0,1,2] [--n-demo 1600] [--quick]
-Prints the tables and writes benchmarks/results/quality.json."""
-import argparse, json, os, time, warnings
-from pathlib import Path
+Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
+Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included)."""
+import argparse, os, time, warnings
 
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TQDM_DISABLE', '1')
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('TQDM_DISABLE', '1')
 warnings.filterwarnings('ignore')
 import numpy as np, pandas as pd, torch
 import datasets; datasets.disable_progress_bars()
 
 from crome.stress import stress_test, FrozenTrainer, recipe_data
-from crome.evaluate import section_accuracy, robustness_suite, best_of_n, gsm8k_pools, save_results
-from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt
+from crome.evaluate import section_correct, robustness_suite, save_results, LengthScorer, CosineScorer
+from crome.stats import bootstrap_ci, paired_diff_ci, power_table, verdict
+from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
+from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses
 from crome.schema import to_dataset
+from common import RESULTS, need_data, run_meta
 
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
+PAIRS = [('crome', 'vanilla'), ('crome', 'rrm'), ('rrm', 'vanilla')]
+SECTIONS = {'hh-harmless': 'Safety', 'gsm8k-reasoning': 'Reasoning', 'gsm8k-prompt-match': 'Chat', 'pandalm': 'Chat'}
+FRACTIONS = {'train': 0.6, 'validation': 0.15, 'test': 0.25}
 
 
-def part_a(a, trainer):
+# ---------------------------------------------------------------- part A: the planted-cue testbed
+def part_a(a, trainer) -> pd.DataFrame:
     frames = []
     for task in ('relevance', 'requested_item'):
-        df = stress_test(recipes=RECIPES, cues=a.cues, strengths=(1,), rhos=(0.9,), seeds=a.seeds, n=a.n_demo, tasks=task,
-                         trainer=trainer, filter=a.filter, progress=False)
-        df.insert(0, 'task', task); frames.append(df)
+        for cue in a.cues:
+            t0 = time.time()
+            df = stress_test(recipes=RECIPES, cues=[cue], rhos=[a.rho], seeds=a.seeds, n=a.n_demo, tasks=task,
+                             trainer=trainer, filter=True, tau=a.tau, split='test', verdicts=True, progress=False)
+            df.insert(0, 'task', task); frames.append(df)
+            print(f'  [A] {task} / {cue}: {time.time() - t0:.0f} s', flush=True)
     return pd.concat(frames, ignore_index=True)
 
 
-def real_splits(a):
-    hh = split_by_prompt(load_hh_rlhf().shuffle(seed=0).select(range(a.n_hh)), {'train': .75, 'test': .25}, seed=0)
-    g = gsm8k_pairs(load_gsm8k().shuffle(seed=0).select(range(a.n_gsm)), seed=0)
-    g = split_by_prompt(g, {'train': .75, 'test': .25}, seed=0)
-    pl = load_pandalm(); pl = pl.filter(lambda r: r['label'] == 1.0)
-    pl = split_by_prompt(pl, {'train': .75, 'test': .25}, seed=0)
+def _units(g: pd.DataFrame, col: str) -> list:
+    "Per-(cue, seed) arrays in a fixed order, so that recipes are compared on the same pairs."
+    return [np.asarray(x, float) for x in g.sort_values(['cue', 'seed'])[col]]
+
+
+def summarise_a(A: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, diffs = [], []
+    for (task, recipe), g in A.groupby(['task', 'recipe'], sort=False):
+        row = dict(task=task, recipe=recipe, flip_share=float(g.flip_share.mean()), n_kept=float(g.n_kept.mean()))
+        for split in ('clean', 'reversed'):
+            m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot)
+            row |= {split: m, f'{split}_low': lo, f'{split}_high': hi}
+        rows.append(row)
+    for task, g in A.groupby('task', sort=False):
+        by = {r: x for r, x in g.groupby('recipe')}
+        for x, y in PAIRS:
+            for split in ('clean', 'reversed'):
+                d = paired_diff_ci(_units(by[x], f'{split}_correct'), _units(by[y], f'{split}_correct'), n_boot=n_boot)
+                diffs.append(dict(task=task, compare=f'{x} - {y}', split=split, diff=d[0], low=d[1], high=d[2],
+                                  verdict=verdict(d, f'{x} - {y}')))
+    return pd.DataFrame(rows), pd.DataFrame(diffs)
+
+
+def goals_a(D: pd.DataFrame) -> pd.DataFrame:
+    "The issue's goals, each with the measured difference and its interval: met means the point estimate is."
+    get = lambda t, c, s: D[(D['task'] == t) & (D['compare'] == c) & (D['split'] == s)].iloc[0]
+    out = []
+    for task in D.task.unique():
+        r, c = get(task, 'crome - vanilla', 'reversed'), get(task, 'crome - vanilla', 'clean')
+        out.append(dict(goal=f'{task}: Crome >= vanilla + 0.20 reversed', diff=r['diff'], low=r['low'], high=r['high'],
+                        met=bool(r['diff'] >= 0.20)))
+        out.append(dict(goal=f'{task}: Crome clean within 0.02 of vanilla (or above)', diff=c['diff'], low=c['low'],
+                        high=c['high'], met=bool(c['diff'] >= -0.02)))
+    r = get('requested_item', 'crome - rrm', 'reversed')
+    out.append(dict(goal='requested_item: Crome >= RRM + 0.05 reversed', diff=r['diff'], low=r['low'], high=r['high'],
+                    met=bool(r['diff'] >= 0.05)))
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------- part B: real data
+def _cat(parts) -> 'datasets.Dataset':
     keep = ['prompt', 'chosen', 'rejected', 'label', 'id', 'subset']
-    cat = lambda parts: to_dataset([{k: r[k] for k in keep} for p in parts for r in p.to_list()], check=False)
-    return cat([hh['train'], g['train'], pl['train']]), cat([hh['test'], g['test'], pl['test']])
+    return to_dataset([{k: r[k] for k in keep} for p in parts for r in p.to_list()], check=False)
 
 
-def part_b(a, trainer):
-    train, test = real_splits(a)
-    sections = {'hh-harmless': 'Safety', 'gsm8k': 'Reasoning', 'pandalm': 'Chat'}
+def _questions(ds, fractions, seed=0):
+    sp = split_by_prompt(ds.rename_column('question', 'prompt'), fractions, seed=seed)
+    return {k: v.rename_column('prompt', 'question') for k, v in sp.items()}
+
+
+def real_data(a) -> dict:
+    hh = load_hh_rlhf(need_data('hh-rlhf', 'harmless-base', 'test.jsonl.gz')).shuffle(seed=0).select(range(a.n_hh))
+    hh = split_by_prompt(hh, FRACTIONS, seed=0)
+    pl = load_pandalm(need_data('pandalm', 'testset-v1.json')).filter(lambda r: r['label'] == 1.0)
+    pl = split_by_prompt(pl, FRACTIONS, seed=0)
+    gtr = _questions(load_gsm8k(need_data('gsm8k', 'train.jsonl')).shuffle(seed=0).select(range(a.n_gsm)),
+                     {'train': 0.8, 'validation': 0.2})
+    gte = load_gsm8k(need_data('gsm8k', 'test.jsonl')).shuffle(seed=0).select(range(a.n_gsm_test))
+    g = {'train': gsm8k_pairs(gtr['train'], seed=0), 'validation': gsm8k_pairs(gtr['validation'], seed=0)}
+    test = _cat([hh['test'], gsm8k_pairs(gte, seed=0), gsm8k_reasoning_pairs(gte, seed=0), pl['test']])
+    out = dict(train=_cat([hh['train'], g['train'], pl['train']]),
+               validation=_cat([hh['validation'], g['validation'], pl['validation']]), test=test,
+               bon_questions=gte.select(range(min(a.n_bon, len(gte)))))
+    out['shared_answers'] = {f'{x}/{y}': n for (x, y), n in shared_responses(
+        {k: out[k] for k in ('train', 'validation', 'test')}).items()}
+    return out
+
+
+def part_b(a, trainer) -> dict:
+    D = real_data(a)
+    train, test = D['train'], D['test']
+    print(f"  [B] {len(train)} train / {len(D['validation'])} validation / {len(test)} test pairs; "
+          f"answers shared across splits: {D['shared_answers']}", flush=True)
     budget = 2 * len(train)
-    acc, rob, bon = [], [], []
-    pools = gsm8k_pools(load_gsm8k(Path(__file__).resolve().parents[2] / 'shared/data/gsm8k/test.jsonl').select(range(a.n_bon)), seed=0)
-    rng = np.random.default_rng(0)
-    sub_idx = sorted(rng.choice(len(test), size=min(a.n_rob, len(test)), replace=False).tolist())
-    rob_set = test.select(sub_idx)
+    baselines = {'length': LengthScorer(), 'cosine': CosineScorer(trainer.fm.embed)}
+    pools = gsm8k_pools(D['bon_questions'], n_candidates=8, seed=0)
+    rob_idx = sorted(np.random.default_rng(0).choice(len(test), size=min(a.n_rob, len(test)), replace=False).tolist())
+    per_seed, rob, bon = [], [], []
     for seed in a.seeds:
+        t0 = time.time()
         base = trainer(recipe_data(train, 'vanilla', seed, budget)[0], 'vanilla', seed)
         models = {}
         for r in RECIPES:
-            rows, info = recipe_data(train, r, seed, budget, 0.5, base if r in ('rrm', 'crome') else None, 0.2)
+            rows, _ = recipe_data(train, r, seed, budget, 0.5, base if r in ('rrm', 'crome') else None, a.tau)
             models[r] = trainer(rows, r, seed)
-        s = section_accuracy(models, test, section_map=sections); s.insert(0, 'seed', seed); acc.append(s)
-        if seed == a.seeds[0] or not a.quick:
-            rb = robustness_suite(models, rob_set, seed=seed); rb.insert(0, 'seed', seed); rob.append(rb)
-            b = best_of_n(models, pools, ns=(1, 2, 4, 8, 16), seeds=(seed,)); b.insert(0, 'train_seed', seed); bon.append(b)
-    return dict(train_pairs=len(train), test_pairs=len(test), accuracy=pd.concat(acc), robustness=pd.concat(rob), bon=pd.concat(bon))
+        per_seed.append(section_correct(models | baselines, test, section_map=SECTIONS))
+        rb = robustness_suite(models | baselines, test.select(rob_idx), seed=seed)
+        rob.append(rb.assign(seed=seed))
+        bon.append(best_of_n(models | baselines, pools, ns=(1, 2, 4, 8), seeds=(seed,)).assign(train_seed=seed))
+        print(f'  [B] seed {seed}: {time.time() - t0:.0f} s', flush=True)
+    power = power_table(per_seed, baselines=list(baselines), n_boot=a.n_boot)
+    diffs = []
+    for sec in per_seed[0]:
+        for x, y in PAIRS:
+            d = paired_diff_ci([s[sec][x] for s in per_seed], [s[sec][y] for s in per_seed], n_boot=a.n_boot)
+            diffs.append(dict(section=sec, compare=f'{x} - {y}', diff=d[0], low=d[1], high=d[2],
+                              verdict=verdict(d, f'{x} - {y}')))
+    R = pd.concat(rob, ignore_index=True)
+    micro = R[R.transformation == 'micro_avg']
+    drops = []
+    for (side, model), g in micro.groupby(['side', 'model'], sort=False):
+        m, lo, hi = bootstrap_ci([g['drop'].to_numpy()], n_boot=a.n_boot)
+        drops.append(dict(side=side, model=model, clean=g.clean_accuracy.mean(), accuracy=g.accuracy.mean(),
+                          drop=m, drop_low=lo, drop_high=hi))
+    return dict(sizes={k: len(D[k]) for k in ('train', 'validation', 'test')}, shared_answers=D['shared_answers'],
+                n_bon_pools=len(pools), power=power, differences=pd.DataFrame(diffs), robustness=R,
+                robustness_drops=pd.DataFrame(drops), bon=pd.concat(bon, ignore_index=True))
 
 
+# ---------------------------------------------------------------- main
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--seeds', default='0,1,2'); p.add_argument('--n-demo', type=int, default=1600)
-    p.add_argument('--cues', default='signoff,markdown,verbosity')
-    p.add_argument('--n-hh', type=int, default=800); p.add_argument('--n-gsm', type=int, default=600); p.add_argument('--n-bon', type=int, default=100)
-    p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20); p.add_argument('--max-length', type=int, default=128)
-    p.add_argument('--threads', type=int, default=2); p.add_argument('--quick', action='store_true', help='1 seed, smaller sets')
-    p.add_argument('--no-filter', dest='filter', action='store_false', help='part A: train on unfiltered augmentations')
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', default='0,1,2,3,4'); p.add_argument('--n-demo', type=int, default=1600)
+    p.add_argument('--cues', default='signoff,markdown,verbosity'); p.add_argument('--rho', type=float, default=0.9)
+    p.add_argument('--tau', type=float, default=0.2)
+    p.add_argument('--n-hh', type=int, default=1000); p.add_argument('--n-gsm', type=int, default=600)
+    p.add_argument('--n-gsm-test', type=int, default=300); p.add_argument('--n-bon', type=int, default=100)
+    p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20)
+    p.add_argument('--max-length', type=int, default=128); p.add_argument('--n-boot', type=int, default=2000)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--quick', action='store_true', help='a smoke run: 2 seeds, one cue, small sets (not a result)')
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
-    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'quality.json'))
+    p.add_argument('--out', default=str(RESULTS / 'quality.json'))
     a = p.parse_args()
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(',')
-    if a.quick: a.seeds, a.n_demo, a.n_hh, a.n_gsm, a.n_rob, a.n_bon = a.seeds[:1], 800, 400, 300, 60, 40
+    if a.quick:
+        a.seeds, a.cues, a.n_demo, a.n_hh, a.n_gsm, a.n_gsm_test, a.n_rob, a.n_bon, a.n_boot = \
+            a.seeds[:2], a.cues[:1], 600, 300, 200, 100, 40, 30, 300
     torch.set_num_threads(a.threads)
     trainer = FrozenTrainer(epochs=a.epochs, max_length=a.max_length)
-    out, t0 = {'settings': vars(a), 'device': 'cuda' if torch.cuda.is_available() else f'cpu ({torch.get_num_threads()} threads)'}, time.time()
-    pd.set_option('display.width', 200)
+    cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
+        recipes=RECIPES, trainer='FrozenTrainer (frozen MiniLM-L6 + MLP head)', budget='2 x originals, 50% augmented',
+        filter='vanilla baseline, |p - y| > tau', lambda_tie=1.0)
+    out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
+    pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)
     if not a.skip_a:
-        A = part_a(a, trainer); out['testbed'] = A
-        m = A.groupby(['task', 'cue', 'recipe'], sort=False)[['clean_acc', 'reversed_acc', 'flip_share', 'shift_over_margin']].mean().round(3)
-        print('\n== Part A: demo testbed, rho 0.9, mean over seeds', a.seeds); print(m.to_string())
-        piv = A.groupby(['task', 'recipe'])[['clean_acc', 'reversed_acc']].mean().unstack('recipe')
-        goals = []
-        for task in piv.index:
-            c, r = piv.loc[task, 'clean_acc'], piv.loc[task, 'reversed_acc']
-            goals.append(dict(task=task, crome_minus_vanilla_reversed=round(r['crome'] - r['vanilla'], 3),
-                              crome_minus_vanilla_clean=round(c['crome'] - c['vanilla'], 3), crome_minus_rrm_reversed=round(r['crome'] - r['rrm'], 3)))
-        G = pd.DataFrame(goals); out['testbed_goals'] = G
-        print('\nGoals: Crome >= vanilla + 0.20 reversed with clean within 0.02; on requested_item Crome >= RRM + 0.05'); print(G.to_string(index=False))
-        print(f'[part A: {time.time() - t0:.0f} s]')
+        A = part_a(a, trainer)
+        S, D = summarise_a(A, a.n_boot)
+        out['testbed'] = A.drop(columns=['clean_correct', 'reversed_correct'])
+        out['testbed_verdicts'] = A[['task', 'cue', 'seed', 'recipe', 'clean_correct', 'reversed_correct']]
+        out |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D)}
+        print('\n== Part A: testbed, test split, pooled over cues', a.cues, 'and seeds', a.seeds)
+        print(S.round(3).to_string(index=False)); print(D[['task', 'split', 'verdict']].to_string(index=False))
+        print(out['testbed_goals'].round(3).to_string(index=False))
     if not a.skip_b:
-        t1 = time.time(); B = part_b(a, trainer); out.update({f'real_{k}': v for k, v in B.items()})
-        acc = B['accuracy']
-        sec = acc[acc['level'].isin(['section', 'average'])].groupby(['section', 'model'])['accuracy'].mean().unstack('model')[RECIPES].round(3)
-        print(f"\n== Part B: real data ({B['train_pairs']} train / {B['test_pairs']} test pairs), clean accuracy, mean over seeds"); print(sec.to_string())
-        rb = B['robustness']; micro = rb[rb['transformation'] == 'micro_avg'].groupby(['side', 'model'])[['clean_accuracy', 'accuracy', 'drop']].mean().round(3)
-        print('\nRobustness suite (micro-average over transformations):'); print(micro.to_string())
-        bon = B['bon'].groupby(['model', 'n'])['accuracy'].mean().unstack('n').round(3)
-        print('\nBest-of-N on GSM8K (accuracy of the picked answer):'); print(bon.to_string())
-        print(f'[part B: {time.time() - t1:.0f} s]')
-    out['seconds'] = round(time.time() - t0, 1)
-    save_results(out, a.out); print('wrote', a.out, f"({out['seconds']} s)")
+        B = part_b(a, trainer); out |= {f'real_{k}': v for k, v in B.items()}
+        print(f"\n== Part B: real data {B['sizes']}")
+        print(B['power'][['section', 'model', 'n', 'accuracy', 'low', 'high', 'above_baselines', 'has_power']]
+              .round(3).to_string(index=False))
+        print(B['differences'][['section', 'verdict']].to_string(index=False))
+        print(B['robustness_drops'].round(3).to_string(index=False))
+        print(B['bon'].groupby(['model', 'n'])[['accuracy', 'random_acc', 'oracle_acc']].mean().round(3).to_string())
+    out['meta']['seconds'] = round(time.time() - t0, 1)
+    save_results(out, a.out); print('wrote', a.out, f"({out['meta']['seconds']} s)")
 
 
 if __name__ == '__main__':

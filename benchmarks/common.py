@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: where the public data sets are, and the metadata every results JSON records
+(git commit, dirty tree, config, seeds, device, library versions, wall time)."""
+import os, platform, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / 'benchmarks' / 'results'
+SHARED = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
+
+
+def need_data(*parts) -> Path:
+    "Path of a public data file, or exit with how to get it."
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        sys.exit(f'{p} not found: set CROME_SHARED_DATA to a folder holding hh-rlhf/, gsm8k/ and pandalm/ '
+                 '(the public sets, e.g. fetched with `crome data get`)')
+    return p
+
+
+def git(*args) -> str:
+    try: return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception: return ''
+
+
+def run_meta(config: dict, seeds) -> dict:
+    "What a results file must say about how it was made."
+    import torch, transformers, datasets
+    dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+           else f'cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, '
+                f'{os.cpu_count()} cores')
+    return dict(commit=git('rev-parse', 'HEAD'), dirty=bool(git('status', '--porcelain', '--', 'crome', 'benchmarks')),
+                command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]), config=config, seeds=list(seeds), device=dev,
+                versions=dict(python=platform.python_version(), torch=torch.__version__,
+                              transformers=transformers.__version__, datasets=datasets.__version__),
+                started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
