@@ -158,6 +158,20 @@ def part_b(a, trainer) -> dict:
                 robustness_drops=pd.DataFrame(drops), bon=pd.concat(bon, ignore_index=True))
 
 
+class FinetuneTrainer:
+    """The fine-tuned protocol: MiniLM fine-tuned as a cross-encoder (`crome.train.train_reward_model`), same
+    steps, batch and learning rate for every recipe. `fm` is a frozen encoder kept only for the cosine baseline."""
+    def __init__(self, steps: int, batch_size: int, max_length: int, lr: float = 5e-5):
+        from crome.model import default_backbone
+        self.kw = dict(max_steps=steps, batch_size=batch_size, max_length=max_length, lr=lr)
+        self.fm = FrozenTrainer(max_length=max_length).fm
+        self.backbone = default_backbone()
+
+    def __call__(self, train_ds, recipe: str, seed: int):
+        from crome.train import train_reward_model
+        return train_reward_model(train_ds, recipe, seed=seed, **self.kw)
+
+
 # ---------------------------------------------------------------- main
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -169,6 +183,8 @@ def main():
     p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20)
     p.add_argument('--max-length', type=int, default=128); p.add_argument('--n-boot', type=int, default=2000)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--finetune', action='store_true', help='fine-tune MiniLM instead of the frozen head (a GPU run)')
+    p.add_argument('--steps', type=int, default=400); p.add_argument('--batch', type=int, default=16)
     p.add_argument('--quick', action='store_true', help='a smoke run: 2 seeds, one cue, small sets (not a result)')
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
     p.add_argument('--out', default=str(RESULTS / 'quality.json'))
@@ -178,9 +194,12 @@ def main():
         a.seeds, a.cues, a.n_demo, a.n_hh, a.n_gsm, a.n_gsm_test, a.n_rob, a.n_bon, a.n_boot = \
             a.seeds[:2], a.cues[:1], 600, 300, 200, 100, 40, 30, 300
     torch.set_num_threads(a.threads)
-    trainer = FrozenTrainer(epochs=a.epochs, max_length=a.max_length)
+    trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length) if a.finetune
+               else FrozenTrainer(epochs=a.epochs, max_length=a.max_length))
+    name = (f'fine-tuned MiniLM-L6 cross-encoder, {a.steps} steps x {a.batch} pairs' if a.finetune
+            else 'FrozenTrainer (frozen MiniLM-L6 + MLP head)')
     cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
-        recipes=RECIPES, trainer='FrozenTrainer (frozen MiniLM-L6 + MLP head)', budget='2 x originals, 50% augmented',
+        recipes=RECIPES, trainer=name, budget='2 x originals, 50% augmented',
         filter='vanilla baseline, |p - y| > tau', lambda_tie=1.0)
     out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
     pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)
