@@ -302,10 +302,10 @@ def transplant(text: str, other: str, keep, min_ratio: float = 0.5) -> str | Non
     "`text` with short differing word runs replaced by `other`'s aligned words where `keep(old, new)` says so."
     a, b = _tokens(text), _tokens(other)
     sm = difflib.SequenceMatcher(None, [w for *_, w in a], [w for *_, w in b], autojunk=False)
-    if not a or sm.ratio() < min_ratio: return None
+    if not a or not b or sum(m.size for m in sm.get_matching_blocks()) < min_ratio * min(len(a), len(b)): return None
     out, prev = [], 0
     for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op != 'replace' or i2 - i1 > 3 or j2 - j1 > 3: continue
+        if op != 'replace' or min(i2 - i1, j2 - j1) > 3: continue
         k = min(i2 - i1, j2 - j1)  # word for word over the shorter run: leftover words stay as they are
         if not keep([w for *_, w in a[i1:i1 + k]], [w for *_, w in b[j1:j1 + k]]): continue
         for (s, e, _), (bs, be, _) in zip(a[i1:i1 + k], b[j1:j1 + k]):
