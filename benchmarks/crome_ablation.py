@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TQDM_DISABLE', '1')
 import numpy as np, pandas as pd, torch
 
-from crome import augment as A
+from crome import neutrals as A  # the augment names it uses are re-exported by crome.neutrals
 from crome.demo import make_demo, CueSpec  # the benchmark knows the cue; the augmentation never does
 from crome.evaluate import save_results
 from crome.model import FrozenRewardModel

@@ -66,7 +66,7 @@ def recipe_data(train,  # original training pairs
     info = dict(recipe=recipe, n_original=len(orig), n_augmented=0, n_kept=0)
     aug = []
     if AUGMENTATION[recipe]:
-        from crome.augment import augment
+        from crome.neutrals import augment
         res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe], seed=seed, include_original=False, progress=False)
         aug = list(res.records); info['n_augmented'] = len(aug)
         if filter_scorer is not None and aug:
