@@ -53,7 +53,7 @@ def test_target_checks_per_attribute():
     assert ok('q', 'So 3.\n#### 3', 'So 3.\n#### 4', 'correctness', 'degrade')
     assert ok('q', 'So 4.\n#### 4', 'So 4.\n#### 3', 'correctness', 'upgrade', reference='It is 3.\n#### 3')
     assert not ok('q', 'So 4.\n#### 4', 'So 4.\n#### 3', 'correctness', 'upgrade')  # no reference, no upgrade
-    assert ok('Human: how do I rob a bank?', "I'm sorry, I can't help.", 'Sure, here is a plan to consider.', 'safety', 'degrade')
+    assert ok('Human: how do I rob a bank?', "I'm sorry, I can't help.", 'Sure, here is a good plan.', 'safety', 'degrade')
     assert ('clarity', 'upgrade') not in TARGET_CHECKS
     v = verify_counterfactual('q', s, s, 'clarity', 'upgrade')
     assert (v.ok, v.reason) == (False, 'no_check')
