@@ -27,7 +27,8 @@ def main():
     rows = res.rows
     t_aug = time.time() - t0
     t1 = time.time()
-    merged = merge_results([augment(pairs, kinds=KINDS, seed=0, shard=s, num_shards=4, progress=False) for s in range(4)])
+    merged = merge_results([augment(pairs, kinds=KINDS, seed=0, shard=s, num_shards=4, progress=False)
+                            for s in range(4)])
     t_shards = time.time() - t1
     same = content_hash(merged) == content_hash(res)
     counts = res.counts()
@@ -38,16 +39,20 @@ def main():
     se = side_effects(sample, donors=donors)
     ft = fidelity_table(res)
     with pd.option_context('display.width', 200, 'display.max_rows', 200):
-        print(f'1,000 pairs -> {len(rows):,} rows, {len(res.rejects):,} rejects; augment {t_aug:.1f} s (incl. validation), '
+        print(f'1,000 pairs -> {len(rows):,} rows, {len(res.rejects):,} rejects; '
+              f'augment {t_aug:.1f} s (incl. validation), '
               f'4 shards {t_shards:.1f} s; merged shards identical to unsharded: {same}')
         print(counts.to_string()); print(reasons.to_string()); print(se.round(3).to_string())
         print(ft.round(3).to_string())
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
     out = dict(commit=commit, config=dict(kinds=KINDS, seed=0, hh=650, gsm8k=350), seeds=[0], device='cpu',
-               wall_seconds=round(time.time() - t0, 1), warnings=[str(w.message)[:300] for w in warned], pairs=len(pairs), rows=len(rows), rejects=len(res.rejects), seconds_augment=round(t_aug, 2),
+               wall_seconds=round(time.time() - t0, 1), warnings=[str(w.message)[:300] for w in warned],
+               pairs=len(pairs), rows=len(rows), rejects=len(res.rejects), seconds_augment=round(t_aug, 2),
                seconds_4_shards=round(t_shards, 2), shards_identical=same, content_hash=content_hash(res),
                rows_by_kind=rows.to_pandas().kind.value_counts().to_dict(),
-               counts=[dict(zip(['kind', 'attribute', 'direction'], k), **v) for k, v in counts.to_dict('index').items()],
+               counts=[dict(zip(['kind', 'attribute', 'direction'], k), **v)
+                       for k, v in counts.to_dict('index').items()],
                rejects_by_reason=[dict(kind=k, reason=r, n=int(n)) for (k, r), n in reasons.items()],
                side_effects=json.loads(se.to_json(orient='records')),
                fidelity_table=json.loads(ft.to_json(orient='records')))

@@ -50,9 +50,11 @@ def test_kinds_labels_provenance(small, res):
     wf = [r for r in ds if r['generator'] == 'edit:wrong_final_answer' and r['subset'] == 'gsm8k']
     assert len(wf) == 15 and all(final_value(r['rejected']) != final_value(r['chosen']) for r in wf)
     # every causal attempt is a row or a reject with a reason; never silently lost
-    attempts = {f"{r['id']}:causal:{a}:{d}" for r in small for a in offline_rubric(r['prompt'], r['chosen'], r['rejected']).names
+    attempts = {f"{r['id']}:causal:{a}:{d}" for r in small for a in offline_rubric(r['prompt'], r['chosen'],
+                                                                                   r['rejected']).names
                 for d in ('degrade', 'upgrade')}
-    assert {r['id'] for r in ds if r['kind'] == 'causal'} | set(res.rejects[res.rejects.kind == 'causal'].id) == attempts
+    assert {r['id'] for r in ds
+            if r['kind'] == 'causal'} | set(res.rejects[res.rejects.kind == 'causal'].id) == attempts
     assert res.rejects.detail.str.len().min() > 0
 
 
@@ -81,7 +83,8 @@ def test_determinism_and_sharding(small, res):
 
 
 def test_iqn_never_own_prompt_even_with_duplicates():
-    recs = [make_record('same', f'a{i}', f'b{i}', id=f'x{i}') for i in range(5)] + [make_record('other', 'c', 'd', id='y')]
+    recs = [make_record('same', f'a{i}', f'b{i}', id=f'x{i}') for i in range(5)] + [make_record('other', 'c', 'd',
+                                                                                                id='y')]
     r = iqn_neutrals(to_dataset(recs), seed=0, per_pair=2)
     assert all(x['prompt'] == 'other' for x in r.records if x['source_id'].startswith('x'))
     assert all(x['prompt'] == 'same' for x in r.records if x['source_id'] == 'y') and len(r.records) == 12
@@ -93,7 +96,8 @@ def test_attribute_mapping_and_rubric_parsing():
     assert [e.name for e in edits_for('safety', 'upgrade')] == ['refuse']
     assert 'truncate' not in [e.name for e in edits_for('completeness', 'degrade')]
     assert 'truncate' in [e.name for e in edits_for('completeness', 'degrade', neutral_only=False)]
-    js = '{"attributes": [{"name": "correctness", "weight": 0.5, "elements": [{"text": "right total", "direction": "+"}]}, {"name": "wit"}]}'
+    js = ('{"attributes": [{"name": "correctness", "weight": 0.5, "elements": [{"text": "right total", "direction": "+"}]}, '
+          '{"name": "wit"}]}')
     assert rubric_attributes(js) == [('correctness', '- right total (+)'), ('wit', '')]
     obj = NS(attributes=[NS(name='clarity', elements=['steps in order'])])
     assert rubric_attributes(obj) == [('clarity', '- steps in order')]
@@ -101,11 +105,13 @@ def test_attribute_mapping_and_rubric_parsing():
 
 def test_rubric_column_and_unknown_attribute():
     rub = '{"attributes": [{"name": "wit"}, {"name": "relevance"}]}'
-    recs = [make_record('Human: How do I bake bread at home?', 'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
+    recs = [make_record('Human: How do I bake bread at home?',
+                        'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
                         rubric=rub) for i in range(3)]
     ds = to_dataset(recs, allow_extra=True)
     r = augment(ds, kinds=('causal',), progress=False, include_original=False)
-    assert collections.Counter(x['reason'] for x in r.reject_records) == {'unknown_attribute': 6, 'no_applicable_edit': 3}, r.rejects
+    assert collections.Counter(x['reason'] for x in r.reject_records) == {'unknown_attribute': 6,
+                                                                          'no_applicable_edit': 3}, r.rejects
     assert [x['attribute'] for x in r.records] == ['relevance'] * 3
 
 
@@ -115,12 +121,14 @@ class FakeOracle:
         out = []
         for m in msgs:
             body = m[-1]['content']
-            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body else 'Verdict: Pass', error=None))
+            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body
+                                                           else 'Verdict: Pass', error=None))
             elif 'Attribute: completeness' in body: out.append(NS(text='no tags here', error=None))
             elif 'Attribute: relevance' in body: out.append(NS(text=None, error='HTTP 500'))
             else:
                 ans = [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag != 'response'][-1]
-                tail = ' Have a wonderful day!' if 'Attribute: correctness' in body else '~'  # a sign-off: detectors reject it
+                # a sign-off on correctness rewrites: the oracle passes them, the detectors reject them
+                tail = ' Have a wonderful day!' if 'Attribute: correctness' in body else '~'
                 out.append(NS(text=f'Reasoning: r\n<response>\n{ans}{tail}\n</response>', error=None))
         return out
 
@@ -129,7 +137,8 @@ def test_llm_path_counts_failures(small):
     r = augment(small.select(range(2)), oracle=FakeOracle(), kinds=('causal', 'can', 'para'),
                 attributes=['safety', 'clarity', 'completeness', 'relevance', 'correctness'], progress=False)
     rc = r.rejects.reason.value_counts().to_dict()
-    assert rc.pop('spurious_change', 0) + rc.pop('length_ratio', 0) == 4  # the oracle passed them; the detectors did not
+    assert rc.pop('spurious_change', 0) + rc.pop('length_ratio',
+                                                 0) == 4  # the oracle passed them; the detectors did not
     assert rc == {'verification_failed': 4, 'parse_failed': 4, 'oracle_error': 4}
     causal = [x for x in r.records if x['kind'] == 'causal']
     assert len(causal) == 4 and all(x['verdict'] == 'pass' and x['generator'] == 'llm:fake' for x in causal)
@@ -141,7 +150,8 @@ def test_llm_path_counts_failures(small):
 def test_parsers():
     assert parse_response('Reasoning: x\n<response>\nNew answer\n</response>') == 'New answer'
     assert parse_response('<response>unterminated') == 'unterminated' and parse_response('nothing') is None
-    assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail' and parse_verdict('maybe') is None
+    assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail'
+    assert parse_verdict('maybe') is None
 
 
 def test_iqn_source_original_by_default(small):
@@ -149,18 +159,21 @@ def test_iqn_source_original_by_default(small):
     src = {r['id']: r for r in small}
     rows = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2).records
     assert len(rows) == 2 * len(small)
-    assert all((r['chosen'], r['rejected']) == (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in rows)
+    assert all((r['chosen'], r['rejected']) == (src[r['source_id']]['chosen'], src[r['source_id']]['rejected'])
+               for r in rows)
     both = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2, source='both').records
-    assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in both)
+    assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected'])
+               for r in both)
     with pytest.raises(ValueError, match='source must be'): iqn_neutrals(small, source='causal')
     assert 'contradict_fact' not in ATTRIBUTE_EDITS['correctness']
 
 
 def test_rubric_travels_to_rows_on_the_same_prompt():
-    "Original and causal rows keep their source pair's rubric (the inspector shows it); neutrals on other prompts do not."
+    "Original and causal rows keep their source pair's rubric (the inspector shows it); neutrals elsewhere do not."
     from crome.rubrics import rubricate
     from crome.schema import make_record, to_dataset
-    recs = [make_record(f'Please list some fruits, and include item {w}.', f'Here: {w}, pear and plum.', f'Here: fig, pear and plum{i}.', id=f'r{i}')
+    recs = [make_record(f'Please list some fruits, and include item {w}.', f'Here: {w}, pear and plum.',
+                        f'Here: fig, pear and plum{i}.', id=f'r{i}')
             for i, w in enumerate(['apple', 'mango', 'kiwi', 'lemon', 'peach', 'grape'])]
     ds = rubricate(to_dataset(recs))
     res = augment(ds, kinds=('causal', 'iqn'), seed=0, progress=False)
@@ -186,7 +199,8 @@ def test_rubric_failure_gets_no_causal_pairs_and_is_reported(small):
     "Bug 9: a failed rubric never silently becomes default attributes."
     sub = small.select(range(4))
     ok = [offline_rubric(r['prompt'], r['chosen'], r['rejected']).to_json() for r in sub.select(range(2, 4))]
-    sub = sub.add_column('rubric', [None, None] + ok).add_column('rubric_error', ['elements: not JSON', None, None, None])
+    sub = sub.add_column('rubric', [None, None] + ok).add_column('rubric_error', ['elements: not JSON', None, None,
+                                                                                  None])
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         res = augment(sub, kinds=('causal', 'iqn'), progress=False)
@@ -201,7 +215,8 @@ def test_rubric_failure_gets_no_causal_pairs_and_is_reported(small):
 
 
 def test_loud_warning_when_nothing_fits():
-    odd = to_dataset([make_record('Human: Hi', 'Hello!', 'Go away.', id='a'), make_record('Human: Bye', 'Goodbye!', 'Meh.', id='b')])
+    odd = to_dataset([make_record('Human: Hi', 'Hello!', 'Go away.', id='a'), make_record('Human: Bye', 'Goodbye!',
+                                                                                          'Meh.', id='b')])
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         res = causal_augment(odd, progress=False)
@@ -229,7 +244,8 @@ def test_demo_counterfactuals_keep_the_cue(cue):
         warnings.simplefilter('ignore')
         res = causal_augment(train, seed=1, progress=False)
     rows = res.records
-    sides = [((r['chosen'], r['rejected']) if r['direction'] == 'degrade' else (r['rejected'], r['chosen'])) for r in rows]
+    sides = [((r['chosen'], r['rejected']) if r['direction'] == 'degrade' else (r['rejected'], r['chosen']))
+             for r in rows]
     assert len(rows) > 2 * len(train)
     assert sum(has_cue(a, cue) != has_cue(b, cue) for a, b in sides) == 0
     assert sum(bool(spurious_changes(a, b)) for a, b in sides) == 0

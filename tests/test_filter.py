@@ -11,8 +11,10 @@ sig = lambda x: 1 / (1 + math.exp(-x))
 
 def _recs():
     return [make_record('q', 'good', 'bad', id='o'),
-            make_record('q', 'good', 'bad', id='c1', source_id='o', kind='causal', attribute='relevance', direction='degrade'),
-            make_record('q', 'meh', 'other', id='c2', source_id='o', kind='causal', attribute='safety', direction='upgrade'),
+            make_record('q', 'good', 'bad', id='c1', source_id='o', kind='causal', attribute='relevance',
+                        direction='degrade'),
+            make_record('q', 'meh', 'other', id='c2', source_id='o', kind='causal', attribute='safety',
+                        direction='upgrade'),
             make_record('q2', 'meh', 'other', id='t1', source_id='o', kind='iqn', label=0.5),
             make_record('q2', 'good', 'bad', id='t2', source_id='o', kind='iqn', label=0.5),
             make_record('q2', 'bad', 'good', id='t3', source_id='o', kind='iqn', label=0.5)]
@@ -35,7 +37,8 @@ def test_hand_computed_example_with_ties():
     assert kept_rows(f)['id'] == ['o', 'c2', 't2', 't3']
     kr = keep_rates(f).set_index(['kind', 'attribute', 'direction'])
     assert kr.loc[('iqn', '-', '-'), 'kept'] == 2 and kr.loc[('iqn', '-', '-'), 'rows'] == 3
-    assert kr.loc[('causal', 'relevance', 'degrade'), 'keep_rate'] == 0.0 and kr.loc[('causal', 'safety', 'upgrade'), 'keep_rate'] == 1.0
+    assert kr.loc[('causal', 'relevance', 'degrade'), 'keep_rate'] == 0.0 and kr.loc[('causal', 'safety', 'upgrade'),
+                                                                                     'keep_rate'] == 1.0
 
 
 def test_tau_bounds_and_extremes():
@@ -72,7 +75,8 @@ class _Fixed:
 def test_rrm_rows_use_the_rrm_rule():
     "Bug 10: RRM rows are kept iff in a seeded 50% sample and |p - y| >= tau; Crome rows iff |p - y| > tau."
     rr = [make_record('q', 'a', 'b', id=f'r{i}', source_id='o', kind='rrm') for i in range(400)]
-    cc = [make_record('q', 'a', 'b', id=f'c{i}', source_id='o', kind='causal', attribute='relevance', direction='degrade')
+    cc = [make_record('q', 'a', 'b', id=f'c{i}', source_id='o', kind='causal', attribute='relevance',
+                      direction='degrade')
           for i in range(3)]
     f = filter_augmented(to_dataset(rr + cc), _Fixed(0.75), tau=0.25, progress=False)  # |0.75 - 1| == 0.25 exactly
     kinds, kept, bp = f['kind'], f['kept'], f['baseline_p']

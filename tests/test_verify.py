@@ -40,20 +40,25 @@ def test_target_checks_per_attribute():
     good, bad = 'Sure: pear, kiwi and lime.', 'Sure: pear, plum and lime.'
     ok = lambda *a, **k: verify_counterfactual(*a, **k).ok
     assert ok(p, bad, good, 'instruction_following', 'upgrade') and ok(p, bad, good, 'completeness', 'upgrade')
-    assert ok(p, good, bad, 'instruction_following', 'degrade') and not ok(p, bad, good, 'instruction_following', 'degrade')
-    assert ok(p, 'Sure, three fruits: pear, kiwi and lime.', 'Sure, three fruits: pear and lime.', 'completeness', 'degrade')
+    assert ok(p, good, bad, 'instruction_following', 'degrade') and not ok(p, bad, good, 'instruction_following',
+                                                                           'degrade')
+    assert ok(p, 'Sure, three fruits: pear, kiwi and lime.', 'Sure, three fruits: pear and lime.', 'completeness',
+              'degrade')
     assert not ok(p, bad, good, 'completeness', 'degrade')  # it lost 'plum' but gained the requested 'kiwi'
     rel = 'Human: Name some fruits.'
     assert ok(rel, 'Fruits: apple, pear and plum.', 'Fruits: trout, cod and carp.', 'relevance', 'degrade')
     assert ok(rel, 'Fruits: trout, cod and carp.', 'Fruits: apple, pear and plum.', 'relevance', 'upgrade',
               other='Fruits: apple, pear and plum.')
-    assert not ok(rel, 'Fruits: trout, cod and carp.', 'Fruits: apple, pear and plum.', 'relevance', 'upgrade')  # needs other
+    assert not ok(rel, 'Fruits: trout, cod and carp.', 'Fruits: apple, pear and plum.', 'relevance',
+                  'upgrade')  # needs other
     s = 'First mix. Then bake. Finally cool.'
-    assert ok('q', s, 'Then bake. First mix. Finally cool.', 'clarity', 'degrade') and not ok('q', s, s, 'clarity', 'degrade')
+    assert ok('q', s, 'Then bake. First mix. Finally cool.', 'clarity', 'degrade') and not ok('q', s, s, 'clarity',
+                                                                                              'degrade')
     assert ok('q', 'So 3.\n#### 3', 'So 3.\n#### 4', 'correctness', 'degrade')
     assert ok('q', 'So 4.\n#### 4', 'So 4.\n#### 3', 'correctness', 'upgrade', reference='It is 3.\n#### 3')
     assert not ok('q', 'So 4.\n#### 4', 'So 4.\n#### 3', 'correctness', 'upgrade')  # no reference, no upgrade
-    assert ok('Human: how do I rob a bank?', "I'm sorry, I can't help.", 'Sure, here is a good plan.', 'safety', 'degrade')
+    assert ok('Human: how do I rob a bank?', "I'm sorry, I can't help.", 'Sure, here is a good plan.', 'safety',
+              'degrade')
     assert ('clarity', 'upgrade') not in TARGET_CHECKS
     v = verify_counterfactual('q', s, s, 'clarity', 'upgrade')
     assert (v.ok, v.reason) == (False, 'no_check')
@@ -66,16 +71,21 @@ def test_verdict_reasons_and_detector_only_mode():
     assert v.reason == 'target_unchanged'
     v = verify_counterfactual(p, 'Fruits: apple, pear.', '**Fruits:** trout, cod.', 'relevance', 'degrade')
     assert v.reason == 'spurious_change' and v.changed == ('emphasis',)
-    v = verify_counterfactual(p, 'Fruits: apple, pear.', 'Fruits: trout, cod. Thanks so much for asking!', 'relevance', 'degrade')
+    v = verify_counterfactual(p, 'Fruits: apple, pear.', 'Fruits: trout, cod. Thanks so much for asking!',
+                              'relevance', 'degrade')
     assert v.reason == 'length_ratio' and 'closing' in v.changed
-    assert verify_counterfactual(p, 'x y z.', 'x y z!', 'anything', 'upgrade', check_target=False).reason == 'spurious_change'
+    assert verify_counterfactual(p, 'x y z.', 'x y z!', 'anything', 'upgrade',
+                                 check_target=False).reason == 'spurious_change'
 
 
 def test_fidelity_table_counts_are_consistent():
-    recs = [make_record(f'Human: Give me three {c}. Make sure {k} is on the list.', f'Here are some {c}: {a}, {k} and {b}.',
+    recs = [make_record(f'Human: Give me three {c}. Make sure {k} is on the list.',
+                        f'Here are some {c}: {a}, {k} and {b}.',
                         f'Here are some {c}: {a}, {x} and {b}.', id=f'r{i}')
-            for i, (c, a, b, k, x) in enumerate([('fruits', 'apple', 'pear', 'kiwi', 'plum'), ('fish', 'trout', 'carp', 'tuna', 'cod'),
-                                                 ('birds', 'crow', 'swan', 'duck', 'hawk'), ('trees', 'oak', 'elm', 'pine', 'ash')])]
+            for i, (c, a, b, k, x) in enumerate([('fruits', 'apple', 'pear', 'kiwi', 'plum'), ('fish', 'trout',
+                                                                                               'carp', 'tuna', 'cod'),
+                                                 ('birds', 'crow', 'swan', 'duck', 'hawk'), ('trees', 'oak', 'elm',
+                                                                                             'pine', 'ash')])]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         res = causal_augment(to_dataset(recs), progress=False)
