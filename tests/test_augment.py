@@ -96,8 +96,8 @@ def test_attribute_mapping_and_rubric_parsing():
     assert [e.name for e in edits_for('safety', 'upgrade')] == ['refuse']
     assert 'truncate' not in [e.name for e in edits_for('completeness', 'degrade')]
     assert 'truncate' in [e.name for e in edits_for('completeness', 'degrade', neutral_only=False)]
-    js = ('{"attributes": [{"name": "correctness", "weight": 0.5, "elements": [{"text": "right total", "direction": "+"}]}, '
-          '{"name": "wit"}]}')
+    js = ('{"attributes": [{"name": "correctness", "weight": 0.5, '
+          '"elements": [{"text": "right total", "direction": "+"}]}, {"name": "wit"}]}')
     assert rubric_attributes(js) == [('correctness', '- right total (+)'), ('wit', '')]
     obj = NS(attributes=[NS(name='clarity', elements=['steps in order'])])
     assert rubric_attributes(obj) == [('clarity', '- steps in order')]
