@@ -196,7 +196,12 @@ SYNONYMS = {'big': 'large', 'large': 'big', 'small': 'little', 'quick': 'fast', 
             'need': 'require', 'show': 'demonstrate', 'buy': 'purchase', 'enough': 'sufficient', 'could': 'might',
             'some': 'several', 'several': 'some', 'easy': 'simple', 'simple': 'easy', 'hard': 'difficult',
             'difficult': 'hard', 'also': 'additionally', 'answer': 'reply', 'idea': 'notion', 'try': 'attempt',
-            'get': 'obtain', 'find': 'locate', 'make': 'create', 'important': 'essential', 'mostly': 'largely'}
+            'get': 'obtain', 'find': 'locate', 'make': 'create', 'important': 'essential', 'mostly': 'largely',
+            'altogether': 'in total', 'twice': 'two times', 'bought': 'purchased', 'buys': 'purchases',
+            'remaining': 'left over', 'needs': 'requires', 'gets': 'receives', 'currently': 'presently',
+            'actually': 'in fact', 'really': 'truly', 'clarify': 'explain', 'website': 'site', 'quickly': 'fast',
+            'want': 'wish', 'think': 'believe', 'total': 'sum', 'people': 'folks', 'kids': 'children',
+            'children': 'kids', 'cheap': 'inexpensive', 'expensive': 'costly', 'car': 'automobile', 'job': 'position'}
 _SYN = re.compile(r'\b(' + '|'.join(SYNONYMS) + r')\b', re.I)
 
 @register('synonym_swap', 'spurious', 'paraphrase', family='paraphrase', role='train')
@@ -219,7 +224,12 @@ TEMPLATES = ((r'\bfor example\b', 'for instance'), (r'\bfor instance\b', 'for ex
              (r"\bdon't\b", 'do not'),
              (r'\bcannot\b', "can't"), (r"\bcan't\b", 'cannot'), (r'\bit is\b', "it's"), (r"\bit's\b", 'it is'),
              (r'\bHere are\b', 'These are'), (r'\bHow about\b', 'What about'), (r'\byou could\b', 'you might'),
-             (r'\bGood examples of\b', 'Fine examples of'), (r'\ba few\b', 'several'))
+             (r'\bGood examples of\b', 'Fine examples of'), (r'\ba few\b', 'several'), (r"\bI am\b", "I'm"),
+             (r"\bI'm\b", 'I am'), (r'\bI’m\b', 'I am'), (r"\bI'll\b", 'I will'), (r'\bI’ll\b', 'I will'),
+             (r'\bI will\b', "I'll"), (r'\byou are\b', "you're"), (r"\byou're\b", 'you are'),
+             (r'\bthat is\b', "that's"), (r"\bthat's\b", 'that is'), (r'\bthere is\b', "there's"),
+             (r'\bis not\b', "isn't"), (r"\bisn't\b", 'is not'), (r'\bThen\b', 'Next'), (r'\bSo\b', 'Thus'),
+             (r'\bwill not\b', "won't"), (r"\bwon't\b", 'will not'))
 
 @register('rephrase_template', 'spurious', 'paraphrase', family='paraphrase', role='train')
 def rephrase_template(t, rng, c):
