@@ -12,7 +12,7 @@ from .schema import is_messages, response_text
 from .edits import STOPWORDS, final_value, sentence_spans, user_request
 
 # %% auto #0
-__all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'TARGET_CHECKS', 'VERIFY_REASONS', 'detect', 'length_ratio',
+__all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'TARGET_CHECKS', 'VERIFY_REASONS', 'exempt_for', 'detect', 'length_ratio',
            'spurious_changes', 'terms', 'Verdict', 'verify_counterfactual', 'fidelity_table']
 
 # %% ../nbs/04c_verify.ipynb #40bc269d
@@ -49,6 +49,14 @@ DETECTORS: dict[str, Callable[[str], object]] = {
 }
 MAX_LENGTH_RATIO = 1.25
 EXEMPT = {'safety': frozenset({'politeness', 'sentences', 'questions', 'closing'})}
+_EXEMPT_NAMES = {'safety': ('safe', 'harm', 'ethic')}  # rubric names that mean the attribute (e.g. 'harmlessness')
+
+def exempt_for(attribute) -> frozenset:
+    "The detectors `attribute` (a canonical or a rubric name) declares as part of itself."
+    a = str(attribute or '').lower()
+    for k, names in _EXEMPT_NAMES.items():
+        if a == k or any(n in a for n in names): return EXEMPT[k]
+    return EXEMPT.get(a, frozenset())
 
 def detect(text) -> dict:
     "Every detector's value on `text` (a string or a chat-message answer)."
@@ -141,7 +149,7 @@ def verify_counterfactual(prompt,  # the prompt (string or messages)
         oth = response_text(other) if other is not None else None
         if not fn(o, n, req, oth, reference):
             return Verdict(False, 'target_unchanged', f'{attribute} did not {direction} by the offline check', (), r)
-    ch = spurious_changes(o, n, EXEMPT.get(attribute, ()), max_length_ratio)
+    ch = spurious_changes(o, n, exempt_for(attribute), max_length_ratio)
     if 'length' in ch:
         return Verdict(False, 'length_ratio',
                        f'length ratio {r:.2f} outside [{1 / max_length_ratio:.2f}, {max_length_ratio}]',
@@ -169,7 +177,7 @@ def fidelity_table(result, kind: str = 'causal'):
     rows = []
     for r in recs:
         o, n = _pair_sides(r)
-        ch = spurious_changes(o, n, EXEMPT.get(r.get('attribute'), ()))
+        ch = spurious_changes(o, n, exempt_for(r.get('attribute')))
         rows.append({**{k: r.get(k) or '-' for k in keys}, 'spurious': bool(ch), 'ratio': length_ratio(o, n)})
     kept = pd.DataFrame(rows, columns=keys + ['spurious', 'ratio'])
     rj = pd.DataFrame([{**{k: r.get(k) or '-' for k in keys}, 'reason': r['reason']} for r in rejs],
