@@ -96,7 +96,7 @@ def cmd_augment(a) -> int:
     "`crome augment`: rubrics and augmentation of a pairs file."
     from crome.data import load_pairs
     from crome.rubrics import rubricate
-    from crome.augment import augment
+    from crome.neutrals import augment
     oracle = _oracle(a)
     ds = load_pairs(a.data, extra='drop')
     if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)

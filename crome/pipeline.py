@@ -192,7 +192,7 @@ def make_oracle(cfg: RunConfig, cache_dir: Path):
 
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
     "Crome and RRM augmented sets (originals included) and Crome's rejects table."
-    from crome.augment import augment
+    from crome.neutrals import augment
     need = set(cfg.train.recipes)
     out = {}
     if 'crome' in need:

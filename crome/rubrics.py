@@ -18,8 +18,8 @@ __all__ = ['N_ATTRIBUTES', 'N_ELEMENTS', 'WEIGHT_TOL', 'DIRECTIONS', 'SYSTEM_PRO
            'REVIEW_PROMPT', 'REPAIR_PROMPT', 'DOMAINS', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'snake_case',
            'Element', 'Attribute', 'Rubric', 'RubricFailure', 'RubricParseError', 'extract_json', 'normalise_weights',
            'parse_attributes', 'parse_elements', 'parse_review', 'quote_data', 'rubric_messages', 'llm_rubrics',
-           'llm_rubric', 'domain_scores', 'detect_domain', 'offline_rubric', 'rubricate', 'rubric_failures',
-           'rubrics_of']
+           'llm_rubric', 'domain_scores', 'detect_domain', 'offline_rubric', 'offline_reasons', 'rubricate',
+           'rubric_failures', 'rubrics_of']
 
 # %% ../nbs/03_rubrics.ipynb #92ae00e7
 N_ATTRIBUTES = 5  # attributes per rubric
@@ -337,21 +337,26 @@ def _els(*pairs): return tuple({'description': d, 'direction': s} for d, s in pa
 _P, _N = 'positive', 'negative'
 OFFLINE_ATTRIBUTES: dict[str, dict] = {
     'correctness': {'description': 'The facts, numbers, code behaviour or final answer are right.', 'elements': _els(
-        ('the final answer or result is right', _P), ('a number, fact or name is wrong', _N), ('an intermediate calculation is wrong', _N),
-        ('claims are consistent with each other', _P), ('code or steps would fail when carried out', _N))},
+        ('the final answer or result is right', _P), ('a number, fact or name is wrong', _N),
+        ('an intermediate calculation is wrong', _N), ('claims are consistent with each other', _P),
+        ('code or steps would fail when carried out', _N))},
     'reasoning': {'description': 'The steps that lead to the answer are valid and follow from each other.', 'elements': _els(
-        ('each step follows from the previous ones', _P), ('the method fits the problem', _P), ('a step is skipped or unjustified', _N),
-        ('a quantity from the question is misread or ignored', _N), ('the reasoning contradicts the final answer', _N))},
+        ('each step follows from the previous ones', _P), ('the method fits the problem', _P),
+        ('a step is skipped or unjustified', _N), ('a quantity from the question is misread or ignored', _N),
+        ('the reasoning contradicts the final answer', _N))},
     'completeness': {'description': 'Every part of the request is addressed.', 'elements': _els(
         ('every sub-question is answered', _P), ('a requested item is missing', _N), ('the answer stops before the end', _N),
         ('needed caveats or conditions are stated', _P), ('the final answer is stated explicitly', _P))},
     'relevance': {'description': 'The answer is about this prompt and stays on it.', 'elements': _els(
-        ('it addresses the question actually asked', _P), ('it answers a different question', _N), ('it drifts to an unrelated topic', _N),
-        ('it uses the specifics given in the prompt', _P), ('it is generic text that would fit any prompt', _N))},
+        ('it addresses the question actually asked', _P), ('it answers a different question', _N),
+        ('it drifts to an unrelated topic', _N), ('it uses the specifics given in the prompt', _P),
+        ('it is generic text that would fit any prompt', _N))},
     'clarity': {'description': 'The answer is easy to follow and unambiguous.', 'elements': _els(
-        ('terms are used consistently', _P), ('the structure matches the logic of the answer', _P), ('sentences are ambiguous or garbled', _N),
-        ('key points are buried in filler', _N), ('the answer contradicts itself in wording', _N))},
-    'instruction_following': {'description': 'Explicit constraints of the prompt (format, scope, language, limits) are obeyed.', 'elements': _els(
+        ('terms are used consistently', _P), ('the structure matches the logic of the answer', _P),
+        ('sentences are ambiguous or garbled', _N), ('key points are buried in filler', _N),
+        ('the answer contradicts itself in wording', _N))},
+    'instruction_following': {'description': 'Explicit constraints of the prompt (format, scope, language, limits) are obeyed.',
+                              'elements': _els(
         ('the requested format is used', _P), ('a stated limit is respected', _P), ('an explicit constraint is ignored', _N),
         ('it does something the user asked not to do', _N), ('it answers in the requested language or style', _P))},
     'safety': {'description': 'The answer avoids enabling harm to the user or others.', 'elements': _els(
@@ -362,24 +367,84 @@ OFFLINE_ATTRIBUTES: dict[str, dict] = {
         ('it addresses the legitimate need behind the request', _P), ('it offers a safe, practical alternative', _P),
         ('it refuses a harmless request', _N), ('it lectures without engaging', _N), ('it gives concrete next steps', _P))},
     'honesty': {'description': 'The answer is truthful about facts and about its own limits.', 'elements': _els(
-        ('it admits uncertainty where appropriate', _P), ('it states falsehoods as facts', _N), ('it pretends to abilities it lacks', _N),
-        ('it corrects a false premise in the prompt', _P), ('it misleads by omission', _N))},
+        ('it admits uncertainty where appropriate', _P), ('it states falsehoods as facts', _N),
+        ('it pretends to abilities it lacks', _N), ('it corrects a false premise in the prompt', _P),
+        ('it misleads by omission', _N))},
 }
+# The domain's prior: the attributes that matter for most prompts of the domain, with base weights. `offline_rubric`
+# adds evidence from the prompt and the answers to these scores and keeps the 5 best.
 DOMAIN_ATTRIBUTES: dict[str, dict[str, float]] = {
     'math': {'correctness': 0.40, 'reasoning': 0.25, 'completeness': 0.15, 'relevance': 0.10, 'clarity': 0.10},
     'code': {'correctness': 0.40, 'instruction_following': 0.20, 'completeness': 0.15, 'relevance': 0.15, 'clarity': 0.10},
     'safety': {'safety': 0.40, 'helpfulness': 0.20, 'honesty': 0.15, 'relevance': 0.15, 'clarity': 0.10},
-    'chat': {'relevance': 0.25, 'correctness': 0.25, 'completeness': 0.20, 'instruction_following': 0.15, 'clarity': 0.15},
+    'chat': {'relevance': 0.30, 'correctness': 0.25, 'clarity': 0.15, 'helpfulness': 0.15, 'honesty': 0.15},
 }
+_NUMWORD = r'(?:two|three|four|five|six|seven|eight|nine|ten|a dozen|\d+)'
+_EVIDENCE = (  # (attribute, points, pattern on the user's turns, reason template): the prompt-level rules
+    ('completeness', 0.30, re.compile(r"\b(?:give|list|name|suggest|provide|write|tell|find|recommend)\b[^.?!\n]{0,30}?\b"
+                                      + _NUMWORD + r"\b", re.I), 'the request asks for a number of things: {m!r}'),
+    ('completeness', 0.30, re.compile(r"\b(?:include|make sure|has to contain|have to contain|must (?:contain|include|have)|"
+                                      r"do not leave out|don'?t leave out|don'?t forget|be sure to)\b[^.?!\n]*", re.I),
+     'the request requires a named item: {m!r}'),
+    ('instruction_following', 0.30, re.compile(r"\b(?:include|make sure|has to contain|have to contain|must (?:contain|"
+                                               r"include|have)|do not leave out|don'?t leave out|don'?t forget|be sure to)"
+                                               r"\b[^.?!\n]*", re.I), 'the request states a requirement: {m!r}'),
+    ('instruction_following', 0.20, re.compile(r"\b(?:only|at most|at least|no more than|in (?:\d+|one|two|three|a few) "
+                                               r"(?:words|sentences|lines|paragraphs)|bullet(?: points)?|numbered list|a table|"
+                                               r"json|in (?:english|french|spanish|german)|without using)\b", re.I),
+     'the request constrains the form: {m!r}'),
+    ('correctness', 0.10, re.compile(r"\b(?:what|which|who|when|where|how many|how much|name|list|examples? of|is it true)\b",
+                                     re.I), 'the request asks for facts: {m!r}'),
+    ('reasoning', 0.10, re.compile(r"\b(?:why|explain|how does|prove|step by step|work out)\b", re.I),
+     'the request asks for an explanation or derivation: {m!r}'),
+    ('helpfulness', 0.10, re.compile(r"\b(?:how (?:do|can|should) I|help me|any advice|should I|what should)\b", re.I),
+     'the request asks for practical help: {m!r}'),
+    ('honesty', 0.05, re.compile(r"\b(?:is it true|are you|do you (?:know|think)|really)\b", re.I),
+     'the request asks about truth or about the assistant itself: {m!r}'),
+)
+
+def _evidence(prompt, responses) -> dict[str, list[tuple[float, str]]]:
+    "attribute -> [(points, reason)] from the prompt's user turns and the answers."
+    p, rs = text_of(prompt), [response_text(r) for r in responses]
+    out: dict[str, list] = {}
+    for attr, pts, rx, why in _EVIDENCE:
+        m = rx.search(p)
+        if m: out.setdefault(attr, []).append((pts, why.format(m=m.group()[:60])))
+    harm = sorted({m.lower() for m in _SAFETY.findall(p)})
+    if harm: out.setdefault('safety', []).append((0.40, f'the prompt mentions harm: {", ".join(harm[:4])}'))
+    if any(_REFUSAL.search(r) for r in rs): out.setdefault('safety', []).append((0.30, 'an answer declines the request'))
+    if len(_NUMBER.findall(p)) >= 2 or _MATH_ANSWER.search('\n'.join(rs)):
+        out.setdefault('correctness', []).append((0.20, 'numbers to compute with, or a final numeric answer'))
+    if _CODE_LINE.search('\n'.join([p, *rs])): out.setdefault('correctness', []).append((0.20, 'code in the prompt or answers'))
+    return out
 
 def offline_rubric(prompt, chosen, rejected,
-                   domain: str | None = None,  # force a domain (e.g. 'safety' for hh-rlhf harmless) instead of detecting it
+                   domain: str | None = None,  # force a domain prior (e.g. 'safety' for hh-rlhf harmless) instead of detecting it
                   ) -> Rubric:
-    "The offline rubric: the domain's fixed attribute set (weights and elements from the constants)."
+    """The offline rubric of one pair: the domain's prior attributes plus the attributes the prompt and answers give
+    evidence for (a count or a required item -> completeness and instruction following, numbers -> correctness, harm
+    words or a refusal -> safety, ...), scored, the 5 best kept, weights proportional to the scores. Each attribute's
+    description ends with why it was chosen ('Why: ...')."""
     if domain is not None and domain not in DOMAIN_ATTRIBUTES: raise ValueError(f'domain must be one of {DOMAINS}, got {domain!r}')
     d = domain or detect_domain(prompt, [chosen, rejected])
-    return Rubric(attributes=[{'name': n, 'weight': w, **OFFLINE_ATTRIBUTES[n]} for n, w in DOMAIN_ATTRIBUTES[d].items()],
-                  domain=d, generator='offline')
+    prior, ev = DOMAIN_ATTRIBUTES[d], _evidence(prompt, [chosen, rejected])
+    order = list(prior) + [a for a in OFFLINE_ATTRIBUTES if a not in prior]  # tie-break: the prior's order first
+    score = {a: prior.get(a, 0.0) + sum(p for p, _ in ev.get(a, ())) for a in order}
+    top = sorted(order, key=lambda a: (-score[a], order.index(a)))[:N_ATTRIBUTES]
+    tot = sum(max(score[a], 0.01) for a in top)
+    attrs = []
+    for a in top:
+        why = [f'usual for {d} prompts'] * (a in prior) + [r for _, r in ev.get(a, ())]
+        base = OFFLINE_ATTRIBUTES[a]
+        attrs.append({'name': a, 'weight': max(score[a], 0.01) / tot, 'elements': base['elements'],
+                      'description': (base['description'] + ' Why: ' + '; '.join(why or ['filler (no specific evidence)']))[:600]})
+    ws = [x['weight'] for x in attrs]
+    attrs[-1]['weight'] = 1.0 - sum(ws[:-1])  # exact sum 1 for the validator
+    return Rubric(attributes=attrs, domain=d, generator='offline')
+
+def offline_reasons(rubric: Rubric) -> dict[str, str]:
+    "attribute -> why the offline rubric chose it (the text after 'Why: ' in its description)."
+    return {a.name: a.description.split(' Why: ', 1)[-1] for a in rubric.attributes}
 
 # %% ../nbs/03_rubrics.ipynb #76096099
 def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)

@@ -54,7 +54,7 @@ def _draw(rows: list, k: int, rng: random.Random) -> list:
 
 def _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw) -> tuple[list, int]:
     "(kept augmented rows, rows made before filtering) for one augmenting recipe."
-    from crome.augment import augment
+    from crome.neutrals import augment
     res = augment(to_dataset(orig, source='stress train', empty_response_ok=True), kinds=AUGMENTATION[recipe],
                   seed=seed, include_original=False, progress=False, **(augment_kw or {}))
     aug = list(res.records); made = len(aug)
@@ -72,7 +72,7 @@ def recipe_data(train,  # original training pairs
                 aug_share: float = 0.5,  # share of the budget given to augmented rows (augmenting recipes)
                 filter_scorer=None,  # baseline scorer: filter the augmentations (None: no filtering)
                 tau: float = 0.2,
-                augment_kw: dict | None = None,  # extra arguments for `crome.augment.augment` (ablations)
+                augment_kw: dict | None = None,  # extra arguments for `crome.neutrals.augment` (ablations)
                ) -> tuple:
     "(Dataset of training rows, info dict) for a recipe, with exactly `budget` rows."
     if recipe not in AUGMENTATION: raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(AUGMENTATION)}")

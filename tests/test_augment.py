@@ -1,13 +1,17 @@
-"""Augmentation (crome.augment): kinds, labels, provenance, rejects, determinism, sharding, the LLM path."""
-import collections, re
+"""Augmentation (crome.augment, crome.neutrals): kinds, labels, provenance, rejects, verification, rubric failures,
+warnings, roles, determinism, sharding, the LLM path, and fidelity on the demo testbed."""
+import collections, re, warnings
 from types import SimpleNamespace as NS
 import pytest
 from datasets import concatenate_datasets
-from crome.augment import (ATTRIBUTE_EDITS, causal_augment, AugmentResult, augment, canonical_attribute, content_hash, edits_for, iqn_neutrals, merge_results,
-                           parse_response, parse_verdict, rrm_augment, rubric_attributes, shard_range)
+from crome.augment import (ATTRIBUTE_EDITS, causal_augment, canonical_attribute, content_hash, edits_for, merge_results,
+                           parse_response, parse_verdict, rubric_attributes, shard_range)
+from crome.neutrals import augment, iqn_neutrals, para_neutrals, rrm_augment
 from crome.data import gsm8k_pairs, load_gsm8k, load_hh_rlhf
-from crome.edits import final_value
+from crome.edits import final_value, get_edit
+from crome.rubrics import offline_reasons, offline_rubric
 from crome.schema import make_record, to_dataset
+from crome.verify import EXEMPT, spurious_changes
 
 KINDS = ('causal', 'iqn', 'para', 'rrm')
 
@@ -26,24 +30,32 @@ def test_kinds_labels_provenance(small, res):
     ds = res.rows
     src = {r['id']: r for r in small}
     c = collections.Counter(ds['kind'])
-    assert set(c) == {'original', 'causal', 'iqn', 'para', 'rrm'} and c['original'] == c['iqn'] == c['para'] == 45
+    assert set(c) == {'original', 'causal', 'iqn', 'para', 'rrm'} and c['original'] == c['iqn'] == 45
+    assert c['para'] + (res.rejects.kind == 'para').sum() == 45
     for r in ds:
         o = src[r['source_id']]
         assert r['id'] and r['generator'] and r['subset'] == o['subset']
         if r['kind'] == 'causal':
             assert r['label'] == 1.0 and r['id'] == f"{r['source_id']}:causal:{r['attribute']}:{r['direction']}"
-            assert r['generator'].startswith('edit:') and r['chosen'] != r['rejected']
+            assert r['generator'].startswith('edit:') and r['chosen'] != r['rejected'] and r['verdict'] == 'pass'
+            assert get_edit(r['generator'][5:]).role == 'train'
             if r['direction'] == 'degrade': assert r['chosen'] == o['chosen']
-            else: assert r['rejected'] == o['rejected'] and r['attribute'] == 'safety'
+            else: assert r['rejected'] == o['rejected']
+            orig, new = (r['chosen'], r['rejected']) if r['direction'] == 'degrade' else (r['rejected'], r['chosen'])
+            assert spurious_changes(orig, new, EXEMPT.get(canonical_attribute(r['attribute']), ())) == []
         elif r['kind'] in ('iqn', 'para'):
             assert r['label'] == 0.5 and r['attribute'] is None and r['direction'] is None
         if r['kind'] == 'iqn': assert r['prompt'] != o['prompt']
     # every gsm8k chosen gets a wrong-final-answer degrade that changes the final number only
-    wf = [r for r in ds if r['generator'] == 'edit:wrong_final_answer' and r['subset'] == 'gsm8k']
+    wf = [r for r in ds if r['generator'] == 'edit:wrong_final_answer' and r['subset'] == 'gsm8k-prompt-match']
     assert len(wf) == 15 and all(final_value(r['rejected']) != final_value(r['chosen']) for r in wf)
     # every causal attempt is a row or a reject with a reason; never silently lost
-    assert c['causal'] + (res.rejects.kind == 'causal').sum() == 45 * 6 * 2
-    assert set(res.rejects.reason) <= {'no_applicable_edit', 'identical_texts'} and res.rejects.detail.str.len().min() > 0
+    attempts = {f"{r['id']}:causal:{a}:{d}" for r in small for a in offline_rubric(r['prompt'], r['chosen'],
+                                                                                   r['rejected']).names
+                for d in ('degrade', 'upgrade')}
+    assert {r['id'] for r in ds
+            if r['kind'] == 'causal'} | set(res.rejects[res.rejects.kind == 'causal'].id) == attempts
+    assert res.rejects.detail.str.len().min() > 0
 
 
 def test_rrm_counts(small):
@@ -71,7 +83,8 @@ def test_determinism_and_sharding(small, res):
 
 
 def test_iqn_never_own_prompt_even_with_duplicates():
-    recs = [make_record('same', f'a{i}', f'b{i}', id=f'x{i}') for i in range(5)] + [make_record('other', 'c', 'd', id='y')]
+    recs = [make_record('same', f'a{i}', f'b{i}', id=f'x{i}') for i in range(5)] + [make_record('other', 'c', 'd',
+                                                                                                id='y')]
     r = iqn_neutrals(to_dataset(recs), seed=0, per_pair=2)
     assert all(x['prompt'] == 'other' for x in r.records if x['source_id'].startswith('x'))
     assert all(x['prompt'] == 'same' for x in r.records if x['source_id'] == 'y') and len(r.records) == 12
@@ -83,7 +96,8 @@ def test_attribute_mapping_and_rubric_parsing():
     assert [e.name for e in edits_for('safety', 'upgrade')] == ['refuse']
     assert 'truncate' not in [e.name for e in edits_for('completeness', 'degrade')]
     assert 'truncate' in [e.name for e in edits_for('completeness', 'degrade', neutral_only=False)]
-    js = '{"attributes": [{"name": "correctness", "weight": 0.5, "elements": [{"text": "right total", "direction": "+"}]}, {"name": "wit"}]}'
+    js = ('{"attributes": [{"name": "correctness", "weight": 0.5, '
+          '"elements": [{"text": "right total", "direction": "+"}]}, {"name": "wit"}]}')
     assert rubric_attributes(js) == [('correctness', '- right total (+)'), ('wit', '')]
     obj = NS(attributes=[NS(name='clarity', elements=['steps in order'])])
     assert rubric_attributes(obj) == [('clarity', '- steps in order')]
@@ -91,11 +105,13 @@ def test_attribute_mapping_and_rubric_parsing():
 
 def test_rubric_column_and_unknown_attribute():
     rub = '{"attributes": [{"name": "wit"}, {"name": "relevance"}]}'
-    recs = [make_record('Human: How do I bake bread at home?', 'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
+    recs = [make_record('Human: How do I bake bread at home?',
+                        'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
                         rubric=rub) for i in range(3)]
     ds = to_dataset(recs, allow_extra=True)
     r = augment(ds, kinds=('causal',), progress=False, include_original=False)
-    assert collections.Counter(x['reason'] for x in r.reject_records) == {'unknown_attribute': 6, 'no_applicable_edit': 3}
+    assert collections.Counter(x['reason'] for x in r.reject_records) == {'unknown_attribute': 6,
+                                                                          'no_applicable_edit': 3}, r.rejects
     assert [x['attribute'] for x in r.records] == ['relevance'] * 3
 
 
@@ -105,17 +121,25 @@ class FakeOracle:
         out = []
         for m in msgs:
             body = m[-1]['content']
-            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body else 'Verdict: Pass', error=None))
+            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body
+                                                           else 'Verdict: Pass', error=None))
             elif 'Attribute: completeness' in body: out.append(NS(text='no tags here', error=None))
             elif 'Attribute: relevance' in body: out.append(NS(text=None, error='HTTP 500'))
-            else: out.append(NS(text='Reasoning: r\n<response>\n' + [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag != 'response'][-1] + ' [x]\n</response>', error=None))
+            else:
+                ans = [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag != 'response'][-1]
+                # a sign-off on correctness rewrites: the oracle passes them, the detectors reject them
+                tail = ' Have a wonderful day!' if 'Attribute: correctness' in body else '~'
+                out.append(NS(text=f'Reasoning: r\n<response>\n{ans}{tail}\n</response>', error=None))
         return out
 
 
 def test_llm_path_counts_failures(small):
     r = augment(small.select(range(2)), oracle=FakeOracle(), kinds=('causal', 'can', 'para'),
-                attributes=['safety', 'clarity', 'completeness', 'relevance'], progress=False)
-    assert r.rejects.reason.value_counts().to_dict() == {'verification_failed': 4, 'parse_failed': 4, 'oracle_error': 4}
+                attributes=['safety', 'clarity', 'completeness', 'relevance', 'correctness'], progress=False)
+    rc = r.rejects.reason.value_counts().to_dict()
+    assert rc.pop('spurious_change', 0) + rc.pop('length_ratio',
+                                                 0) == 4  # the oracle passed them; the detectors did not
+    assert rc == {'verification_failed': 4, 'parse_failed': 4, 'oracle_error': 4}
     causal = [x for x in r.records if x['kind'] == 'causal']
     assert len(causal) == 4 and all(x['verdict'] == 'pass' and x['generator'] == 'llm:fake' for x in causal)
     assert collections.Counter(x['kind'] for x in r.records)['can'] == 2
@@ -126,7 +150,8 @@ def test_llm_path_counts_failures(small):
 def test_parsers():
     assert parse_response('Reasoning: x\n<response>\nNew answer\n</response>') == 'New answer'
     assert parse_response('<response>unterminated') == 'unterminated' and parse_response('nothing') is None
-    assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail' and parse_verdict('maybe') is None
+    assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail'
+    assert parse_verdict('maybe') is None
 
 
 def test_iqn_source_original_by_default(small):
@@ -134,18 +159,21 @@ def test_iqn_source_original_by_default(small):
     src = {r['id']: r for r in small}
     rows = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2).records
     assert len(rows) == 2 * len(small)
-    assert all((r['chosen'], r['rejected']) == (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in rows)
+    assert all((r['chosen'], r['rejected']) == (src[r['source_id']]['chosen'], src[r['source_id']]['rejected'])
+               for r in rows)
     both = iqn_neutrals(small, causal_augment(small, progress=False), seed=0, per_pair=2, source='both').records
-    assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected']) for r in both)
+    assert any((r['chosen'], r['rejected']) != (src[r['source_id']]['chosen'], src[r['source_id']]['rejected'])
+               for r in both)
     with pytest.raises(ValueError, match='source must be'): iqn_neutrals(small, source='causal')
     assert 'contradict_fact' not in ATTRIBUTE_EDITS['correctness']
 
 
 def test_rubric_travels_to_rows_on_the_same_prompt():
-    "Original and causal rows keep their source pair's rubric (the inspector shows it); neutrals on other prompts do not."
+    "Original and causal rows keep their source pair's rubric (the inspector shows it); neutrals elsewhere do not."
     from crome.rubrics import rubricate
     from crome.schema import make_record, to_dataset
-    recs = [make_record(f'Please list some fruits, and include item {w}.', f'Here: {w}, pear and plum.', f'Here: fig, pear and plum{i}.', id=f'r{i}')
+    recs = [make_record(f'Please list some fruits, and include item {w}.', f'Here: {w}, pear and plum.',
+                        f'Here: fig, pear and plum{i}.', id=f'r{i}')
             for i, w in enumerate(['apple', 'mango', 'kiwi', 'lemon', 'peach', 'grape'])]
     ds = rubricate(to_dataset(recs))
     res = augment(ds, kinds=('causal', 'iqn'), seed=0, progress=False)
@@ -155,3 +183,70 @@ def test_rubric_travels_to_rows_on_the_same_prompt():
         if r['kind'] in ('original', 'causal'): assert r['rubric'] == by_id[r['source_id']] and r['rubric']
         else: assert r['rubric'] is None
     assert {'original', 'causal', 'iqn'} <= set(rows['kind'])
+
+
+def test_augmentation_refuses_an_eval_role_edit(small):
+    old = ATTRIBUTE_EDITS['relevance']
+    ATTRIBUTE_EDITS['relevance'] = old + ('markdown_format',)
+    try:
+        with pytest.raises(ValueError, match="'markdown_format'.*'eval'.*'train'"):
+            causal_augment(small, attributes=['relevance'], progress=False)
+    finally: ATTRIBUTE_EDITS['relevance'] = old
+    with pytest.raises(ValueError, match="'rot13'.*'eval'"): para_neutrals(small, edits=('rot13',))
+
+
+def test_rubric_failure_gets_no_causal_pairs_and_is_reported(small):
+    "Bug 9: a failed rubric never silently becomes default attributes."
+    sub = small.select(range(4))
+    ok = [offline_rubric(r['prompt'], r['chosen'], r['rejected']).to_json() for r in sub.select(range(2, 4))]
+    sub = sub.add_column('rubric', [None, None] + ok).add_column('rubric_error', ['elements: not JSON', None, None,
+                                                                                  None])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        res = augment(sub, kinds=('causal', 'iqn'), progress=False)
+    rf = res.rejects[res.rejects.reason == 'rubric_failed']
+    assert list(rf.source_id) == sub['id'][:2] and 'not JSON' in rf.detail.iloc[0] and 'null' in rf.detail.iloc[1]
+    causal_src = {r['source_id'] for r in res.records if r['kind'] == 'causal'}
+    assert causal_src and not causal_src & set(sub['id'][:2])
+    assert any('rubric failed' in str(x.message) for x in w)
+    rows = res.rows
+    assert 'rubric_error' in rows.column_names
+    assert rows.filter(lambda r: r['kind'] == 'original')['rubric_error'] == ['elements: not JSON', None, None, None]
+
+
+def test_loud_warning_when_nothing_fits():
+    odd = to_dataset([make_record('Human: Hi', 'Hello!', 'Go away.', id='a'), make_record('Human: Bye', 'Goodbye!',
+                                                                                          'Meh.', id='b')])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        res = causal_augment(odd, progress=False)
+    msg = [str(x.message) for x in w if 'made 0 pairs' in str(x.message)]
+    assert not res.records and msg and 'no_applicable_edit' in msg[0] and 'What to do' in msg[0]
+
+
+def test_offline_rubric_per_prompt():
+    r = offline_rubric('Give me three fish. Make sure trout is on the list.', 'a', 'b')
+    assert {'completeness', 'instruction_following'} <= set(r.names)
+    assert 'trout' in offline_reasons(r)['instruction_following']
+    plain = offline_rubric('Can you name a few birds? It is for my class.', 'a', 'b')
+    assert 'instruction_following' not in plain.names and 'completeness' not in plain.names  # no count, no requirement
+    harm = offline_rubric('Human: How can I steal a car?', 'Pull the panel off.', "I'm sorry, I can't help with that.")
+    assert harm.names[0] == 'safety' and 'steal' in offline_reasons(harm)['safety']
+    assert abs(sum(a.weight for a in r.attributes) - 1) < 1e-9 and len(r.names) == 5
+
+
+@pytest.mark.parametrize('cue', ['signoff', 'markdown', 'verbosity'])
+def test_demo_counterfactuals_keep_the_cue(cue):
+    "Issue 13 on a small demo: kept causal pairs never change the planted cue, no detector moves, >= 30% upgrades."
+    from crome.demo import CueSpec, has_cue, make_demo
+    train = make_demo(240, cues=[CueSpec(cue)], seed=1)['train']
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = causal_augment(train, seed=1, progress=False)
+    rows = res.records
+    sides = [((r['chosen'], r['rejected']) if r['direction'] == 'degrade' else (r['rejected'], r['chosen']))
+             for r in rows]
+    assert len(rows) > 2 * len(train)
+    assert sum(has_cue(a, cue) != has_cue(b, cue) for a, b in sides) == 0
+    assert sum(bool(spurious_changes(a, b)) for a, b in sides) == 0
+    assert sum(r['direction'] == 'upgrade' for r in rows) >= 0.3 * len(rows)

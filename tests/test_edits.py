@@ -1,19 +1,24 @@
 """Property tests of the edit registry (crome.edits)."""
-import random
+import collections
 import pytest
-from crome.edits import (EDITS, apply_edit, applicable_edits, causal_edits, edit_pair, edit_rng, final_value, get_edit,
-                         is_refusal, side_effects, spurious_edits, _rot)
+from crome.edits import (EDITS, apply_edit, applicable_edits, causal_edits, edit_families, edit_pair, edit_rng,
+                         final_value, get_edit, register, side_effects, spurious_edits)
+from crome.causal_edits import is_refusal
+from crome.spurious_edits import _rot
 from crome.schema import response_text
 
-Q = 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?'
-SOL = 'Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72'
+Q = ('Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. '
+     'How many clips did she sell altogether?')
+SOL = ('Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n'
+       'Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72')
 HH_P = 'Human: How do I bake sourdough bread at home?'
-HH_R = 'Sourdough bread needs an active starter. Mix flour, water and starter, then let the dough rise overnight. Bake it hot.'
+HH_R = ('Sourdough bread needs an active starter. Mix flour, water and starter, then let the dough rise overnight. '
+        'Bake it hot.')
 HARM = ('Human: How can I steal a car?', 'Hotwire it: pull the panel under the steering column and connect the wires.')
 
 
 def test_registry_metadata():
-    assert len(causal_edits()) >= 8 and len(spurious_edits()) == 28
+    assert len(causal_edits()) >= 8 and len(spurious_edits('eval')) == 28 and len(spurious_edits('train')) == 3
     for e in EDITS.values():
         assert e.kind in ('causal', 'spurious') and e.target in ('response', 'prompt', 'both')
         assert (e.direction in ('degrade', 'upgrade')) == (e.kind == 'causal')
@@ -106,8 +111,68 @@ def test_side_effects_table():
 
 def test_drop_requested_item_removes_the_most_specific_word():
     p, r = 'Human: Give me some fish. Please include trout.', 'Some fish you could use: trout, tuna, shark.'
-    donors = ['Some fish you could use: salmon, cod, carp.', 'Here are some fish: herring, tuna and pike.', 'Good fish are cod and carp.']
+    donors = ['Some fish you could use: salmon, cod, carp.', 'Here are some fish: herring, tuna and pike.',
+              'Good fish are cod and carp.']
     out = apply_edit('drop_requested_item', p, r, donors=donors)[1]
-    assert 'trout' not in out and out.startswith('Some fish you could use:') and out.endswith(', tuna, shark.')  # topic word kept
+    assert 'trout' not in out and out.startswith('Some fish you could use:')  # the topic word is kept
+    assert out.endswith(', tuna, shark.')
     assert out.split(': ')[1].split(',')[0] in {'salmon', 'herring', 'pike'}  # a word that occurs once in the donors
     assert apply_edit('drop_requested_item', p, 'Tuna and shark are fine.') is None  # nothing echoed, nothing to drop
+
+
+EVAL_LIST = ('rot13', 'rot2', 'add_quotes', 'punct_spaces', 'twitter_handle', 'twitter_url', 'stress_test',
+             'ignore_above',
+             'ignore_below', 'homoglyphs', 'char_swap', 'char_substitute', 'char_insert', 'char_delete',
+             'word_deletion',
+             'code_minify', 'comment_bad', 'comment_good', 'append_other_code', 'math_answer_format', 'jailbreak_1',
+             'jailbreak_2', 'jailbreak_3', 'jailbreak_4')
+
+
+def test_families_have_one_role_and_the_robustness_list_is_eval():
+    fams = edit_families()
+    assert fams and all(len(roles) == 1 for roles in fams.values()), fams
+    assert all(get_edit(n).role == 'eval' for n in EVAL_LIST)
+    assert all(e.role == 'train' for e in causal_edits() if not e.family.startswith('eval_'))  # eval_edits: evaluation
+    train_fams = {e.family for e in EDITS.values() if e.role == 'train'}
+    assert not train_fams & {get_edit(n).family for n in EVAL_LIST}
+    assert {get_edit(n).role for n in ('verbosity_padding', 'markdown_format', 'politeness', 'sycophancy')} == {'eval'}
+    assert {e.name for e in causal_edits('eval')} <= {'arith_slip', 'swap_answer'}  # crome.eval_edits, if imported
+    assert causal_edits('train') == [e for e in causal_edits() if e.role == 'train']
+    with pytest.raises(ValueError, match='already has role'):
+        register('sneaky', 'spurious', 'typos', family='typos', role='train')(lambda t, r, c: t)
+    with pytest.raises(ValueError): register('x', 'spurious', 'typos', family='f', role='test')
+    with pytest.raises(TypeError): register('y', 'spurious', 'typos')  # family and role are required
+    assert 'sneaky' not in EDITS
+
+
+def test_role_mismatch_raises_naming_edit_and_roles():
+    with pytest.raises(ValueError, match=r"'wrong_final_answer'.*'train'.*'eval'"): apply_edit('wrong_final_answer',
+                                                                                               Q, SOL, role='eval')
+    with pytest.raises(ValueError, match=r"'rot13'.*'eval'.*'train'"): apply_edit('rot13', 'Human: hi', 'ok',
+                                                                                  role='train')
+    with pytest.raises(ValueError, match=r"'politeness'.*'eval'.*'train'"): edit_pair('politeness', 'q', 'a', 'b',
+                                                                                      role='train')
+    with pytest.raises(ValueError, match='role must be'): apply_edit('rot13', 'q', 'a', role='both')
+    assert apply_edit('wrong_final_answer', Q, SOL, role='train') == apply_edit('wrong_final_answer', Q, SOL)
+    assert edit_pair('rot13', 'abc', 'x', 'y', role='eval') == ('nop', 'x', 'y')
+    assert 'rot13' not in applicable_edits('Human: hi', 'ok', role='train')
+
+
+def test_no_training_edit_inserts_a_testbed_cue():
+    "Every train-role edit, applied to clean demo pairs, never produces text any demo cue detector recognises."
+    from crome.demo import CUES, has_cue, make_demo
+    clean = make_demo(120, cues=[], seed=3)['train'].to_list()
+    answers = [x for r in clean for x in (r['chosen'], r['rejected'])]
+    tried = collections.Counter()
+    for e in [e for e in EDITS.values() if e.role == 'train']:
+        for i, r in enumerate(clean):
+            donors = answers[2 * i + 2:2 * i + 14]
+            for ans, other in ((r['chosen'], r['rejected']), (r['rejected'], r['chosen'])):
+                out = e.apply(r['prompt'], ans, edit_rng(i, e.name), role='train', other=other, donors=donors)
+                if out is None: continue
+                tried[e.name] += 1
+                for kind in CUES: assert not has_cue(out[1], kind), (e.name, kind, out[1])
+    for n in ('swap_topic_words', 'drop_list_item', 'borrow_topic_words', 'borrow_requested_item',
+              'drop_requested_item',
+              'reorder_list_items', 'synonym_swap', 'rephrase_template'):
+        assert tried[n] > 10, (n, tried)

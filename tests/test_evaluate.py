@@ -283,7 +283,7 @@ def test_cue_metrics_hand_computed():
 
 
 def test_stress_test_budget_recipes_and_blind_augmentation(monkeypatch):
-    import crome.augment as A
+    import crome.neutrals as A
     seen, real_augment = [], A.augment
     def spy(ds, **kw):
         seen.append(ds); return real_augment(ds, **kw)

@@ -11,8 +11,10 @@ sig = lambda x: 1 / (1 + math.exp(-x))
 
 def _recs():
     return [make_record('q', 'good', 'bad', id='o'),
-            make_record('q', 'good', 'bad', id='c1', source_id='o', kind='causal', attribute='relevance', direction='degrade'),
-            make_record('q', 'meh', 'other', id='c2', source_id='o', kind='causal', attribute='safety', direction='upgrade'),
+            make_record('q', 'good', 'bad', id='c1', source_id='o', kind='causal', attribute='relevance',
+                        direction='degrade'),
+            make_record('q', 'meh', 'other', id='c2', source_id='o', kind='causal', attribute='safety',
+                        direction='upgrade'),
             make_record('q2', 'meh', 'other', id='t1', source_id='o', kind='iqn', label=0.5),
             make_record('q2', 'good', 'bad', id='t2', source_id='o', kind='iqn', label=0.5),
             make_record('q2', 'bad', 'good', id='t3', source_id='o', kind='iqn', label=0.5)]
@@ -35,7 +37,8 @@ def test_hand_computed_example_with_ties():
     assert kept_rows(f)['id'] == ['o', 'c2', 't2', 't3']
     kr = keep_rates(f).set_index(['kind', 'attribute', 'direction'])
     assert kr.loc[('iqn', '-', '-'), 'kept'] == 2 and kr.loc[('iqn', '-', '-'), 'rows'] == 3
-    assert kr.loc[('causal', 'relevance', 'degrade'), 'keep_rate'] == 0.0 and kr.loc[('causal', 'safety', 'upgrade'), 'keep_rate'] == 1.0
+    assert kr.loc[('causal', 'relevance', 'degrade'), 'keep_rate'] == 0.0 and kr.loc[('causal', 'safety', 'upgrade'),
+                                                                                     'keep_rate'] == 1.0
 
 
 def test_tau_bounds_and_extremes():
@@ -62,3 +65,26 @@ def test_errors():
         baseline_probs(lambda p, r: np.zeros(1), ['q', 'q'], ['a', 'b'], ['c', 'd'])
     ds = to_dataset(_recs())
     with pytest.raises(ValueError, match='filter_augmented first'): keep_rates(ds)
+
+
+class _Fixed:
+    def __init__(self, p): self.p = p
+    def prob(self, prompts, a, b): return np.full(len(prompts), self.p)
+
+
+def test_rrm_rows_use_the_rrm_rule():
+    "Bug 10: RRM rows are kept iff in a seeded 50% sample and |p - y| >= tau; Crome rows iff |p - y| > tau."
+    rr = [make_record('q', 'a', 'b', id=f'r{i}', source_id='o', kind='rrm') for i in range(400)]
+    cc = [make_record('q', 'a', 'b', id=f'c{i}', source_id='o', kind='causal', attribute='relevance',
+                      direction='degrade')
+          for i in range(3)]
+    f = filter_augmented(to_dataset(rr + cc), _Fixed(0.75), tau=0.25, progress=False)  # |0.75 - 1| == 0.25 exactly
+    kinds, kept, bp = f['kind'], f['kept'], f['baseline_p']
+    assert not any(k for k, x in zip(kept, kinds) if x == 'causal')
+    n = sum(k for k, x in zip(kept, kinds) if x == 'rrm')
+    assert 170 <= n <= 230  # a 50% sample, all of it kept at equality
+    assert all(k == (p is not None) for k, p, x in zip(kept, bp, kinds) if x == 'rrm')  # the rest is never scored
+    other_seed = filter_augmented(to_dataset(rr), _Fixed(0.75), tau=0.25, seed=1, progress=False)
+    assert {r['id'] for r in other_seed if r['kept']} != {r['id'] for r in f if r['kept'] and r['kind'] == 'rrm'}
+    assert not any(filter_augmented(to_dataset(rr), _Fixed(0.9), tau=0.25, rrm_share=1.0, progress=False)['kept'])
+    with pytest.raises(ValueError, match='rrm_share'): filter_augmented(to_dataset(rr), _Fixed(0.5), rrm_share=2)

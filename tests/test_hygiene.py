@@ -5,7 +5,7 @@ import pytest
 from crome.demo import make_demo
 from crome.data import prompt_key, shared_responses
 from crome.schema import text_of
-from crome.augment import augment
+from crome.neutrals import augment
 
 
 @pytest.fixture(scope='module')

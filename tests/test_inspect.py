@@ -142,7 +142,7 @@ def test_browser_with_explicit_originals_and_errors():
 
 
 def test_browser_on_augmented_demo_rows():
-    from crome.augment import augment
+    from crome.neutrals import augment
     from crome.demo import make_demo
     from crome.filter import filter_augmented
     from crome.rubrics import rubricate
