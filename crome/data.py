@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #2f13f5cc
 from __future__ import annotations
-import gzip, hashlib, json, logging, math, os, random, re
+import difflib, gzip, hashlib, json, logging, math, os, random, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -15,37 +15,53 @@ from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_pr
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'FORMATS', 'shared_data_dir', 'detect_format', 'check_exists', 'read_rows', 'LoadReport', 'load_pairs',
-           'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs',
-           'load_pandalm', 'prompt_key', 'split_by_prompt']
+__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'FORMATS', 'data_dir', 'default_path', 'detect_format',
+           'is_hub_name', 'check_exists', 'read_rows', 'LoadReport', 'load_pairs', 'parse_transcript', 'render_turns',
+           'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm', 'fetch_data',
+           'prompt_key', 'split_by_prompt']
 
 # %% ../nbs/01_data.ipynb #91a59635
-def shared_data_dir(required: bool = True  # raise if it cannot be found
-                   ) -> Path | None:
-    "The `shared/data` folder beside the checkout (or `$CROME_SHARED_DATA`)."
-    env = os.environ.get('CROME_SHARED_DATA')
-    if env: return Path(env)
-    starts = [Path.cwd().resolve()] + ([Path(__file__).resolve().parent] if '__file__' in globals() else [])
-    for s in starts:
-        for p in [s, *s.parents]:
-            cand = p / 'shared' / 'data'
-            if cand.is_dir() and (cand / 'README.md').exists(): return cand
-    if required: raise FileNotFoundError('shared/data not found beside the checkout; set CROME_SHARED_DATA to its path')
-    return None
+DATA_ENV = 'CROME_DATA'  # environment variable naming the data folder
+PUBLIC_SETS = {  # name -> Hugging Face dataset, its sub-folder, and the local files per split (relative to data_dir())
+    'hh-rlhf': dict(hf='Anthropic/hh-rlhf', data_dir='harmless-base', columns=('chosen', 'rejected'),
+                    files={'test': 'hh-rlhf/harmless-base/test.jsonl.gz'}),
+    'gsm8k': dict(hf='openai/gsm8k', data_dir='main', columns=('question', 'answer'),
+                  files={'train': 'gsm8k/train.jsonl', 'test': 'gsm8k/test.jsonl'}),
+}
+PANDALM_FILE = 'pandalm/testset-v1.json'
+
+def data_dir() -> Path:
+    "The folder of the public sets: `$CROME_DATA`, else `~/.cache/crome/data`."
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path.home() / '.cache' / 'crome' / 'data'
+
+def default_path(rel: str,  # file inside data_dir(), e.g. 'gsm8k/train.jsonl'
+                ) -> Path:
+    "A public set's local file, or a `CromeDataError` that says how to get it."
+    p = data_dir() / rel
+    if p.exists(): return p
+    name = rel.split('/')[0]
+    how = (f'run `crome data get {name}` once (needs internet)' if name in PUBLIC_SETS else
+           'download data/testset-v1.json from github.com/WeOpenML/PandaLM to that path')
+    raise CromeDataError([Problem(str(p), None, None, f'not found: {how}, set {DATA_ENV} to a folder that has it, '
+                                  'or pass the path')])
 
 # %% ../nbs/01_data.ipynb #8769fb83
-FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf')
+FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'hub')
 
 def detect_format(path: Path) -> str:
-    "The file format from the path: a directory is a saved `datasets` dataset; otherwise the suffix (`.gz` ignored)."
-    if path.is_dir(): return 'hf'
+    "The format: 'hf' for a `save_to_disk` folder, 'hub' for a folder of data files or a hub name, else the suffix."
+    if path.is_dir(): return 'hf' if (path / 'dataset_info.json').exists() or (path / 'state.json').exists() else 'hub'
+    if not path.exists() and is_hub_name(path): return 'hub'
     name = path.name.lower().removesuffix('.gz')
     for ext, fmt in (('.jsonl', 'jsonl'), ('.ndjson', 'jsonl'), ('.json', 'json'), ('.csv', 'csv'), ('.parquet', 'parquet')):
         if name.endswith(ext): return fmt
     raise CromeDataError([Problem(str(path), None, None, f"cannot tell the format from the name; pass fmt= one of {', '.join(FORMATS)}")])
 
 def _open_text(path: Path):
-    return gzip.open(path, 'rt', encoding='utf-8', newline='') if path.name.lower().endswith('.gz') else open(path, encoding='utf-8', newline='')
+    "Text reader; a UTF-8 byte-order mark (Excel, Notepad) is accepted and dropped."
+    if path.name.lower().endswith('.gz'): return gzip.open(path, 'rt', encoding='utf-8-sig', newline='')
+    return open(path, encoding='utf-8-sig', newline='')
 
 # %% ../nbs/01_data.ipynb #e3d99633
 def _err(path, row, fld, msg, unit='line'): return CromeDataError([Problem(str(path), row, fld, msg, unit)])
@@ -58,6 +74,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         with opener(path, 'rb') as f:
             for ln, raw in enumerate(f, 1):
+                if ln == 1: raw = raw.removeprefix(b'\xef\xbb\xbf')  # a byte-order mark is not data
                 try: line = raw.decode('utf-8')
                 except UnicodeDecodeError as e: raise _err(path, ln, None, f'invalid UTF-8 (byte {raw[e.start:e.start+1]!r} at column {e.start + 1})') from None
                 if not line.strip(): continue
@@ -92,7 +109,7 @@ def _read_table(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
     try:
         if fmt == 'csv':
             import pandas as pd
-            df = pd.read_csv(path, keep_default_na=False, encoding='utf-8', dtype=str)
+            df = pd.read_csv(path, keep_default_na=False, encoding='utf-8-sig', dtype=str)
             rows = [{k: _csv_value(k, v) for k, v in r.items()} for r in df.to_dict('records')]
         elif fmt == 'parquet':
             import pyarrow.parquet as pq
@@ -105,22 +122,36 @@ def _read_table(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
     yield from enumerate(rows, 1)
 
 # %% ../nbs/01_data.ipynb #b65b2fd7
+def is_hub_name(path) -> bool:
+    "True for a Hugging Face dataset name (`owner/name`) that is not a local path."
+    s = str(path)
+    return not Path(s).exists() and re.fullmatch(r'[A-Za-z0-9][\w.-]*/[\w.-]+', s) is not None
+
 def check_exists(path) -> Path:
-    "The path as a `Path`, or a `CromeDataError` if it does not exist (a hub-like name gets a hint)."
+    "The path as a `Path`, or a `CromeDataError` if it is neither a local path nor a hub name."
     path = Path(path)
-    if not path.exists():
-        hint = ' (crome never downloads: pass a local path)' if re.fullmatch(r'[\w.-]+/[\w.-]+', str(path)) else ''
-        raise _err(path, None, None, f'no such file or directory{hint}')
+    if not path.exists() and not is_hub_name(path): raise _err(path, None, None, 'no such file or directory')
     return path
 
-def read_rows(path: str | Path,  # local file or saved-dataset directory
+def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> Iterator[tuple[int, Any]]:
+    "Rows of a Hugging Face dataset by name (from the local hub cache when offline) or of a folder of data files."
+    import datasets
+    try: ds = datasets.load_dataset(str(path), data_dir=data_dir, split=split)
+    except Exception as e:
+        raise _err(path, None, None, f'cannot load as a Hugging Face dataset (split {split!r}): {type(e).__name__}: '
+                   f'{str(e)[:300]}', 'row') from None
+    yield from enumerate(ds.to_list(), 1)
+
+def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder, or a Hugging Face dataset name
               fmt: str | None = None,  # one of FORMATS; default: from the name
+              split: str = 'train',  # split of a hub dataset or data-file folder
              ) -> Iterator[tuple[int, Any]]:
-    "Yield `(position, row)` from a local data file; position is the line (jsonl, json) or 1-based row."
+    "Yield `(position, row)`; position is the line (jsonl, json) or 1-based row."
     path = check_exists(path)
-    fmt = fmt or detect_format(path)
+    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
     if fmt not in FORMATS: raise _err(path, None, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == 'jsonl': yield from _read_jsonl(path)
+    if fmt == 'hub': yield from _read_hub(path, split)
+    elif fmt == 'jsonl': yield from _read_jsonl(path)
     elif fmt == 'json': yield from _read_json(path)
     else: yield from _read_table(path, fmt)
 
@@ -146,37 +177,59 @@ def _finish(records, report, source, unit, rows, return_report, **kw):
     return (ds, report) if return_report else ds
 
 # %% ../nbs/01_data.ipynb #c493c5ce
-def load_pairs(path: str | Path,  # local jsonl/json/csv/parquet file (optionally .gz) or saved dataset dir
+def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known: set) -> list[Problem]:
+    "One problem per required column missing after the column map, listing the user's own columns."
+    out = []
+    for c in ('prompt', 'chosen', 'rejected'):
+        if c in rec: continue
+        near = difflib.get_close_matches(c, [str(k) for k in raw if k not in known], 1, 0.6)
+        hint = (f"; did you mean '{near[0]}'? map it with column_map={{'{near[0]}': '{c}'}} or --columns {c}={near[0]}"
+                if near else f"; map yours with column_map={{'YOURS': '{c}'}} or --columns {c}=YOURS")
+        out.append(Problem(src, pos, c, f"missing required column '{c}' (columns in the data: "
+                           f"{', '.join(map(str, raw)) or 'none'}){hint}", unit))
+    return out
+
+def _stem(path: Path) -> str: return path.name.split('.')[0] or 'row'
+
+def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz), dataset folder, or hub dataset name
                column_map: dict | None = None,  # rename source columns, e.g. {'question': 'prompt'}
                extra: str = 'error',  # unknown columns: 'error', 'drop' or 'keep'
                fmt: str | None = None,  # force a format (see FORMATS)
                return_report: bool = False,  # also return a LoadReport
                empty_response_ok: bool = False,  # accept empty chosen/rejected
+               split: str = 'train',  # split of a hub dataset or data-file folder
               ):
-    "Load and validate preference pairs from a local file into a crome `Dataset`."
+    "Load and validate preference pairs into a crome `Dataset`."
     path = check_exists(path)
     if extra not in ('error', 'drop', 'keep'): raise ValueError(f"extra must be 'error', 'drop' or 'keep', got {extra!r}")
     column_map = column_map or {}
-    fmt = fmt or detect_format(path)
+    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
     unit = 'line' if fmt in ('jsonl', 'json') else 'row'
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
-    records, rows, problems, report = [], [], [], LoadReport(str(path))
-    for pos, raw in read_rows(path, fmt):
+    records, rows, problems, report, seen_cols = [], [], [], LoadReport(str(path)), set()
+    for pos, raw in read_rows(path, fmt, split=split):
         report.read += 1
         if not isinstance(raw, dict):
-            problems.append(Problem(str(path), pos, None, f'expected an object with columns, got {type(raw).__name__}', unit)); continue
+            problems.append(Problem(str(path), pos, None, f'expected an object with columns, got {type(raw).__name__}',
+                                    unit)); continue
+        seen_cols |= set(raw)
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
+        miss = _missing_problems(raw, rec, str(path), pos, unit, known)
+        if miss: problems += miss; continue
         if rec.get('label') is None: rec['label'] = 1.0
         if isinstance(rec.get('label'), str):
             try: rec['label'] = float(rec['label'])
             except ValueError: pass
-        if rec.get('id') is None: rec['id'] = f'{path.name.split(".")[0]}-{pos}'
+        if rec.get('id') is None: rec['id'] = f'{_stem(path)}-{pos}'
         rec.setdefault('source_id', rec['id']); rec.setdefault('kind', 'original')
-        records.append(make_record(**rec) if all(c in rec for c in ('prompt', 'chosen', 'rejected')) else rec)
-        rows.append(pos)
+        records.append(make_record(**rec)); rows.append(pos)
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
-    problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error', empty_response_ok=empty_response_ok)
+    unused = [k for k in column_map if k not in seen_cols and report.read]
+    if unused: problems.append(Problem(str(path), None, None, f"column_map names {', '.join(map(repr, unused))}, which "
+                                       f"no row has (columns in the data: {', '.join(map(str, sorted(seen_cols)))})"))
+    problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
+                              empty_response_ok=empty_response_ok)
     if problems: raise CromeDataError(problems)
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 
@@ -202,12 +255,12 @@ def _split_pair(c: list[dict], r: list[dict]) -> int:
     while k > 0 and not (c[k - 1]['role'] == 'user'): k -= 1
     return k
 
-def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default: shared harmless-base test
+def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default: harmless-base test in data_dir()
                  conversational: bool = False,  # message lists instead of rendered text
                  return_report: bool = False,  # also return a LoadReport
                 ):
     "Load Anthropic hh-rlhf transcripts as prompt / chosen / rejected pairs."
-    path = Path(path) if path else shared_data_dir() / 'hh-rlhf' / 'harmless-base' / 'test.jsonl.gz'
+    path = Path(path) if path else default_path(PUBLIC_SETS['hh-rlhf']['files']['test'])
     records, rows, problems, report = [], [], [], LoadReport(str(path))
     for ln, raw in read_rows(path, 'jsonl'):
         report.read += 1
@@ -235,11 +288,11 @@ def parse_final_answer(solution: str) -> float | None:
     m = _FINAL.search(solution.strip())
     return float(m.group(1).replace(',', '')) if m else None
 
-def load_gsm8k(path: str | Path | None = None,  # GSM8K jsonl; default: the shared train split
+def load_gsm8k(path: str | Path | None = None,  # GSM8K jsonl; default: the train split in data_dir()
                return_report: bool = False):
     "Load GSM8K as rows of `id`, `question`, `solution`, `answer` (float)."
     from datasets import Dataset
-    path = Path(path) if path else shared_data_dir() / 'gsm8k' / 'train.jsonl'
+    path = Path(path) if path else default_path(PUBLIC_SETS['gsm8k']['files']['train'])
     rows, problems, report = [], [], LoadReport(str(path))
     for ln, raw in read_rows(path, 'jsonl'):
         report.read += 1
@@ -283,10 +336,10 @@ def _pandalm_text(v) -> str | None:
     return v if isinstance(v, str) else None
 
 # %% ../nbs/01_data.ipynb #5ef154d5
-def load_pandalm(path: str | Path | None = None,  # PandaLM testset-v1.json; default: the shared copy
+def load_pandalm(path: str | Path | None = None,  # PandaLM testset-v1.json; default: the copy in data_dir()
                  return_report: bool = False):
     "Load PandaLM's human-annotated test set by annotator majority (majority tie -> label 0.5)."
-    path = Path(path) if path else shared_data_dir() / 'pandalm' / 'testset-v1.json'
+    path = Path(path) if path else default_path(PANDALM_FILE)
     records, rows, problems, report = [], [], [], LoadReport(str(path))
     for i, raw in read_rows(path, 'json'):
         report.read += 1
@@ -312,6 +365,41 @@ def load_pandalm(path: str | Path | None = None,  # PandaLM testset-v1.json; def
                                    generator='human', subset='pandalm')); rows.append(i)
     if problems: raise CromeDataError(problems)
     return _finish(records, report, str(path), 'item', rows, return_report, empty_response_ok=True)
+
+# %% ../nbs/01_data.ipynb #09af103a
+def _write_jsonl(rows, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    opener = gzip.open if path.name.endswith('.gz') else open
+    with opener(tmp, 'wt', encoding='utf-8') as f:
+        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
+    os.replace(tmp, path)
+
+def fetch_data(names: Sequence[str] | None = None,  # keys of PUBLIC_SETS (default: all)
+               dest: str | Path | None = None,  # default: data_dir()
+               sources: dict | None = None,  # name -> other hub name or local folder of data files
+               force: bool = False,  # fetch again even if the files exist
+              ) -> dict[str, list[Path]]:
+    "Fetch public sets by their Hugging Face names into `dest` in the layout the loaders read."
+    import datasets
+    dest, sources = Path(dest) if dest else data_dir(), sources or {}
+    bad = [n for n in names or () if n not in PUBLIC_SETS]
+    if bad: raise ValueError(f"unknown data set {', '.join(bad)}; choose from {', '.join(PUBLIC_SETS)}")
+    out = {}
+    for name in names or list(PUBLIC_SETS):
+        spec, src = PUBLIC_SETS[name], str(sources.get(name, PUBLIC_SETS[name]['hf']))
+        out[name] = []
+        for split, rel in spec['files'].items():
+            p = dest / rel
+            if p.exists() and not force: out[name].append(p); continue
+            log.info('fetching %s %s from %s', name, split, src)
+            try: ds = datasets.load_dataset(src, data_dir=spec['data_dir'], split=split)
+            except Exception as e:
+                raise CromeDataError([Problem(src, None, None, f'cannot fetch split {split!r} of {name}: '
+                                              f'{type(e).__name__}: {str(e)[:300]}')]) from None
+            _write_jsonl(({c: r[c] for c in spec['columns']} for r in ds), p)
+            out[name].append(p)
+    return out
 
 # %% ../nbs/01_data.ipynb #2bc90d4a
 def prompt_key(prompt) -> str:

@@ -97,7 +97,10 @@ def _text_problems(v, field, empty_ok) -> list[str]:
             if m['role'] not in ROLES: out.append(f"message {i} has unknown role {m['role']!r} (expected one of {', '.join(ROLES)})")
             if not isinstance(m['content'], str): out.append(f"message {i} content is a {type(m['content']).__name__}, not a string")
             elif not m['content'].strip() and not empty_ok: out.append(f'message {i} content is empty')
-            elif len(m['content']) > MAX_TEXT_CHARS: out.append(f"message {i} content is {len(m['content']):,} characters long (limit {MAX_TEXT_CHARS:,})")
+            elif len(m['content']) > MAX_TEXT_CHARS:
+                out.append(f"message {i} content is {len(m['content']):,} characters long (limit {MAX_TEXT_CHARS:,})")
+        if field in ('chosen', 'rejected') and not out and not any(m['role'] == 'assistant' for m in v):
+            out.append('message list has no assistant turn (the answer would be empty)')
         return out
     if v is None: return ['is null']
     if isinstance(v, float) and math.isnan(v): return ['is NaN (an empty cell?)']
@@ -164,6 +167,16 @@ def _provenance_problems(rec, P) -> list[Problem]:
     return out
 
 # %% ../nbs/00_schema.ipynb #6aacbb69
+def _kind_problem(v, c, r, first_kind, source, unit) -> list[Problem]:
+    "A column must hold one kind of text: strings, or message lists (Arrow cannot store both in one column)."
+    kind = 'a string' if isinstance(v, str) else 'a message list' if isinstance(v, (list, tuple)) else None
+    if kind is None: return []
+    if c not in first_kind: first_kind[c] = (kind, r); return []
+    k0, r0 = first_kind[c]
+    if kind == k0: return []
+    return [Problem(source, r, c, f'is {kind} but {unit} {r0} has {k0}: use one format (strings or message lists) '
+                    'per column', unit)]
+
 def find_problems(records: Iterable[dict],  # rows to check
                   source: str = '<data>',  # file path or description
                   unit: str = 'row',  # 'line' or 'row'
@@ -171,15 +184,23 @@ def find_problems(records: Iterable[dict],  # rows to check
                   allow_extra: bool = False,  # accept unknown columns
                   empty_response_ok: bool = False,  # accept empty chosen/rejected
                  ) -> list[Problem]:
-    "Every problem in `records`, including duplicated ids."
-    out, seen = [], {}
+    "Every problem in `records`: each row's, ids duplicated as text (`1` and `'1'` clash), mixed text kinds."
+    out, seen, first_kind = [], {}, {}
     for i, rec in enumerate(records):
         r = rows[i] if rows is not None else i + 1
-        out += row_problems(rec, r, source, unit, allow_extra, empty_response_ok)
-        rid = rec.get('id') if isinstance(rec, dict) else None
+        probs = row_problems(rec, r, source, unit, allow_extra, empty_response_ok)
+        out += probs
+        if not isinstance(rec, dict): continue
+        bad = {p.field for p in probs}
+        for c in TEXT_COLUMNS:
+            out += _kind_problem(rec.get(c), c, r, first_kind, source, unit) if c not in bad else []
+        rid = rec.get('id')
         if rid is not None:
-            if rid in seen: out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at {unit} {seen[rid]})', unit))
-            else: seen[rid] = r
+            key = str(rid)
+            if key in seen:
+                out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at {unit} {seen[key]}); '
+                                   'ids are compared as text', unit))
+            else: seen[key] = r
     return out
 
 def validate(records: Iterable[dict], source: str = '<data>', unit: str = 'row', rows=None,
