@@ -12,11 +12,9 @@ import numpy as np
 from .schema import response_text, text_of
 
 # %% auto #0
-__all__ = ['DEL_STYLE', 'INS_STYLE', 'FILTER_COLUMNS', 'ALL', 'ALL_MODELS', 'SHIFT_KEYS', 'SIDE_TITLES', 'word_tokens',
-           'word_diff', 'diff_html', 'as_records', 'index_rows', 'PairView', 'pair_view', 'facet_value',
-           'facet_options', 'matching_rows', 'side_rewards', 'rubric_html', 'scores_html', 'view_html', 'PairBrowser',
-           'use_small_renderer', 'name_colors', 'shift_stats', 'shift_figure', 'robustness_figure', 'best_of_n_figure',
-           'keep_rate_figure', 'stress_figure', 'history_frame', 'training_curves_figure']
+__all__ = ['DEL_STYLE', 'INS_STYLE', 'FILTER_COLUMNS', 'ALL', 'ALL_MODELS', 'word_tokens', 'word_diff', 'diff_html', 'as_records',
+           'index_rows', 'PairView', 'pair_view', 'facet_value', 'facet_options', 'matching_rows', 'side_rewards',
+           'rubric_html', 'scores_html', 'view_html', 'PairBrowser', 'run_rows', 'run_models']
 
 # %% ../nbs/11_inspect.ipynb #cc20b0c2
 _TOKEN = re.compile(r'\s+|\w+|[^\w\s]')
@@ -104,6 +102,8 @@ class PairView:
     rubric_error: str | None = None
 
     @property
+    def is_tie(self) -> bool: return self.label == 0.5
+    @property
     def left_text(self) -> str: return response_text(self.left)
     @property
     def right_text(self) -> str: return response_text(self.right)
@@ -116,10 +116,13 @@ def _sides(row, src, kind, d, a) -> tuple:
     base = src or row
     if kind == 'causal' and d == 'degrade': return base['chosen'], R, 'original: chosen', f'counterfactual: chosen degraded in {a}'
     if kind == 'causal' and d == 'upgrade': return base['rejected'], C, 'original: rejected', f'counterfactual: rejected upgraded in {a}'
-    if kind == 'can': return (src['rejected'] if src else C), R, ('original: rejected' if src else 'answer A: chosen'), 'counterfactual: rejected aligned with chosen (tie)'
-    if kind == 'para': return C, R, 'original answer', 'counterfactual: paraphrase (tie)'
-    if kind == 'original': return C, R, 'chosen' + (' (tie)' if tie else ''), 'rejected' + (' (tie)' if tie else '')
-    return C, R, 'answer A' + (' (tie)' if tie else ' (preferred)'), 'answer B' + (' (tie)' if tie else '')
+    if kind == 'can':
+        return ((src['rejected'] if src else C), R, 'answer A (tie): ' + ('the original rejected' if src else 'chosen'),
+                'answer B (tie): rejected rewritten to the substance of chosen')
+    if kind == 'para': return C, R, 'answer A (tie): untouched', 'answer B (tie): paraphrase of A'
+    if tie: return C, R, 'answer A (tie)', 'answer B (tie)'
+    if kind == 'original': return C, R, 'chosen', 'rejected'
+    return C, R, 'answer A (preferred)', 'answer B'
 
 def pair_view(row: Mapping,  # one crome record
               originals: Mapping[str, Mapping] | None = None,  # `index_rows(...)` of the source pairs
@@ -154,11 +157,16 @@ def facet_value(row: Mapping, col: str) -> str:
     if col == 'kind' and v is None: return 'original'
     return '-' if v is None else str(v)
 
-def facet_options(rows: Sequence[Mapping], col: str) -> list[tuple[str, str]]:
-    "Dropdown options `(label with count, value)` for column `col`: 'all' first, then each value present."
+def facet_options(rows: Sequence[Mapping], col: str,
+                  criteria: Mapping[str, str] | None = None,  # the other filters: counts are of rows passing them
+                 ) -> list[tuple[str, str]]:
+    "Dropdown options `(label with count, value)` for `col`: 'all' first, then every value of the data set."
     from collections import Counter
-    c = Counter(facet_value(r, col) for r in rows)
-    return [(f'{ALL} ({len(rows)})', ALL)] + [(f'{v} ({n})', v) for v, n in sorted(c.items())]
+    other = {c: v for c, v in (criteria or {}).items() if c != col}
+    sub = [rows[i] for i in matching_rows(rows, **other)] if other else rows
+    c = Counter(facet_value(r, col) for r in sub)
+    values = sorted({facet_value(r, col) for r in rows})  # every value stays selectable, with its count (maybe 0)
+    return [(f'{ALL} ({len(sub)})', ALL)] + [(f'{v} ({c.get(v, 0)})', v) for v in values]
 
 def matching_rows(rows: Sequence[Mapping],  # records
                   **criteria: str,  # column -> display value (or 'all'), columns from FILTER_COLUMNS
@@ -211,10 +219,14 @@ def rubric_html(rubric: str | None, error: str | None = None) -> str:
                      f'{_E(str(at.get("description", "")))}{f"<ul>{els}</ul>" if els else ""}</li>')
     return (f'<div style="font-size:12px">{meta}</div>' if meta else '') + f'<ul style="margin:2px 0">{"".join(items)}</ul>'
 
-def scores_html(scores: Mapping[str, dict] | None) -> str:
+def scores_html(scores: Mapping[str, dict] | None,
+                tie: bool = False,  # a tie row: columns r(A), r(B), B - A, P(A wins)
+               ) -> str:
     "A table of `side_rewards` results per model name."
     if not scores: return '<i>no reward model loaded</i>'
-    head = '<tr><th>model</th><th>r(original)</th><th>r(counterfactual)</th><th>shift</th><th>P(original wins)</th></tr>'
+    cols = ('r(A)', 'r(B)', 'B - A', 'P(A wins), ideally 0.5') if tie else (
+        'r(original)', 'r(counterfactual)', 'shift', 'P(original wins)')
+    head = '<tr><th>model</th>' + ''.join(f'<th>{c}</th>' for c in cols) + '</tr>'
     body = []
     for name, s in scores.items():
         if isinstance(s, str): body.append(f'<tr><td>{_E(name)}</td><td colspan="4" style="color:#b00">{_E(s)}</td></tr>'); continue
@@ -235,12 +247,14 @@ def view_html(view: PairView,  # from `pair_view`
     warn = '<div style="color:#b00">source pair not found in the originals: the original side is taken from the row itself</div>' if view.source_found is False else ''
     src = f'<div><b>source pair\'s prompt</b> (this row borrows another prompt)</div><div style="{_BOX}">{_E(view.source_prompt)}</div>' if view.source_prompt else ''
     l, r = view.diff()
+    reward_note = ('a tie: a robust model gives A and B about the same reward' if view.is_tie
+                   else 'shift = counterfactual - original')
     col = lambda title, body: f'<div style="min-width:0"><div><b>{_E(title)}</b></div><div style="{_BOX}">{body}</div></div>'
     return (f'<div class="crome-view" style="font-family:sans-serif;font-size:13px">'
             f'<div style="margin-bottom:4px">{prov_html}</div>{warn}'
             f'<div><b>prompt</b></div><div style="{_BOX}">{_E(text_of(view.prompt))}</div>{src}'
             f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:6px">{col(view.left_title, l)}{col(view.right_title, r)}</div>'
-            f'<div style="margin-top:6px"><b>reward</b> (shift = counterfactual - original)</div>{scores_html(scores)}'
+            f'<div style="margin-top:6px"><b>reward</b> ({reward_note})</div>{scores_html(scores, view.is_tie)}'
             f'<details style="margin-top:6px"><summary><b>rubric</b></summary>{rubric_html(view.rubric, view.rubric_error)}</details></div>')
 
 # %% ../nbs/11_inspect.ipynb #ab80eb72
@@ -296,8 +310,14 @@ class PairBrowser:
     def view(self) -> PairView | None: return None if self.current is None else pair_view(self.current, self.originals)
 
     def apply_filters(self):
-        "Recompute `matches` from the dropdowns and go to the first match."
-        self.matches, self.pos = matching_rows(self.rows, **self.criteria), 0
+        "Recompute `matches` from the dropdowns, update every dropdown's counts, go to the first match."
+        if getattr(self, '_relabel', False): return
+        crit = self.criteria
+        self.matches, self.pos = matching_rows(self.rows, **crit), 0
+        self._relabel = True
+        try:
+            for c, w in self.filters.items(): w.options, w.value = facet_options(self.rows, c, crit), crit[c]
+        finally: self._relabel = False
         self.show()
 
     def step(self, k: int):
@@ -341,247 +361,50 @@ class PairBrowser:
 
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
 
-# %% ../nbs/11_inspect.ipynb #e3e23be0
-def use_small_renderer(renderer: str = 'plotly_mimetype+notebook_connected') -> str:
-    "Set plotly's default renderer (no embedded plotly.js in saved notebooks); returns the previous one."
-    import plotly.io as pio
-    old = pio.renderers.default
-    pio.renderers.default = renderer
-    return old
+    @classmethod
+    def from_run(cls, run_dir,  # a finished `crome demo` / `crome run` folder
+                 which: str = 'crome',  # augmented set to browse: 'crome' or 'rrm' (else the training pairs)
+                 models: bool | Sequence[str] = True,  # the run's models: True for all, False for none, or names
+                 **criteria: str,  # initial filter values, e.g. kind='causal'
+                ) -> 'PairBrowser':
+        "A browser over a run's augmented and filtered pairs, scored by the run's own reward models."
+        rows, originals = run_rows(run_dir, which)
+        ms = run_models(run_dir, None if models is True else models) if models else None
+        return cls(rows, originals=originals, models=ms, **criteria)
 
-def name_colors(names: Sequence[str]) -> dict[str, str]:
-    "A stable colour per name (plotly's qualitative palette, in order of first appearance)."
-    from plotly.colors import qualitative
-    pal = qualitative.Plotly + qualitative.D3
-    return {n: pal[i % len(pal)] for i, n in enumerate(dict.fromkeys(names))}
+# %% ../nbs/11_inspect.ipynb #6affdf56
+def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:
+    "(rows, originals) of a run folder: the filtered (or augmented) set `which`, and the rubricated training pairs."
+    import pyarrow.parquet as pq
+    from pathlib import Path
+    d = Path(run_dir)
+    if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
+    read = lambda p: pq.read_table(p).to_pylist()
+    orig = next((p for p in (d / 'rubrics/train.parquet', d / 'data/train.parquet') if p.exists()), None)
+    rows = next((p for p in (d / f'filter/{which}.parquet', d / f'augment/{which}.parquet') if p.exists()), orig)
+    if rows is None: raise FileNotFoundError(f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
+    return read(rows), (read(orig) if orig is not None else None)
 
-def _need(df, cols: Sequence[str], what: str):
-    import pandas as pd
-    if not isinstance(df, pd.DataFrame): raise TypeError(f'{what} takes a pandas DataFrame, got {type(df).__name__}')
-    missing = [c for c in cols if c not in df.columns]
-    if missing: raise ValueError(f'{what} needs columns {missing}; the table has {list(df.columns)}')
-    if df.empty: raise ValueError(f'{what}: the table has no rows')
-
-def _order(values) -> list: return list(dict.fromkeys(values))
-def _nans(n: int) -> list: return [float('nan')] * n
-
-# %% ../nbs/11_inspect.ipynb #be6f2c96
-SHIFT_KEYS = ['model', 'edit', 'edit_kind', 'attribute', 'direction']
-
-def shift_stats(df, normalize: bool = False):
-    "Per (model, edit): n, mean_shift and sem (NaN for a summary table), optionally in units of the model's reward SD."
-    import pandas as pd
-    if 'shift' in getattr(df, 'columns', ()):
-        _need(df, SHIFT_KEYS + ['shift'], 'shift_stats')
-        d = df.copy()
-        if normalize:
-            _need(df, ['reward_before'], 'shift_stats(normalize=True)')
-            sd = d.groupby('model')['reward_before'].transform('std').replace(0, np.nan)
-            d['shift'] = d['shift'] / sd
-        g = d.groupby(SHIFT_KEYS, dropna=False, sort=False)['shift']
-        out = g.agg(n='count', mean_shift='mean', sd='std').reset_index()
-        out['sem'] = out['sd'] / np.sqrt(out['n'])
-        return out.drop(columns='sd')
-    _need(df, SHIFT_KEYS + ['mean_shift'], 'shift_stats')
-    if normalize: raise ValueError('normalize=True needs the long reward_shifts table (reward_before per pair)')
-    out = df[SHIFT_KEYS + ['mean_shift'] + (['n'] if 'n' in df.columns else [])].copy()
-    out['sem'] = np.nan
-    return out.reset_index(drop=True)
-
-def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
-                 normalize: bool = False,  # divide by each model's reward SD (long table only)
-                 title: str = 'Reward shift under edits: causal edits should move the reward, spurious ones should not'):
-    "Grouped bars of the mean reward shift per edit and model; causal and spurious edits in separate panels."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    st = shift_stats(df, normalize)
-    kinds = [k for k in ('causal', 'spurious') if k in set(st.edit_kind)] + sorted(set(st.edit_kind) - {'causal', 'spurious'})
-    names = {'causal': 'causal edits', 'spurious': 'spurious edits'}
-    edits = {k: _order(st[st.edit_kind == k].sort_values('direction', kind='stable', na_position='last').edit) for k in kinds}
-    fig = make_subplots(rows=1, cols=len(kinds), shared_yaxes=True, horizontal_spacing=0.04,
-                        column_widths=[max(4, len(edits[k])) for k in kinds], subplot_titles=[names.get(k, f'{k} edits') for k in kinds])
-    models = _order(st.model); colors = name_colors(models)
-    for c, k in enumerate(kinds, 1):
-        sub = st[st.edit_kind == k]
-        for m in models:
-            s = sub[sub.model == m].set_index('edit').reindex(edits[k])
-            if s.mean_shift.isna().all(): continue
-            err = (1.96 * s['sem']).tolist()
-            info = [f'{a} / {d}' if isinstance(a, str) or isinstance(d, str) else '' for a, d in zip(s.attribute, s.direction)]
-            fig.add_trace(go.Bar(x=edits[k], y=s.mean_shift.tolist(), name=m, legendgroup=m, showlegend=c == 1, marker_color=colors[m],
-                                 error_y=dict(type='data', array=err, visible=not s['sem'].isna().all()),
-                                 customdata=np.stack([info, s.get('n', _nans(len(s)))], axis=-1),
-                                 hovertemplate=f'{_E(m)}<br>%{{x}} (%{{customdata[0]}})<br>mean shift %{{y:.3f}}<br>n %{{customdata[1]}}<extra></extra>'),
-                          row=1, col=c)
-    fig.add_hline(y=0, line_width=1, line_color='black')
-    fig.update_layout(barmode='group', title=title, legend_title_text='model', margin=dict(t=80), height=450)
-    fig.update_yaxes(title_text='mean shift ' + ('(reward SDs)' if normalize else '(reward after - before)'), row=1, col=1)
-    return fig
-
-# %% ../nbs/11_inspect.ipynb #bf12f634
-SIDE_TITLES = {'both': 'transformation applied to both answers', 'rejected': 'applied to the rejected answer only',
-               'chosen': 'applied to the chosen answer only'}
-
-def robustness_figure(df,  # `robustness_suite(...)`: model, [side,] transformation, n, accuracy, clean_accuracy, drop
-                      value: str = 'accuracy',  # 'accuracy' or 'drop'
-                      side: str | None = None,  # one side of the table (default: a panel per side)
-                      title: str = 'Accuracy under meaning-preserving transformations'):
-    "Grouped bars per transformation and model, with clean accuracy markers; one panel per side."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    if value not in ('accuracy', 'drop'): raise ValueError(f"value must be 'accuracy' or 'drop', got {value!r}")
-    _need(df, ['model', 'transformation', value], 'robustness_figure')
-    d = df if 'side' in df.columns else df.assign(side='')
-    sides = _order(d.side)
-    if side is not None:
-        if side not in sides: raise ValueError(f'side {side!r} not in the table (sides: {sides})')
-        d, sides = d[d.side == side], [side]
-    dup = d.duplicated(['model', 'side', 'transformation'])
-    if dup.any(): raise ValueError(f'robustness_figure: {int(dup.sum())} repeated (model, side, transformation) rows; aggregate them first')
-    models = _order(d.model); colors = name_colors(models)
-    fig = make_subplots(rows=len(sides), cols=1, shared_xaxes=False, vertical_spacing=0.18 if len(sides) > 1 else 0.1,
-                        subplot_titles=[SIDE_TITLES.get(x, str(x)) for x in sides])
-    for i, sd in enumerate(sides, 1):
-        part = d[d.side == sd]
-        ts = [t for t in _order(part.transformation) if t != 'micro_avg'] + (['micro_avg'] if 'micro_avg' in set(part.transformation) else [])
-        for m in models:
-            s = part[part.model == m].set_index('transformation').reindex(ts)
-            if s[value].isna().all(): continue
-            hover = [f'n {n}, clean {c:.3f}' if isinstance(c, float) and not math.isnan(c) else '' for n, c in
-                     zip(s.get('n', _nans(len(s))), s.get('clean_accuracy', _nans(len(s))))]
-            fig.add_trace(go.Bar(x=ts, y=s[value].tolist(), name=m, legendgroup=m, offsetgroup=m, marker_color=colors[m], customdata=hover,
-                                 showlegend=i == 1, hovertemplate=f'{_E(m)}<br>%{{x}}: %{{y:.3f}}<br>%{{customdata}}<extra></extra>'), row=i, col=1)
-            if value == 'accuracy' and 'clean_accuracy' in d.columns:
-                fig.add_trace(go.Scatter(x=ts, y=s.clean_accuracy.tolist(), mode='markers', name=f'{m} clean', legendgroup=m, offsetgroup=m,
-                                         showlegend=False, marker=dict(symbol='line-ew-open', size=24, color='black', line=dict(width=3, color='black')),
-                                         hovertemplate=f'{_E(m)} clean accuracy %{{y:.3f}}<extra></extra>'), row=i, col=1)
-    fig.update_layout(barmode='group', scattermode='group', title=title, legend_title_text='model', height=150 + 330 * len(sides))
-    fig.update_yaxes(title_text='accuracy' if value == 'accuracy' else 'drop (clean - transformed)')
-    if value == 'accuracy': fig.update_yaxes(range=[0, 1.02])
-    return fig
-
-# %% ../nbs/11_inspect.ipynb #32b19130
-def best_of_n_figure(df,  # `best_of_n(...)`: model, n, seed, accuracy, method
-                     title: str = 'Best-of-N: accuracy of the answer the reward model picks'):
-    "Accuracy vs N per model (and method): mean over seeds with SD error bars, log2 x axis."
-    import plotly.graph_objects as go
-    _need(df, ['model', 'n', 'accuracy'], 'best_of_n_figure')
-    d = df.copy()
-    if 'method' not in d.columns: d['method'] = ''
-    d['method'] = d['method'].fillna('')
-    g = d.groupby(['model', 'method', 'n'], sort=False)['accuracy'].agg(['mean', 'std', 'count']).reset_index().sort_values('n', kind='stable')
-    models, methods = _order(d.model), _order(d.method)
-    colors, dashes = name_colors(models), ['solid', 'dash', 'dot', 'dashdot', 'longdash']
-    fig = go.Figure()
-    for m in models:
-        for j, me in enumerate(methods):
-            s = g[(g.model == m) & (g.method == me)]
-            if s.empty: continue
-            name = m if len(methods) == 1 else f'{m} ({me})'
-            fig.add_trace(go.Scatter(x=s.n.tolist(), y=s['mean'].tolist(), name=name, mode='lines+markers', legendgroup=m,
-                                     line=dict(color=colors[m], dash=dashes[j % len(dashes)]),
-                                     error_y=dict(type='data', array=s['std'].fillna(0).tolist(), visible=bool((s['count'] > 1).any())),
-                                     hovertemplate=f'{_E(name)}<br>N %{{x}}: %{{y:.3f}}<extra></extra>'))
-    for col, name, dash in (('random_acc', 'random pick', 'dash'), ('oracle_acc', 'pass@N (oracle)', 'dot')):
-        if col not in d.columns: continue
-        r = d.groupby('n')[col].mean().sort_index()
-        fig.add_trace(go.Scatter(x=r.index.tolist(), y=r.tolist(), name=name, mode='lines', line=dict(color='grey', dash=dash),
-                                 hovertemplate=f'{name}<br>N %{{x}}: %{{y:.3f}}<extra></extra>'))
-    fig.update_layout(title=title, xaxis_title='N (candidates per prompt)', yaxis_title='accuracy', height=420, legend_title_text='model')
-    if (d.n > 0).all(): fig.update_xaxes(type='log', tickvals=sorted(set(d.n)))
-    return fig
-
-# %% ../nbs/11_inspect.ipynb #d6cb5acf
-def keep_rate_figure(kr,  # `keep_rates(ds)` DataFrame, or a filtered crome Dataset
-                     include_original: bool = False,
-                     title: str = 'Baseline filter: share of augmented pairs kept'):
-    "Horizontal bars of the keep rate per kind / attribute / direction, coloured by kind."
-    import plotly.graph_objects as go
-    if hasattr(kr, 'column_names'):
-        from crome.filter import keep_rates
-        kr = keep_rates(kr)
-    _need(kr, ['kind', 'attribute', 'direction', 'rows', 'kept', 'keep_rate'], 'keep_rate_figure')
-    d = kr if include_original else kr[kr.kind != 'original']
-    if d.empty: raise ValueError('keep_rate_figure: no augmented rows in the table')
-    d = d.fillna({'attribute': '-', 'direction': '-'})
-    label = lambda r: ' / '.join([r.kind] + [x for x in (r.attribute, r.direction) if x != '-'])
-    kinds = _order(d.kind); colors = name_colors(kinds)
-    fig = go.Figure()
-    for k in kinds:
-        s = d[d.kind == k]
-        fig.add_trace(go.Bar(y=[label(r) for r in s.itertuples()], x=s.keep_rate.tolist(), orientation='h', name=k, marker_color=colors[k],
-                             text=[f'{a}/{b}' for a, b in zip(s.kept, s.rows)], textposition='outside',
-                             hovertemplate='%{y}: %{x:.2f} kept (%{text})<extra></extra>'))
-    fig.update_layout(title=title, xaxis_title='keep rate', legend_title_text='kind', height=max(300, 60 + 28 * len(d)))
-    fig.update_xaxes(range=[0, 1.15]); fig.update_yaxes(autorange='reversed')
-    return fig
-
-# %% ../nbs/11_inspect.ipynb #63bdde5e
-def stress_figure(df,  # `stress_test(...)`: recipe, cue, strength, rho, seed, clean_acc, reversed_acc, ...
-                  metric: str = 'reversed_acc',  # column to plot
-                  show_clean: bool = True,  # add clean_acc as dashed lines
-                  title: str = 'Stress test: accuracy when the spurious cue is reversed'):
-    "Accuracy vs rho per recipe (and strength), one panel per cue."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    _need(df, ['recipe', 'rho', metric], 'stress_figure')
-    d = df.copy()
-    for c, v in (('cue', ''), ('strength', 0)):
-        if c not in d.columns: d[c] = v
-    show_clean = show_clean and 'clean_acc' in d.columns and metric != 'clean_acc'
-    cues, recipes, strengths = _order(d.cue), _order(d.recipe), sorted(set(d.strength))
-    colors = name_colors(recipes)
-    fig = make_subplots(rows=1, cols=len(cues), shared_yaxes=True, subplot_titles=[f'cue: {c}' if c else '' for c in cues])
-    for i, cue in enumerate(cues, 1):
-        for r in recipes:
-            for j, st_ in enumerate(strengths):
-                s = d[(d.cue == cue) & (d.recipe == r) & (d.strength == st_)]
-                if s.empty: continue
-                name = r if len(strengths) == 1 else f'{r}, strength {st_}'
-                for col, dash, suffix in [(metric, ['solid', 'dot', 'dashdot'][j % 3], '')] + ([('clean_acc', 'dash', ' (clean)')] if show_clean else []):
-                    g = s.groupby('rho')[col].agg(['mean', 'std', 'count']).reset_index()
-                    fig.add_trace(go.Scatter(x=g.rho.tolist(), y=g['mean'].tolist(), name=name + suffix, mode='lines+markers', legendgroup=name + suffix,
-                                             showlegend=i == 1, line=dict(color=colors[r], dash=dash),
-                                             error_y=dict(type='data', array=g['std'].fillna(0).tolist(), visible=bool((g['count'] > 1).any())),
-                                             hovertemplate=f'{_E(name + suffix)}<br>rho %{{x}}: %{{y:.3f}}<extra></extra>'), row=1, col=i)
-    fig.update_layout(title=title, height=420, legend_title_text='recipe')
-    fig.update_xaxes(title_text='rho (share of training pairs whose chosen answer has the cue)')
-    fig.update_yaxes(title_text=metric.replace('_', ' '), row=1, col=1)
-    if metric.endswith('_acc'): fig.update_yaxes(range=[-0.02, 1.02])
-    return fig
-
-# %% ../nbs/11_inspect.ipynb #5f44deb2
-def history_frame(history) -> 'pd.DataFrame':
-    "A long DataFrame (step, key, value) from a trainer log history or a list of per-epoch losses."
-    import pandas as pd
-    h = list(history)
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in h):
-        return pd.DataFrame({'step': range(1, len(h) + 1), 'key': 'loss', 'value': [float(x) for x in h]})
-    if not all(isinstance(x, Mapping) for x in h): raise TypeError('a history is a list of dicts (trainer log history) or a list of numbers')
-    rows = [(x.get('step', i), k, float(v)) for i, x in enumerate(h) for k, v in x.items()
-            if k not in ('step', 'epoch') and isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return pd.DataFrame(rows, columns=['step', 'key', 'value'])
-
-def training_curves_figure(histories,  # one history, or a dict name -> history
-                           keys: Sequence[str] | None = None,  # logged keys to plot (default: loss, eval_loss)
-                           title: str = 'Training curves'):
-    "Loss (and other logged values) vs step, one panel per key, one line per model."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    if not isinstance(histories, Mapping): histories = {'model': histories}
-    frames = {n: history_frame(h) for n, h in histories.items()}
-    present = _order(k for f in frames.values() for k in f.key)
-    keys = list(keys) if keys is not None else [k for k in ('loss', 'eval_loss') if k in present]
-    if not keys or any(k not in present for k in keys):
-        raise ValueError(f'nothing to plot: keys {keys or "loss/eval_loss"} not all logged; logged keys: {present}')
-    colors = name_colors(list(frames))
-    fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, subplot_titles=keys, vertical_spacing=0.08)
-    for i, k in enumerate(keys, 1):
-        for n, f in frames.items():
-            s = f[f.key == k]
-            if s.empty: continue
-            fig.add_trace(go.Scatter(x=s.step.tolist(), y=s.value.tolist(), name=n, legendgroup=n, showlegend=i == 1, mode='lines+markers',
-                                     line=dict(color=colors[n]), hovertemplate=f'{_E(n)} {_E(k)}<br>step %{{x}}: %{{y:.4f}}<extra></extra>'), row=i, col=1)
-    fig.update_layout(title=title, height=250 + 200 * len(keys), legend_title_text='model')
-    fig.update_xaxes(title_text='step (epoch for per-epoch losses)', row=len(keys), col=1)
-    return fig
+def run_models(run_dir, names: Sequence[str] | None = None) -> dict:
+    "The trained models of a run folder by name (e.g. 'crome-s0'), loaded the way the run trained them."
+    import yaml
+    from pathlib import Path
+    d = Path(run_dir)
+    cfg = yaml.safe_load((d / 'config.yaml').read_text()) or {}
+    tc = cfg.get('train', {})
+    have = sorted(p.name for p in (d / 'models').glob('*') if p.is_dir())
+    names = list(names) if names is not None else have
+    missing = [n for n in names if n not in have]
+    if missing: raise FileNotFoundError(f'{d}: no model {missing} (models in the run: {have or "none"})')
+    out = {}
+    if tc.get('mode', 'frozen') == 'frozen':
+        from crome.model import FrozenRewardModel
+        cache = d / 'cache' / 'embeddings.npz'
+        for n in names:
+            m = FrozenRewardModel.load(d / 'models' / n, backbone=tc.get('backbone'))
+            if cache.exists(): m.load_cache(cache)
+            out[n] = m
+    else:
+        from crome.model import RewardModel
+        for n in names: out[n] = RewardModel.from_pretrained(d / 'models' / n / 'model', max_length=tc.get('max_length', 128))
+    return out

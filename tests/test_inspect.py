@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from crome.inspect import (ALL, ALL_MODELS, PairBrowser, diff_html, facet_options, index_rows, matching_rows, pair_view,
-                           side_rewards, view_html, word_diff, shift_figure, shift_stats, robustness_figure, best_of_n_figure,
-                           keep_rate_figure, stress_figure, training_curves_figure, history_frame, use_small_renderer)
+                           side_rewards, view_html, word_diff)
+from crome.figures import (shift_figure, shift_stats, robustness_figure, best_of_n_figure, keep_rate_figure, stress_figure,
+                           training_curves_figure, history_frame, use_small_renderer)
 from crome.schema import make_record, response_text, to_dataset
 
 
@@ -259,9 +260,9 @@ def test_stress_and_training_figures():
 
 def test_renderer_is_only_set_on_request():
     import plotly.io as pio
-    import importlib, crome.inspect
+    import importlib, crome.figures
     before = pio.renderers.default
-    importlib.reload(crome.inspect)
+    importlib.reload(crome.figures)
     assert pio.renderers.default == before
     old = use_small_renderer()
     try: assert pio.renderers.default == 'plotly_mimetype+notebook_connected' and old == before
