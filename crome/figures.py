@@ -125,8 +125,9 @@ def robustness_figure(df,  # `robustness_suite(...)`: model, [side,] transformat
             fig.add_trace(go.Bar(x=ts, y=s[value].tolist(), name=m, legendgroup=m, offsetgroup=m, marker_color=colors[m], customdata=hover,
                                  showlegend=i == 1, hovertemplate=f'{_E(m)}<br>%{{x}}: %{{y:.3f}}<br>%{{customdata}}<extra></extra>'), row=i, col=1)
             if value == 'accuracy' and 'clean_accuracy' in d.columns:
-                fig.add_trace(go.Scatter(x=ts, y=s.clean_accuracy.tolist(), mode='markers', name=f'{m} clean', legendgroup=m, offsetgroup=m,
-                                         showlegend=False, marker=dict(symbol='line-ew-open', size=24, color='black', line=dict(width=3, color='black')),
+                mark = dict(symbol='line-ew-open', size=26, color=colors[m], line=dict(width=4, color=colors[m]))
+                fig.add_trace(go.Scatter(x=ts, y=s.clean_accuracy.tolist(), mode='markers', name=f'{m}: clean accuracy (dash)',
+                                         legendgroup=m, offsetgroup=m, showlegend=i == 1, marker=mark,
                                          hovertemplate=f'{_E(m)} clean accuracy %{{y:.3f}}<extra></extra>'), row=i, col=1)
     fig.update_layout(barmode='group', scattermode='group', title=title, legend_title_text='model', height=150 + 330 * len(sides))
     fig.update_yaxes(title_text='accuracy' if value == 'accuracy' else 'drop (clean - transformed)')

@@ -17,8 +17,8 @@ log = logging.getLogger('crome.pipeline')
 # %% auto #0
 __all__ = ['log', 'STAGE_MODULES', 'RECIPE_DATA', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
            'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config', 'code_key', 'Run', 'build_data',
-           'test_splits', 'make_oracle', 'build_augmented', 'Embeddings', 'train_one', 'load_model', 'accuracy_table',
-           'summary_table', 'write_report', 'run', 'build_report']
+           'test_splits', 'make_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one', 'load_model',
+           'pair_accuracy', 'accuracy_table', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid')
@@ -59,6 +59,7 @@ class TrainSettings(_Strict):
     max_length: int = Field(128, ge=16)
     seeds: list[int] = [0]
     backbone: str | None = None  # local model path (default: MiniLM from its package)
+    lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
 
 class EvalConfig(_Strict):
     max_pairs: int = Field(300, gt=0)  # pairs per test split used by the robustness suite and reward shifts
@@ -112,15 +113,30 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
         d[last] = v
     try: return RunConfig.model_validate(data)
     except ValidationError as e:
-        msgs = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-        raise ConfigError('bad run config:\n  ' + '\n  '.join(msgs)) from None
+        msgs = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}{_did_you_mean(err)}" for err in e.errors()]
+        where = f'{src}: ' if isinstance(src, (str, Path)) else ''
+        raise ConfigError(f'{where}bad run config:\n  ' + '\n  '.join(msgs)) from None
+
+def _did_you_mean(err) -> str:
+    "For an unknown key, the closest key of the same section."
+    import difflib
+    if err.get('type') != 'extra_forbidden': return ''
+    model, loc = RunConfig, list(err['loc'])
+    for part in loc[:-1]:
+        f = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(f, 'annotation', None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)): return ''
+        model = ann
+    near = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), 1, 0.6)
+    return f"; did you mean '{'.'.join(map(str, loc[:-1] + near))}'?" if near else \
+        f" (keys here: {', '.join(model.model_fields)})"
 
 # %% ../nbs/12_pipeline.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': ('rubrics', 'oracle'), 'augment': ('augment', 'edits', 'oracle'),
-                 'model': ('model', 'train', 'losses'), 'filter': ('filter', 'model'), 'evaluate': ('evaluate', 'edits', 'pipeline'),
-                 'report': ('inspect', 'pipeline')}
+STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': ('rubrics', 'oracle'),
+                 'augment': ('augment', 'edits', 'oracle'), 'model': ('model', 'train', 'losses'), 'filter': ('filter', 'model'),
+                 'evaluate': ('evaluate', 'edits', 'pipeline', 'report'), 'report': ('inspect', 'figures', 'report')}
 
 def code_key(stage: str) -> str:
     "Hash of the source of the crome modules a stage runs: editing them invalidates the stage (and its dependants)."
@@ -230,18 +246,25 @@ class Embeddings:
         self.fm.save_cache(tmp); os.replace(tmp, self.path)
 
 # %% ../nbs/12_pipeline.ipynb #cb85af86
+def frozen_history(losses: list, n_rows: int, tc: TrainSettings) -> list[dict]:
+    "Per-pass losses of a frozen fit as `{'step', 'loss'}`: the optimizer step at the end of each pass."
+    per_pass = max(1, math.ceil(n_rows / tc.batch_size))
+    return [{'step': min((i + 1) * per_pass, tc.steps), 'loss': float(l)} for i, l in enumerate(losses)]
+
 def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embeddings | None):
     "Train one recipe on `ds` with the run's budget; save it to `out`; return the model."
     tc = cfg.train
+    kw = {} if tc.lambda_tie is None else {'lambda_tie': tc.lambda_tie}
     if tc.mode == 'frozen':
         m = emb.model(seed)
-        m.fit(ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr, seed=seed, progress=True)
-        m.save(out); (out / 'history.json').write_text(json.dumps(m.history))
+        m.fit(ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr, seed=seed, progress=True, **kw)
+        m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, len(ds), tc)))
         emb.save()
         return m
     from crome.train import train_reward_model, TrainConfig
-    m = train_reward_model(ds, recipe=recipe, config=TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=min(tc.batch_size, 16),
-                                                                 lr=tc.lr, max_steps=tc.steps, seed=seed, output_dir=str(out)))
+    tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.lr,
+                       max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
+    m = train_reward_model(ds, recipe=recipe, config=tcfg)
     (out / 'history.json').write_text(json.dumps(m.history))
     return m
 
@@ -254,56 +277,39 @@ def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):
     return RewardModel.from_pretrained(out / 'model', max_length=cfg.train.max_length)
 
 # %% ../nbs/12_pipeline.ipynb #6468f836
+def pair_accuracy(r_chosen, r_rejected, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    "`(correct, counted)`: chosen strictly above rejected, and which rows count (preferences; ties, label 0.5, do not)."
+    correct = np.asarray(r_chosen, dtype=float) > np.asarray(r_rejected, dtype=float)
+    counted = np.ones(len(correct), bool) if labels is None else np.asarray(labels, dtype=float) != 0.5
+    return correct, counted
+
+def _name_parts(name: str) -> tuple[str, int]:
+    recipe, _, seed = name.rpartition('-s')
+    return (recipe, int(seed)) if recipe and seed.isdigit() else (name, 0)
+
 def accuracy_table(models: dict, splits: dict) -> 'pd.DataFrame':
-    "Tidy accuracy: model, recipe, seed, split, subset ('all' included), n, accuracy."
+    "Tidy accuracy over preference pairs: model, recipe, seed, split, subset ('all' included), n, ties, accuracy."
     import pandas as pd
     rows = []
     for name, m in models.items():
-        recipe, seed = name.rsplit('-s', 1)
+        recipe, seed = _name_parts(name)
+        ok = {}
         for split, ds in splits.items():
-            c = np.asarray(m.score(ds['prompt'], ds['chosen'])) > np.asarray(m.score(ds['prompt'], ds['rejected']))
+            lab = list(ds['label']) if 'label' in ds.column_names else None
+            c, counted = pair_accuracy(m.score(list(ds['prompt']), list(ds['chosen'])),
+                                       m.score(list(ds['prompt']), list(ds['rejected'])), lab)
+            ok[split] = c & counted
             sub = np.array(ds['subset']) if 'subset' in ds.column_names else np.array(['all'] * len(ds))
             groups = [('all', np.ones(len(ds), bool))] + ([(s, sub == s) for s in sorted(set(sub))] if len(set(sub)) > 1 else [])
             for s, mask in groups:
-                rows.append(dict(model=name, recipe=recipe, seed=int(seed), split=split, subset=s, n=int(mask.sum()), accuracy=float(c[mask].mean())))
-            if split == 'clean': rows_clean = c
-            if split == 'reversed' and 'clean' in splits:
-                rows.append(dict(model=name, recipe=recipe, seed=int(seed), split='flip_share', subset='all', n=int(rows_clean.sum()),
-                                 accuracy=float((rows_clean & ~c).sum() / max(rows_clean.sum(), 1))))
+                use = mask & counted
+                rows.append(dict(model=name, recipe=recipe, seed=seed, split=split, subset=s, n=int(use.sum()),
+                                 ties=int((mask & ~counted).sum()), accuracy=float(c[use].mean()) if use.any() else float('nan')))
+        if 'clean' in ok and 'reversed' in ok and len(ok['clean']) == len(ok['reversed']):
+            was = ok['clean']
+            rows.append(dict(model=name, recipe=recipe, seed=seed, split='flip_share', subset='all', n=int(was.sum()), ties=0,
+                             accuracy=float((was & ~ok['reversed']).sum() / max(was.sum(), 1))))
     return pd.DataFrame(rows)
-
-def summary_table(acc) -> 'pd.DataFrame':
-    "Mean accuracy (and SD over seeds) per recipe, split and subset, recipes as columns."
-    g = acc.groupby(['split', 'subset', 'recipe'])['accuracy']
-    t = g.mean().unstack('recipe')
-    return t.round(3)
-
-# %% ../nbs/12_pipeline.ipynb #4b7d2d2d
-def _versions() -> dict:
-    import importlib.metadata as md
-    out = {}
-    for p in ('crome', 'torch', 'transformers', 'datasets', 'plotly', 'numpy'):
-        try: out[p] = md.version(p)
-        except md.PackageNotFoundError: out[p] = None
-    return out
-
-def write_report(path: Path, cfg: RunConfig, tables: dict, figures: dict, notes: list[str] = ()) -> Path:
-    "Write a self-contained HTML report (plotly.js embedded once)."
-    import html, plotly.offline
-    parts = [f'<h1>crome run: {html.escape(cfg.name)}</h1>', ''.join(f'<p>{html.escape(n)}</p>' for n in notes)]
-    for title, df in tables.items():
-        parts.append(f'<h2>{html.escape(title)}</h2>' + df.to_html(classes='tbl', float_format=lambda x: f'{x:.3f}', border=0))
-    for title, fig in figures.items():
-        parts.append(f'<h2>{html.escape(title)}</h2><div class="fig">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>')
-    parts.append('<h2>Config</h2><pre>' + html.escape(json.dumps(cfg.model_dump(), indent=1)) + '</pre>')
-    parts.append('<h2>Versions</h2><pre>' + html.escape(json.dumps(_versions(), indent=1)) + '</pre>')
-    style = ('body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}'
-             '.tbl{border-collapse:collapse;font-size:14px}.tbl td,.tbl th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}'
-             'pre{background:#f6f6f6;padding:1em;overflow:auto}')
-    doc = (f'<!doctype html><html><head><meta charset="utf-8"><title>crome run {html.escape(cfg.name)}</title><style>{style}</style>'
-           f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>{"".join(parts)}</body></html>')
-    path.write_text(doc, encoding='utf-8')
-    return path
 
 # %% ../nbs/12_pipeline.ipynb #dec0c5a9
 def _settings(cfg: RunConfig, *sections) -> dict:
@@ -315,6 +321,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
        ) -> dict:
     "Run (or resume) a whole pipeline; returns paths, the accuracy tables and which stages ran."
     import pandas as pd, yaml
+    from crome.report import build_report, summary_table
     cfg = load_config(config, **overrides)
     run_ = Run(cfg); d = run_.dir
     (d / 'config.yaml').write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
@@ -378,11 +385,13 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
+        from crome.report import edit_examples
         acc = accuracy_table(models, tests); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
         first = tests.get('clean') or tests[sorted(tests)[0]]
         sub = first.select(range(min(cfg.evaluate.max_pairs, len(first))))
         eval_models = {n: m for n, m in models.items() if n.endswith(f'-s{base_seed}')}
         if cfg.evaluate.robustness: robustness_suite(eval_models, sub, seed=cfg.seed).to_csv(run_.path('metrics', 'robustness.csv'), index=False)
+        (run_.path('metrics', 'examples.json')).write_text(json.dumps(edit_examples(eval_models, sub, seed=cfg.seed)))
         if cfg.evaluate.reward_shifts:
             sh = reward_shifts(eval_models, sub.select(range(min(100, len(sub)))), seed=cfg.seed)
             sh.to_csv(run_.path('metrics', 'reward_shifts.csv'), index=False)
@@ -390,30 +399,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         if emb: emb.save()
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models], do_eval, ['metrics/accuracy.csv'])
 
-    def do_report(): build_report(run_)
+    def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
     acc = pd.read_csv(d / 'metrics/accuracy.csv')
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc), 'ran': run_.ran, 'skipped': run_.skipped}
-
-# %% ../nbs/12_pipeline.ipynb #4a6bcc4e
-def build_report(run_: Run) -> Path:
-    "The HTML report of a finished run, from the files in its directory."
-    import pandas as pd
-    from crome import inspect as I
-    d, cfg = run_.dir, run_.cfg
-    read = lambda p: pd.read_csv(d / p) if (d / p).exists() else None
-    acc = read('metrics/accuracy.csv')
-    tables = {'Accuracy (mean over seeds): recipe columns, split and subset rows': summary_table(acc)}
-    figs = {}
-    sh = read('metrics/reward_shifts.csv')
-    if sh is not None and len(sh): figs['Reward shifts under causal vs spurious edits'] = I.shift_figure(sh)
-    rb = read('metrics/robustness.csv')
-    if rb is not None and len(rb): figs['Robustness to meaning-preserving transformations'] = I.robustness_figure(rb)
-    kr = read('filter/keep_rates.csv')
-    if kr is not None and len(kr): figs['Baseline filter keep rates'] = I.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))
-    hist = {p.parent.name: [{'step': i + 1, 'loss': l} for i, l in enumerate(json.loads(p.read_text()))] if cfg.train.mode == 'frozen'
-            else json.loads(p.read_text()) for p in sorted((d / 'models').glob('*/history.json'))}
-    if hist: figs['Training curves'] = I.training_curves_figure(hist)
-    notes = [f"data: {cfg.data.source}; recipes: {', '.join(cfg.train.recipes)}; mode: {cfg.train.mode}; "
-             f"{cfg.train.steps} steps x {cfg.train.batch_size} pairs per recipe; seeds {cfg.train.seeds}"]
-    return write_report(d / 'report.html', cfg, tables, figs, notes)
