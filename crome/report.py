@@ -165,9 +165,9 @@ HOW_TO_READ = {
               'A curve still falling at the end means more steps would change the results.',
 }
 
-def _table_html(df, caption: str | None = None) -> str:
+def _table_html(df, caption: str | None = None, index: bool = True) -> str:
     cap = f'<caption>{_e(caption)}</caption>' if caption else ''
-    h = df.to_html(classes='tbl', float_format=lambda x: f'{x:.3f}', border=0, na_rep='-')
+    h = df.to_html(classes='tbl', float_format=lambda x: f'{x:.3f}', border=0, na_rep='-', index=index)
     return h.replace('<table border="0" class="dataframe tbl">', f'<table class="dataframe tbl">{cap}', 1)
 
 def section(title: str, how: str, body: str, anchor: str | None = None) -> str:
@@ -230,7 +230,7 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     scale = reward_scale(sh) if sh is not None and len(sh) else {}
     if sh is not None and len(sh):
         v = vulnerabilities(sh)
-        body = (_table_html(v, f'{len(v)} flagged (model, spurious edit) pairs') if len(v) else
+        body = (_table_html(v, f'{len(v)} flagged (model, spurious edit) pairs, worst first', index=False) if len(v) else
                 '<p class="none">No spurious edit raises a model\'s reward by more than '
                 f'{VULN_SHIFT_SD} SD or flips more than {VULN_FLIP:.0%} of its pairs.</p>')
         secs.append(section('Vulnerabilities', HOW_TO_READ['vulnerabilities'], f'<div class="vuln">{body}</div>',
