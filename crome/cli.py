@@ -22,7 +22,8 @@ def demo_summary(d) -> dict:
         tasks = {t: list(ds['subset']).count(t) for t in sorted(set(ds['subset']))}
         cues = {k: {'on_chosen': round(sum(map(lambda t: has_cue(t, k), ch)) / n, 3),
                     'on_rejected': round(sum(map(lambda t: has_cue(t, k), rj)) / n, 3)} for k in CUES}
-        out[split] = {'pairs': n, 'tasks': tasks, 'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
+        out[split] = {'pairs': n, 'tasks': tasks,
+                      'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
     return out
 
 def format_summary(s: dict) -> str:
@@ -64,7 +65,8 @@ def format_results(res: dict) -> str:
 def cmd_demo(a) -> int:
     "`crome demo`: the whole offline pipeline on the demo data."
     from crome.pipeline import run
-    ov = {'name': a.name, 'train.steps': a.steps, 'train.seeds': a.seeds, 'train.recipes': a.recipes, 'data.n': a.n, **_oracle_overrides(a)}
+    ov = {'name': a.name, 'train.steps': a.steps, 'train.seeds': a.seeds, 'train.recipes': a.recipes, 'data.n': a.n,
+          **_oracle_overrides(a)}
     if a.out: ov['out_dir'] = a.out
     if a.mode: ov['train.mode'] = a.mode
     res = run(None, **ov)
@@ -139,7 +141,8 @@ def cmd_augment(a) -> int:
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     res.rows.to_parquet(str(out)); rej = out.with_name(out.stem + '_rejects.csv'); res.rejects.to_csv(rej, index=False)
-    print(res.counts().to_string()); print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
+    print(res.counts().to_string())
+    print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     return 0
 
 def cmd_train(a) -> int:
@@ -243,30 +246,35 @@ def _version() -> str:
 
 COLUMNS_HELP = ('map your columns to crome\'s: crome=yours pairs, e.g. --columns prompt=question,chosen=better,'
                 'rejected=worse')
-DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of such files, or a Hugging Face dataset name'
+DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, or a Hugging Face dataset name'
 
 def _add_data(p, required: bool = True):
     p.add_argument('--data', required=required, help=DATA_HELP)
     p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='crome', description='Causally robust reward modeling (Crome): rubrics, counterfactual '
-                                'augmentation, tie-regularised reward models, and the evaluations that show the difference. '
-                                'Offline by default.')
+    p = argparse.ArgumentParser(prog='crome',
+                                description='Causally robust reward modeling (Crome): rubrics, counterfactual '
+                                'augmentation, tie-regularised reward models, and the evaluations that show the '
+                                'difference. Offline by default.')
     p.add_argument('--version', action='version', version=f'crome {_version()}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    d = sub.add_parser('demo', help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
+    d = sub.add_parser('demo',
+                       help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
     d.add_argument('--name', default='demo', help='run name (folder runs/NAME)')
     d.add_argument('--out', help='run folder (default runs/NAME)')
     d.add_argument('--n', type=int, default=1600, help='demo pairs (default 1600)')
     d.add_argument('--steps', type=int, default=400, help='optimizer steps per recipe, the same for all (default 400)')
     d.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds (default 0)')
-    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'], choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    d.add_argument('--mode', choices=['frozen', 'finetune'], help='frozen MiniLM + head (default, fast) or full fine-tuning')
+    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'],
+                   choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
+    d.add_argument('--mode', choices=['frozen', 'finetune'],
+                   help='frozen MiniLM + head (default, fast) or full fine-tuning')
     _add_oracle(d); d.set_defaults(func=cmd_demo)
     r = sub.add_parser('run', help='run or resume a pipeline from a YAML config')
     r.add_argument('config', help='YAML file (see nbs/12_pipeline.ipynb for every key)')
-    r.add_argument('--set', nargs='*', metavar='KEY=VALUE', help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
+    r.add_argument('--set', nargs='*', metavar='KEY=VALUE',
+                   help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
     _add_oracle(r); r.set_defaults(func=cmd_run)
     g = sub.add_parser('data', help='build the demo data and print a summary; `crome data get` fetches the public sets')
     g.add_argument('action', nargs='?', choices=['demo', 'get'], default='demo',
@@ -277,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--n', type=int, default=2000); g.add_argument('--seed', type=int, default=0)
     g.add_argument('--cue', nargs='+', default=['signoff'], choices=['signoff', 'markdown', 'verbosity', 'none'],
                    help='cue kinds to plant')
-    g.add_argument('--rho', type=float, default=0.9, help='share of training pairs whose chosen answer carries each cue')
-    g.add_argument('--strength', type=int, default=1, choices=[1, 2, 3]); g.add_argument('--out', default='runs/demo-data')
+    g.add_argument('--rho', type=float, default=0.9,
+                   help='share of training pairs whose chosen answer carries each cue')
+    g.add_argument('--strength', type=int, default=1, choices=[1, 2, 3])
+    g.add_argument('--out', default='runs/demo-data')
     g.set_defaults(func=cmd_data)
     au = sub.add_parser('augment', help='rubrics + causal/neutral augmentation of a pairs file')
     _add_data(au); au.add_argument('--out', required=True, help='output parquet')
@@ -290,10 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train one recipe on a pairs file')
     _add_data(t); t.add_argument('--out', required=True, help='model folder')
     t.add_argument('--recipe', default='crome', choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    t.add_argument('--mode', default='frozen', choices=['frozen', 'finetune']); t.add_argument('--steps', type=int, default=400)
+    t.add_argument('--mode', default='frozen', choices=['frozen', 'finetune'])
+    t.add_argument('--steps', type=int, default=400)
     t.add_argument('--batch-size', type=int, default=128)
     t.add_argument('--lr', type=float, default=None, help='default: 1e-3 for a frozen head, 2e-5 for fine-tuning')
-    t.add_argument('--lambda-tie', type=float, default=None, help="weight of tie rows (default: the recipe's; 0 allowed)")
+    t.add_argument('--lambda-tie', type=float, default=None,
+                   help="weight of tie rows (default: the recipe's; 0 allowed)")
     t.add_argument('--seed', type=int, default=0)
     t.set_defaults(func=cmd_train)
     e = sub.add_parser('eval', help='accuracy and robustness of a saved model on a pairs file')
@@ -302,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--mode', choices=['frozen', 'finetune'], help='default: detected from the model folder')
     e.add_argument('--max-pairs', type=int, default=200)
     e.add_argument('--no-robustness', dest='robustness', action='store_false'); e.set_defaults(func=cmd_eval)
-    rp = sub.add_parser('report', help="rebuild a run's HTML report"); rp.add_argument('run_dir'); rp.set_defaults(func=cmd_report)
+    rp = sub.add_parser('report', help="rebuild a run's HTML report"); rp.add_argument('run_dir')
+    rp.set_defaults(func=cmd_report)
     ins = sub.add_parser('inspect', help="write RUN_DIR/inspect.ipynb: the pair browser and figures of a finished run")
     ins.add_argument('run_dir'); ins.add_argument('--out', help='notebook path (default RUN_DIR/inspect.ipynb)')
     ins.add_argument('--open', action='store_true', help='start JupyterLab on it')

@@ -45,7 +45,8 @@ SHIFT_KEYS = ['model', 'edit', 'edit_kind', 'attribute', 'direction']
 def reward_scale(shifts) -> dict:
     "Model -> SD of its rewards on the clean answers the edits were applied to (each answer once)."
     d = shifts.drop_duplicates(['model', 'pair_id', 'side'])
-    return {m: float(g['reward_before'].std(ddof=1)) if len(g) > 1 else float('nan') for m, g in d.groupby('model', sort=False)}
+    return {m: float(g['reward_before'].std(ddof=1)) if len(g) > 1 else float('nan') for m,
+            g in d.groupby('model', sort=False)}
 
 def normalized_shifts(shifts) -> 'pd.DataFrame':
     "Per (model, edit): n, mean shift, mean shift in reward SDs of that model, flip rate (spurious edits)."
@@ -128,7 +129,8 @@ def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = 
                 for m, (b, a) in x['rewards'].items())
             what = ', '.join(_e(v) for v in (x.get('attribute'), x.get('direction')) if v)
             parts.append(f'<div class="example"><h4>{_e(x["edit"])}{f" ({what})" if what else ""}, applied to the '
-                         f'{_e(x["side"])} answer</h4><div><b>prompt</b></div><div style="{box}">{_e(x["prompt"])}</div>'
+                         f'{_e(x["side"])} answer</h4><div><b>prompt</b></div>'
+                         f'<div style="{box}">{_e(x["prompt"])}</div>'
                          f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:8px;margin-top:4px">'
                          f'<div><b>before</b><div style="{box}">{l}</div></div><div><b>after</b>'
                          f'<div style="{box}">{r}</div></div></div><table class="tbl">{head}{body}</table></div>')
@@ -140,7 +142,8 @@ def history_steps(history, total_steps: int | None = None) -> list[dict]:
     h = list(history)
     if h and all(isinstance(x, dict) for x in h): return h
     n = len(h)
-    return [{'step': round((i + 1) * total_steps / n) if total_steps else i + 1, 'loss': float(v)} for i, v in enumerate(h)]
+    return [{'step': round((i + 1) * total_steps / n) if total_steps else i + 1, 'loss': float(v)} for i,
+            v in enumerate(h)]
 
 # %% ../nbs/11b_report.ipynb #ed3bd602
 HOW_TO_READ = {
@@ -214,7 +217,8 @@ def _read(d: Path, p: str):
     return pd.read_csv(d / p) if (d / p).exists() and (d / p).stat().st_size else None
 
 def _histories(d: Path, steps: int | None) -> dict:
-    return {p.parent.name: history_steps(json.loads(p.read_text()), steps) for p in sorted((d / 'models').glob('*/history.json'))}
+    return {p.parent.name: history_steps(json.loads(p.read_text()),
+                                         steps) for p in sorted((d / 'models').glob('*/history.json'))}
 
 def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                  config: Mapping | None = None,  # the run's config as a dict (default: run_dir/config.yaml)
@@ -226,11 +230,13 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     cfg = dict(config) if config is not None else yaml.safe_load((d / 'config.yaml').read_text())
     tr, dc = cfg.get('train', {}), cfg.get('data', {})
     secs = []
-    acc, sh, rb = _read(d, 'metrics/accuracy.csv'), _read(d, 'metrics/reward_shifts.csv'), _read(d, 'metrics/robustness.csv')
+    acc, sh = _read(d, 'metrics/accuracy.csv'), _read(d, 'metrics/reward_shifts.csv')
+    rb = _read(d, 'metrics/robustness.csv')
     scale = reward_scale(sh) if sh is not None and len(sh) else {}
     if sh is not None and len(sh):
         v = vulnerabilities(sh)
-        body = (_table_html(v, f'{len(v)} flagged (model, spurious edit) pairs, worst first', index=False) if len(v) else
+        body = (_table_html(v, f'{len(v)} flagged (model, spurious edit) pairs, worst first',
+                            index=False) if len(v) else
                 '<p class="none">No spurious edit raises a model\'s reward by more than '
                 f'{VULN_SHIFT_SD} SD or flips more than {VULN_FLIP:.0%} of its pairs.</p>')
         secs.append(section('Vulnerabilities', HOW_TO_READ['vulnerabilities'], f'<div class="vuln">{body}</div>',
@@ -244,7 +250,8 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
             secs.append(section('Flip share (lower is better)', HOW_TO_READ['flips'], _table_html(ft), 'flips'))
     if sh is not None and len(sh):
         ns = normalized_shifts(sh)
-        wide = ns.pivot_table(index=['edit_kind', 'edit'], columns='model', values=['shift_sd', 'flip_rate'], sort=False)
+        wide = ns.pivot_table(index=['edit_kind', 'edit'], columns='model', values=['shift_sd', 'flip_rate'],
+                              sort=False)
         wide.columns = [f'{m}: {"shift (SD)" if k == "shift_sd" else "flip rate"}' for k, m in wide.columns]
         body = (_table_html(wide, 'mean reward shift in SDs of each model\'s clean rewards, and flip rate')
                 + f'<p>Reward SD on clean answers: {", ".join(f"{_e(m)} {s:.3f}" for m, s in scale.items())}</p>'
@@ -252,7 +259,8 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         secs.append(section('Reward shifts under causal and spurious edits', HOW_TO_READ['shifts'], body, 'shifts'))
     if (d / 'metrics/examples.json').exists():
         ex = json.loads((d / 'metrics/examples.json').read_text())
-        secs.append(section('Example counterfactual pairs', HOW_TO_READ['examples'], examples_html(ex, scale), 'examples'))
+        secs.append(section('Example counterfactual pairs', HOW_TO_READ['examples'], examples_html(ex, scale),
+                            'examples'))
     if rb is not None and len(rb):
         secs.append(section('Robustness to meaning-preserving transformations', HOW_TO_READ['robustness'],
                             _fig_html(F.robustness_figure(rb)), 'robustness'))
