@@ -12,6 +12,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .report import build_report, summary_table  # the report lives in crome.report; kept importable here
+
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
@@ -29,7 +31,8 @@ class CueConfig(_Strict):
     strength: int = Field(1, ge=1, le=3)
 
 class DataConfig(_Strict):
-    source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k' or a local file of pairs
+    source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs, or a Hugging Face name
+    columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
     n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
@@ -193,7 +196,7 @@ def build_data(cfg: RunConfig) -> dict:
         return dict(d)
     loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm,
                'gsm8k': lambda: D.gsm8k_pairs(D.load_gsm8k(), seed=cfg.seed)}
-    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source)
+    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns)
     if 'label' in ds.column_names: ds = ds.filter(lambda r: r['label'] == 1.0)  # ties are not training preferences here
     if len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))
     return dict(D.split_by_prompt(ds, {'train': 1 - dc.test_fraction, 'test': dc.test_fraction}, seed=cfg.seed))
@@ -329,7 +332,6 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
        ) -> dict:
     "Run (or resume) a whole pipeline; returns paths, the accuracy tables and which stages ran."
     import pandas as pd, yaml
-    from crome.report import build_report, summary_table
     cfg = load_config(config, **overrides)
     run_ = Run(cfg); d = run_.dir
     (d / 'config.yaml').write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
