@@ -219,7 +219,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
     fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
     unit = 'line' if fmt in ('jsonl', 'json') else 'row'
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
-    records, rows, problems, report, seen_cols = [], [], [], LoadReport(str(path)), set()
+    records, rows, problems, report, seen_cols, missing = [], [], [], LoadReport(str(path)), set(), {}
     for pos, raw in read_rows(path, fmt, split=split):
         report.read += 1
         if not isinstance(raw, dict):
@@ -229,7 +229,8 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
         miss = _missing_problems(raw, rec, str(path), pos, unit, known)
-        if miss: problems += miss; continue
+        for p in miss: missing.setdefault(p.field, [p, 0])[1] += 1  # once per column, with the number of rows
+        if miss: continue
         if rec.get('label') is None: rec['label'] = 1.0
         if isinstance(rec.get('label'), str):
             try: rec['label'] = float(rec['label'])
@@ -238,6 +239,8 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
         rec.setdefault('source_id', rec['id']); rec.setdefault('kind', 'original')
         records.append(make_record(**rec)); rows.append(pos)
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
+    for p, n in missing.values():
+        problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s lack it]', unit))
     unused = [k for k in column_map if k not in seen_cols and report.read]
     if unused: problems.append(Problem(str(path), None, None, f"column_map names {', '.join(map(repr, unused))}, which "
                                        f"no row has (columns in the data: {', '.join(map(str, sorted(seen_cols)))})"))

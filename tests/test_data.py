@@ -232,3 +232,8 @@ def test_fetch_data_from_a_local_mirror(tmp_path, monkeypatch):
     hh = load_hh_rlhf()  # the default path now finds it
     assert (hh[0]['prompt'], hh[0]['chosen'], hh[0]['rejected']) == ('Human: Hi?', 'Hello.', 'Go.')
     with pytest.raises(ValueError): fetch_data(['nope'])
+
+
+def test_a_missing_column_is_reported_once_per_file(tmp_path):
+    err = one_error(jl(tmp_path, [{'q': 'Q', 'chosen': 'a', 'rejected': 'b'}] * 3, 'm.jsonl'))
+    assert len(err.problems) == 1 and '[3 lines lack it]' in str(err) and 'line 1' in str(err)
