@@ -8,8 +8,9 @@ import argparse, json, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['demo_summary', 'format_summary', 'format_results', 'cmd_demo', 'cmd_run', 'cmd_data', 'cmd_augment', 'cmd_train',
-           'cmd_eval', 'cmd_report', 'build_parser', 'main']
+__all__ = ['INSPECT_CELLS', 'COLUMNS_HELP', 'DATA_HELP', 'demo_summary', 'format_summary', 'format_results', 'cmd_demo',
+           'cmd_run', 'cmd_data', 'cmd_data_get', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
+           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #42060c57
 def demo_summary(d) -> dict:
@@ -21,7 +22,8 @@ def demo_summary(d) -> dict:
         tasks = {t: list(ds['subset']).count(t) for t in sorted(set(ds['subset']))}
         cues = {k: {'on_chosen': round(sum(map(lambda t: has_cue(t, k), ch)) / n, 3),
                     'on_rejected': round(sum(map(lambda t: has_cue(t, k), rj)) / n, 3)} for k in CUES}
-        out[split] = {'pairs': n, 'tasks': tasks, 'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
+        out[split] = {'pairs': n, 'tasks': tasks,
+                      'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
     return out
 
 def format_summary(s: dict) -> str:
@@ -47,22 +49,24 @@ def _oracle(a):
     return make_oracle(cfg, Path(a.cache or '.crome_cache/oracle'))
 
 def format_results(res: dict) -> str:
-    "The side-by-side table of a pipeline result."
-    t = res['summary'].reset_index()
-    t = t[t['split'] != 'flip_share'] if 'flip_share' in set(t['split']) and len(t) > 1 else t
-    flips = res['summary'].reset_index()
-    lines = ['accuracy (mean over seeds); rows: test split / subset, columns: recipe', t.to_string(index=False)]
-    if 'flip_share' in set(flips['split']):
-        lines += ['', 'share of clean-correct pairs flipped by the reversed cue (lower is better):',
-                  flips[flips['split'] == 'flip_share'].drop(columns=['split', 'subset']).to_string(index=False)]
-    lines += ['', f"report: {res['report']}", f"stages run: {', '.join(res['ran']) or 'none (all up to date)'}"]
+    "The side-by-side tables of a pipeline result: accuracy (higher is better), then flip share (lower is better)."
+    from crome.report import summary_table, flip_table
+    t = summary_table(res['accuracy']).reset_index()
+    lines = ['accuracy over preference pairs (higher is better), mean over seeds; rows: test split / subset',
+             t.to_string(index=False)]
+    ft = flip_table(res['accuracy'])
+    if ft is not None:
+        lines += ['', 'share of clean-correct pairs flipped by the reversed cue (lower is better):', ft.to_string()]
+    lines += ['', f"report: {res['report']}", f"inspect: crome inspect {res['dir']}",
+              f"stages run: {', '.join(res['ran']) or 'none (all up to date)'}"]
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #939eb2e7
 def cmd_demo(a) -> int:
     "`crome demo`: the whole offline pipeline on the demo data."
     from crome.pipeline import run
-    ov = {'name': a.name, 'train.steps': a.steps, 'train.seeds': a.seeds, 'train.recipes': a.recipes, 'data.n': a.n, **_oracle_overrides(a)}
+    ov = {'name': a.name, 'train.steps': a.steps, 'train.seeds': a.seeds, 'train.recipes': a.recipes, 'data.n': a.n,
+          **_oracle_overrides(a)}
     if a.out: ov['out_dir'] = a.out
     if a.mode: ov['train.mode'] = a.mode
     res = run(None, **ov)
@@ -80,7 +84,9 @@ def cmd_run(a) -> int:
     print(format_results(res)); return 0
 
 def cmd_data(a) -> int:
-    "`crome data`: build the demo data, save it, print a summary."
+    "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."
+    if a.action == 'get': return cmd_data_get(a)
+    if a.names: raise ValueError(f"unexpected arguments {' '.join(a.names)} (did you mean `crome data get ...`?)")
     from crome.demo import make_demo, CueSpec
     cues = [CueSpec(k, a.rho, a.strength) for k in a.cue] if a.cue != ['none'] else []
     d = make_demo(a.n, cues=cues, seed=a.seed)
@@ -88,8 +94,40 @@ def cmd_data(a) -> int:
     for split, ds in d.items(): ds.to_parquet(str(out / f'{split}.parquet'))
     s = demo_summary(d)
     (out / 'summary.json').write_text(json.dumps(s, indent=2))
-    print(format_summary(s)); print(f'\nsaved to {out}/ (train.parquet, clean.parquet, reversed.parquet, summary.json)')
+    print(format_summary(s)); print(f"\nsaved to {out}/ ({', '.join(f'{k}.parquet' for k in d)}, summary.json)")
     return 0
+
+def cmd_data_get(a) -> int:
+    "`crome data get [NAME ...]`: fetch public sets by their Hugging Face names into the data folder (online, once)."
+    from crome.data import fetch_data, data_dir, PANDALM_FILE
+    sources = dict(_pairs(a.source, '--source'))
+    got = fetch_data(a.names or None, dest=a.dest, sources=sources)
+    for name, paths in got.items(): print(f"{name}: {', '.join(map(str, paths))}")
+    dest = Path(a.dest) if a.dest else data_dir()
+    if not (dest / PANDALM_FILE).exists():
+        print(f'pandalm is not on the Hugging Face hub: download data/testset-v1.json from github.com/WeOpenML/PandaLM '
+              f'to {dest / PANDALM_FILE}')
+    return 0
+
+def _pairs(items, flag: str) -> list[tuple[str, str]]:
+    "`['a=b', 'c=d']` or `['a=b,c=d']` -> [('a', 'b'), ('c', 'd')], with a clear error for anything else."
+    out = []
+    for part in (p for it in items or [] for p in it.split(',') if p.strip()):
+        k, sep, v = part.partition('=')
+        if not sep or not k.strip() or not v.strip(): raise ValueError(f'{flag} expects NAME=VALUE pairs, got {part!r}')
+        out.append((k.strip(), v.strip()))
+    return out
+
+def column_map(columns) -> dict:
+    "`--columns chosen=better,rejected=worse` (crome column = your column) as load_pairs' column_map (yours -> crome)."
+    from crome.schema import COLUMNS, OPTIONAL_COLUMNS
+    out = {}
+    for ours, theirs in _pairs(columns, '--columns'):
+        if ours not in COLUMNS + OPTIONAL_COLUMNS:
+            raise ValueError(f"--columns: {ours!r} is not a crome column (left of '=' comes the crome name: "
+                             f"prompt, chosen, rejected, label, id, ...)")
+        out[theirs] = ours
+    return out
 
 # %% ../nbs/13_cli.ipynb #9ba53219
 def cmd_augment(a) -> int:
@@ -98,47 +136,101 @@ def cmd_augment(a) -> int:
     from crome.rubrics import rubricate
     from crome.neutrals import augment
     oracle = _oracle(a)
-    ds = load_pairs(a.data, extra='drop')
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop')
     if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     res.rows.to_parquet(str(out)); rej = out.with_name(out.stem + '_rejects.csv'); res.rejects.to_csv(rej, index=False)
-    print(res.counts().to_string()); print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
+    print(res.counts().to_string())
+    print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     return 0
 
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
     from crome.data import load_pairs
     from crome.pipeline import load_config, train_one, Embeddings
-    cfg = load_config(None, **{'train.mode': a.mode, 'train.steps': a.steps, 'train.batch_size': a.batch_size, 'train.lr': a.lr})  # lr None: mode default
-    ds = load_pairs(a.data, extra='keep', empty_response_ok=True)
+    ov = {'train.mode': a.mode, 'train.steps': a.steps, 'train.batch_size': a.batch_size, 'train.lr': a.lr,
+          'train.lambda_tie': a.lambda_tie}
+    cfg = load_config(None, **{k: v for k, v in ov.items() if v is not None})  # 0 is a value; None: the default
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=True)
     if 'kept' in ds.column_names: ds = ds.filter(lambda r: r['kept'] is not False)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     emb = Embeddings(cfg, out / 'embeddings.npz') if a.mode == 'frozen' else None
     train_one(cfg, a.recipe, ds, a.seed, out, emb)
     print(f'trained {a.recipe} on {len(ds)} rows ({a.steps} steps) -> {out}'); return 0
 
+def model_mode(path: str | Path, mode: str | None = None) -> str:
+    "The mode of a model folder written by `crome train` ('frozen' or 'finetune'); a one-line error if it is not one."
+    p = Path(path)
+    if not p.is_dir(): raise FileNotFoundError(f'{p}: no such model folder (train one with `crome train --out {p}`)')
+    found = 'frozen' if (p / 'head.safetensors').exists() else 'finetune' if (p / 'model').is_dir() else None
+    if found is None:
+        raise FileNotFoundError(f'{p}: not a crome model folder (expected head.safetensors from a frozen fit or '
+                                'model/ from fine-tuning, as `crome train` writes)')
+    if mode and mode != found:
+        raise ValueError(f'{p} holds a {found} model, not a {mode} one: pass --mode {found} (or leave --mode out)')
+    return found
+
 def cmd_eval(a) -> int:
-    "`crome eval`: accuracy (per subset) and robustness of a saved model; JSON out."
+    "`crome eval`: accuracy (per subset, ties excluded) and robustness of a saved model; JSON next to the model."
     from crome.data import load_pairs
     from crome.pipeline import load_config, load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
-    cfg = load_config(None, **{'train.mode': a.mode})
-    ds = load_pairs(a.data, extra='keep', empty_response_ok=True)
-    emb = Embeddings(cfg, Path(a.model) / 'embeddings.npz') if a.mode == 'frozen' else None
+    mode = model_mode(a.model, a.mode)
+    cfg = load_config(None, **{'train.mode': mode})
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=True)
+    emb = Embeddings(cfg, Path(a.model) / 'embeddings.npz') if mode == 'frozen' else None
     m = load_model(cfg, Path(a.model), emb)
-    acc = accuracy_table({'model-s0': m}, {'eval': ds})
+    acc = accuracy_table({'model': m}, {'eval': ds})
     res = {'accuracy': acc}
-    if a.robustness: res['robustness'] = robustness_suite({'model': m}, ds.select(range(min(a.max_pairs, len(ds)))))
-    save_results(res, a.out); print(acc.to_string(index=False)); print(f'\nresults -> {a.out}'); return 0
+    prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
+    if a.robustness and len(prefs):
+        res['robustness'] = robustness_suite({'model': m}, prefs.select(range(min(a.max_pairs, len(prefs)))))
+    out = Path(a.out) if a.out else Path(a.model) / 'eval.json'
+    save_results(res, out); print(acc.to_string(index=False)); print(f'\nresults -> {out}'); return 0
+
+INSPECT_CELLS = [
+    '# Inspect run {name}\n\nThe pair browser over this run\'s augmented and filtered pairs, scored by its models, '
+    'then its figures. Written by `crome inspect`; rerun all cells to refresh.',
+    'from pathlib import Path\nfrom crome.inspect import PairBrowser\nRUN = Path({run!r})\n'
+    "browser = PairBrowser.from_run(RUN, kind='causal')\nbrowser",
+    'import pandas as pd\nfrom crome import figures as F\nF.use_small_renderer()\n'
+    "sh = pd.read_csv(RUN / 'metrics/reward_shifts.csv')\nF.shift_figure(sh, normalize=True)",
+    "F.robustness_figure(pd.read_csv(RUN / 'metrics/robustness.csv'))",
+]
+
+def inspect_notebook(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    "Write a notebook that opens the pair browser and the figures of a finished run; returns its path."
+    import nbformat
+    d = Path(run_dir)
+    if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
+    nb = nbformat.v4.new_notebook()
+    run = str(d.resolve())
+    nb.cells = [nbformat.v4.new_markdown_cell(INSPECT_CELLS[0].format(name=d.name))] + [
+        nbformat.v4.new_code_cell(c.format(run=run)) for c in INSPECT_CELLS[1:]
+        if 'metrics/' not in c or (d / c.split("RUN / '")[1].split("'")[0]).exists()]
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    out = Path(path) if path else d / 'inspect.ipynb'
+    nbformat.write(nb, out)
+    return out
+
+def cmd_inspect(a) -> int:
+    "`crome inspect RUN_DIR`: write RUN_DIR/inspect.ipynb (pair browser + figures); --open starts JupyterLab on it."
+    out = inspect_notebook(a.run_dir, a.out)
+    print(f'notebook -> {out}\nopen it with: jupyter lab {out}')
+    if a.open:
+        import subprocess
+        return subprocess.call([sys.executable, '-m', 'jupyter', 'lab', str(out)])
+    return 0
 
 def cmd_report(a) -> int:
     "`crome report RUN_DIR`: rebuild the HTML report from a run's files."
-    from crome.pipeline import load_config, Run, build_report
+    from crome.pipeline import load_config
+    from crome.report import build_report
     d = Path(a.run_dir)
     if not (d / 'config.yaml').exists(): raise ValueError(f'{d} is not a crome run directory (no config.yaml)')
     cfg = load_config(d / 'config.yaml', out_dir=str(d))
-    print(f'report -> {build_report(Run(cfg))}'); return 0
+    print(f'report -> {build_report(d, cfg.model_dump())}'); return 0
 
 # %% ../nbs/13_cli.ipynb #2c361779
 def _add_oracle(p):
@@ -147,44 +239,87 @@ def _add_oracle(p):
     g.add_argument('--oracle-model', help='model name on that server')
     g.add_argument('--oracle-key-env', help='NAME of the environment variable that holds the API key')
 
+def _version() -> str:
+    import importlib.metadata as md
+    try: return md.version('crome')
+    except md.PackageNotFoundError: return 'unknown (not installed)'
+
+COLUMNS_HELP = ('map your columns to crome\'s: crome=yours pairs, e.g. --columns prompt=question,chosen=better,'
+                'rejected=worse')
+DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, or a Hugging Face dataset name'
+
+def _add_data(p, required: bool = True):
+    p.add_argument('--data', required=required, help=DATA_HELP)
+    p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='crome', description='Causally robust reward modeling (Crome): rubrics, counterfactual augmentation, '
-                                'tie-regularised reward models, and the evaluations that show the difference. Offline by default.')
+    p = argparse.ArgumentParser(prog='crome',
+                                description='Causally robust reward modeling (Crome): rubrics, counterfactual '
+                                'augmentation, tie-regularised reward models, and the evaluations that show the '
+                                'difference. Offline by default.')
+    p.add_argument('--version', action='version', version=f'crome {_version()}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    d = sub.add_parser('demo', help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
-    d.add_argument('--name', default='demo', help='run name (folder runs/NAME)'); d.add_argument('--out', help='run folder (default runs/NAME)')
+    d = sub.add_parser('demo',
+                       help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
+    d.add_argument('--name', default='demo', help='run name (folder runs/NAME)')
+    d.add_argument('--out', help='run folder (default runs/NAME)')
     d.add_argument('--n', type=int, default=1600, help='demo pairs (default 1600)')
     d.add_argument('--steps', type=int, default=400, help='optimizer steps per recipe, the same for all (default 400)')
     d.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds (default 0)')
-    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'], choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    d.add_argument('--mode', choices=['frozen', 'finetune'], help='frozen MiniLM + head (default, fast) or full fine-tuning')
+    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'],
+                   choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
+    d.add_argument('--mode', choices=['frozen', 'finetune'],
+                   help='frozen MiniLM + head (default, fast) or full fine-tuning')
     _add_oracle(d); d.set_defaults(func=cmd_demo)
     r = sub.add_parser('run', help='run or resume a pipeline from a YAML config')
     r.add_argument('config', help='YAML file (see nbs/12_pipeline.ipynb for every key)')
-    r.add_argument('--set', nargs='*', metavar='KEY=VALUE', help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
+    r.add_argument('--set', nargs='*', metavar='KEY=VALUE',
+                   help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
     _add_oracle(r); r.set_defaults(func=cmd_run)
-    g = sub.add_parser('data', help='build the code-generated demo data only and print a summary')
+    g = sub.add_parser('data', help='build the demo data and print a summary; `crome data get` fetches the public sets')
+    g.add_argument('action', nargs='?', choices=['demo', 'get'], default='demo',
+                   help='demo (default): build the code-generated demo data; get: fetch hh-rlhf / gsm8k (online, once)')
+    g.add_argument('names', nargs='*', help='get: which public sets (default: all of hh-rlhf, gsm8k)')
+    g.add_argument('--dest', help='get: data folder (default $CROME_DATA or ~/.cache/crome/data)')
+    g.add_argument('--source', nargs='+', metavar='NAME=HUB_NAME_OR_FOLDER', help='get: fetch a set from another copy')
     g.add_argument('--n', type=int, default=2000); g.add_argument('--seed', type=int, default=0)
-    g.add_argument('--cue', nargs='+', default=['signoff'], choices=['signoff', 'markdown', 'verbosity', 'none'], help='cue kinds to plant')
-    g.add_argument('--rho', type=float, default=0.9, help='share of training pairs whose chosen answer carries each cue')
-    g.add_argument('--strength', type=int, default=1, choices=[1, 2, 3]); g.add_argument('--out', default='runs/demo-data')
+    g.add_argument('--cue', nargs='+', default=['signoff'], choices=['signoff', 'markdown', 'verbosity', 'none'],
+                   help='cue kinds to plant')
+    g.add_argument('--rho', type=float, default=0.9,
+                   help='share of training pairs whose chosen answer carries each cue')
+    g.add_argument('--strength', type=int, default=1, choices=[1, 2, 3])
+    g.add_argument('--out', default='runs/demo-data')
     g.set_defaults(func=cmd_data)
     au = sub.add_parser('augment', help='rubrics + causal/neutral augmentation of a pairs file')
-    au.add_argument('--data', required=True, help='pairs file (jsonl/json/csv/parquet)'); au.add_argument('--out', required=True, help='output parquet')
+    _add_data(au); au.add_argument('--out', required=True, help='output parquet')
     au.add_argument('--kinds', nargs='+', default=['causal', 'iqn'], choices=['causal', 'iqn', 'para', 'can', 'rrm'])
-    au.add_argument('--seed', type=int, default=0); au.add_argument('--shard', type=int, default=0); au.add_argument('--num-shards', type=int, default=1)
-    au.add_argument('--cache', help='oracle cache folder (default .crome_cache/oracle)'); _add_oracle(au); au.set_defaults(func=cmd_augment)
+    au.add_argument('--seed', type=int, default=0); au.add_argument('--shard', type=int, default=0)
+    au.add_argument('--num-shards', type=int, default=1)
+    au.add_argument('--cache', help='oracle cache folder (default .crome_cache/oracle)'); _add_oracle(au)
+    au.set_defaults(func=cmd_augment)
     t = sub.add_parser('train', help='train one recipe on a pairs file')
-    t.add_argument('--data', required=True); t.add_argument('--out', required=True, help='model folder')
+    _add_data(t); t.add_argument('--out', required=True, help='model folder')
     t.add_argument('--recipe', default='crome', choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    t.add_argument('--mode', default='frozen', choices=['frozen', 'finetune']); t.add_argument('--steps', type=int, default=400)
-    t.add_argument('--batch-size', type=int, default=128); t.add_argument('--lr', type=float, default=None, help='default: 1e-3 for a frozen head, 2e-5 for fine-tuning'); t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--mode', default='frozen', choices=['frozen', 'finetune'])
+    t.add_argument('--steps', type=int, default=400)
+    t.add_argument('--batch-size', type=int, default=128)
+    t.add_argument('--lr', type=float, default=None, help='default: 1e-3 for a frozen head, 2e-5 for fine-tuning')
+    t.add_argument('--lambda-tie', type=float, default=None,
+                   help="weight of tie rows (default: the recipe's; 0 allowed)")
+    t.add_argument('--seed', type=int, default=0)
     t.set_defaults(func=cmd_train)
     e = sub.add_parser('eval', help='accuracy and robustness of a saved model on a pairs file')
-    e.add_argument('--model', required=True); e.add_argument('--data', required=True); e.add_argument('--out', default='eval.json')
-    e.add_argument('--mode', default='frozen', choices=['frozen', 'finetune']); e.add_argument('--max-pairs', type=int, default=200)
+    e.add_argument('--model', required=True, help='model folder written by crome train')
+    _add_data(e); e.add_argument('--out', help='results JSON (default MODEL/eval.json)')
+    e.add_argument('--mode', choices=['frozen', 'finetune'], help='default: detected from the model folder')
+    e.add_argument('--max-pairs', type=int, default=200)
     e.add_argument('--no-robustness', dest='robustness', action='store_false'); e.set_defaults(func=cmd_eval)
-    rp = sub.add_parser('report', help="rebuild a run's HTML report"); rp.add_argument('run_dir'); rp.set_defaults(func=cmd_report)
+    rp = sub.add_parser('report', help="rebuild a run's HTML report"); rp.add_argument('run_dir')
+    rp.set_defaults(func=cmd_report)
+    ins = sub.add_parser('inspect', help="write RUN_DIR/inspect.ipynb: the pair browser and figures of a finished run")
+    ins.add_argument('run_dir'); ins.add_argument('--out', help='notebook path (default RUN_DIR/inspect.ipynb)')
+    ins.add_argument('--open', action='store_true', help='start JupyterLab on it')
+    ins.set_defaults(func=cmd_inspect)
     return p
 
 # %% ../nbs/13_cli.ipynb #edbadcf4
@@ -201,3 +336,6 @@ def main(argv=None) -> int:
     try: return args.func(args)
     except (ValueError, CromeDataError, FileNotFoundError) as e:  # bad values, configs or data: one message, exit 2
         print(f'crome {args.command}: error: {e}', file=sys.stderr); return 2
+
+if __name__ == '__main__' and '__file__' in globals():  # `python -m crome.cli` (not when this notebook runs)
+    sys.exit(main())

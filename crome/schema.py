@@ -91,13 +91,19 @@ def _text_problems(v, field, empty_ok) -> list[str]:
         if not v: return ['is an empty message list']
         out = []
         for i, m in enumerate(v):
-            if not isinstance(m, dict): out.append(f'message {i} is a {type(m).__name__}, not a dict with role and content'); continue
+            if not isinstance(m, dict):
+                out.append(f'message {i} is a {type(m).__name__}, not a dict with role and content'); continue
             missing = [k for k in ('role', 'content') if k not in m]
             if missing: out.append(f"message {i} lacks {' and '.join(missing)}"); continue
-            if m['role'] not in ROLES: out.append(f"message {i} has unknown role {m['role']!r} (expected one of {', '.join(ROLES)})")
-            if not isinstance(m['content'], str): out.append(f"message {i} content is a {type(m['content']).__name__}, not a string")
+            if m['role'] not in ROLES:
+                out.append(f"message {i} has unknown role {m['role']!r} (expected one of {', '.join(ROLES)})")
+            if not isinstance(m['content'],
+                              str): out.append(f"message {i} content is a {type(m['content']).__name__}, not a string")
             elif not m['content'].strip() and not empty_ok: out.append(f'message {i} content is empty')
-            elif len(m['content']) > MAX_TEXT_CHARS: out.append(f"message {i} content is {len(m['content']):,} characters long (limit {MAX_TEXT_CHARS:,})")
+            elif len(m['content']) > MAX_TEXT_CHARS:
+                out.append(f"message {i} content is {len(m['content']):,} characters long (limit {MAX_TEXT_CHARS:,})")
+        if field in ('chosen', 'rejected') and not out and not any(m['role'] == 'assistant' for m in v):
+            out.append('message list has no assistant turn (the answer would be empty)')
         return out
     if v is None: return ['is null']
     if isinstance(v, float) and math.isnan(v): return ['is NaN (an empty cell?)']
@@ -105,7 +111,8 @@ def _text_problems(v, field, empty_ok) -> list[str]:
 
 # %% ../nbs/00_schema.ipynb #b9af4675
 def _label_problem(v) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)): return f'must be 1.0 (preference) or 0.5 (tie), got {type(v).__name__} {v!r}'
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return f'must be 1.0 (preference) or 0.5 (tie), got {type(v).__name__} {v!r}'
     if math.isnan(v) or float(v) not in LABELS: return f'must be 1.0 (preference) or 0.5 (tie), got {v!r}'
     return None
 
@@ -122,7 +129,8 @@ def row_problems(rec: dict,  # one record
     if not isinstance(rec, dict): return [P(None, f'expected an object with columns, got {type(rec).__name__}')]
     out = []
     for c in TEXT_COLUMNS:
-        if c not in rec: out.append(P(c, f"missing required column '{c}' (columns present: {', '.join(map(str, rec)) or 'none'})"))
+        if c not in rec:
+            out.append(P(c, f"missing required column '{c}' (columns present: {', '.join(map(str, rec)) or 'none'})"))
         else: out += [P(c, m) for m in _text_problems(rec[c], c, empty_ok=empty_response_ok and c != 'prompt')]
     if not allow_extra:
         for c in rec:
@@ -134,7 +142,8 @@ def row_problems(rec: dict,  # one record
     if lp: out.append(P('label', lp))
     elif float(label) == 1.0 and all(c in rec for c in ('chosen', 'rejected')):
         try:
-            if rec['chosen'] == rec['rejected']: out.append(P('rejected', 'equals chosen on a preference row (label 1.0): the pair says nothing'))
+            if rec['chosen'] == rec['rejected']:
+                out.append(P('rejected', 'equals chosen on a preference row (label 1.0): the pair says nothing'))
         except Exception: pass
     out += _provenance_problems(rec, P)
     return out
@@ -149,21 +158,34 @@ def _provenance_problems(rec, P) -> list[Problem]:
     k = rec.get('kind')
     if k is not None and k not in KINDS: out.append(P('kind', f"must be one of {', '.join(KINDS)}, got {k!r}"))
     d = rec.get('direction')
-    if d is not None and d not in DIRECTIONS: out.append(P('direction', f"must be 'degrade', 'upgrade' or null, got {d!r}"))
+    if d is not None and d not in DIRECTIONS: out.append(P('direction',
+                                                           f"must be 'degrade', 'upgrade' or null, got {d!r}"))
     for c in ('attribute', 'generator', 'verdict', 'subset', 'rubric'):
         v = rec.get(c)
-        if v is not None and not isinstance(v, str): out.append(P(c, f'must be a string or null, got {type(v).__name__}'))
+        if v is not None and not isinstance(v,
+                                            str): out.append(P(c, f'must be a string or null, got {type(v).__name__}'))
     b = rec.get('baseline_p')
     if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not 0.0 <= b <= 1.0):
         out.append(P('baseline_p', f'must be a probability in [0, 1] or null, got {b!r}'))
     kept = rec.get('kept')
-    if kept is not None and not isinstance(kept, bool): out.append(P('kept', f'must be true, false or null, got {kept!r}'))
+    if kept is not None and not isinstance(kept,
+                                           bool): out.append(P('kept', f'must be true, false or null, got {kept!r}'))
     m = rec.get('margin')
     if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or math.isnan(m)):
         out.append(P('margin', f'must be a number, got {m!r}'))
     return out
 
 # %% ../nbs/00_schema.ipynb #6aacbb69
+def _kind_problem(v, c, r, first_kind, source, unit) -> list[Problem]:
+    "A column must hold one kind of text: strings, or message lists (Arrow cannot store both in one column)."
+    kind = 'a string' if isinstance(v, str) else 'a message list' if isinstance(v, (list, tuple)) else None
+    if kind is None: return []
+    if c not in first_kind: first_kind[c] = (kind, r); return []
+    k0, r0 = first_kind[c]
+    if kind == k0: return []
+    return [Problem(source, r, c, f'is {kind} but {unit} {r0} has {k0}: use one format (strings or message lists) '
+                    'per column', unit)]
+
 def find_problems(records: Iterable[dict],  # rows to check
                   source: str = '<data>',  # file path or description
                   unit: str = 'row',  # 'line' or 'row'
@@ -171,15 +193,23 @@ def find_problems(records: Iterable[dict],  # rows to check
                   allow_extra: bool = False,  # accept unknown columns
                   empty_response_ok: bool = False,  # accept empty chosen/rejected
                  ) -> list[Problem]:
-    "Every problem in `records`, including duplicated ids."
-    out, seen = [], {}
+    "Every problem in `records`: each row's, ids duplicated as text (`1` and `'1'` clash), mixed text kinds."
+    out, seen, first_kind = [], {}, {}
     for i, rec in enumerate(records):
         r = rows[i] if rows is not None else i + 1
-        out += row_problems(rec, r, source, unit, allow_extra, empty_response_ok)
-        rid = rec.get('id') if isinstance(rec, dict) else None
+        probs = row_problems(rec, r, source, unit, allow_extra, empty_response_ok)
+        out += probs
+        if not isinstance(rec, dict): continue
+        bad = {p.field for p in probs}
+        for c in TEXT_COLUMNS:
+            out += _kind_problem(rec.get(c), c, r, first_kind, source, unit) if c not in bad else []
+        rid = rec.get('id')
         if rid is not None:
-            if rid in seen: out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at {unit} {seen[rid]})', unit))
-            else: seen[rid] = r
+            key = str(rid)
+            if key in seen:
+                out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at {unit} {seen[key]}); '
+                                   'ids are compared as text', unit))
+            else: seen[key] = r
     return out
 
 def validate(records: Iterable[dict], source: str = '<data>', unit: str = 'row', rows=None,
@@ -195,7 +225,8 @@ def make_record(prompt, chosen, rejected, label: float = 1.0, id: str | None = N
                 generator: str | None = None, verdict: str | None = None, baseline_p: float | None = None,
                 kept: bool | None = None, **extra) -> dict:
     "A comparison record with every schema column, in schema order (extra columns appended)."
-    if isinstance(label, (int, float)) and not isinstance(label, bool): label = float(label)  # bools/strings stay, for validation to report
+    if isinstance(label, (int, float)) and not isinstance(label, bool):
+        label = float(label)  # bools/strings stay, for validation to report
     rec = dict(prompt=prompt, chosen=chosen, rejected=rejected, label=label, id=id,
                source_id=source_id if source_id is not None else id, kind=kind, attribute=attribute,
                direction=direction, generator=generator, verdict=verdict, baseline_p=baseline_p, kept=kept)

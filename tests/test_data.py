@@ -3,9 +3,9 @@ import gzip, json
 from pathlib import Path
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_data
 from crome.data import (load_pairs, load_hh_rlhf, load_gsm8k, load_pandalm, split_by_prompt, prompt_key,
-                        read_rows, gsm8k_pairs)
+                        read_rows, gsm8k_pairs, fetch_data, data_dir, default_path)
 from crome.schema import CromeDataError, MAX_TEXT_CHARS
 
 GOOD = {'prompt': 'Q?', 'chosen': 'yes', 'rejected': 'no'}
@@ -29,6 +29,7 @@ def one_error(path, **kw):
 
 
 # --- real sets --------------------------------------------------------------------------------------------
+@needs_data
 def test_real_counts():
     hh, rep = load_hh_rlhf(return_report=True)
     assert len(hh) == 2312 and rep.excluded == {}
@@ -39,6 +40,7 @@ def test_real_counts():
     assert prep.notes['ties'] == 105 and sum(l == 0.5 for l in pl['label']) == 105
 
 
+@needs_data
 def test_hh_conversational():
     hh = load_hh_rlhf(conversational=True)
     r = hh[0]
@@ -57,6 +59,7 @@ def test_pandalm_majority(tmp_path):
     assert (ds[1]['prompt'], ds[1]['rejected'], ds[1]['label']) == ('Say hi\n\nfriend', 'True', 0.5)
 
 
+@needs_data
 def test_split_is_grouped_and_seeded():
     ds = gsm8k_pairs(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl').select(range(200)))
     ds = ds.add_item({**ds[0], 'id': 'dup-prompt'})  # a second row with the same prompt
@@ -100,7 +103,7 @@ def test_conversational_file(tmp_path):
 # --- malformed input: each gives one clear CromeDataError naming file, position and field ------------------
 CASES = {
     'missing_file': (lambda t: t / 'nope.jsonl', 'no such file'),
-    'hub_name': (lambda t: Path('Anthropic/hh-rlhf'), 'never downloads'),
+    'hub_name': (lambda t: Path('nobody-here/no-such-set'), 'cannot load as a Hugging Face dataset'),
     'unknown_format': (lambda t: w(t / 'd.txt', 'x'), 'cannot tell the format'),
     'empty_file': (lambda t: w(t / 'e.jsonl', ''), 'contains no rows'),
     'non_json_line': (lambda t: jl(t, [GOOD, '{"prompt": oops}']), 'line 2: not valid JSON'),
@@ -160,3 +163,77 @@ def test_hh_bad_rows(tmp_path):
     p = jl(tmp_path, [{'chosen': 'no turns here', 'rejected': 'x'}, {'chosen': 5, 'rejected': 'x'}], 'h.jsonl')
     with pytest.raises(CromeDataError) as ei: load_hh_rlhf(p)
     assert [q.row for q in ei.value.problems] == [1, 2] and 'h.jsonl, line 1' in str(ei.value)
+
+
+# --- issue 16 bugs 3-6: each failed before its fix -----------------------------------------------------------
+def test_mixed_string_and_message_prompts_name_file_line_field(tmp_path):
+    p = jl(tmp_path, [GOOD, dict(GOOD, prompt=[{'role': 'user', 'content': 'Q?'}])], 'mixed.jsonl')
+    err = one_error(p)  # was a bare ArrowTypeError
+    assert len(err.problems) == 1 and "mixed.jsonl, line 2, field 'prompt': is a message list but line 1" in str(err)
+
+
+def test_int_and_string_ids_are_duplicates(tmp_path):
+    err = one_error(jl(tmp_path, [dict(GOOD, id=1), dict(GOOD, id='1')], 'ids.jsonl'))
+    assert "ids.jsonl, line 2, field 'id': duplicated id '1' (first seen at line 1)" in str(err)
+
+
+@pytest.mark.parametrize('fmt', ['jsonl', 'json', 'csv', 'jsonl.gz'])
+def test_utf8_bom_is_accepted(tmp_path, fmt):
+    body = {'jsonl': json.dumps(GOOD) + '\n', 'json': json.dumps([GOOD]), 'csv': 'prompt,chosen,rejected\nQ?,yes,no\n',
+            'jsonl.gz': json.dumps(GOOD) + '\n'}[fmt]
+    data = b'\xef\xbb\xbf' + body.encode()
+    p = w(tmp_path / f'bom.{fmt}', gzip.compress(data) if fmt.endswith('.gz') else data)
+    assert load_pairs(p)[0]['prompt'] == 'Q?'
+
+
+def test_rejected_messages_without_assistant_turn(tmp_path):
+    rows = [dict(GOOD, chosen=[{'role': 'assistant', 'content': 'yes'}], rejected=[{'role': 'user', 'content': 'more?'}])]
+    err = one_error(jl(tmp_path, rows, 'na.jsonl'))
+    assert "na.jsonl, line 1, field 'rejected': message list has no assistant turn" in str(err)
+
+
+# --- issue 15: own columns in errors, column maps, hub names, data folder ---------------------------------
+def test_missing_column_lists_the_users_columns_and_suggests(tmp_path):
+    err = one_error(jl(tmp_path, [{'prompt': 'Q', 'chosen': 'a', 'better_not': 'b'}], 'own.jsonl'))
+    msg = str(err)
+    assert "columns in the data: prompt, chosen, better_not" in msg and 'source_id' not in msg and 'kind' not in msg
+    err = one_error(jl(tmp_path, [{'prompt': 'Q', 'chosen': 'a', 'rejectd': 'b'}], 'typo.jsonl'))
+    assert "did you mean 'rejectd'" in str(err) and '--columns rejected=rejectd' in str(err)
+
+
+def test_column_map_that_matches_nothing_is_an_error(tmp_path):
+    err = one_error(jl(tmp_path, [GOOD]), column_map={'better': 'chosen'})
+    assert "column_map names 'better', which no row has" in str(err)
+
+
+def test_folder_of_data_files_loads_through_the_hub_path(tmp_path):
+    d = tmp_path / 'myset'; d.mkdir()
+    (d / 'train.jsonl').write_text(json.dumps({'q': 'Q?', 'better': 'yes', 'worse': 'no'}) + '\n')
+    ds = load_pairs(d, column_map={'q': 'prompt', 'better': 'chosen', 'worse': 'rejected'})
+    assert (ds[0]['prompt'], ds[0]['chosen'], ds[0]['rejected'], ds[0]['id']) == ('Q?', 'yes', 'no', 'myset-1')
+
+
+def test_default_paths_use_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv('CROME_DATA', str(tmp_path))
+    assert data_dir() == tmp_path
+    with pytest.raises(CromeDataError) as e: load_gsm8k()
+    assert 'crome data get gsm8k' in str(e.value) and str(tmp_path) in str(e.value)
+    with pytest.raises(CromeDataError) as e: load_pandalm()
+    assert 'WeOpenML/PandaLM' in str(e.value)
+
+
+def test_fetch_data_from_a_local_mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv('CROME_DATA', str(tmp_path / 'cache'))
+    mirror = tmp_path / 'hh'; (mirror / 'harmless-base').mkdir(parents=True)
+    t = '\n\nHuman: Hi?\n\nAssistant: '
+    (mirror / 'harmless-base' / 'test.jsonl').write_text(json.dumps({'chosen': t + 'Hello.', 'rejected': t + 'Go.'}) + '\n')
+    got = fetch_data(['hh-rlhf'], sources={'hh-rlhf': mirror})
+    assert got['hh-rlhf'] == [tmp_path / 'cache/hh-rlhf/harmless-base/test.jsonl.gz']
+    hh = load_hh_rlhf()  # the default path now finds it
+    assert (hh[0]['prompt'], hh[0]['chosen'], hh[0]['rejected']) == ('Human: Hi?', 'Hello.', 'Go.')
+    with pytest.raises(ValueError): fetch_data(['nope'])
+
+
+def test_a_missing_column_is_reported_once_per_file(tmp_path):
+    err = one_error(jl(tmp_path, [{'q': 'Q', 'chosen': 'a', 'rejected': 'b'}] * 3, 'm.jsonl'))
+    assert len(err.problems) == 1 and '[3 lines lack it]' in str(err) and 'line 1' in str(err)

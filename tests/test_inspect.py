@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from crome.inspect import (ALL, ALL_MODELS, PairBrowser, diff_html, facet_options, index_rows, matching_rows, pair_view,
-                           side_rewards, view_html, word_diff, shift_figure, shift_stats, robustness_figure, best_of_n_figure,
-                           keep_rate_figure, stress_figure, training_curves_figure, history_frame, use_small_renderer)
+                           side_rewards, view_html, word_diff)
+from crome.figures import (shift_figure, shift_stats, robustness_figure, best_of_n_figure, keep_rate_figure, stress_figure,
+                           training_curves_figure, history_frame, use_small_renderer)
 from crome.schema import make_record, response_text, to_dataset
 
 
@@ -259,10 +260,55 @@ def test_stress_and_training_figures():
 
 def test_renderer_is_only_set_on_request():
     import plotly.io as pio
-    import importlib, crome.inspect
+    import importlib, crome.figures
     before = pio.renderers.default
-    importlib.reload(crome.inspect)
+    importlib.reload(crome.figures)
     assert pio.renderers.default == before
     old = use_small_renderer()
     try: assert pio.renderers.default == 'plotly_mimetype+notebook_connected' and old == before
     finally: pio.renderers.default = before
+
+
+# ---------------------------------------------------------------- issue 15: ties, counts, a finished run
+def test_tie_rows_are_labelled_as_ties():
+    rows = _rows()
+    v = pair_view(rows[-1], index_rows(rows))
+    assert v.is_tie and (v.left_title, v.right_title) == ('answer A (tie)', 'answer B (tie)')
+    h = view_html(v, {'chars': side_rewards(chars, 'q', v.left, v.right)})
+    assert 'P(A wins), ideally 0.5' in h and 'r(original)' not in h and 'counterfactual' not in h
+    assert 'r(original)' in view_html(pair_view(rows[2], index_rows(rows)), {'chars': side_rewards(chars, 'q', 'a', 'b')})
+
+
+def test_dropdown_counts_follow_the_other_filters():
+    b = PairBrowser(_rows())
+    assert dict((v, l) for l, v in b.filters['direction'].options)['upgrade'] == 'upgrade (2)'
+    b.filters['attribute'].value = 'relevance'
+    opts = dict((v, l) for l, v in b.filters['direction'].options)
+    assert opts['upgrade'] == 'upgrade (1)' and opts[ALL] == 'all (2)' and b.filters['attribute'].value == 'relevance'
+    assert dict((v, l) for l, v in b.filters['attribute'].options)['completeness'] == 'completeness (1)'  # own filter ignored
+    b.filters['kind'].value = 'iqn'
+    assert b.matches == [] and dict((v, l) for l, v in b.filters['direction'].options)[ALL] == 'all (0)'
+
+
+def test_browser_from_a_run_folder(tmp_path):
+    import json, yaml, torch
+    from transformers import BertConfig, BertModel
+    from crome.model import FrozenRewardModel, default_backbone, load_tokenizer
+    tok = load_tokenizer(default_backbone()); torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / 'bb')
+    tok.save_pretrained(tmp_path / 'bb')
+    run = tmp_path / 'run'
+    (run / 'data').mkdir(parents=True); (run / 'filter').mkdir()
+    rows = _rows()
+    to_dataset(rows[:2]).to_parquet(str(run / 'data' / 'train.parquet'))
+    to_dataset(rows, allow_extra=True).to_parquet(str(run / 'filter' / 'crome.parquet'))
+    (run / 'config.yaml').write_text(yaml.safe_dump({'name': 'r', 'train': {'mode': 'frozen', 'backbone': str(tmp_path / 'bb')}}))
+    fm = FrozenRewardModel(tmp_path / 'bb', head='linear', max_length=32)
+    fm.build_head(fm.features(['q'], ['a']).shape[1]); fm.save(run / 'models' / 'crome-s0')
+    b = PairBrowser.from_run(run, kind='causal')
+    assert len(b.matches) == 3 and list(b.models) == ['crome-s0'] and b.view.source_found
+    assert isinstance(b.scores['crome-s0'], dict) and np.isfinite(b.scores['crome-s0']['shift'])
+    assert PairBrowser.from_run(run, models=False).models == {}
+    with pytest.raises(FileNotFoundError, match='no model'): PairBrowser.from_run(run, models=['vanilla-s0'])
+    with pytest.raises(FileNotFoundError, match='not a crome run folder'): PairBrowser.from_run(tmp_path)

@@ -46,5 +46,33 @@ def test_killed_run_resumes_without_redoing_stages(tmp_path):
     assert done_before <= set(res['skipped']), (done_before, res['skipped'])  # nothing finished is redone
     assert not (set(res['ran']) & done_before) and 'report' in res['ran'] and res['report'].exists()
     assert set(res['accuracy']['recipe']) == {'vanilla', 'rrm', 'crome'}
+    html = res['report'].read_text()
+    assert 'Counterfactual fidelity' in html and 'spurious_change_rate' in html  # crome.verify.fidelity_table
+    assert not any(s.startswith('val') for s in res['accuracy']['split'])  # validation splits are not test splits
     again = run(cfg_path)
     assert again['ran'] == []
+
+
+class _Fixed:
+    "A scorer with fixed rewards per answer text."
+    def __init__(self, r): self.r = r
+    def score(self, prompts, responses): return __import__('numpy').array([self.r[x] for x in responses], dtype=float)
+
+
+def test_accuracy_excludes_ties():  # issue 16 bug 2: tie rows (label 0.5) were counted as preferences
+    from datasets import Dataset
+    from crome.pipeline import accuracy_table
+    ds = Dataset.from_list([dict(prompt='q', chosen='a', rejected='b', label=1.0), dict(prompt='q', chosen='c', rejected='d', label=0.5),
+                            dict(prompt='q', chosen='e', rejected='f', label=0.5)])
+    t = accuracy_table({'m-s0': _Fixed({'a': 1, 'b': 0, 'c': 0, 'd': 1, 'e': 0, 'f': 1})}, {'eval': ds})
+    assert (t.n[0], t.ties[0], t.accuracy[0]) == (1, 2, 1.0)
+
+
+def test_finetune_keeps_the_batch_size(tmp_path, monkeypatch):  # issue 16 bug 8: silently capped at 16
+    import crome.train, crome.pipeline as P
+    seen = {}
+    class M: history = []
+    monkeypatch.setattr(crome.train, 'train_reward_model', lambda ds, recipe, config: seen.setdefault('c', config) and M())
+    cfg = load_config({'train': {'mode': 'finetune', 'batch_size': 64, 'lambda_tie': 0}})
+    P.train_one(cfg, 'crome', [], 0, tmp_path, None)
+    assert seen['c'].batch_size == 64 and seen['c'].lambda_tie == 0

@@ -19,3 +19,31 @@ def test_readme_commands_exist():
     for cmd in ('bash scripts/demo.sh', 'bash scripts/test.sh'):
         assert cmd in readme and (ROOT / cmd.split()[1]).exists()
     assert 'scripts/test.sh' in (ROOT / '.ci' / 'run').read_text()
+
+
+def test_run_notebooks_makes_outputs_small_and_stable(monkeypatch, tmp_path):
+    import sys, nbformat
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    import run_notebooks as R
+    monkeypatch.setenv('CROME_DATA', str(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    c = nbformat.v4.new_code_cell('x')
+    c.outputs = [nbformat.v4.new_output('stream', name='stderr', text='fit: 100%|####| 3/3 [00:00<00:00, 9.1it/s]'),
+                 nbformat.v4.new_output('stream', name='stdout', text=f'read {tmp_path}/gsm8k/train.jsonl\n' + 'x\n' * 99),
+                 nbformat.v4.new_output('display_data', data={'application/vnd.plotly.v1+json': {'data': [], 'layout': {}},
+                                                              'text/html': '<script src="https://cdn.plot.ly/x.js">'})]
+    nb.cells = [c]
+    figs = R.clean_outputs(nb, max_lines=10)
+    outs = nb.cells[0].outputs
+    assert len(outs) == 2 and outs[0].text.startswith('read $CROME_DATA/gsm8k/train.jsonl') and '... (91 more lines)' in outs[0].text
+    assert len(figs) == 1 and 'text/html' not in outs[1].data
+
+
+def test_api_reference_lists_public_names():
+    import sys
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    import build_docs
+    page = build_docs.api_html('<nav></nav>')
+    for name in ('load_pairs', 'fetch_data', 'PairBrowser', 'build_report', 'vulnerabilities', 'shift_figure'):
+        assert f'<b>{name}</b>' in page, name
+    assert 'href="01_data.html"' in page and 'could not import' not in page

@@ -9,7 +9,7 @@ LIB = ROOT / 'crome'
 STAGES = [['schema'], ['data'], ['demo'], ['oracle'], ['rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train'], ['evaluate', 'stats', 'bon'],
-          ['stress'], ['inspect', 'figures'], ['pipeline', 'report'], ['cli', '__main__']]
+          ['stress'], ['inspect', 'figures', 'report'], ['pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
 MAX_LINES, MAX_COLS = 450, 120
 

@@ -1,0 +1,115 @@
+"""The crome command: --version, python -m entry points, one-line errors, column maps, ties, data get, inspect."""
+import json, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+from crome.cli import main, column_map, model_mode, inspect_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_py(*args):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith('crome ')
+
+
+def test_python_m_entry_points():  # issue 16 bug 14: `python -m crome.cli eval --help` printed nothing
+    r = run_py('-m', 'crome.cli', 'eval', '--help')
+    assert r.returncode == 0 and 'usage: crome eval' in r.stdout
+    r = run_py('-m', 'crome', '--version')
+    assert r.returncode == 0 and r.stdout.startswith('crome ')
+
+
+def test_column_map_flag():
+    assert column_map(['chosen=better,rejected=worse', 'prompt=q']) == {'better': 'chosen', 'worse': 'rejected', 'q': 'prompt'}
+    with pytest.raises(ValueError, match='NAME=VALUE'): column_map(['chosen'])
+    with pytest.raises(ValueError, match='not a crome column'): column_map(['better=chosen'])
+
+
+def _tiny_backbone(tmp_path):
+    import torch
+    from transformers import BertConfig, BertModel
+    from crome.model import default_backbone, load_tokenizer
+    tok = load_tokenizer(default_backbone())
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path / 'bb')
+    tok.save_pretrained(tmp_path / 'bb')
+    return tmp_path / 'bb'
+
+
+def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatch):
+    "3 rows of the user's own columns: --columns maps them, a tie row is excluded from accuracy (bug 2)."
+    rows = [{'q': 'Name a fruit.', 'better': 'An apple.', 'worse': 'A hammer.'},
+            {'q': 'Name a tool.', 'better': 'A saw.', 'worse': 'A pear.'},
+            {'q': 'Say hi.', 'better': 'Hi!', 'worse': 'Hello!', 'label': 0.5}]
+    data = tmp_path / 'mine.jsonl'; data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    bb = _tiny_backbone(tmp_path)
+    import crome.pipeline as P
+    real = P.Embeddings.__init__
+    def tiny(self, cfg, path):
+        cfg.train.backbone = str(bb); cfg.train.max_length = 32; real(self, cfg, path)
+    monkeypatch.setattr(P.Embeddings, '__init__', tiny)
+    cols = ['--columns', 'prompt=q,chosen=better,rejected=worse']
+    assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--steps', '3', '--batch-size', '2',
+                 '--recipe', 'vanilla', *cols]) == 0
+    from crome.model import FrozenRewardModel
+    real_load = FrozenRewardModel.load.__func__
+    monkeypatch.setattr(FrozenRewardModel, 'load', classmethod(lambda cls, p, backbone=None: real_load(cls, p, str(bb))))
+    assert main(['eval', '--model', str(tmp_path / 'm'), '--data', str(data), '--no-robustness', *cols]) == 0
+    res = json.loads((tmp_path / 'm' / 'eval.json').read_text())  # written next to the model, not into the cwd
+    acc = res['accuracy'][0]
+    assert (acc['n'], acc['ties']) == (2, 1) and not (Path.cwd() / 'eval.json').exists()  # the tie is not a preference
+
+
+def test_eval_errors_are_one_line(tmp_path, capsys):
+    data = tmp_path / 'd.jsonl'; data.write_text(json.dumps({'prompt': 'q', 'chosen': 'a', 'rejected': 'b'}) + '\n')
+    assert main(['eval', '--model', str(tmp_path / 'nope'), '--data', str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'no such model folder' in err and 'Traceback' not in err
+    (tmp_path / 'frozen').mkdir(); (tmp_path / 'frozen' / 'head.safetensors').write_bytes(b'')
+    assert main(['eval', '--model', str(tmp_path / 'frozen'), '--data', str(data), '--mode', 'finetune']) == 2
+    err = capsys.readouterr().err
+    assert 'holds a frozen model, not a finetune one: pass --mode frozen' in err and err.count('\n') == 1
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='not a crome model folder'): model_mode(tmp_path / 'empty')
+
+
+def test_train_keeps_lambda_tie_zero(tmp_path, monkeypatch):  # issue 16 bug 1, CLI side
+    import crome.pipeline as P
+    seen = {}
+    monkeypatch.setattr(P, 'train_one', lambda cfg, *a, **k: seen.setdefault('cfg', cfg))
+    monkeypatch.setattr(P, 'Embeddings', lambda cfg, path: None)
+    data = tmp_path / 'd.jsonl'; data.write_text(json.dumps({'prompt': 'q', 'chosen': 'a', 'rejected': 'b'}) + '\n')
+    assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--lambda-tie', '0']) == 0
+    assert seen['cfg'].train.lambda_tie == 0.0
+
+
+def test_config_error_names_file_and_suggests(tmp_path, capsys):
+    p = tmp_path / 'c.yaml'; p.write_text('train:\n  stepz: 3\n')
+    assert main(['run', str(p)]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "did you mean 'train.steps'" in err
+
+
+def test_data_get_from_local_mirror(tmp_path, capsys):
+    mirror = tmp_path / 'g'; (mirror / 'main').mkdir(parents=True)
+    for s in ('train', 'test'): (mirror / 'main' / f'{s}.jsonl').write_text(json.dumps({'question': 'q', 'answer': 'a\n#### 1'}) + '\n')
+    assert main(['data', 'get', 'gsm8k', '--dest', str(tmp_path / 'cache'), '--source', f'gsm8k={mirror}']) == 0
+    assert (tmp_path / 'cache/gsm8k/train.jsonl').exists() and 'pandalm is not on the Hugging Face hub' in capsys.readouterr().out
+    assert main(['data', 'get', 'nope', '--dest', str(tmp_path / 'cache')]) == 2
+
+
+def test_inspect_writes_a_notebook(tmp_path, capsys):
+    import nbformat
+    assert main(['inspect', str(tmp_path)]) == 2  # not a run folder: one line
+    (tmp_path / 'config.yaml').write_text('name: x\n'); (tmp_path / 'metrics').mkdir()
+    (tmp_path / 'metrics/reward_shifts.csv').write_text('model\n')
+    assert main(['inspect', str(tmp_path)]) == 0
+    nb = nbformat.read(tmp_path / 'inspect.ipynb', 4)
+    src = '\n'.join(c.source for c in nb.cells)
+    assert 'PairBrowser.from_run' in src and 'shift_figure' in src and 'robustness.csv' not in src
