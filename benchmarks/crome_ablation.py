@@ -13,7 +13,7 @@ import numpy as np, pandas as pd, torch
 from crome import augment as A
 from crome.demo import make_demo, CueSpec  # the benchmark knows the cue; the augmentation never does
 from crome.evaluate import save_results
-from crome.model import FrozenRewardModel
+from crome.frozen import FrozenRewardModel
 from crome.schema import to_dataset
 from crome.stress import _strip, _draw, _KEEP
 from crome.train import fit_frozen

@@ -11,15 +11,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from .schema import response_text
-from .model import RewardModel, PairPM, FrozenRewardModel, pad_batch, head_linear, default_backbone
+from .model import RewardModel, PairPM, pad_batch, head_linear, default_backbone
+from .frozen import FrozenRewardModel
 from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RECIPES', 'TrainConfig', 'resolve_recipe', 'select_rows', 'spurious_values', 'prepare_pairs', 'PairCollator',
-           'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer', 'build_model', 'train_reward_model',
-           'fit_frozen', 'main']
+__all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'prepare_pairs',
+           'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer', 'build_model',
+           'train_reward_model', 'fit_frozen', 'main']
 
 # %% ../nbs/09_train.ipynb #c4ca4ee9
 RECIPES = {
@@ -67,12 +68,17 @@ class TrainConfig:
     progress: bool = False  # tqdm bars
     training_args: dict = field(default_factory=dict)  # extra `TrainingArguments` (e.g. deepspeed=, fsdp=)
 
+def tie_weight(cfg: TrainConfig) -> float:
+    "Weight of tie rows in the loss: `lambda_tie`, 1.0 only when it is unset (0 switches ties off)."
+    return 1.0 if cfg.lambda_tie is None else float(cfg.lambda_tie)
+
 def resolve_recipe(recipe: str, config: TrainConfig) -> TrainConfig:
     "The config with the recipe's defaults filled into its `None` fields."
     if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     fill = {k: v for k, v in RECIPES[recipe].items() if getattr(config, k) is None}
     cfg = replace(config, **fill)
     if cfg.use_ties and cfg.lambda_tie is None: cfg = replace(cfg, lambda_tie=1.0)
+    if cfg.lambda_tie is not None and cfg.lambda_tie < 0: raise ValueError(f'lambda_tie must be >= 0, got {cfg.lambda_tie}')
     if config.model_type == 'pairpm' and recipe in ('odin', 'mmd'): raise ValueError(f'recipe {recipe!r} needs a BT reward model, not a PairPM')
     return cfg
 
@@ -119,7 +125,7 @@ def prepare_pairs(ds,  # crome Dataset
         for i in tqdm(range(0, len(ds), chunk), disable=not cfg.progress, desc='tokenising'):
             ids += model.encode(P[i:i + chunk], first[i:i + chunk], second[i:i + chunk])
         cols.update(input_ids=ids, pair_labels=np.where(flip, 1 - labels, labels).tolist(),
-                    pair_weights=np.where(labels == 0.5, cfg.lambda_tie or 1.0, 1.0).tolist(), length=[len(x) for x in ids])
+                    pair_weights=np.where(labels == 0.5, tie_weight(cfg), 1.0).tolist(), length=[len(x) for x in ids])
         return Dataset.from_dict(cols), None
     for side, texts in (('c', C), ('r', R)):
         enc: dict[str, list] = {}
@@ -168,8 +174,8 @@ def recipe_loss(recipe: str,  # recipe name
     if recipe == 'odin':
         if out.shape[1] < 2: raise ValueError('odin needs a model with two outputs (r_Q, r_L)')
         return odin_loss(r_c, r_r, out[:n, 1], out[n:, 1], spurious[:n], spurious[n:], head_weight[0], head_weight[1], labels,
-                         cfg.lambda_tie or 1.0, cfg.lambda_len, cfg.lambda_quality, cfg.lambda_orth, return_parts=True)
-    loss = crome_loss(r_c, r_r, labels, cfg.lambda_tie or 1.0)
+                         tie_weight(cfg), cfg.lambda_len, cfg.lambda_quality, cfg.lambda_orth, return_parts=True)
+    loss = crome_loss(r_c, r_r, labels, tie_weight(cfg))
     parts = {'acc': ((r_c > r_r)[labels == 1.0]).float().mean().item() if (labels == 1.0).any() else float('nan')}
     if recipe == 'mmd':
         cond = torch.cat([torch.ones(n), torch.zeros(n)]).to(bins.device) if cfg.mmd_conditional else None
@@ -335,9 +341,7 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     cfg = resolve_recipe(recipe, replace(TrainConfig(), **overrides))
     ds, labels = select_rows(ds, cfg, recipe)
     P, C, R = list(ds['prompt']), list(ds['chosen']), list(ds['rejected'])
-    from crome.schema import text_of
-    fm.embed(list(dict.fromkeys([text_of(p) for p in P] + [response_text(x) for x in C + R])), progress)
-    X = torch.cat([fm.features(P, C), fm.features(P, R)])
+    X = fm.features(P + P, C + R, progress)  # chosen rows then rejected rows; each unique text embedded once
     s_c, s_r = spurious_values(C, cfg.spurious), spurious_values(R, cfg.spurious)
     S = torch.tensor(np.concatenate([s_c, s_r]), dtype=torch.float32)
     B = bin_ids(S.numpy(), quantile_edges(S.numpy(), cfg.n_bins)) if cfg.n_bins else None

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaForCausalLM
-from crome.model import RewardModel, PairPM, FrozenRewardModel, default_backbone, load_tokenizer
+from crome.model import RewardModel, PairPM, default_backbone, load_tokenizer
+from crome.frozen import FrozenRewardModel
 from crome.schema import make_record, to_dataset
-from crome.train import RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main
+from crome.train import (RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main,
+                         fit_frozen)
 
 WORDS = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
 FAST = dict(batch_size=8, lr=3e-3, max_steps=24, logging_steps=4, warmup_ratio=0.0, scheduler='constant')
@@ -142,24 +144,24 @@ def test_frozen_fit_all_recipes(tok, toy, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for recipe in RECIPES:
-            fm.fit(toy, recipe, epochs=30, lr=1e-2, batch_size=16)
+            fit_frozen(fm, toy, recipe, epochs=30, lr=1e-2, batch_size=16)
             assert len(fm.history) == 30 and fm.history[-1] < fm.history[0], recipe
             assert fm.n_outputs == (2 if recipe == 'odin' else 1)
-        fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+        fit_frozen(fm, toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
     pref = toy.filter(lambda r: r['label'] == 1.0)
     assert (fm.score(pref['prompt'], pref['chosen']) > fm.score(pref['prompt'], pref['rejected'])).mean() > 0.8
     # same seed -> same head
     s1 = fm.score(pref['prompt'][:4], pref['chosen'][:4])
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+        warnings.simplefilter('ignore'); fit_frozen(fm, toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
     assert np.allclose(fm.score(pref['prompt'][:4], pref['chosen'][:4]), s1)
     # an exact step budget, whatever the data size (the pipeline gives every recipe the same one)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for steps in (1, 7, 40):
-            fm.fit(toy, 'crome', steps=steps, batch_size=16)
+            fit_frozen(fm, toy, 'crome', steps=steps, batch_size=16)
             assert fm.steps_done == steps
-    with pytest.raises(ValueError, match='steps must be positive'): fm.fit(toy, 'crome', steps=0)
+    with pytest.raises(ValueError, match='steps must be positive'): fit_frozen(fm, toy, 'crome', steps=0)
 
 
 def test_cli(tok, toy, tmp_path):
@@ -185,3 +187,30 @@ def test_real_minilm_fine_tunes(tmp_path):
     assert np.isfinite(losses).all() and np.mean(losses[-2:]) < np.mean(losses[:2])
     P, A = list(ds['prompt']), list(ds['chosen'])
     assert np.allclose(RewardModel.load(tmp_path / 'model').score(P, A), m.score(P, A), atol=1e-5)
+
+
+def test_lambda_tie_zero_is_honoured(tok, toy):
+    "Issue 16.1: lambda_tie=0 must switch the tie term off (it used to become 1.0 through `or 1.0`)."
+    from crome.train import recipe_loss
+    out = torch.tensor([[2.0], [0.5], [1.0], [0.3], [0.1], [0.9]])  # chosen rewards then rejected
+    labels = torch.tensor([1.0, 0.5, 0.5])
+    bt_only = torch.nn.functional.softplus(-(out[0, 0] - out[3, 0])) / 3
+    for recipe in ('crome', 'rrm'):
+        cfg = resolve_recipe(recipe, TrainConfig(lambda_tie=0.0))
+        assert cfg.lambda_tie == 0.0
+        loss, _ = recipe_loss(recipe, cfg, out, labels)
+        assert torch.allclose(loss, bt_only), (recipe, loss, bt_only)
+        loss1, _ = recipe_loss(recipe, resolve_recipe(recipe, TrainConfig(lambda_tie=1.0)), out, labels)
+        assert loss1 > loss + 0.1
+    # odin ranks ties with weight lambda_tie too when asked to use them
+    two = torch.cat([out, torch.zeros(6, 1)], 1)
+    hw = torch.eye(2)
+    l0, p0 = recipe_loss('odin', resolve_recipe('odin', TrainConfig(lambda_tie=0.0, use_ties=True)), two, labels,
+                         torch.arange(6.0), None, hw)
+    assert abs(p0['rank'] - bt_only.item()) < 1e-6
+    # PairPM: tie rows get weight lambda_tie
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id))
+    prep, _ = prepare_pairs(toy, PairPM(lm, tok, max_length=64), resolve_recipe('crome', TrainConfig(model_type='pairpm', lambda_tie=0.0)))
+    w, y = np.array(prep['pair_weights']), np.array(prep['pair_labels'])
+    assert (w[y == 0.5] == 0).all() and (w[y != 0.5] == 1).all()
