@@ -19,15 +19,15 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'prepare_pairs',
-           'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer', 'build_model',
-           'train_reward_model', 'fit_frozen', 'main']
+           'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer', 'scale_head',
+           'build_model', 'train_reward_model', 'fit_frozen', 'main']
 
 # %% ../nbs/09_train.ipynb #c4ca4ee9
 RECIPES = {
     'vanilla': dict(use_ties=False),
     'rrm': dict(use_ties=True, lambda_tie=1.0),
     'crome': dict(use_ties=True, lambda_tie=1.0),
-    'odin': dict(use_ties=False, lambda_len=1.0, lambda_quality=1.0, lambda_orth=1.0),
+    'odin': dict(use_ties=False, lambda_len=1.0, lambda_quality=1.0, lambda_orth=1.0, reward_init_std=1.0),
     'mmd': dict(use_ties=False, lambda_mmd=1.0, n_bins=10, mmd_conditional=False),
 }
 
@@ -62,6 +62,7 @@ class TrainConfig:
     lambda_len: float | None = None  # odin
     lambda_quality: float | None = None  # odin
     lambda_orth: float | None = None  # odin
+    reward_init_std: float | None = None  # rescale the fresh head so initial rewards have this std (odin: 1; 0 = off)
     bf16: bool = False  # bf16 mixed precision (GPU; ~10x slower on CPUs without AMX)
     gradient_checkpointing: bool = False
     disable_dropout: bool = True  # as TRL's RewardTrainer: dropout off for reward modelling
@@ -283,6 +284,25 @@ def _float_warmup() -> bool:
     import transformers
     return int(transformers.__version__.split('.')[0]) >= 5
 
+def scale_head(last: torch.nn.Linear,  # the layer producing the rewards
+               outputs: torch.Tensor,  # its current outputs on a sample of training inputs, shape (n, k)
+               std: float = 1.0,  # wanted std of each output column
+              ):
+    "Rescale each output row of `last` (weight and bias) so its outputs have standard deviation `std`."
+    sd = outputs.detach().float().std(0).clamp_min(1e-8)
+    with torch.no_grad():
+        last.weight.mul_((std / sd)[:, None].to(last.weight))
+        if last.bias is not None: last.bias.mul_((std / sd).to(last.bias))
+
+def _scale_fresh_head(model: RewardModel, train, cfg: TrainConfig, n: int = 64):
+    "`scale_head` on the classifier's output layer from one no-grad pass over up to `n` training pairs."
+    rows = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[:n]]
+    batch = PairCollator(model.tokenizer.pad_token_id, model.tokenizer.padding_side)(rows)
+    was = model.model.training; model.model.eval()
+    with torch.no_grad(): out = model.rewards({k: batch[k] for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in batch})
+    model.model.train(was)
+    scale_head(head_linear(model.model), out, cfg.reward_init_std)
+
 def build_model(cfg: TrainConfig, recipe: str) -> RewardModel | PairPM:
     "A fresh model from `cfg.model` (two outputs for odin)."
     path = cfg.model or default_backbone()
@@ -311,6 +331,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
         for mod in model.model.modules():
             if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
     train, edges = prepare_pairs(train_ds, model, cfg, recipe)
+    if cfg.reward_init_std and not isinstance(model, PairPM): _scale_fresh_head(model, train, cfg)
     ev = prepare_pairs(eval_ds, model, replace(cfg, use_ties=True), recipe, edges)[0] if eval_ds is not None else None
     tok = model.tokenizer
     trainer = CromeTrainer(model=model.model, args=_training_args(cfg, ev is not None), train_dataset=train, eval_dataset=ev,
@@ -352,6 +373,8 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     g, n = torch.Generator().manual_seed(fm.seed), len(y)
+    if cfg.reward_init_std:
+        with torch.no_grad(): scale_head(last, head(X[torch.randperm(len(X), generator=g)[:4096]]), cfg.reward_init_std)
     fm.history = []
     if steps is not None:  # a fixed budget of optimizer steps, whatever the data size (epochs ignored)
         if steps <= 0: raise ValueError(f'steps must be positive, got {steps}')

@@ -214,3 +214,42 @@ def test_lambda_tie_zero_is_honoured(tok, toy):
     prep, _ = prepare_pairs(toy, PairPM(lm, tok, max_length=64), resolve_recipe('crome', TrainConfig(model_type='pairpm', lambda_tie=0.0)))
     w, y = np.array(prep['pair_weights']), np.array(prep['pair_labels'])
     assert (w[y == 0.5] == 0).all() and (w[y != 0.5] == 1).all()
+
+
+def test_scale_head_and_odin_default(tok, toy):
+    "Issue 16.11: ODIN starts from unit-std rewards (its correlation terms otherwise swamp the ranking term)."
+    from crome.train import scale_head
+    lin = torch.nn.Linear(8, 2); x = torch.randn(500, 8)
+    scale_head(lin, lin(x), 1.0)
+    assert torch.allclose(lin(x).std(0), torch.ones(2), atol=1e-4)
+    assert resolve_recipe('odin', TrainConfig()).reward_init_std == 1.0
+    assert resolve_recipe('vanilla', TrainConfig()).reward_init_std is None
+    assert resolve_recipe('odin', TrainConfig(reward_init_std=0)).reward_init_std == 0
+    # fine-tuning: the classifier head is rescaled before the first step
+    m = tiny_rm(tok, num_labels=2)
+    from crome.train import _scale_fresh_head
+    prep, _ = prepare_pairs(toy, m, resolve_recipe('odin', TrainConfig()), 'odin')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        _scale_fresh_head(m, prep, resolve_recipe('odin', TrainConfig()), n=48)
+    rows = [prep[i] for i in range(48)]
+    m.model.eval()  # dropout off, as train_reward_model does (disable_dropout)
+    out = m.rewards({k: v for k, v in PairCollator(tok.pad_token_id)(rows).items() if k in ('input_ids', 'attention_mask', 'token_type_ids')})
+    assert 0.7 < float(out[:, 0].std()) < 1.3
+
+
+@pytest.mark.slow
+def test_odin_learns_the_demo_testbed():
+    "Issue 16.11 on the real testbed: frozen MiniLM, relevance with a signoff cue at rho .9, 20 epochs."
+    from crome.demo import make_demo
+    from crome.frozen import FrozenRewardModel
+    d = make_demo(1600, tasks='relevance', seed=0)
+    fm = FrozenRewardModel(max_length=128)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        accs = {}
+        for init in (0, 1.0):
+            fit_frozen(fm, d['train'], 'odin', epochs=20, lr=1e-3, reward_init_std=init)
+            te = d['clean']
+            accs[init] = float((fm.score(te['prompt'], te['chosen']) > fm.score(te['prompt'], te['rejected'])).mean())
+    assert accs[0] < 0.7 and accs[1.0] > 0.88, accs
