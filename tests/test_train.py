@@ -169,8 +169,9 @@ def test_cli(tok, toy, tmp_path):
     tiny_rm(tok).save(model_dir)
     data = tmp_path / 'pairs.jsonl'
     data.write_text('\n'.join(json.dumps({k: r[k] for k in ('prompt', 'chosen', 'rejected', 'label')}) for r in toy))
-    main([str(data), '--recipe', 'crome', '--model', str(model_dir), '--output_dir', str(tmp_path / 'out'), '--max_steps', '3',
-          '--max_length', '48', '--batch_size', '4'])
+    m = main([str(data), '--recipe', 'crome', '--model', str(model_dir), '--output_dir', str(tmp_path / 'out'), '--max_steps', '3',
+              '--max_length', '48', '--batch_size', '4', '--lambda_tie', '0'])
+    assert m.train_config.lambda_tie == 0.0  # issue 16.1: `--lambda_tie 0` is not dropped
     assert (tmp_path / 'out' / 'model' / 'model.safetensors').exists()
     assert RewardModel.load(tmp_path / 'out' / 'model').score(['q'], ['a']).shape == (1,)
 
