@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['bt_loss', 'tie_loss', 'soft_bt_loss', 'crome_loss', 'pearson', 'odin_loss', 'mmd2', 'mmd_loss', 'quantile_edges',
-           'bin_ids']
+__all__ = ['bt_loss', 'tie_loss', 'soft_bt_loss', 'crome_loss', 'center_penalty', 'pearson', 'odin_loss', 'mmd2', 'mmd_loss',
+           'quantile_edges', 'bin_ids']
 
 # %% ../nbs/08_losses.ipynb #fa006724
 def _check_pair(a: torch.Tensor, b: torch.Tensor, what='rewards'):
@@ -66,12 +66,23 @@ def crome_loss(r_chosen: torch.Tensor,  # rewards of the `chosen` column (answer
                labels: torch.Tensor,  # 1.0 for a preference, 0.5 for a tie
                lambda_tie: float = 1.0,  # weight of the tie term (+lambda, METHOD.md)
                reduction: str = 'mean',  # 'mean' (over all rows), 'sum' or 'none'
+               margin: torch.Tensor | None = None,  # per-row margin of preference rows (TRL's `margin`); ties ignore it
               ) -> torch.Tensor:
     "BT on preference rows + lambda * tie loss on tie rows, in one mixed batch."
     labels = torch.as_tensor(labels, dtype=r_chosen.dtype, device=r_chosen.device)
+    if margin is not None:
+        margin = torch.as_tensor(margin, dtype=r_chosen.dtype, device=r_chosen.device)
+        r_chosen = r_chosen - torch.where(labels == 1.0, margin, torch.zeros_like(margin))
     per_row = soft_bt_loss(r_chosen, r_rejected, labels, reduction='none')
     w = torch.where(labels == 1.0, torch.ones_like(labels), torch.full_like(labels, float(lambda_tie)))
     return _reduce(per_row * w, reduction)
+
+def center_penalty(r_chosen: torch.Tensor,  # rewards of the chosen column, shape (n,)
+                   r_rejected: torch.Tensor,  # rewards of the rejected column, shape (n,)
+                  ) -> torch.Tensor:
+    "Reward centering mean((r_chosen + r_rejected)^2) (Eisenstein et al. 2023; TRL's center_rewards_coefficient)."
+    _check_pair(r_chosen, r_rejected)
+    return ((r_chosen + r_rejected) ** 2).mean() if r_chosen.numel() else r_chosen.sum()
 
 # %% ../nbs/08_losses.ipynb #53cf37ef
 def pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

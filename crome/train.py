@@ -13,14 +13,14 @@ import torch
 from .schema import response_text
 from .model import RewardModel, PairPM, pad_batch, head_linear, default_backbone
 from .frozen import FrozenRewardModel
-from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids
+from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids, center_penalty
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'prepare_pairs',
-           'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer', 'scale_head',
-           'build_model', 'train_reward_model', 'fit_frozen', 'main']
+__all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'margins',
+           'prepare_pairs', 'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer',
+           'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'fit_frozen', 'load_train_config', 'main']
 
 # %% ../nbs/09_train.ipynb #c4ca4ee9
 RECIPES = {
@@ -63,6 +63,9 @@ class TrainConfig:
     lambda_quality: float | None = None  # odin
     lambda_orth: float | None = None  # odin
     reward_init_std: float | None = None  # rescale the fresh head so initial rewards have this std (odin: 1; 0 = off)
+    center_rewards_coefficient: float | None = None  # reward centering weight c: + c * mean((r_c + r_r)^2) (TRL's name)
+    margin_column: str | None = None  # a data column of per-pair margins: BT term -log sigmoid(r_c - r_r - m)
+    peft_config: Any = None  # LoRA: a peft `LoraConfig` or a dict of its fields (task SEQ_CLS); merged at the end
     bf16: bool = False  # bf16 mixed precision (GPU; ~10x slower on CPUs without AMX)
     gradient_checkpointing: bool = False
     disable_dropout: bool = True  # as TRL's RewardTrainer: dropout off for reward modelling
@@ -81,6 +84,8 @@ def resolve_recipe(recipe: str, config: TrainConfig) -> TrainConfig:
     if cfg.use_ties and cfg.lambda_tie is None: cfg = replace(cfg, lambda_tie=1.0)
     if cfg.lambda_tie is not None and cfg.lambda_tie < 0:
         raise ValueError(f'lambda_tie must be >= 0, got {cfg.lambda_tie}')
+    if cfg.margin_column and (recipe == 'odin' or config.model_type == 'pairpm'):
+        raise ValueError(f'margin_column is not supported with recipe {recipe!r} / model_type {config.model_type!r}')
     if config.model_type == 'pairpm' and recipe in ('odin', 'mmd'):
         raise ValueError(f'recipe {recipe!r} needs a BT reward model, not a PairPM')
     return cfg
@@ -111,6 +116,14 @@ def spurious_values(responses: Sequence, fn: str | Callable = 'length') -> np.nd
     if fn == 'length': return np.array([len(response_text(r)) for r in responses], dtype=np.float64)
     if not callable(fn): raise ValueError(f"spurious must be 'length' or a function of the response text, got {fn!r}")
     return np.array([float(fn(response_text(r))) for r in responses], dtype=np.float64)
+
+def margins(ds, column: str) -> np.ndarray:
+    "Per-pair margins from `column` (finite numbers; ties may hold any value, they ignore it)."
+    if column not in ds.column_names: raise ValueError(f"margin_column {column!r} is not a column of the training data")
+    m = np.asarray(ds[column], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(m))
+    if len(bad): raise ValueError(f'margin column {column!r}: rows {bad[:10].tolist()} are not finite numbers')
+    return m
 
 def prepare_pairs(ds,  # crome Dataset
                   model: RewardModel | PairPM,  # supplies the encoding
@@ -144,6 +157,7 @@ def prepare_pairs(ds,  # crome Dataset
     cols['length'] = [max(a, b) for a, b in zip(map(len, cols['input_ids_c']), map(len, cols['input_ids_r']))]
     s_c, s_r = spurious_values(C, cfg.spurious), spurious_values(R, cfg.spurious)
     cols.update(s_c=s_c.tolist(), s_r=s_r.tolist())
+    if cfg.margin_column: cols['margin'] = margins(ds, cfg.margin_column).tolist()
     if cfg.n_bins:
         edges = list(edges) if edges is not None else quantile_edges(np.concatenate([s_c, s_r]), cfg.n_bins)
         cols.update(bin_c=bin_ids(s_c, edges).tolist(), bin_r=bin_ids(s_r, edges).tolist())
@@ -169,6 +183,7 @@ class PairCollator:
         out = pad_batch(feats, self.pad_id, self.padding_side)
         out['pair_labels'] = torch.tensor([r['pair_labels'] for r in rows], dtype=torch.float32)
         out['spurious'] = torch.tensor([r['s_c'] for r in rows] + [r['s_r'] for r in rows], dtype=torch.float32)
+        if 'margin' in rows[0]: out['margin'] = torch.tensor([r['margin'] for r in rows], dtype=torch.float32)
         if 'bin_c' in rows[0]:
             out['bins'] = torch.tensor([r['bin_c'] for r in rows] + [r['bin_r'] for r in rows], dtype=torch.long)
         return out
@@ -180,8 +195,18 @@ def recipe_loss(recipe: str,  # recipe name
                 spurious: torch.Tensor | None = None,  # spurious variable per response, shape (2n,)
                 bins: torch.Tensor | None = None,  # mmd bin per response, shape (2n,)
                 head_weight: torch.Tensor | None = None,  # odin: final-layer weight, rows (w_Q, w_L)
+                margin: torch.Tensor | None = None,  # per-pair margins (cfg.margin_column)
                ) -> tuple[torch.Tensor, dict]:
     "The recipe's loss for one batch and a dict of its parts (floats, for logging)."
+    loss, parts = _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin)
+    if cfg.center_rewards_coefficient:
+        n = len(labels)
+        c = center_penalty(out[:n, 0], out[n:, 0])
+        parts['center'] = c.item()
+        loss = loss + cfg.center_rewards_coefficient * c
+    return loss, parts
+
+def _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin):
     n = len(labels)
     r_c, r_r = out[:n, 0], out[n:, 0]
     if recipe == 'odin':
@@ -189,7 +214,7 @@ def recipe_loss(recipe: str,  # recipe name
         return odin_loss(r_c, r_r, out[:n, 1], out[n:, 1], spurious[:n], spurious[n:], head_weight[0], head_weight[1],
                          labels, tie_weight(cfg), cfg.lambda_len, cfg.lambda_quality, cfg.lambda_orth,
                          return_parts=True)
-    loss = crome_loss(r_c, r_r, labels, tie_weight(cfg))
+    loss = crome_loss(r_c, r_r, labels, tie_weight(cfg), margin=margin)
     parts = {'acc': ((r_c > r_r)[labels == 1.0]).float().mean().item() if (labels == 1.0).any() else float('nan')}
     if recipe == 'mmd':
         cond = torch.cat([torch.ones(n), torch.zeros(n)]).to(bins.device) if cfg.mmd_conditional else None
@@ -253,7 +278,7 @@ class CromeTrainer(Trainer):
             return (per * inputs['pair_weights']).mean(), out, {}
         hw = head_linear(self.accelerator.unwrap_model(model)).weight if self.recipe == 'odin' else None
         loss, parts = recipe_loss(self.recipe, self.crome_config, out, y, inputs.get('spurious'), inputs.get('bins'),
-                                  hw)
+                                  hw, inputs.get('margin'))
         n = len(y)
         return loss, torch.stack([out[:n, 0], out[n:, 0]], 1), parts
 
@@ -323,6 +348,19 @@ def _scale_fresh_head(model: RewardModel, train, cfg: TrainConfig, n: int = 64):
     model.model.train(was)
     scale_head(head_linear(model.model), out, cfg.reward_init_std)
 
+def with_lora(model,  # a transformers model (sequence classifier, or a causal LM for a PairPM)
+              peft_config,  # a peft config, or a dict of `LoraConfig` fields
+              causal: bool = False,  # task type CAUSAL_LM (PairPM) instead of SEQ_CLS
+             ):
+    "The model wrapped with LoRA adapters (peft); for SEQ_CLS the fresh reward head is fully trained (modules_to_save)."
+    try: from peft import LoraConfig, get_peft_model
+    except ImportError as e: raise ImportError('peft_config needs the peft package (pip install peft)') from e
+    task = 'CAUSAL_LM' if causal else 'SEQ_CLS'
+    if isinstance(peft_config, dict): peft_config = LoraConfig(**{'task_type': task, **peft_config})
+    if str(getattr(peft_config, 'task_type', None)).split('.')[-1] != task:
+        raise ValueError(f'peft_config.task_type must be {task}, got {peft_config.task_type}')
+    return get_peft_model(model, peft_config)
+
 def build_model(cfg: TrainConfig, recipe: str) -> RewardModel | PairPM:
     "A fresh model from `cfg.model` (two outputs for odin)."
     path = cfg.model or default_backbone()
@@ -352,6 +390,9 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
             if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
     train, edges = prepare_pairs(train_ds, model, cfg, recipe)
     if cfg.reward_init_std and not isinstance(model, PairPM): _scale_fresh_head(model, train, cfg)
+    if cfg.peft_config is not None:
+        if cfg.gradient_checkpointing: model.model.enable_input_require_grads()  # checkpointed LoRA needs input grads
+        model.model = with_lora(model.model, cfg.peft_config, isinstance(model, PairPM))
     ev = prepare_pairs(eval_ds, model, replace(cfg, use_ties=True), recipe, edges)[0] if eval_ds is not None else None
     tok = model.tokenizer
     trainer = CromeTrainer(model=model.model, args=_training_args(cfg, ev is not None), train_dataset=train,
@@ -362,6 +403,9 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if ev is not None: trainer.evaluate()
     model.trainer, model.history, model.train_config, model.recipe = trainer, trainer.state.log_history, cfg, recipe
+    if cfg.peft_config is not None:  # keep the adapters, return (and save) a plain merged model
+        if not own_dir: model.model.save_pretrained(Path(cfg.output_dir) / 'adapter')
+        model.model = model.model.merge_and_unload()
     if not own_dir: model.save(Path(cfg.output_dir) / 'model')
     return model
 
@@ -388,6 +432,8 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     S = torch.tensor(np.concatenate([s_c, s_r]), dtype=torch.float32)
     B = bin_ids(S.numpy(), quantile_edges(S.numpy(), cfg.n_bins)) if cfg.n_bins else None
     y = torch.tensor(labels, dtype=torch.float32)
+    M = torch.tensor(margins(ds, cfg.margin_column), dtype=torch.float32) if cfg.margin_column else None
+    if cfg.peft_config: raise ValueError('peft_config applies to fine-tuning, not to a frozen-backbone head')
     fm.seed = fm.seed if seed is None else seed
     fm.n_outputs = 2 if recipe == 'odin' else 1
     head = fm.build_head(X.shape[1]); head.train()
@@ -407,7 +453,8 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
             if steps is not None and done >= steps: break
             both = torch.cat([idx, idx + n])
             bins = B[both] if B is not None else None
-            loss, _ = recipe_loss(recipe, cfg, head(X[both]), y[idx], S[both], bins, last.weight)
+            loss, _ = recipe_loss(recipe, cfg, head(X[both]), y[idx], S[both], bins, last.weight,
+                                  M[idx] if M is not None else None)
             opt.zero_grad(); loss.backward(); opt.step()
             tot += loss.item() * len(idx); seen += len(idx); done += 1
         if seen: fm.history.append(tot / seen)
@@ -416,24 +463,38 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     return fm
 
 # %% ../nbs/09_train.ipynb #d3af1579
+def load_train_config(path: str | Path) -> dict:
+    "TrainConfig fields (and optionally `recipe`) from a YAML file; unknown keys are an error naming the file."
+    import yaml
+    d = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(d, dict): raise ValueError(f'{path}: expected a mapping of TrainConfig fields')
+    unknown = set(d) - set(TrainConfig.__dataclass_fields__) - {'recipe'}
+    if unknown: raise ValueError(f"{path}: unknown TrainConfig field(s) {', '.join(sorted(unknown))}")
+    return d
+
 def main(argv: Sequence[str] | None = None):
     "`python -m crome.train DATA --recipe crome ...`; under `accelerate launch` it runs distributed."
     p = argparse.ArgumentParser(prog='crome.train',
                                 description='Train a crome reward model on a pairs file (jsonl/json/csv/parquet).')
-    p.add_argument('data'); p.add_argument('--recipe', default='crome', choices=list(RECIPES))
-    for f in ('model', 'output_dir', 'resume_from_checkpoint'): p.add_argument(f'--{f}', default=None)
+    p.add_argument('data'); p.add_argument('--recipe', default=None, choices=list(RECIPES))
+    p.add_argument('--config', default=None, help='YAML file of TrainConfig fields (flags override it)')
+    for f in ('model', 'output_dir', 'resume_from_checkpoint', 'margin_column'): p.add_argument(f'--{f}', default=None)
     for f, t in (('max_length', int), ('batch_size', int), ('gradient_accumulation', int), ('lr', float),
-                 ('epochs', float),
-                 ('max_steps', int), ('seed', int), ('save_steps', int), ('lambda_tie', float), ('logging_steps', int)):
+                 ('epochs', float), ('max_steps', int), ('seed', int), ('save_steps', int), ('lambda_tie', float),
+                 ('logging_steps', int), ('center_rewards_coefficient', float)):
         p.add_argument(f'--{f}', type=t, default=None)
     p.add_argument('--model_type', default=None, choices=['bt', 'pairpm'])
     p.add_argument('--bf16', action='store_true')
+    p.add_argument('--no_group_by_length', dest='group_by_length', action='store_false', default=None)
     a = vars(p.parse_args(argv))
     from crome.data import load_pairs
     ds = load_pairs(a.pop('data'), extra='keep', empty_response_ok=True)
-    recipe, resume = a.pop('recipe'), a.pop('resume_from_checkpoint')
+    recipe, resume, conf = a.pop('recipe'), a.pop('resume_from_checkpoint'), a.pop('config')
+    fields = load_train_config(conf) if conf else {}
+    recipe = recipe or fields.pop('recipe', 'crome'); fields.pop('recipe', None)
     # `is` tests: 0 and 0.0 equal False, and `--lambda_tie 0` must reach the config
-    cfg = TrainConfig(**{k: v for k, v in a.items() if v is not None and v is not False}, progress=True)
+    fields.update({k: v for k, v in a.items() if v is not None and not (k == 'bf16' and v is False)})
+    cfg = TrainConfig(**{'progress': True, **fields})
     return train_reward_model(ds, recipe, cfg, resume_from_checkpoint=resume)
 
 # %% ../nbs/09_train.ipynb #2c3e9feb
