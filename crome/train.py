@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #8b14ddc0
 from __future__ import annotations
-import argparse, logging, math, tempfile, warnings
+import argparse, json, logging, math, tempfile, warnings
 from dataclasses import dataclass, field, replace, asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -403,10 +403,13 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if ev is not None: trainer.evaluate()
     model.trainer, model.history, model.train_config, model.recipe = trainer, trainer.state.log_history, cfg, recipe
+    main_proc = trainer.is_world_process_zero()  # under DDP only the first process writes files
     if cfg.peft_config is not None:  # keep the adapters, return (and save) a plain merged model
-        if not own_dir: model.model.save_pretrained(Path(cfg.output_dir) / 'adapter')
+        if not own_dir and main_proc: model.model.save_pretrained(Path(cfg.output_dir) / 'adapter')
         model.model = model.model.merge_and_unload()
-    if not own_dir: model.save(Path(cfg.output_dir) / 'model')
+    if not own_dir and main_proc:
+        model.save(Path(cfg.output_dir) / 'model')
+        (Path(cfg.output_dir) / 'log_history.json').write_text(json.dumps(model.history, default=str))
     return model
 
 # %% ../nbs/09_train.ipynb #2b608213
