@@ -9,6 +9,8 @@ Both score the same MiniLM reward model (saved once; the pipeline loads the save
 Timings alternate between the contenders for `--reps` rounds and report the median; the machine is shared, so
 the load average is recorded. Scores must agree: the max |difference| is reported on texts neither side truncates.
 Useful FLOP/s (non-pad tokens, benchmarks/compute.py) are reported as a share of a matmul peak probed in this run.
+Tried and dropped: ONNX Runtime 1.32 (CPU provider, all graph optimisations, 2 threads) ran the same length-sorted
+MiniLM batches at 0.47-0.62x the speed of torch eager here (scores equal to 7e-8), so it is not used.
 
 Usage: python benchmarks/score_speed.py [--n 128 --batch 32 --reps 3 --threads 2]
 Writes benchmarks/results/score_speed.json."""
