@@ -237,18 +237,21 @@ RECIPE_DATA = {'vanilla': 'train', 'odin': 'train', 'mmd': 'train', 'rrm': 'rrm'
 class Embeddings:
     "One frozen encoder and its embedding cache shared by all frozen models of a run (saved in the run dir)."
     def __init__(self, cfg: RunConfig, path: Path):
-        from crome.model import FrozenRewardModel
+        from crome.frozen import FrozenRewardModel
         self.path, self.cfg = path, cfg
         self.fm = FrozenRewardModel(cfg.train.backbone, max_length=cfg.train.max_length)
+        # keys carry encoder, max length and truncation side: entries built under other settings are never reused
         if path.exists(): self.fm.load_cache(path)
     def share(self, m):
-        "Point model `m` at the shared cache and encoder (loaded once)."
-        self.fm._load_encoder()
-        m.cache, m._enc, m._tok = self.fm.cache, self.fm._enc, self.fm._tok
-        return m
+        "Point model `m` at the shared cache, and at the loaded encoder when it is the same one."
+        return m.share_from(self.fm)
     def model(self, seed: int):
-        from crome.model import FrozenRewardModel
-        return self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
+        from functools import partial
+        from crome.frozen import FrozenRewardModel
+        from crome.train import fit_frozen
+        m = self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
+        m.fit = partial(fit_frozen, m)  # FrozenRewardModel has no .fit (crome.frozen precedes crome.train); for train_one
+        return m
     def save(self):
         "Write the cache atomically (a kill while saving leaves the previous file intact)."
         if not self.fm.cache: return
@@ -282,7 +285,7 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
 def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):
     "Reload a model saved by `train_one`."
     if cfg.train.mode == 'frozen':
-        from crome.model import FrozenRewardModel
+        from crome.frozen import FrozenRewardModel
         return emb.share(FrozenRewardModel.load(out, backbone=cfg.train.backbone))
     from crome.model import RewardModel
     return RewardModel.from_pretrained(out / 'model', max_length=cfg.train.max_length)

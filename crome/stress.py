@@ -23,7 +23,7 @@ class FrozenTrainer:
                  epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,  # fit_frozen settings (same for all)
                  device: str | None = None,
                  **recipe_kw):  # recipe settings passed to fit_frozen (lambda_tie, ...)
-        from crome.model import FrozenRewardModel
+        from crome.frozen import FrozenRewardModel
         self.fm = FrozenRewardModel(backbone, head, hidden, max_length, device=device)
         self.fit_kw = dict(epochs=epochs, lr=lr, batch_size=batch_size, **recipe_kw)
 

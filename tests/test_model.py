@@ -1,10 +1,10 @@
-"Reward models (crome.model): scoring, truncation, save/reload, PairPM, frozen head, pair_prob."
+"Reward models (crome.model): scoring, truncation, save/reload, PairPM, pair_prob."
 import numpy as np
 import pytest
 import torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel,
                           LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification)
-from crome.model import (RewardModel, PairPM, FrozenRewardModel, default_backbone, encode_pairs, load_tokenizer, pair_prob,
+from crome.model import (RewardModel, PairPM, default_backbone, encode_pairs, load_tokenizer, pair_prob,
                          length_batches, chat_texts)
 
 P = ['What is 2+2?', 'Name a colour.', 'Say hi.', 'Tell me a long story about rivers and mountains.']
@@ -107,27 +107,6 @@ def test_pairpm(tok, tmp_path):
     assert pm.knockout('q', ['x', 'y', 'z']) in (0, 1, 2)
     pm.save(tmp_path)
     assert np.allclose(PairPM.load(tmp_path).prob(P, R, R[::-1]), p_ab, atol=1e-6)
-
-
-def test_frozen_cache_and_save(tok, tmp_path):
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path / 'bb')
-    tok.save_pretrained(tmp_path / 'bb')
-    fm = FrozenRewardModel(tmp_path / 'bb', head='linear', max_length=32)
-    with pytest.raises(RuntimeError): fm.score(P, R)
-    x = fm.features(P, R)
-    assert x.shape == (4, 96) and len(fm.cache) == 8
-    q, a = x[:, :32], x[:, 32:64]
-    assert torch.allclose(x[:, 64:], q * a) and torch.allclose(q.norm(dim=1), torch.ones(4), atol=1e-5)
-    # cached values equal a fresh computation, and embedding is batch-invariant
-    e1 = fm.embed(P); fm.cache.clear(); fm.batch_size = 1
-    assert np.allclose(fm.embed(P), e1, atol=1e-5)
-    fm.build_head(96)
-    s = fm.score(P, R)
-    fm.save(tmp_path / 'head'); fm.save_cache(tmp_path / 'c.npz')
-    fm2 = FrozenRewardModel.load(tmp_path / 'head'); fm2.load_cache(tmp_path / 'c.npz')
-    assert fm2.head_kind == 'linear' and np.allclose(fm2.score(P, R), s, atol=1e-6)
-    with pytest.raises(ValueError): FrozenRewardModel(tmp_path / 'bb', head='transformer')
 
 
 @pytest.mark.slow

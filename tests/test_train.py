@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaForCausalLM
-from crome.model import RewardModel, PairPM, FrozenRewardModel, default_backbone, load_tokenizer
+from crome.model import RewardModel, PairPM, default_backbone, load_tokenizer
+from crome.frozen import FrozenRewardModel
 from crome.schema import make_record, to_dataset
-from crome.train import RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main
+from crome.train import (RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main,
+                         fit_frozen)
 
 WORDS = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
 FAST = dict(batch_size=8, lr=3e-3, max_steps=24, logging_steps=4, warmup_ratio=0.0, scheduler='constant')
@@ -142,24 +144,24 @@ def test_frozen_fit_all_recipes(tok, toy, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for recipe in RECIPES:
-            fm.fit(toy, recipe, epochs=30, lr=1e-2, batch_size=16)
+            fit_frozen(fm, toy, recipe, epochs=30, lr=1e-2, batch_size=16)
             assert len(fm.history) == 30 and fm.history[-1] < fm.history[0], recipe
             assert fm.n_outputs == (2 if recipe == 'odin' else 1)
-        fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+        fit_frozen(fm, toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
     pref = toy.filter(lambda r: r['label'] == 1.0)
     assert (fm.score(pref['prompt'], pref['chosen']) > fm.score(pref['prompt'], pref['rejected'])).mean() > 0.8
     # same seed -> same head
     s1 = fm.score(pref['prompt'][:4], pref['chosen'][:4])
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore'); fm.fit(toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
+        warnings.simplefilter('ignore'); fit_frozen(fm, toy, 'vanilla', epochs=60, lr=1e-2, batch_size=16)
     assert np.allclose(fm.score(pref['prompt'][:4], pref['chosen'][:4]), s1)
     # an exact step budget, whatever the data size (the pipeline gives every recipe the same one)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for steps in (1, 7, 40):
-            fm.fit(toy, 'crome', steps=steps, batch_size=16)
+            fit_frozen(fm, toy, 'crome', steps=steps, batch_size=16)
             assert fm.steps_done == steps
-    with pytest.raises(ValueError, match='steps must be positive'): fm.fit(toy, 'crome', steps=0)
+    with pytest.raises(ValueError, match='steps must be positive'): fit_frozen(fm, toy, 'crome', steps=0)
 
 
 def test_cli(tok, toy, tmp_path):
@@ -167,8 +169,9 @@ def test_cli(tok, toy, tmp_path):
     tiny_rm(tok).save(model_dir)
     data = tmp_path / 'pairs.jsonl'
     data.write_text('\n'.join(json.dumps({k: r[k] for k in ('prompt', 'chosen', 'rejected', 'label')}) for r in toy))
-    main([str(data), '--recipe', 'crome', '--model', str(model_dir), '--output_dir', str(tmp_path / 'out'), '--max_steps', '3',
-          '--max_length', '48', '--batch_size', '4'])
+    m = main([str(data), '--recipe', 'crome', '--model', str(model_dir), '--output_dir', str(tmp_path / 'out'), '--max_steps', '3',
+              '--max_length', '48', '--batch_size', '4', '--lambda_tie', '0'])
+    assert m.train_config.lambda_tie == 0.0  # issue 16.1: `--lambda_tie 0` is not dropped
     assert (tmp_path / 'out' / 'model' / 'model.safetensors').exists()
     assert RewardModel.load(tmp_path / 'out' / 'model').score(['q'], ['a']).shape == (1,)
 
@@ -185,3 +188,151 @@ def test_real_minilm_fine_tunes(tmp_path):
     assert np.isfinite(losses).all() and np.mean(losses[-2:]) < np.mean(losses[:2])
     P, A = list(ds['prompt']), list(ds['chosen'])
     assert np.allclose(RewardModel.load(tmp_path / 'model').score(P, A), m.score(P, A), atol=1e-5)
+
+
+def test_lambda_tie_zero_is_honoured(tok, toy):
+    "Issue 16.1: lambda_tie=0 must switch the tie term off (it used to become 1.0 through `or 1.0`)."
+    from crome.train import recipe_loss
+    out = torch.tensor([[2.0], [0.5], [1.0], [0.3], [0.1], [0.9]])  # chosen rewards then rejected
+    labels = torch.tensor([1.0, 0.5, 0.5])
+    bt_only = torch.nn.functional.softplus(-(out[0, 0] - out[3, 0])) / 3
+    for recipe in ('crome', 'rrm'):
+        cfg = resolve_recipe(recipe, TrainConfig(lambda_tie=0.0))
+        assert cfg.lambda_tie == 0.0
+        loss, _ = recipe_loss(recipe, cfg, out, labels)
+        assert torch.allclose(loss, bt_only), (recipe, loss, bt_only)
+        loss1, _ = recipe_loss(recipe, resolve_recipe(recipe, TrainConfig(lambda_tie=1.0)), out, labels)
+        assert loss1 > loss + 0.1
+    # odin ranks ties with weight lambda_tie too when asked to use them
+    two = torch.cat([out, torch.zeros(6, 1)], 1)
+    hw = torch.eye(2)
+    l0, p0 = recipe_loss('odin', resolve_recipe('odin', TrainConfig(lambda_tie=0.0, use_ties=True)), two, labels,
+                         torch.arange(6.0), None, hw)
+    assert abs(p0['rank'] - bt_only.item()) < 1e-6
+    # PairPM: tie rows get weight lambda_tie
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id))
+    prep, _ = prepare_pairs(toy, PairPM(lm, tok, max_length=64), resolve_recipe('crome', TrainConfig(model_type='pairpm', lambda_tie=0.0)))
+    w, y = np.array(prep['pair_weights']), np.array(prep['pair_labels'])
+    assert (w[y == 0.5] == 0).all() and (w[y != 0.5] == 1).all()
+
+
+def test_scale_head_and_odin_default(tok, toy):
+    "Issue 16.11: ODIN starts from unit-std rewards (its correlation terms otherwise swamp the ranking term)."
+    from crome.train import scale_head
+    lin = torch.nn.Linear(8, 2); x = torch.randn(500, 8)
+    scale_head(lin, lin(x), 1.0)
+    assert torch.allclose(lin(x).std(0), torch.ones(2), atol=1e-4)
+    assert resolve_recipe('odin', TrainConfig()).reward_init_std == 1.0
+    assert resolve_recipe('vanilla', TrainConfig()).reward_init_std is None
+    assert resolve_recipe('odin', TrainConfig(reward_init_std=0)).reward_init_std == 0
+    # fine-tuning: the classifier head is rescaled before the first step
+    m = tiny_rm(tok, num_labels=2)
+    from crome.train import _scale_fresh_head
+    prep, _ = prepare_pairs(toy, m, resolve_recipe('odin', TrainConfig()), 'odin')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        _scale_fresh_head(m, prep, resolve_recipe('odin', TrainConfig()), n=48)
+    rows = [prep[i] for i in range(48)]
+    m.model.eval()  # dropout off, as train_reward_model does (disable_dropout)
+    out = m.rewards({k: v for k, v in PairCollator(tok.pad_token_id)(rows).items() if k in ('input_ids', 'attention_mask', 'token_type_ids')})
+    assert 0.7 < float(out[:, 0].std()) < 1.3
+
+
+@pytest.mark.slow
+def test_odin_learns_the_demo_testbed():
+    "Issue 16.11 on the real testbed: frozen MiniLM, relevance with a signoff cue at rho .9, 20 epochs."
+    from crome.demo import make_demo
+    from crome.frozen import FrozenRewardModel
+    d = make_demo(1600, tasks='relevance', seed=0)
+    fm = FrozenRewardModel(max_length=128)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        accs = {}
+        for init in (0, 1.0):
+            fit_frozen(fm, d['train'], 'odin', epochs=20, lr=1e-3, reward_init_std=init)
+            te = d['clean']
+            accs[init] = float((fm.score(te['prompt'], te['chosen']) > fm.score(te['prompt'], te['rejected'])).mean())
+    assert accs[0] < 0.7 and accs[1.0] > 0.88, accs
+
+
+def test_lora_trains_saves_adapters_and_merges(tok, toy, tmp_path):
+    "Issue 17.5: LoRA (peft, SEQ_CLS) on a tiny random model: only adapters and the head train; adapters saved; merged export."
+    pytest.importorskip('peft')
+    m = tiny_rm(tok)
+    base = {k: v.clone() for k, v in m.model.state_dict().items()}
+    lora = {'r': 4, 'lora_alpha': 8, 'target_modules': ['query', 'value'], 'lora_dropout': 0.0}
+    seen = {}
+    from crome import train as T
+    orig = T.with_lora
+    def spy(model, cfg, causal=False):
+        pm = orig(model, cfg, causal); seen['trainable'] = {n for n, p in pm.named_parameters() if p.requires_grad}; return pm
+    T.with_lora = spy
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            out = train_reward_model(toy, 'crome', model=m, output_dir=str(tmp_path), peft_config=lora, **FAST)
+    finally: T.with_lora = orig
+    assert seen['trainable'] and all('lora_' in n or 'classifier' in n for n in seen['trainable']), seen
+    losses = [h['loss'] for h in out.history if 'loss' in h]
+    assert np.mean(losses[-2:]) < np.mean(losses[:2])
+    cfg = json.loads((tmp_path / 'adapter' / 'adapter_config.json').read_text())
+    assert cfg['task_type'] == 'SEQ_CLS' and (tmp_path / 'adapter' / 'adapter_model.safetensors').exists()
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / 'model')
+    assert type(plain).__name__ == 'BertForSequenceClassification' and not any('lora' in k for k in plain.state_dict())
+    P, A = list(toy['prompt'][:6]), list(toy['chosen'][:6])
+    assert np.allclose(RewardModel.load(tmp_path / 'model').score(P, A), out.score(P, A), atol=1e-5)
+    q = 'bert.encoder.layer.0.attention.self.query.weight'
+    assert not torch.allclose(plain.state_dict()[q], base[q])  # the adapters were merged into the weights
+    k = 'bert.encoder.layer.0.attention.self.key.weight'
+    assert torch.allclose(plain.state_dict()[k], base[k])  # untouched modules stay as they were
+    with pytest.raises(ValueError, match='task_type'):
+        from peft import LoraConfig
+        T.with_lora(tiny_rm(tok).model, LoraConfig(task_type='CAUSAL_LM', target_modules=['query']))
+
+
+def test_center_rewards_and_margin(tok, toy):
+    "Issue 17.5: reward centering pulls the mean reward to 0; a margin column enters the BT term."
+    from crome.train import recipe_loss
+    out = torch.tensor([[3.0], [2.0], [1.0], [1.0]]); y = torch.tensor([1.0, 1.0])
+    base, _ = recipe_loss('vanilla', resolve_recipe('vanilla', TrainConfig()), out, y)
+    cen, parts = recipe_loss('vanilla', resolve_recipe('vanilla', TrainConfig(center_rewards_coefficient=0.1)), out, y)
+    assert abs(parts['center'] - (16 + 9) / 2) < 1e-6 and torch.isclose(cen, base + 0.1 * 12.5)
+    mar, _ = recipe_loss('vanilla', resolve_recipe('vanilla', TrainConfig()), out, y, margin=torch.tensor([2.0, 1.0]))
+    assert torch.isclose(mar, torch.nn.functional.softplus(torch.tensor(0.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        ds = toy.map(lambda r: {'margin': 0.5})
+        a = train_reward_model(ds, 'vanilla', model=tiny_rm(tok), center_rewards_coefficient=1.0, margin_column='margin', **FAST)
+        b = train_reward_model(ds, 'vanilla', model=tiny_rm(tok), **FAST)
+    P, A, R = list(toy['prompt']), list(toy['chosen']), list(toy['rejected'])
+    mean_a = abs(np.concatenate([a.score(P, A), a.score(P, R)]).mean())
+    mean_b = abs(np.concatenate([b.score(P, A), b.score(P, R)]).mean())
+    assert mean_a < 0.5 * mean_b + 0.05, (mean_a, mean_b)
+    assert 'center' in a.history[0]
+    with pytest.raises(ValueError, match='margin_column'):
+        train_reward_model(toy, 'vanilla', model=tiny_rm(tok), margin_column='nope', **FAST)
+
+
+def test_gemma2_lora_config_fits_a_tiny_gemma2(tmp_path):
+    "The documented 2B config parses into a TrainConfig and its LoRA targets exist in a (tiny, random) Gemma-2 classifier."
+    pytest.importorskip('peft')
+    from pathlib import Path
+    from transformers import Gemma2Config, Gemma2ForSequenceClassification
+    from crome.train import load_train_config, with_lora
+    d = load_train_config(Path(__file__).resolve().parents[1] / 'benchmarks' / 'configs' / 'gemma2_2b_lora.yaml')
+    assert d.pop('recipe') == 'crome'
+    cfg = TrainConfig(**d)
+    assert cfg.bf16 and cfg.gradient_checkpointing and cfg.center_rewards_coefficient > 0
+    torch.manual_seed(0)
+    g = Gemma2ForSequenceClassification(Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, num_key_value_heads=1, head_dim=8, num_labels=1,
+                                                     pad_token_id=0))
+    pm = with_lora(g, cfg.peft_config)
+    names = [n for n, p in pm.named_parameters() if p.requires_grad]
+    assert any('q_proj.lora_A' in n for n in names) and any('down_proj.lora_B' in n for n in names)
+    assert any('score' in n for n in names)  # the fresh reward head trains fully
+    out = pm(input_ids=torch.tensor([[1, 2, 3, 4]])).logits
+    out.sum().backward()
+    (tmp_path / 'bad.yaml').write_text('lr: 1\nlearning_rate: 2\n')
+    with pytest.raises(ValueError, match='learning_rate'): load_train_config(tmp_path / 'bad.yaml')

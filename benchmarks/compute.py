@@ -1,0 +1,55 @@
+"""Shared helpers for the speed benchmarks: run metadata, a matmul peak probe, and FLOP counts of encoder reward models.
+
+FLOPs are counted for the useful (non-pad) tokens only: a sequence of L tokens costs, per forward pass,
+2 * (weights of all linear layers) * L for the matmuls plus 4 * layers * hidden * L^2 for attention (QK^T and AV).
+A training step costs 3x its forward pass (backward ~2x). Padding, embeddings, norms and softmax are not counted,
+so the share of peak is a lower bound on the hardware's busy time and an honest measure of useful work."""
+import json, os, platform, subprocess, time
+from pathlib import Path
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError: return 'unknown'
+
+
+def load_info() -> dict:
+    "Machine load when measuring (this machine is shared): 1/5/15-minute load averages and the CPU count."
+    try: l1, l5, l15 = os.getloadavg()
+    except OSError: l1 = l5 = l15 = float('nan')
+    return {'loadavg_1_5_15': [round(l1, 2), round(l5, 2), round(l15, 2)], 'cpus': os.cpu_count()}
+
+
+def device_name(threads: int) -> str:
+    if torch.cuda.is_available(): return torch.cuda.get_device_name(0)
+    return f'CPU ({platform.processor() or platform.machine()}, {threads} torch threads)'
+
+
+def matmul_peak(n: int = 1536, reps: int = 8, dtype=torch.float32) -> dict:
+    "Best achieved FLOP/s of an n x n x n matmul (float32) with the current torch thread count: the practical peak."
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    best = float('inf')
+    for _ in range(reps):
+        t0 = time.perf_counter(); torch.mm(a, b); best = min(best, time.perf_counter() - t0)
+    return {'n': n, 'reps': reps, 'best_s': best, 'flops_per_s': 2 * n ** 3 / best, 'threads': torch.get_num_threads()}
+
+
+def linear_weights(model) -> int:
+    "Multiply-accumulates per token of all linear layers (the classifier head included, embeddings excluded)."
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def forward_flops(model, lengths) -> float:
+    "Forward FLOPs of an encoder over sequences of the given (non-pad) lengths."
+    cfg = model.config
+    lin, layers, d = linear_weights(model), cfg.num_hidden_layers, cfg.hidden_size
+    return float(sum(2 * lin * L + 4 * layers * d * L * L for L in lengths))
+
+
+def write_json(path, obj):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2, default=str))

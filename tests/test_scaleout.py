@@ -1,0 +1,103 @@
+"""Scale-out on CPU (issue 17.4): two processes under `accelerate launch` (DDP over gloo) train to the same model as one
+process at the same global batch, and augmentation split into shards across processes merges to the one-process result.
+
+Pitfall found here: `accelerate launch --num_processes 2 --cpu` starts ONE process (accelerate's simple launcher; its
+multi-CPU mode expects MPI). Two CPU processes need the torchrun-based launcher plus the CPU flag:
+`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 ...` (or `torchrun --nproc_per_node 2` with
+that variable); accelerate then picks DistributedType.MULTI_CPU with the gloo backend.
+Slow: each launch starts Python processes (~10-30 s on 2 cores)."""
+import json, os, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+REL_TOL = 1e-3  # max |score difference| 1 vs 2 processes, as a share of how far training moved the scores (fp32 sums)
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS='1', OMP_WAIT_POLICY='PASSIVE', TOKENIZERS_PARALLELISM='false',
+               HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env.pop('CUDA_VISIBLE_DEVICES', None)
+    return env
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def _launch(args, nproc, tmp_path):
+    mode = ['--multi_gpu', '--main_process_port', str(_free_port())] if nproc > 1 else ['--cpu']
+    cmd = [sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', str(nproc), '--num_machines', '1',
+           '--mixed_precision', 'no', '--dynamo_backend', 'no'] + mode + args
+    r = subprocess.run(cmd, cwd=tmp_path, env=dict(_env(), ACCELERATE_USE_CPU='true'), capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    from transformers import BertConfig, BertForSequenceClassification
+    from crome.model import RewardModel, default_backbone, load_tokenizer
+    from crome.schema import make_record
+    d = tmp_path_factory.mktemp('scale')
+    tok = load_tokenizer(default_backbone())
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=64, num_labels=1)
+    RewardModel(BertForSequenceClassification(cfg), tok, max_length=48).save(d / 'tiny')
+    words = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
+    rows = []
+    for i in range(64):
+        w, o = words[i % 8], words[(i + 3) % 8]
+        rows.append(make_record(f'tell me about {w}', f'{w} is nice ' * (1 + i % 3), f'{o} is here ' * (1 + (i + 1) % 3), id=f'p{i}'))
+        if i % 2: rows.append(make_record(f'tell me about {o}', f'{w} thing', f'{words[(i + 5) % 8]} thing', label=0.5, id=f't{i}'))
+    (d / 'pairs.jsonl').write_text('\n'.join(json.dumps({k: r[k] for k in ('prompt', 'chosen', 'rejected', 'label')}) for r in rows))
+    return d
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_one(tiny):
+    from crome.model import RewardModel
+    # plain SGD: Adam would turn float32 reduction-order noise in near-zero gradients into full-size steps
+    # (with AdamW the per-step losses and gradient norms still agree to 1e-5, the final scores to ~1e-3)
+    (tiny / 'sgd.yaml').write_text('training_args: {optim: sgd}\nwarmup_ratio: 0.0\nscheduler: constant\nreward_init_std: 1.0\n')
+    common = ['-m', 'crome.train', str(tiny / 'pairs.jsonl'), '--recipe', 'crome', '--model', str(tiny / 'tiny'), '--max_steps', '8',
+              '--lr', '0.05', '--max_length', '48', '--seed', '0', '--logging_steps', '1', '--no_group_by_length',
+              '--config', str(tiny / 'sgd.yaml')]
+    _launch(common + ['--batch_size', '16', '--output_dir', str(tiny / 'one')], 1, tiny)
+    _launch(common + ['--batch_size', '8', '--output_dir', str(tiny / 'two')], 2, tiny)
+    rows = [json.loads(x) for x in (tiny / 'pairs.jsonl').read_text().splitlines()]
+    P, A = [r['prompt'] for r in rows], [r['chosen'] for r in rows]
+    one, two = RewardModel.load(tiny / 'one' / 'model').score(P, A), RewardModel.load(tiny / 'two' / 'model').score(P, A)
+    start = RewardModel.load(tiny / 'tiny').score(P, A)
+    moved = float(np.abs(one - start).max())
+    diff = float(np.abs(one - two).max())
+    assert moved > 0.5, moved  # training changed the scores a lot, so agreement is not trivial
+    assert diff < REL_TOL * moved, (diff, moved)
+    # the gradient norms logged at every step agree (DDP averages the two processes' gradients)
+    g1, g2 = (_grad_norms(tiny / d / 'log_history.json') for d in ('one', 'two'))
+    assert len(g1) == 8 and np.allclose(g1, g2, rtol=1e-3), (g1, g2)
+
+
+def _grad_norms(path):
+    return [h['grad_norm'] for h in json.loads(Path(path).read_text()) if 'grad_norm' in h]
+
+
+@pytest.mark.slow
+def test_augmentation_shards_across_processes_merge_to_one(tiny):
+    from crome.augment import AugmentResult, causal_augment, content_hash, merge_results
+    from crome.demo import make_demo
+    _launch([str(ROOT / 'tests' / 'scaleout_worker.py'), str(tiny)], 2, tiny)
+    parts = [json.loads((tiny / f'shard{i}.json').read_text()) for i in range(2)]
+    assert {p['world'] for p in parts} == {2} and all('gloo' in p['backend'] for p in parts)
+    merged = merge_results([AugmentResult(p['records'], p['rejects'], p['shard'], p['num_shards']) for p in parts])
+    single = causal_augment(make_demo(40, cues=[], seed=3)['train'], seed=0, progress=False)
+    single = json.loads(json.dumps({'records': single.records, 'rejects': single.reject_records}, default=str))
+    assert len(merged.records) == len(single['records']) > 0
+    assert content_hash(merged.records) == content_hash(single['records'])
+    assert merged.reject_records == single['rejects']
