@@ -137,7 +137,7 @@ class FrozenRewardModel:
 
     def score(self, prompts, responses, batch_size: int = 4096, progress: bool = False) -> np.ndarray:
         "Rewards (float32) for (prompt, response) pairs."
-        if self.head is None: raise RuntimeError('no head yet: train it (crome.train.fit_frozen) or load() one')
+        if self.head is None: raise RuntimeError('no head yet: train it (crome.frozen_fit.fit_frozen) or load() one')
         prompts, responses = _check_texts(prompts, responses)
         if not prompts: return np.zeros(0, dtype=np.float32)
         x = self.features(prompts, responses, progress)

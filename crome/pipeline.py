@@ -248,7 +248,7 @@ class Embeddings:
     def model(self, seed: int):
         from functools import partial
         from crome.frozen import FrozenRewardModel
-        from crome.train import fit_frozen
+        from crome.frozen_fit import fit_frozen
         m = self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
         m.fit = partial(fit_frozen, m)  # FrozenRewardModel has no .fit (crome.frozen precedes crome.train); for train_one
         return m

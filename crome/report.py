@@ -220,9 +220,9 @@ def fidelity_section(run_dir: Path) -> str | None:
     if not len(t): return None
     keep = ['generator', 'attribute', 'direction', 'applied', 'verified', 'spurious_change_rate', 'mean_length_ratio']
     rejected = t[[c for c in t.columns if str(c).startswith('rejected_')]].sum(axis=1)
-    return _table_html(t[keep].assign(rejected=rejected), 'Causal rewrites per edit (offline verifier or oracle '
-                       'verdict, then the spurious-attribute detectors); rejects by reason in augment/crome_rejects.csv',
-                       index=False)
+    cap = ('Causal rewrites per edit (offline verifier or oracle verdict, then the spurious-attribute detectors); '
+           'rejects by reason in augment/crome_rejects.csv')
+    return _table_html(t[keep].assign(rejected=rejected), cap, index=False)
 
 def _read(d: Path, p: str):
     import pandas as pd

@@ -29,7 +29,7 @@ class FrozenTrainer:
 
     def __call__(self, train_ds, recipe: str, seed: int):
         "Fit a fresh head; returns a model that shares the encoder and cache but owns its head."
-        from crome.train import fit_frozen
+        from crome.frozen_fit import fit_frozen
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)  # vanilla drops ties: expected here
             fit_frozen(self.fm, train_ds, recipe, seed=seed, **self.fit_kw)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'margins',
            'prepare_pairs', 'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer',
-           'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'fit_frozen', 'load_train_config', 'main']
+           'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'load_train_config', 'main']
 
 # %% ../nbs/09_train.ipynb #c4ca4ee9
 RECIPES = {
@@ -411,59 +411,6 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
         model.save(Path(cfg.output_dir) / 'model')
         (Path(cfg.output_dir) / 'log_history.json').write_text(json.dumps(model.history, default=str))
     return model
-
-# %% ../nbs/09_train.ipynb #2b608213
-def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and trained
-               ds,  # crome Dataset
-               recipe: str = 'crome',  # vanilla | rrm | crome | odin | mmd
-               epochs: int = 10,  # passes over the data
-               lr: float = 1e-3,  # Adam learning rate
-               steps: int | None = None,  # exact optimizer steps instead of epochs (same budget for every recipe)
-               batch_size: int = 256,  # pairs per step
-               weight_decay: float = 0.0,
-               seed: int | None = None,  # default: the model's seed
-               progress: bool = False,  # tqdm bar over epochs
-               **overrides,  # recipe settings: lambda_tie, lambda_mmd, n_bins, spurious, ...
-              ) -> FrozenRewardModel:
-    "Train the head of a frozen-backbone reward model with a recipe; loss per epoch in `fm.history`."
-    from tqdm.auto import tqdm
-    cfg = resolve_recipe(recipe, replace(TrainConfig(), **overrides))
-    ds, labels = select_rows(ds, cfg, recipe)
-    P, C, R = list(ds['prompt']), list(ds['chosen']), list(ds['rejected'])
-    X = fm.features(P + P, C + R, progress)  # chosen rows then rejected rows; each unique text embedded once
-    s_c, s_r = spurious_values(C, cfg.spurious), spurious_values(R, cfg.spurious)
-    S = torch.tensor(np.concatenate([s_c, s_r]), dtype=torch.float32)
-    B = bin_ids(S.numpy(), quantile_edges(S.numpy(), cfg.n_bins)) if cfg.n_bins else None
-    y = torch.tensor(labels, dtype=torch.float32)
-    M = torch.tensor(margins(ds, cfg.margin_column), dtype=torch.float32) if cfg.margin_column else None
-    if cfg.peft_config: raise ValueError('peft_config applies to fine-tuning, not to a frozen-backbone head')
-    fm.seed = fm.seed if seed is None else seed
-    fm.n_outputs = 2 if recipe == 'odin' else 1
-    head = fm.build_head(X.shape[1]); head.train()
-    last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    g, n = torch.Generator().manual_seed(fm.seed), len(y)
-    if cfg.reward_init_std:
-        with torch.no_grad(): scale_head(last, head(X[torch.randperm(len(X), generator=g)[:4096]]), cfg.reward_init_std)
-    fm.history = []
-    if steps is not None:  # a fixed budget of optimizer steps, whatever the data size (epochs ignored)
-        if steps <= 0: raise ValueError(f'steps must be positive, got {steps}')
-        per_epoch = math.ceil(n / batch_size); epochs = math.ceil(steps / per_epoch)
-    done = 0
-    for _ in tqdm(range(epochs), disable=not progress, desc=f'fit {recipe}'):
-        tot, seen = 0.0, 0
-        for idx in torch.randperm(n, generator=g).split(batch_size):
-            if steps is not None and done >= steps: break
-            both = torch.cat([idx, idx + n])
-            bins = B[both] if B is not None else None
-            loss, _ = recipe_loss(recipe, cfg, head(X[both]), y[idx], S[both], bins, last.weight,
-                                  M[idx] if M is not None else None)
-            opt.zero_grad(); loss.backward(); opt.step()
-            tot += loss.item() * len(idx); seen += len(idx); done += 1
-        if seen: fm.history.append(tot / seen)
-    fm.steps_done = done
-    head.eval()
-    return fm
 
 # %% ../nbs/09_train.ipynb #d3af1579
 def load_train_config(path: str | Path) -> dict:

@@ -83,7 +83,7 @@ def test_causal_attributes_learnable_by_default_backbone():
     no cue planted, reaches >= 0.85 accuracy on the clean test split, on each causal-attribute kind."""
     import numpy as np
     from crome.frozen import FrozenRewardModel
-    from crome.train import fit_frozen
+    from crome.frozen_fit import fit_frozen
     d = make_demo(2000, cues=[], seed=0)  # 1,200 training pairs (60%), as many as 1,600 at the old 75/25 split
     fm = fit_frozen(FrozenRewardModel(max_length=128, seed=0), d['train'], recipe='vanilla', epochs=40, lr=1e-3)
     te = d['clean']

@@ -7,8 +7,8 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertFor
 from crome.model import RewardModel, PairPM, default_backbone, load_tokenizer
 from crome.frozen import FrozenRewardModel
 from crome.schema import make_record, to_dataset
-from crome.train import (RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main,
-                         fit_frozen)
+from crome.train import (RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main)
+from crome.frozen_fit import fit_frozen
 
 WORDS = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
 FAST = dict(batch_size=8, lr=3e-3, max_steps=24, logging_steps=4, warmup_ratio=0.0, scheduler='constant')
