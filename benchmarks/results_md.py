@@ -97,6 +97,69 @@ def real(q) -> list[str]:
     return out
 
 
+def fidelity(f) -> list[str]:
+    runs = pd.DataFrame(f['runs'])
+    g = runs.groupby('cue', sort=False).agg(kept=('kept_causal', 'mean'), upgrades=('upgrade_share', 'mean'),
+                                            detector=('spurious_change_rate', 'max'), cue=('cue_change_rate', 'max'))
+    g['without verifier'] = [max(r['spurious_change_rate'] for r in runs[runs.cue == c].without_verifier) for c in g.index]
+    t = pd.DataFrame({'cue kind': g.index, 'kept causal pairs (mean)': g.kept.round(0).astype(int),
+                      'upgrades': (100 * g.upgrades).round(1).astype(str) + '%',
+                      'spurious change, verifier detectors (max)': (100 * g.detector).round(2).astype(str) + '%',
+                      'planted cue changed (max)': (100 * g.cue).round(2).astype(str) + '%',
+                      'detector change without the verifier (max)': (100 * g['without verifier']).round(1).astype(str) + '%'})
+    return ['### Counterfactual fidelity of the offline causal edits', '',
+            f"_`benchmarks/fidelity.py` at commit `{f['commit'][:10]}`; demo n={f['config']['n']}, seeds "
+            f"{', '.join(map(str, f['seeds']))}._", '',
+            'Kept causal pairs per demo set, the share that are upgrades of the rejected answer, and how often a kept '
+            'pair also changed a spurious attribute. The verifier rejects a rewrite that its detectors flag, so its '
+            'own rate is 0 by construction; the independent check is the planted cue (`crome.demo.has_cue`), which no '
+            'verifier code reads.', '', md(t), '']
+
+
+def speed(t, s) -> list[str]:
+    out = ['### Speed', '']
+    if t:
+        runs = pd.DataFrame(t['runs']).T
+        tt = pd.DataFrame({'run': runs.index, 'pairs/s': runs.pairs_per_s.astype(float).round(2),
+                           'non-pad tokens/s': runs.nonpad_tokens_per_s.astype(float).round(0).astype(int),
+                           'padding': (100 * runs.padding_share.astype(float)).round(1).astype(str) + '%',
+                           'share of matmul peak': (100 * runs.share_of_peak.astype(float)).round(0).astype(int).astype(str)
+                           + '%'})
+        r = t['ratios_crome_over_trl']
+        out += [f"Fine-tuning MiniLM, crome vs TRL's `RewardTrainer` like for like (`benchmarks/train_speed.py` at "
+                f"`{t['git_commit'][:10]}`; {t['data']}; {t['device']}, load average {t['load_at_start']['loadavg_1_5_15'][0]}"
+                f"):", '', md(tt), '',
+                f"crome / TRL pairs/s: {r['off']['pairs_per_s']:.2f}x without length grouping, "
+                f"{r['on']['pairs_per_s']:.2f}x with it (both trainers grouped). Held-out accuracy is at chance at this "
+                'size and is not compared.', '']
+    if s:
+        rows = [dict(texts=k, **{'crome texts/s': round(v['texts_per_s']['crome'], 1),
+                                 'pipeline, same batch': round(v['texts_per_s']['pipeline_bs32'], 1),
+                                 'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
+                                 'speedup vs batch 1': f"{v['speedup_vs_bs1']:.2f}x",
+                                 'max abs score diff': f"{v['max_abs_diff_vs_pipeline_same_batch']:.0e}"})
+                for k, v in s['distributions'].items()]
+        out += [f"Scoring vs a transformers `pipeline` (`benchmarks/score_speed.py` at `{s['git_commit'][:10]}`, batch "
+                f"{s['config']['batch']}, {s['device']}):", '', md(pd.DataFrame(rows)), '']
+    return out
+
+
+def ablation(a) -> list[str]:
+    S = pd.DataFrame(a['summary'])
+    b = S[S.task == 'both']
+    t = pd.DataFrame({'variant': b.variant, 'clean': [ci(*x) for x in zip(b['clean'], b.clean_low, b.clean_high)],
+                      'reversed': [ci(*x) for x in zip(b['reversed'], b.reversed_low, b.reversed_high)]})
+    out = ['### Design choices, selected on validation', '', meta_line(a['meta']), '',
+           "Crome's variants on the demo's validation splits (both tasks, 3 cue kinds, pooled):", '', md(t), '']
+    if 'vs_default' in a:
+        out += [f'- {r.verdict}' for r in pd.DataFrame(a['vs_default']).itertuples()] + ['']
+        return out + [f"Selected: **{a['selected']}**.", '']
+    return out + [f"This file was written by the script's first selection rule (highest point estimate: "
+                  f"{a['selected']!r}). Every interval above overlaps the default's, so under the current rule (a variant "
+                  'must be significantly better on paired differences) **the defaults stay** (lambda 1, tau 0.2, IQN '
+                  'from original pairs, 1 per pair); rerun `crome_ablation.py` to record the paired verdicts.', '']
+
+
 def main():
     p = argparse.ArgumentParser(); p.add_argument('--out', default=str(RESULTS / 'RESULTS.md'))
     a = p.parse_args()
@@ -104,6 +167,9 @@ def main():
     q = load('quality.json')
     if q and 'testbed_summary' in q: lines += testbed(q)
     if q and 'real_power' in q: lines += real(q)
+    for name, fn in (('crome_ablation.json', ablation), ('fidelity.json', fidelity)):
+        if load(name): lines += fn(load(name))
+    if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
     if len(lines) == 2: lines.append('No results yet: run `python benchmarks/quality.py`.')
     Path(a.out).write_text('\n'.join(lines) + '\n')
     print('wrote', a.out)
