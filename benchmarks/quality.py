@@ -13,6 +13,8 @@ a section ranks recipes only where some recipe is significantly above both (crom
 robustness suite (accuracy drop, micro-averaged) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
+The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
+side by side (about 28 minutes on 2 cores), then `quality.py --merge A.json B.json`.
 Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included)."""
 import argparse, os, time, warnings
 
@@ -173,6 +175,15 @@ class FinetuneTrainer:
 
 
 # ---------------------------------------------------------------- main
+def merge(parts: list[str], out: str):
+    "One results file from a testbed-only and a real-data-only run (two processes, one core each)."
+    import json
+    a, b = (json.loads(open(f).read()) for f in parts)
+    if 'testbed_summary' not in a: a, b = b, a
+    res = {'meta': a['meta'], 'meta_real': b['meta']} | {k: v for k, v in a.items() if k != 'meta'}
+    save_results(res | {k: v for k, v in b.items() if k != 'meta'}, out); print('wrote', out)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seeds', default='0,1,2,3,4'); p.add_argument('--n-demo', type=int, default=1600)
@@ -188,7 +199,9 @@ def main():
     p.add_argument('--quick', action='store_true', help='a smoke run: 2 seeds, one cue, small sets (not a result)')
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
     p.add_argument('--out', default=str(RESULTS / 'quality.json'))
+    p.add_argument('--merge', nargs=2, metavar='JSON', help='merge a --skip-b and a --skip-a results file into --out')
     a = p.parse_args()
+    if a.merge: return merge(a.merge, a.out)
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(',')
     if a.quick:
         a.seeds, a.cues, a.n_demo, a.n_hh, a.n_gsm, a.n_gsm_test, a.n_rob, a.n_bon, a.n_boot = \

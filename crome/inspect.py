@@ -428,7 +428,7 @@ def run_models(run_dir, names: Sequence[str] | None = None) -> dict:
     if missing: raise FileNotFoundError(f'{d}: no model {missing} (models in the run: {have or "none"})')
     out = {}
     if tc.get('mode', 'frozen') == 'frozen':
-        from crome.model import FrozenRewardModel
+        from crome.frozen import FrozenRewardModel
         cache = d / 'cache' / 'embeddings.npz'
         for n in names:
             m = FrozenRewardModel.load(d / 'models' / n, backbone=tc.get('backbone'))

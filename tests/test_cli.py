@@ -57,7 +57,7 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
     cols = ['--columns', 'prompt=q,chosen=better,rejected=worse']
     assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--steps', '3', '--batch-size', '2',
                  '--recipe', 'vanilla', *cols]) == 0
-    from crome.model import FrozenRewardModel
+    from crome.frozen import FrozenRewardModel
     real_load = FrozenRewardModel.load.__func__
     monkeypatch.setattr(FrozenRewardModel, 'load', classmethod(lambda cls, p, backbone=None: real_load(cls, p, str(bb))))
     assert main(['eval', '--model', str(tmp_path / 'm'), '--data', str(data), '--no-robustness', *cols]) == 0

@@ -196,7 +196,7 @@ def test_shift_figure_values():
 def test_shift_figure_on_evaluate_output():
     from crome.evaluate import reward_shifts
     ds = to_dataset(_rows()[:2])
-    df = reward_shifts({'chars': chars}, ds, edits=['offtopic_splice', 'add_quotes', 'politeness'])
+    df = reward_shifts({'chars': chars}, ds, edits=['swap_answer', 'add_quotes', 'politeness'])  # eval-role edits
     fig = shift_figure(df)
     st = shift_stats(df).set_index('edit')
     for t in fig.data:
@@ -293,7 +293,8 @@ def test_dropdown_counts_follow_the_other_filters():
 def test_browser_from_a_run_folder(tmp_path):
     import json, yaml, torch
     from transformers import BertConfig, BertModel
-    from crome.model import FrozenRewardModel, default_backbone, load_tokenizer
+    from crome.model import default_backbone, load_tokenizer
+    from crome.frozen import FrozenRewardModel
     tok = load_tokenizer(default_backbone()); torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=32)).save_pretrained(tmp_path / 'bb')
