@@ -6,19 +6,26 @@
 from __future__ import annotations
 import hashlib, json, os, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CHATML_TEMPLATE', 'Completion', 'check_messages', 'OracleCache', 'Oracle',
-           'BaseOracle', 'NoOracle', 'is_offline', 'OpenAICompatibleOracle', 'TransformersOracle', 'oracle_from_env',
+__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CACHE_VERSION', 'FORMAT_LEVELS', 'CHATML_TEMPLATE', 'OracleError',
+           'Completion', 'json_format', 'regex_format', 'check_messages', 'OracleCache', 'Oracle', 'BaseOracle',
+           'NoOracle', 'is_offline', 'check_url', 'OpenAICompatibleOracle', 'TransformersOracle', 'oracle_from_env',
            'tiny_chat_lm']
 
 # %% ../nbs/02_oracle.ipynb #9a221fd0
 DEFAULT_CACHE_DIR = Path('.crome_cache') / 'oracle'  # relative to the current directory
 DEFAULT_PARAMS = {'temperature': 0.0, 'max_tokens': 512}  # deterministic by default, so the cache is meaningful
+CACHE_VERSION = 2  # part of every cache key: bump it when what a cached answer means changes
+FORMAT_LEVELS = ('json_schema', 'json_object', 'text')  # structured-output levels, strictest first
+
+class OracleError(RuntimeError):
+    "The oracle cannot be used at all (bad URL, unreachable, not HTTP, bad key, unknown model): raised before any work."
 
 # %% ../nbs/02_oracle.ipynb #1af163ea
 @dataclass
@@ -31,12 +38,23 @@ class Completion:
     latency: float = 0.0  # seconds spent (0 for cached)
     finish_reason: str | None = None  # 'stop', 'length' (truncated by max_tokens), ...
     attempts: int = 0  # requests made for this call (1 + retries; 0 for cached)
+    format: str | None = None  # structured-output level actually used: 'json_schema', 'json_object', 'regex', 'text'
 
     @property
     def ok(self) -> bool: return self.error is None and self.text is not None
 
     @property
     def truncated(self) -> bool: return self.finish_reason == 'length'
+
+def json_format(schema: dict | Any,  # a JSON-schema dict, or a pydantic model class
+                name: str = 'reply') -> dict:  # schema name sent to the server
+    "An OpenAI `response_format` asking for JSON that follows `schema`."
+    if hasattr(schema, 'model_json_schema'): schema = schema.model_json_schema()
+    return {'type': 'json_schema', 'json_schema': {'name': name, 'schema': schema}}
+
+def regex_format(pattern: str) -> dict:
+    "A crome extension of `response_format`: the reply must match `pattern` (vLLM guided decoding; local constrained decoding)."
+    return {'type': 'regex', 'pattern': pattern}
 
 # %% ../nbs/02_oracle.ipynb #7daa942b
 def check_messages(messages: Any) -> list[dict]:
@@ -63,9 +81,12 @@ class OracleCache:
         self._c = diskcache.Cache(str(self.path))
 
     @staticmethod
-    def key(backend: str, model: str, messages: list, params: dict) -> str:
+    def key(backend: str, model: str, messages: list, params: dict,
+            endpoint: str = '',  # where the model runs: the base URL, or the local model's path
+            settings: dict | None = None) -> str:  # backend settings that change answers (structured output, ...)
         "Stable hash of what determines an answer."
-        blob = json.dumps({'backend': backend, 'model': model, 'messages': messages, 'params': params},
+        blob = json.dumps({'v': CACHE_VERSION, 'backend': backend, 'endpoint': endpoint, 'model': model,
+                           'messages': messages, 'params': params, 'settings': settings or {}},
                           sort_keys=True, ensure_ascii=False, separators=(',', ':'))
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -97,22 +118,24 @@ class BaseOracle:
     "Cache, params, stats and progress for a backend that implements `_run`."
     backend = 'base'
     offline = False
+    endpoint = ''  # where the model runs (part of the cache key)
 
     def __init__(self, model: str,  # model name (part of the cache key)
                  cache: bool | str | Path | OracleCache = True,  # True: `.crome_cache/oracle`; a path; an OracleCache; False: none
                  params: dict | None = None,  # default sampling params, merged over DEFAULT_PARAMS
-                 progress: bool = True):  # show a tqdm bar in complete_many
+                 progress: bool = True):  # show a tqdm bar (with ok / failed counts) in complete_many
         self.model, self.cache, self.progress = model, _as_cache(cache), progress
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self._lock = threading.Lock()
         self.reset_stats()
 
     def reset_stats(self):
-        self._stats = dict(calls=0, cache_hits=0, requests=0, retries=0, errors=0, prompt_tokens=0, completion_tokens=0)
+        self._stats = dict(calls=0, cache_hits=0, requests=0, retries=0, errors=0, truncated=0,
+                           prompt_tokens=0, completion_tokens=0)
 
     @property
     def stats(self) -> dict:
-        "Counters since the last `reset_stats()`: calls, cache_hits, requests, retries, errors, prompt/completion tokens."
+        "Counters since `reset_stats()`: calls, cache_hits, requests, retries, errors, truncated, prompt/completion tokens."
         with self._lock: return dict(self._stats)
 
     def _count(self, **kw):
@@ -122,8 +145,17 @@ class BaseOracle:
     def _merged(self, params: dict) -> dict:
         return {k: v for k, v in {**self.params, **params}.items() if v is not None}
 
+    def settings(self) -> dict:
+        "Backend settings that change answers (part of the cache key)."
+        return {}
+
+    def preflight(self) -> dict:
+        "Check that the oracle can answer at all, before any work; raise `OracleError` naming the cause."
+        return {'backend': self.backend, 'model': self.model}
+
     def cache_key(self, messages, **params) -> str:
-        return OracleCache.key(self.backend, self.model, check_messages(messages), self._merged(params))
+        return OracleCache.key(self.backend, self.model, check_messages(messages), self._merged(params),
+                               self.endpoint, self.settings())
 
     def complete(self, messages, **params) -> Completion:
         "One call (see `complete_many`)."
@@ -132,36 +164,46 @@ class BaseOracle:
     def complete_many(self, list_of_messages: Sequence,  # each a list of {'role', 'content'} dicts (or a string)
                       desc: str = 'oracle',  # progress bar label
                       progress: bool | None = None,  # override the oracle's progress setting
-                      **params) -> list[Completion]:  # sampling params: temperature, max_tokens, top_p, seed, stop, ...
-        "Answers in input order; cached ones cost nothing, failures come back with `.error`."
+                      **params) -> list[Completion]:  # temperature, max_tokens, top_p, seed, stop, response_format, ...
+        """Answers in input order; cached ones cost nothing, failures come back with `.error`.
+        `response_format` may be one format for all messages or a list with one per message (None: free text)."""
         msgs = [check_messages(m) for m in list_of_messages]
-        p = self._merged(params)
-        keys = [OracleCache.key(self.backend, self.model, m, p) for m in msgs]
+        fmt = params.pop('response_format', None)
+        fmts = list(fmt) if isinstance(fmt, (list, tuple)) else [fmt] * len(msgs)
+        if len(fmts) != len(msgs): raise ValueError(f'{len(fmts)} response formats for {len(msgs)} messages')
+        base, st = self._merged(params), self.settings()
+        ps = [base if f is None else {**base, 'response_format': f} for f in fmts]
+        keys = [OracleCache.key(self.backend, self.model, m, p, self.endpoint, st) for m, p in zip(msgs, ps)]
         out: list[Completion | None] = [None] * len(msgs)
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             hit = self.cache.get(k) if self.cache is not None else None
-            if hit is not None: out[i] = Completion(hit['text'], hit['usage'], True, None, 0.0, hit.get('finish_reason'), 0)
+            if hit is not None:
+                out[i] = Completion(hit['text'], hit['usage'], True, None, 0.0, hit.get('finish_reason'), 0, hit.get('format'))
             else: todo.setdefault(k, []).append(i)
-        self._count(calls=len(msgs), cache_hits=len(msgs) - sum(map(len, todo.values())))
-        bar = tqdm(total=len(msgs), initial=len(msgs) - sum(map(len, todo.values())), desc=desc,
-                   disable=not (self.progress if progress is None else progress), leave=False)
+        n_hit = len(msgs) - sum(map(len, todo.values()))
+        self._count(calls=len(msgs), cache_hits=n_hit)
+        bar = tqdm(total=len(msgs), initial=n_hit, desc=desc, leave=False,
+                   disable=not (self.progress if progress is None else progress))
+        tally = {'ok': n_hit, 'failed': 0}
 
         def done(k: str, c: Completion):
-            if c.ok and self.cache is not None:
-                self.cache.set(k, {'text': c.text, 'usage': c.usage, 'finish_reason': c.finish_reason})
+            if c.ok and not c.truncated and self.cache is not None:  # a reply cut by max_tokens is never cached
+                self.cache.set(k, {'text': c.text, 'usage': c.usage, 'finish_reason': c.finish_reason, 'format': c.format})
             self._count(requests=c.attempts, retries=max(0, c.attempts - 1), errors=int(not c.ok),
-                        prompt_tokens=c.usage.get('prompt_tokens', 0), completion_tokens=c.usage.get('completion_tokens', 0))
+                        truncated=int(c.ok and c.truncated), prompt_tokens=c.usage.get('prompt_tokens', 0),
+                        completion_tokens=c.usage.get('completion_tokens', 0))
             for i in todo[k]: out[i] = c
-            bar.update(len(todo[k]))
+            tally['ok' if c.ok and not c.truncated else 'failed'] += len(todo[k])
+            bar.set_postfix(tally, refresh=False); bar.update(len(todo[k]))
 
         try:
-            if todo: self._run([(k, msgs[idx[0]]) for k, idx in todo.items()], p, done)
+            if todo: self._run([(k, msgs[idx[0]], ps[idx[0]]) for k, idx in todo.items()], done)
         finally: bar.close()
         return out
 
-    def _run(self, items: list[tuple[str, list]], params: dict, done: Callable[[str, Completion], None]):
-        "Answer every (key, messages) item, calling `done(key, completion)` as each finishes."
+    def _run(self, items: list[tuple[str, list, dict]], done: Callable[[str, Completion], None]):
+        "Answer every (key, messages, params) item, calling `done(key, completion)` as each finishes."
         raise NotImplementedError
 
     def __repr__(self): return f'{type(self).__name__}(model={self.model!r})'
@@ -171,8 +213,8 @@ class NoOracle(BaseOracle):
     "The offline path: every call fails at once with a clear reason; stages check `is_offline` and use rules instead."
     backend, offline = 'none', True
     def __init__(self): super().__init__('none', cache=False, progress=False)
-    def _run(self, items, params, done):
-        for k, _ in items: done(k, Completion(error='offline: no oracle configured (NoOracle)'))
+    def _run(self, items, done):
+        for k, _, _ in items: done(k, Completion(error='offline: no oracle configured (NoOracle)'))
 
 def is_offline(oracle) -> bool:
     "True when `oracle` is None or an offline oracle (stages then use their deterministic code)."
@@ -182,6 +224,7 @@ def is_offline(oracle) -> bool:
 _TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _CREATE_ARGS = {'temperature', 'max_tokens', 'top_p', 'seed', 'stop', 'presence_penalty', 'frequency_penalty',
                 'response_format', 'logit_bias', 'max_completion_tokens', 'reasoning_effort'}
+_FORMAT_WORDS = ('response_format', 'json_schema', 'json_object', 'structured', 'guided', 'grammar', 'regex')
 
 def _is_transient(exc: BaseException) -> bool:
     import openai
@@ -191,6 +234,33 @@ def _is_transient(exc: BaseException) -> bool:
 def _retry_after(exc: BaseException) -> float:
     try: return float(exc.response.headers.get('retry-after'))
     except Exception: return 0.0
+
+def _root_cause(exc: BaseException) -> str:
+    "The innermost cause of an exception chain, as 'Type: message' (the openai client hides it behind 'Connection error.')."
+    seen, e = set(), exc
+    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+        seen.add(id(e)); e = e.__cause__ or e.__context__
+    return f'{type(e).__name__}: {str(e)[:300]}'
+
+def _error_text(exc: BaseException) -> str:
+    import openai
+    msg = f'{type(exc).__name__}: {str(exc)[:300]}'
+    if isinstance(exc, openai.APIConnectionError) and (exc.__cause__ or exc.__context__) is not None:
+        msg += f' (cause: {_root_cause(exc)})'
+    return msg
+
+def check_url(url: str) -> str:
+    "`url` without a trailing slash, or ValueError naming what is wrong (scheme, host)."
+    u = urlparse(str(url))
+    if u.scheme not in ('http', 'https'):
+        raise ValueError(f'oracle URL must start with http:// or https:// (an OpenAI-compatible base URL such as '
+                         f'http://localhost:8000/v1), got {url!r}')
+    if not u.hostname: raise ValueError(f'oracle URL has no host: {url!r}')
+    return str(url).rstrip('/')
+
+def _served(model: str, ids: list[str]) -> bool:
+    "Whether `model` is among the served `ids` (also 'name' for Ollama's 'name:latest', and 'org/name' suffixes)."
+    return any(model == i or i == f'{model}:latest' or i.endswith('/' + model) or model.endswith('/' + i) for i in ids)
 
 class OpenAICompatibleOracle(BaseOracle):
     "Chat completions from an OpenAI-compatible server (vLLM, Ollama, llama.cpp, hosted APIs)."
@@ -204,26 +274,91 @@ class OpenAICompatibleOracle(BaseOracle):
                  max_retries: int = 5,  # retries after the first attempt
                  backoff: float = 0.5,  # backoff scale in seconds (grows x2 per retry, with jitter)
                  max_backoff: float = 30.0,  # longest wait between attempts
+                 structured: str = 'json_schema',  # strictest structured-output level to try (see FORMAT_LEVELS)
                  **kw):  # cache, params, progress (see BaseOracle)
         import openai
         super().__init__(model, **kw)
+        base_url = check_url(base_url)
+        if not model: raise ValueError('the oracle needs a model name (the name the server serves)')
         if max_concurrency < 1: raise ValueError(f'max_concurrency must be >= 1, got {max_concurrency}')
+        if timeout <= 0 or max_retries < 0 or backoff < 0:
+            raise ValueError(f'need timeout > 0, max_retries >= 0, backoff >= 0; got {timeout}, {max_retries}, {backoff}')
+        if structured not in FORMAT_LEVELS: raise ValueError(f'structured must be one of {FORMAT_LEVELS}, got {structured!r}')
         if api_key_env is not None and not os.environ.get(api_key_env):
             raise ValueError(f'environment variable {api_key_env!r} (named by api_key_env) is not set or empty')
-        self.base_url, self.api_key_env, self.max_concurrency = base_url, api_key_env, max_concurrency
+        self.base_url, self.endpoint, self.api_key_env, self.max_concurrency = base_url, base_url, api_key_env, max_concurrency
         self.timeout, self.max_retries, self.backoff, self.max_backoff = timeout, max_retries, backoff, max_backoff
+        self.structured, self._level = structured, FORMAT_LEVELS.index(structured)
         self.client = openai.OpenAI(base_url=base_url, api_key=os.environ[api_key_env] if api_key_env else 'EMPTY',
                                     max_retries=0, timeout=timeout)
+
+    def settings(self) -> dict: return {'structured': self.structured}
+
+    @property
+    def format_level(self) -> str:
+        "The structured-output level in use now (it drops when the server rejects a stricter one)."
+        return FORMAT_LEVELS[self._level]
+
+    def preflight(self, timeout: float = 8.0) -> dict:  # seconds for the check (one attempt, no retries)
+        "Check URL, scheme, authentication and model with `GET /models` (or a 1-token completion); raise `OracleError`."
+        import openai
+        c = self.client.with_options(timeout=timeout, max_retries=0)
+        where = f'oracle at {self.base_url}'
+        try: ids = [m.id for m in c.models.list().data]
+        except openai.APIConnectionError as e:
+            raise OracleError(f'{where} cannot be reached: {_root_cause(e)} (is the server running, is it HTTP, '
+                              f'is the URL the OpenAI base such as http://host:8000/v1?)') from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            key = f'the key in ${self.api_key_env}' if self.api_key_env else 'no key was given (--oracle-key-env)'
+            raise OracleError(f'{where} refused authentication (HTTP {e.status_code}): {key}') from None
+        except openai.APIStatusError as e:
+            if e.status_code not in (404, 405, 501): raise OracleError(f'{where}: GET /models failed: {_error_text(e)}') from None
+            ids = None  # no models list here: ask for one token instead
+        except Exception as e:  # not JSON, not the OpenAI shape: not an OpenAI-compatible server
+            raise OracleError(f'{where} does not answer like an OpenAI-compatible server: {_error_text(e)}') from None
+        if ids is not None:
+            if not _served(self.model, ids):
+                raise OracleError(f'{where} does not serve model {self.model!r}; it serves {ids[:20]}')
+            return {'backend': self.backend, 'url': self.base_url, 'model': self.model, 'served': ids}
+        try: c.chat.completions.create(model=self.model, messages=[{'role': 'user', 'content': 'Say OK.'}], max_tokens=1)
+        except openai.NotFoundError as e:
+            raise OracleError(f'{where}: model {self.model!r} or the chat endpoint is unknown: {_error_text(e)}') from None
+        except Exception as e: raise OracleError(f'{where}: a 1-token test completion failed: {_error_text(e)}') from None
+        return {'backend': self.backend, 'url': self.base_url, 'model': self.model, 'served': None}
 
     def _wait(self, rs) -> float:
         from tenacity import wait_random_exponential
         w = wait_random_exponential(multiplier=self.backoff, max=self.max_backoff)(rs)
         return max(w, min(_retry_after(rs.outcome.exception()), self.max_backoff))
 
+    def _shaped(self, params: dict, level: int) -> tuple[dict, str | None]:
+        "Request params for the structured-output `level`, and the level's name (None: no format asked)."
+        p, fmt = dict(params), params.get('response_format')
+        if fmt is None: return p, None
+        del p['response_format']
+        if level >= 2: return p, 'text'
+        if fmt.get('type') == 'regex':
+            if level == 0: p['structured_outputs'] = {'regex': fmt['pattern']}  # vLLM guided decoding
+            return p, 'regex' if level == 0 else 'text'
+        if fmt.get('type') == 'json_schema' and level == 0: p['response_format'] = fmt; return p, 'json_schema'
+        p['response_format'] = {'type': 'json_object'}
+        return p, 'json_object'
+
     def _request(self, messages: list, params: dict):
         create = {k: v for k, v in params.items() if k in _CREATE_ARGS}
         extra = {k: v for k, v in params.items() if k not in _CREATE_ARGS}
         return self.client.chat.completions.create(model=self.model, messages=messages, extra_body=extra or None, **create)
+
+    def _attempt(self, messages: list, params: dict):
+        "One request at the current structured-output level; a server that rejects the format moves every call down a level."
+        import openai
+        while True:
+            level = self._level
+            p, used = self._shaped(params, level)
+            try: return self._request(messages, p), used
+            except openai.BadRequestError as e:
+                if used in (None, 'text') or not any(w in str(e).lower() for w in _FORMAT_WORDS): raise
+                with self._lock: self._level = max(self._level, level + 1)
 
     def _call(self, messages: list, params: dict) -> Completion:
         from tenacity import Retrying, retry_if_exception, stop_after_attempt
@@ -233,12 +368,13 @@ class OpenAICompatibleOracle(BaseOracle):
                                 retry=retry_if_exception(_is_transient), reraise=True):
                 with att:
                     attempts += 1
-                    r = self._request(messages, params)
+                    r, used = self._attempt(messages, params)
         except Exception as e:
-            return Completion(error=f'{type(e).__name__}: {str(e)[:300]}', latency=time.perf_counter() - t0, attempts=attempts)
+            return Completion(error=_error_text(e), latency=time.perf_counter() - t0, attempts=attempts)
         u = getattr(r, 'usage', None)
-        usage = {'prompt_tokens': getattr(u, 'prompt_tokens', 0) or 0, 'completion_tokens': getattr(u, 'completion_tokens', 0) or 0}
-        c = Completion(usage=usage, latency=time.perf_counter() - t0, attempts=attempts)
+        usage = {'prompt_tokens': getattr(u, 'prompt_tokens', 0) or 0,
+                 'completion_tokens': getattr(u, 'completion_tokens', 0) or 0}
+        c = Completion(usage=usage, latency=time.perf_counter() - t0, attempts=attempts, format=used)
         if not getattr(r, 'choices', None): c.error = 'malformed response: no choices'; return c
         ch = r.choices[0]
         c.finish_reason, msg = ch.finish_reason, ch.message
@@ -247,18 +383,37 @@ class OpenAICompatibleOracle(BaseOracle):
         else: c.text = msg.content
         return c
 
-    def _run(self, items, params, done):
+    def _run(self, items, done):
         pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items)))
         try:
-            futs = {pool.submit(self._call, m, params): k for k, m in items}
+            futs = {pool.submit(self._call, m, p): k for k, m, p in items}
             for f in as_completed(futs): done(futs[f], f.result())
         finally: pool.shutdown(wait=False, cancel_futures=True)  # an interrupt drops what has not started; done work is cached
 
-    def __repr__(self): return f'OpenAICompatibleOracle(base_url={self.base_url!r}, model={self.model!r}, max_concurrency={self.max_concurrency})'
+    def __repr__(self):
+        return f'OpenAICompatibleOracle(base_url={self.base_url!r}, model={self.model!r}, max_concurrency={self.max_concurrency})'
 
 # %% ../nbs/02_oracle.ipynb #06406c6a
+def _regular_tokens(tok) -> list[tuple[int, str, bool]]:
+    "(id, text, starts a word) for every non-special token: what lm-format-enforcer needs to know about a tokenizer."
+    zero, special = tok.encode('0', add_special_tokens=False)[-1], set(tok.all_special_ids)
+    out = []
+    for i in range(len(tok)):
+        if i in special: continue
+        after0, alone = tok.decode([zero, i])[1:], tok.decode([i])
+        out.append((i, after0, len(after0) > len(alone)))
+    return out
+
+def _parser_for(fmt: dict):
+    "The lm-format-enforcer character-level parser for a response format."
+    from lmformatenforcer import JsonSchemaParser, RegexParser
+    if fmt.get('type') == 'json_schema': return JsonSchemaParser(fmt['json_schema']['schema'])
+    if fmt.get('type') == 'json_object': return JsonSchemaParser(None)
+    if fmt.get('type') == 'regex': return RegexParser(fmt['pattern'])
+    raise ValueError(f"unknown response_format type {fmt.get('type')!r}")
+
 class TransformersOracle(BaseOracle):
-    "Chat completions from a local transformers causal LM, batched."
+    "Chat completions from a local transformers causal LM, batched, with grammar-constrained structured output."
     backend = 'transformers'
 
     def __init__(self, model,  # a path/hub-style name, or a loaded causal LM
@@ -266,68 +421,114 @@ class TransformersOracle(BaseOracle):
                  model_name: str | None = None,  # name for the cache key (default: the path or config name)
                  batch_size: int = 4,
                  device: str | None = None,  # default: the model's device
-                 load_kwargs: dict | None = None,  # passed to from_pretrained (e.g. gguf_file=..., dtype=...)
+                 load_kwargs: dict | None = None,  # passed to from_pretrained (e.g. dtype=...)
+                 gguf_file: str | None = None,  # a GGUF file inside the `model` folder
+                 constrained: bool | None = None,  # honour response_format by constrained decoding (None: if installed)
+                 timeout: float | None = None,  # seconds per batch at most (transformers' max_time); None: no limit
                  **kw):  # cache, params, progress
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        lk = {**(load_kwargs or {}), **({'gguf_file': gguf_file} if gguf_file else {})}
         if isinstance(model, (str, Path)):
-            lk = load_kwargs or {}
+            if not Path(model).exists(): raise FileNotFoundError(f'local oracle model folder not found: {model}')
+            if 'gguf_file' in lk and not (Path(model) / lk['gguf_file']).exists():
+                raise FileNotFoundError(f"GGUF file {lk['gguf_file']!r} not found in {model}")
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model), **{k: v for k, v in lk.items() if k == 'gguf_file'})
             name = model_name or (Path(lk['gguf_file']).name if 'gguf_file' in lk else str(model))
+            self.endpoint = str(Path(model).resolve() / lk.get('gguf_file', ''))
             model = AutoModelForCausalLM.from_pretrained(str(model), **lk)
         else:
             if tokenizer is None: raise ValueError('pass the tokenizer together with a loaded model')
             name = model_name or getattr(model.config, 'name_or_path', '') or type(model).__name__
         super().__init__(name, **kw)
         if getattr(tokenizer, 'chat_template', None) is None: raise ValueError('the tokenizer has no chat_template')
-        self.model_obj, self.tok, self.batch_size = model.eval(), tokenizer, batch_size
+        if constrained is None:
+            import importlib.util
+            constrained = importlib.util.find_spec('lmformatenforcer') is not None
+        self.model_obj, self.tok, self.batch_size, self.constrained, self.timeout = model.eval(), tokenizer, batch_size, constrained, timeout
         if device is not None: self.model_obj.to(device)
         self.tok.padding_side = 'left'
         if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
+        self._tok_data = None
 
-    def _generate(self, batch: list[list], params: dict) -> list[Completion]:
+    def settings(self) -> dict: return {'constrained': self.constrained}
+
+    def _eos(self) -> set[int]:
+        ge = getattr(self.model_obj.generation_config, 'eos_token_id', None)
+        return {t for t in {self.tok.eos_token_id, *(ge if isinstance(ge, (list, tuple)) else [ge])} if t is not None}
+
+    def _allowed_fn(self, fmts: list):
+        "A `prefix_allowed_tokens_fn` enforcing each row's format (rows without one are free)."
+        if not self.constrained or all(f is None for f in fmts): return None
+        from lmformatenforcer import TokenEnforcer, TokenEnforcerTokenizerData
+        if self._tok_data is None:
+            decode = lambda ids: self.tok.decode(ids).rstrip('\ufffd')
+            self._tok_data = TokenEnforcerTokenizerData(_regular_tokens(self.tok), decode, sorted(self._eos()), False, len(self.tok))
+        enf = [None if f is None else TokenEnforcer(self._tok_data, _parser_for(f)) for f in fmts]
+        everything, stop = list(range(len(self.tok))), [self.tok.eos_token_id]
+
+        def allowed(b: int, sent) -> list[int]:
+            if enf[b] is None: return everything
+            try: return enf[b].get_allowed_tokens(sent.tolist()).allowed_tokens or stop
+            except Exception: return stop  # a finished row, or a parser dead end: end the row (the reply will not parse)
+        return allowed
+
+    def _generate(self, batch: list[list], params: dict, fmts: list) -> list[Completion]:
         import torch
         t0 = time.perf_counter()
         texts = [self.tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
         enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False).to(self.model_obj.device)
         temp, max_new = float(params.get('temperature', 0.0)), int(params.get('max_tokens', 512))
-        gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0)
+        gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0,
+                   prefix_allowed_tokens_fn=self._allowed_fn(fmts))
+        if self.timeout: gen['max_time'] = float(self.timeout)
         if temp > 0:
             gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
             torch.manual_seed(int(params.get('seed', 0)))
         with torch.inference_mode(): out = self.model_obj.generate(**enc, **gen)
-        new = out[:, enc['input_ids'].shape[1]:]
-        ge = getattr(self.model_obj.generation_config, 'eos_token_id', None)
-        eos = {self.tok.eos_token_id, self.tok.pad_token_id} | set(ge if isinstance(ge, (list, tuple)) else [ge])
+        new, eos = out[:, enc['input_ids'].shape[1]:], self._eos() | {self.tok.pad_token_id}
         res, dt = [], (time.perf_counter() - t0) / len(batch)
-        for row, prompt_len in zip(new.tolist(), enc['attention_mask'].sum(1).tolist()):
+        for row, prompt_len, f in zip(new.tolist(), enc['attention_mask'].sum(1).tolist(), fmts):
             n = next((j for j, t in enumerate(row) if t in eos), len(row))
             text = self.tok.decode(row[:n], skip_special_tokens=True)
-            finish = 'length' if n == len(row) == max_new else 'stop'
+            finish = 'length' if n == len(row) else 'stop'  # no end token: cut by max_tokens (or timeout)
             for s in ([params['stop']] if isinstance(params.get('stop'), str) else params.get('stop') or []):
                 if s in text: text, finish = text[:text.index(s)], 'stop'
+            used = None if f is None else (f['type'] if self.constrained else 'text')
             res.append(Completion(text, {'prompt_tokens': int(prompt_len), 'completion_tokens': n}, latency=dt,
-                                  finish_reason=finish, attempts=1,
+                                  finish_reason=finish, attempts=1, format=used,
                                   error=None if text.strip() else 'empty response'))
         return res
 
-    def _run(self, items, params, done):
+    def _run(self, items, done):
         order = sorted(items, key=lambda it: -sum(len(m['content']) for m in it[1]))
-        for b in range(0, len(order), self.batch_size):
-            chunk = order[b:b + self.batch_size]
-            try: comps = self._generate([m for _, m in chunk], params)
-            except Exception as e: comps = [Completion(error=f'{type(e).__name__}: {str(e)[:300]}', attempts=1)] * len(chunk)
-            for (k, _), c in zip(chunk, comps): done(k, c)
+        groups: dict[str, list] = {}  # rows of one batch share sampling params (formats may differ per row)
+        for it in order:
+            groups.setdefault(json.dumps({k: v for k, v in it[2].items() if k != 'response_format'}, sort_keys=True), []).append(it)
+        for chunk_all in groups.values():
+            for b in range(0, len(chunk_all), self.batch_size):
+                chunk = chunk_all[b:b + self.batch_size]
+                try: comps = self._generate([m for _, m, _ in chunk], chunk[0][2], [p.get('response_format') for _, _, p in chunk])
+                except Exception as e:
+                    comps = [Completion(error=f'{type(e).__name__}: {str(e)[:300]}', attempts=1)] * len(chunk)
+                for (k, _, _), c in zip(chunk, comps): done(k, c)
+
+    def __repr__(self): return f'TransformersOracle(model={self.model!r}, constrained={self.constrained})'
 
 # %% ../nbs/02_oracle.ipynb #0e6a7ff2
 def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOracle
                     env: dict | None = None,  # mapping to read instead of os.environ
                     **kw) -> BaseOracle:
-    "An `OpenAICompatibleOracle` when `CROME_ORACLE_URL` is set, else `NoOracle()`."
+    "An `OpenAICompatibleOracle` when `CROME_ORACLE_URL` is set, else `NoOracle()`; a model or key name without a URL is an error."
     env = os.environ if env is None else env
     url = env.get('CROME_ORACLE_URL')
-    if not url: return NoOracle()
+    if not url:
+        stray = [k for k in ('CROME_ORACLE_MODEL', 'CROME_ORACLE_KEY_ENV') if env.get(k)]
+        if stray: raise ValueError(f'{" and ".join(stray)} set but CROME_ORACLE_URL is not: set the server URL, or unset them')
+        return NoOracle()
+    num = {k: t(env[f'CROME_ORACLE_{k.upper()}']) for k, t in (('timeout', float), ('max_retries', int))
+           if env.get(f'CROME_ORACLE_{k.upper()}')}
     return OpenAICompatibleOracle(url, env.get('CROME_ORACLE_MODEL', 'default'), api_key_env=env.get('CROME_ORACLE_KEY_ENV') or None,
-                                  max_concurrency=int(env.get('CROME_ORACLE_CONCURRENCY', 8)), cache=cache, **kw)
+                                  max_concurrency=int(env.get('CROME_ORACLE_CONCURRENCY', 8)), cache=cache, **{**num, **kw})
 
 # %% ../nbs/02_oracle.ipynb #fb9d5291
 CHATML_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

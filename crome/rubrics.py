@@ -10,26 +10,25 @@ from dataclasses import dataclass
 from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm.auto import tqdm
-from .oracle import is_offline
+from .oracle import is_offline, json_format
 from .schema import response_text, text_of
 
 # %% auto #0
-__all__ = ['N_ATTRIBUTES', 'N_ELEMENTS', 'WEIGHT_TOL', 'DIRECTIONS', 'SYSTEM_PROMPT', 'ATTRIBUTES_PROMPT', 'ELEMENTS_PROMPT',
-           'REVIEW_PROMPT', 'REPAIR_PROMPT', 'DOMAINS', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'snake_case',
-           'Element', 'Attribute', 'Rubric', 'RubricFailure', 'RubricParseError', 'extract_json', 'normalise_weights',
-           'parse_attributes', 'parse_elements', 'parse_review', 'quote_data', 'rubric_messages', 'llm_rubrics',
-           'llm_rubric', 'domain_scores', 'detect_domain', 'offline_rubric', 'rubricate', 'rubric_failures',
-           'rubrics_of']
+__all__ = ['N_ATTRIBUTES', 'N_ELEMENTS', 'WEIGHT_TOL', 'ELEMENT_DIRECTIONS', 'SYSTEM_PROMPT', 'ATTRIBUTES_PROMPT',
+           'ELEMENTS_PROMPT', 'REVIEW_PROMPT', 'REPAIR_PROMPT', 'STAGE_MAX_TOKENS', 'DOMAINS', 'OFFLINE_ATTRIBUTES',
+           'DOMAIN_ATTRIBUTES', 'snake_case', 'Element', 'Attribute', 'Rubric', 'RubricFailure', 'RubricParseError',
+           'extract_json', 'normalise_weights', 'parse_attributes', 'parse_elements', 'parse_review', 'quote_data',
+           'rubric_messages', 'rubric_schema', 'rubric_format', 'llm_rubrics', 'llm_rubric', 'domain_scores',
+           'detect_domain', 'offline_rubric', 'rubricate', 'rubric_failures', 'rubrics_of']
 
 # %% ../nbs/03_rubrics.ipynb #92ae00e7
 N_ATTRIBUTES = 5  # attributes per rubric
 N_ELEMENTS = 5  # causal elements per attribute (LLM path)
 WEIGHT_TOL = 0.1  # weights summing within 1 +- this are renormalised; further off is invalid
-DIRECTIONS = ('positive', 'negative')
-_DIRECTION_SYNONYMS = {'positive': 'positive', 'increase': 'positive', 'increases': 'positive', '+': 'positive', 'up': 'positive',
-                       'better': 'positive', 'improves': 'positive', 'higher': 'positive',
-                       'negative': 'negative', 'decrease': 'negative', 'decreases': 'negative', '-': 'negative', 'down': 'negative',
-                       'worse': 'negative', 'degrades': 'negative', 'lower': 'negative'}
+ELEMENT_DIRECTIONS = ('positive', 'negative')  # an element's effect on its attribute (not schema.DIRECTIONS)
+_DIRECTION_SYNONYMS = {
+    **dict.fromkeys(('positive', 'increase', 'increases', '+', 'up', 'better', 'improves', 'higher'), 'positive'),
+    **dict.fromkeys(('negative', 'decrease', 'decreases', '-', 'down', 'worse', 'degrades', 'lower'), 'negative')}
 
 # %% ../nbs/03_rubrics.ipynb #54cc47e0
 def snake_case(name: str) -> str:
@@ -245,46 +244,93 @@ def rubric_messages(stage: str, prompt: str, a: str, b: str, rubric: Rubric | No
     else: raise ValueError(f"stage must be 'attributes', 'elements' or 'review', got {stage!r}")
     return [{'role': 'system', 'content': SYSTEM_PROMPT}, {'role': 'user', 'content': user}]
 
+# %% ../nbs/03_rubrics.ipynb #5c3e9a11
+_NAME_PATTERN = '^[a-z][a-z0-9_]{2,39}$'
+
+def _obj(props: dict, required: list | None = None) -> dict:
+    return {'type': 'object', 'properties': props, 'required': list(props) if required is None else required,
+            'additionalProperties': False}
+
+def _text(lo: int, hi: int) -> dict: return {'type': 'string', 'minLength': lo, 'maxLength': hi}
+
+def rubric_schema(stage: str,  # 'attributes', 'elements' or 'review'
+                  rubric: Rubric | None = None) -> dict:  # elements stage: the attribute names become an enum
+    "The JSON schema a stage's reply must follow (what `rubric_format` asks the oracle for)."
+    def five(item): return {'type': 'array', 'items': item, 'minItems': N_ATTRIBUTES, 'maxItems': N_ATTRIBUTES}
+    element = _obj({'description': _text(3, 160), 'direction': {'type': 'string', 'enum': list(ELEMENT_DIRECTIONS)}})
+    elements = {'type': 'array', 'items': element, 'minItems': N_ELEMENTS, 'maxItems': N_ELEMENTS}
+    name = {'type': 'string', 'pattern': _NAME_PATTERN, 'maxLength': 40}
+    weight = {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1}
+    if stage == 'attributes':
+        return _obj({'attributes': five(_obj({'name': name, 'description': _text(3, 200), 'weight': weight}))})
+    if stage == 'elements':
+        nm = {'type': 'string', 'enum': rubric.names} if rubric is not None else name
+        return _obj({'attributes': five(_obj({'name': nm, 'elements': elements}))})
+    if stage == 'review':
+        full = five(_obj({'name': name, 'description': _text(3, 200), 'weight': weight, 'elements': elements}))
+        return _obj({'verdict': {'type': 'string', 'enum': ['ok', 'revised']},
+                     'issues': {'type': 'array', 'items': _text(3, 200), 'maxItems': 5}, 'attributes': full},
+                    required=['verdict', 'issues'])
+    raise ValueError(f"stage must be 'attributes', 'elements' or 'review', got {stage!r}")
+
+def rubric_format(stage: str, rubric: Rubric | None = None) -> dict:
+    "The `response_format` of a stage (see `crome.oracle.json_format`)."
+    return json_format(rubric_schema(stage, rubric), name=f'rubric_{stage}')
+
 # %% ../nbs/03_rubrics.ipynb #e61c7aa0
-def _stage(oracle, msgs: list, parse, desc: str, **params) -> list:
+STAGE_MAX_TOKENS = {'attributes': 600, 'elements': 1600, 'review': 2000}  # at least this many tokens per stage reply
+
+def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **params) -> list:
     "Run one stage for the items whose messages are not None: [(value, None) | (None, RubricFailure)]."
     idx = [i for i, m in enumerate(msgs) if m is not None]
     out = [None] * len(msgs)
-    comps = oracle.complete_many([msgs[i] for i in idx], desc=desc, **params)
+    if not idx: return out
+    kind = desc.split()[0]
+    if 'max_tokens' not in params:
+        params['max_tokens'] = max(STAGE_MAX_TOKENS.get(kind, 0), getattr(oracle, 'params', {}).get('max_tokens') or 0)
+    fmt = {} if fmts is None else {'response_format': [fmts[i] for i in idx]}
+    comps = oracle.complete_many([msgs[i] for i in idx], desc=desc, **fmt, **params)
     repair = {}
     for i, c in zip(idx, comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc}: {c.error}')); continue
+        if getattr(c, 'truncated', False):
+            out[i] = (None, RubricFailure(kind, f'reply cut by max_tokens={params["max_tokens"]}', c.text[:2000])); continue
         try: out[i] = (parse(i, c.text), None)
         except RubricParseError as e:
             repair[i] = (msgs[i] + [{'role': 'assistant', 'content': c.text},
                                    {'role': 'user', 'content': REPAIR_PROMPT.format(error=e)}], str(e))
-    comps = oracle.complete_many([m for m, _ in repair.values()], desc=f'{desc} (repair)', **params) if repair else []
+    fmt = {} if fmts is None else {'response_format': [fmts[i] for i in repair]}
+    comps = oracle.complete_many([m for m, _ in repair.values()], desc=f'{desc} (repair)', **fmt, **params) if repair else []
     for (i, (_, first)), c in zip(repair.items(), comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc} repair: {c.error}')); continue
         try: out[i] = (parse(i, c.text), None)
         except RubricParseError as e:
-            out[i] = (None, RubricFailure(desc, f'invalid after one repair: {e} (first reply: {first})', c.text[:2000]))
+            out[i] = (None, RubricFailure(kind, f'invalid after one repair: {e} (first reply: {first})', c.text[:2000]))
     return out
 
 def llm_rubrics(oracle,  # an oracle (see crome.oracle)
                 items: list[tuple[str, str, str]],  # (prompt, response_a, response_b) texts
                 review: bool = True,  # run the third, coherence-review call
                 max_chars: int = 4000,  # cut each text to this many characters in the prompts
+                structured: bool = True,  # ask for schema-constrained JSON (response_format) at every stage
                 **params) -> list[Rubric | RubricFailure]:  # sampling params for the oracle
     "Rubrics for many pairs through the three-stage LLM protocol, in input order."
     if is_offline(oracle): raise ValueError('llm_rubrics needs an online oracle; use offline_rubric for the offline path')
     gen = f'oracle:{getattr(oracle, "model", type(oracle).__name__)}'
     res: list = [None] * len(items)
     m1 = [rubric_messages('attributes', *it, max_chars=max_chars) for it in items]
-    s1 = _stage(oracle, m1, lambda i, t: parse_attributes(t).model_copy(update={'generator': gen}), 'attributes', **params)
+    f1 = [rubric_format('attributes')] * len(items) if structured else None
+    s1 = _stage(oracle, m1, lambda i, t: parse_attributes(t).model_copy(update={'generator': gen}), 'attributes', f1, **params)
     m2 = [rubric_messages('elements', *items[i], rubric=v, max_chars=max_chars) if v else None for i, (v, f) in enumerate(s1)]
-    s2 = _stage(oracle, m2, lambda i, t: parse_elements(t, s1[i][0]), 'elements', **params)
+    f2 = [rubric_format('elements', v) if v else None for v, _ in s1] if structured else None
+    s2 = _stage(oracle, m2, lambda i, t: parse_elements(t, s1[i][0]), 'elements', f2, **params)
     for i, (v, f) in enumerate(s1):
         res[i] = f if f is not None else s2[i][1] if s2[i][1] is not None else s2[i][0].model_copy(update={'review': 'skipped'})
     if review:
         ok = [i if isinstance(r, Rubric) else None for i, r in enumerate(res)]
         m3 = [rubric_messages('review', *items[i], rubric=res[i], max_chars=max_chars) if i is not None else None for i in ok]
-        s3 = _stage(oracle, m3, lambda i, t: parse_review(t, res[i]), 'review', **params)
+        f3 = [rubric_format('review')] * len(items) if structured else None
+        s3 = _stage(oracle, m3, lambda i, t: parse_review(t, res[i]), 'review', f3, **params)
         for i in (i for i in ok if i is not None):
             v, f = s3[i]
             res[i] = v if v is not None else res[i].model_copy(update={'review': f'failed: {f}'})
@@ -388,25 +434,29 @@ def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)
               max_chars: int = 4000,  # LLM path: cut long texts in prompts
               progress: bool = True,
               domain: str | None = None,  # offline path: force this domain for every row (default: `detect_domain` per row)
+              structured: bool = True,  # LLM path: schema-constrained JSON replies
               **params):  # sampling params for the oracle
-    "`ds` with a `rubric` column (Rubric JSON, or None) and a `rubric_error` column (None, or 'stage: reason')."
+    "`ds` with a `rubric` column (Rubric JSON, or None) and a `rubric_error` column ('' when ok, else 'stage: reason')."
     P_, C_, R_ = ds['prompt'], ds['chosen'], ds['rejected']
     if is_offline(oracle):
-        res = [offline_rubric(p, c, r, domain) for p, c, r in tqdm(zip(P_, C_, R_), total=len(ds), desc='rubrics (offline)', disable=not progress)]
+        rows = tqdm(zip(P_, C_, R_), total=len(ds), desc='rubrics (offline)', disable=not progress)
+        res = [offline_rubric(p, c, r, domain) for p, c, r in rows]
     else:
         res = llm_rubrics(oracle, [(text_of(p), response_text(c), response_text(r)) for p, c, r in zip(P_, C_, R_)],
-                          review=review, max_chars=max_chars, **params)
+                          review=review, max_chars=max_chars, structured=structured, **params)
     rub = [r.to_json() if isinstance(r, Rubric) else None for r in res]
-    err = [None if isinstance(r, Rubric) else str(r) for r in res]
+    err = ['' if isinstance(r, Rubric) else str(r) for r in res]
     ds = ds.remove_columns([c for c in ('rubric', 'rubric_error') if c in ds.column_names])
     ds = ds.add_column('rubric', rub).add_column('rubric_error', err)
-    n_bad = sum(e is not None for e in err)
-    if n_bad: warnings.warn(f'{n_bad} of {len(ds)} rubrics failed; see the rubric_error column ({dict(rubric_failures(ds))})')
+    n_bad = sum(bool(e) for e in err)
+    if n_bad:
+        warnings.warn(f'{n_bad} of {len(ds)} rubrics failed (their pairs get no causal augmentation); '
+                      f'see the rubric_error column ({dict(rubric_failures(ds))})')
     return ds
 
 def rubric_failures(ds) -> Counter:
     "Failed rubrics counted by stage."
-    return Counter(e.split(':')[0] for e in ds['rubric_error'] if e is not None)
+    return Counter(e.split(':')[0] for e in ds['rubric_error'] if e)
 
 def rubrics_of(ds) -> list[Rubric | None]:
     "The `rubric` column parsed back into `Rubric` objects (None where it failed)."
