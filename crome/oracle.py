@@ -401,14 +401,18 @@ def _regular_tokens(tok) -> list[tuple[int, str, bool]]:
     for i in range(len(tok)):
         if i in special: continue
         after0, alone = tok.decode([zero, i])[1:], tok.decode([i])
+        if '\ufffd' in alone: continue  # a piece of a multi-byte character: never allowed (it could loop forever)
         out.append((i, after0, len(after0) > len(alone)))
     return out
 
+_MAX_WHITESPACE = 2  # consecutive whitespace characters allowed between JSON tokens
+
 def _parser_for(fmt: dict):
     "The lm-format-enforcer character-level parser for a response format."
-    from lmformatenforcer import JsonSchemaParser, RegexParser
-    if fmt.get('type') == 'json_schema': return JsonSchemaParser(fmt['json_schema']['schema'])
-    if fmt.get('type') == 'json_object': return JsonSchemaParser(None)
+    from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser, RegexParser
+    cfg = CharacterLevelParserConfig(max_consecutive_whitespaces=_MAX_WHITESPACE)  # no tokens wasted on long indents
+    if fmt.get('type') == 'json_schema': return JsonSchemaParser(fmt['json_schema']['schema'], cfg)
+    if fmt.get('type') == 'json_object': return JsonSchemaParser(None, cfg)
     if fmt.get('type') == 'regex': return RegexParser(fmt['pattern'])
     raise ValueError(f"unknown response_format type {fmt.get('type')!r}")
 
@@ -464,12 +468,17 @@ class TransformersOracle(BaseOracle):
             decode = lambda ids: self.tok.decode(ids).rstrip('\ufffd')
             self._tok_data = TokenEnforcerTokenizerData(_regular_tokens(self.tok), decode, sorted(self._eos()), False, len(self.tok))
         enf = [None if f is None else TokenEnforcer(self._tok_data, _parser_for(f)) for f in fmts]
-        everything, stop = list(range(len(self.tok))), [self.tok.eos_token_id]
+        everything, stop, ends = list(range(len(self.tok))), [self.tok.eos_token_id], self._eos()
 
         def allowed(b: int, sent) -> list[int]:
             if enf[b] is None: return everything
-            try: return enf[b].get_allowed_tokens(sent.tolist()).allowed_tokens or stop
-            except Exception: return stop  # a finished row, or a parser dead end: end the row (the reply will not parse)
+            if int(sent[-1]) in ends: return stop  # a finished row (generate pads it)
+            try: ok = enf[b].get_allowed_tokens(sent.tolist()).allowed_tokens
+            except Exception as e: ok, why = [], f'{type(e).__name__}: {str(e)[:200]}'  # e.g. an unsupported schema
+            else: why = 'no token can continue the reply'
+            if not ok: allowed.errors.setdefault(b, f'constrained decoding failed: {why}')  # end the row, say why
+            return ok or stop
+        allowed.errors = {}
         return allowed
 
     def _generate(self, batch: list[list], params: dict, fmts: list) -> list[Completion]:
@@ -478,8 +487,9 @@ class TransformersOracle(BaseOracle):
         texts = [self.tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
         enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False).to(self.model_obj.device)
         temp, max_new = float(params.get('temperature', 0.0)), int(params.get('max_tokens', 512))
+        allowed = self._allowed_fn(fmts)
         gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0,
-                   prefix_allowed_tokens_fn=self._allowed_fn(fmts))
+                   prefix_allowed_tokens_fn=allowed)
         if self.timeout: gen['max_time'] = float(self.timeout)
         if temp > 0:
             gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
@@ -487,7 +497,8 @@ class TransformersOracle(BaseOracle):
         with torch.inference_mode(): out = self.model_obj.generate(**enc, **gen)
         new, eos = out[:, enc['input_ids'].shape[1]:], self._eos() | {self.tok.pad_token_id}
         res, dt = [], (time.perf_counter() - t0) / len(batch)
-        for row, prompt_len, f in zip(new.tolist(), enc['attention_mask'].sum(1).tolist(), fmts):
+        errors = getattr(allowed, 'errors', {})
+        for b, (row, prompt_len, f) in enumerate(zip(new.tolist(), enc['attention_mask'].sum(1).tolist(), fmts)):
             n = next((j for j, t in enumerate(row) if t in eos), len(row))
             text = self.tok.decode(row[:n], skip_special_tokens=True)
             finish = 'length' if n == len(row) else 'stop'  # no end token: cut by max_tokens (or timeout)
@@ -496,7 +507,7 @@ class TransformersOracle(BaseOracle):
             used = None if f is None else (f['type'] if self.constrained else 'text')
             res.append(Completion(text, {'prompt_tokens': int(prompt_len), 'completion_tokens': n}, latency=dt,
                                   finish_reason=finish, attempts=1, format=used,
-                                  error=None if text.strip() else 'empty response'))
+                                  error=errors.get(b) or (None if text.strip() else 'empty response')))
         return res
 
     def _run(self, items, done):
