@@ -34,17 +34,29 @@ def format_summary(s: dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #954df6e6
+_ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env', 'oracle_gguf': 'gguf_file',
+                 'oracle_max_tokens': 'max_tokens', 'oracle_temperature': 'temperature', 'oracle_timeout': 'timeout',
+                 'oracle_max_retries': 'max_retries', 'oracle_backoff': 'backoff', 'oracle_concurrency': 'max_concurrency',
+                 'oracle_batch_size': 'batch_size', 'oracle_structured': 'structured'}
+
 def _oracle_overrides(a) -> dict:
-    o = {}
-    if getattr(a, 'oracle_url', None): o['oracle.url'] = a.oracle_url
-    if getattr(a, 'oracle_model', None): o['oracle.model'] = a.oracle_model
-    if getattr(a, 'oracle_key_env', None): o['oracle.api_key_env'] = a.oracle_key_env
+    "Run-config overrides from the --oracle-* flags (and --verbose: one log line per HTTP request)."
+    import logging
+    if getattr(a, 'verbose', False): logging.getLogger('httpx').setLevel(logging.INFO)
+    o = {f'oracle.{k}': getattr(a, f) for f, k in _ORACLE_FLAGS.items() if getattr(a, f, None) is not None}
+    if getattr(a, 'oracle_local', None): o.update({'oracle.backend': 'transformers', 'oracle.model': a.oracle_local})
+    if getattr(a, 'no_preflight', False): o['oracle.preflight'] = False
     return o
 
 def _oracle(a):
     from crome.pipeline import load_config, make_oracle
     cfg = load_config(None, **_oracle_overrides(a))
     return make_oracle(cfg, Path(a.cache or '.crome_cache/oracle'))
+
+def _oracle_all_failed(oracle) -> bool:
+    "True when an online oracle was asked something and not one answer came back."
+    s = getattr(oracle, 'stats', None)
+    return not getattr(oracle, 'offline', True) and bool(s) and s['calls'] > 0 and s['ok'] == 0
 
 def format_results(res: dict) -> str:
     "The side-by-side table of a pipeline result."
@@ -102,8 +114,12 @@ def cmd_augment(a) -> int:
     if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    res.rows.to_parquet(str(out)); rej = out.with_name(out.stem + '_rejects.csv'); res.rejects.to_csv(rej, index=False)
+    rej = out.with_name(out.stem + '_rejects.csv')
+    for path, write in ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False))):
+        tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)  # atomic: never a half-written file
     print(res.counts().to_string()); print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
+    if _oracle_all_failed(oracle):
+        print(f'crome augment: every oracle call failed ({oracle.stats}); see {rej}', file=sys.stderr); return 3
     return 0
 
 def cmd_train(a) -> int:
@@ -142,10 +158,23 @@ def cmd_report(a) -> int:
 
 # %% ../nbs/13_cli.ipynb #2c361779
 def _add_oracle(p):
-    g = p.add_argument_group('oracle (offline when no URL is given)')
+    g = p.add_argument_group('oracle (offline when neither --oracle-url nor --oracle-local is given)')
     g.add_argument('--oracle-url', help='OpenAI-compatible base URL (vLLM, Ollama, llama.cpp server, hosted APIs)')
     g.add_argument('--oracle-model', help='model name on that server')
     g.add_argument('--oracle-key-env', help='NAME of the environment variable that holds the API key')
+    g.add_argument('--oracle-local', metavar='DIR', help='a local transformers model folder instead of a server')
+    g.add_argument('--oracle-gguf', metavar='FILE', help='with --oracle-local: a GGUF file in that folder')
+    g.add_argument('--oracle-max-tokens', type=int, help='most tokens per reply (default 512; rubric stages ask more)')
+    g.add_argument('--oracle-temperature', type=float, help='sampling temperature (default 0: greedy)')
+    g.add_argument('--oracle-timeout', type=float, help='seconds per request (local: per batch; default 60)')
+    g.add_argument('--oracle-max-retries', type=int, help='retries of a transient failure (default 5)')
+    g.add_argument('--oracle-backoff', type=float, help='backoff scale in seconds, doubled per retry (default 0.5)')
+    g.add_argument('--oracle-concurrency', type=int, help='requests in flight (default 8)')
+    g.add_argument('--oracle-batch-size', type=int, help='local model: conversations per batch (default 4)')
+    g.add_argument('--oracle-structured', choices=['json_schema', 'json_object', 'text'],
+                   help='strictest structured-output format to ask a server for (default json_schema)')
+    g.add_argument('--no-preflight', action='store_true', help='skip the check that the oracle answers before work')
+    g.add_argument('--verbose', action='store_true', help='log every HTTP request to the oracle')
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='crome', description='Causally robust reward modeling (Crome): rubrics, counterfactual augmentation, '
@@ -192,6 +221,7 @@ def main(argv=None) -> int:
     "Entry point of the `crome` console script."
     import logging, datasets
     from crome.schema import CromeDataError
+    from crome.oracle import OracleError
     datasets.disable_progress_bars()  # crome shows its own progress where work is long
     logging.basicConfig(level=logging.INFO, format='[crome] %(message)s')
     for noisy in ('httpx', 'datasets', 'transformers'): logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -201,3 +231,5 @@ def main(argv=None) -> int:
     try: return args.func(args)
     except (ValueError, CromeDataError, FileNotFoundError) as e:  # bad values, configs or data: one message, exit 2
         print(f'crome {args.command}: error: {e}', file=sys.stderr); return 2
+    except OracleError as e:  # the oracle cannot answer (preflight): one message naming the cause, exit 3
+        print(f'crome {args.command}: oracle error: {e}', file=sys.stderr); return 3

@@ -130,12 +130,12 @@ class BaseOracle:
         self.reset_stats()
 
     def reset_stats(self):
-        self._stats = dict(calls=0, cache_hits=0, requests=0, retries=0, errors=0, truncated=0,
+        self._stats = dict(calls=0, ok=0, cache_hits=0, requests=0, retries=0, errors=0, truncated=0,
                            prompt_tokens=0, completion_tokens=0)
 
     @property
     def stats(self) -> dict:
-        "Counters since `reset_stats()`: calls, cache_hits, requests, retries, errors, truncated, prompt/completion tokens."
+        "Counters since `reset_stats()`: calls, ok (complete answers), cache_hits, requests, retries, errors, truncated, tokens."
         with self._lock: return dict(self._stats)
 
     def _count(self, **kw):
@@ -182,7 +182,7 @@ class BaseOracle:
                 out[i] = Completion(hit['text'], hit['usage'], True, None, 0.0, hit.get('finish_reason'), 0, hit.get('format'))
             else: todo.setdefault(k, []).append(i)
         n_hit = len(msgs) - sum(map(len, todo.values()))
-        self._count(calls=len(msgs), cache_hits=n_hit)
+        self._count(calls=len(msgs), cache_hits=n_hit, ok=n_hit)
         bar = tqdm(total=len(msgs), initial=n_hit, desc=desc, leave=False,
                    disable=not (self.progress if progress is None else progress))
         tally = {'ok': n_hit, 'failed': 0}
@@ -191,6 +191,7 @@ class BaseOracle:
             if c.ok and not c.truncated and self.cache is not None:  # a reply cut by max_tokens is never cached
                 self.cache.set(k, {'text': c.text, 'usage': c.usage, 'finish_reason': c.finish_reason, 'format': c.format})
             self._count(requests=c.attempts, retries=max(0, c.attempts - 1), errors=int(not c.ok),
+                        ok=len(todo[k]) if c.ok and not c.truncated else 0,
                         truncated=int(c.ok and c.truncated), prompt_tokens=c.usage.get('prompt_tokens', 0),
                         completion_tokens=c.usage.get('completion_tokens', 0))
             for i in todo[k]: out[i] = c

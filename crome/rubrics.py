@@ -186,7 +186,7 @@ Identify exactly 5 attributes of a response that causally determine how good a r
 - Give each attribute an importance weight: positive numbers summing to 1.
 
 Return only this JSON:
-{{"attributes": [{{"name": "snake_case_name", "description": "what it measures, in one sentence", "weight": 0.3}}, ...]}}"""
+{{"attributes": [{{"name": "snake_case_name", "description": "what it measures, in one sentence", "weight": 0.2}}, ...]}}"""
 
 ELEMENTS_PROMPT = """Below are a user prompt, two candidate responses and 5 causal attributes of response quality.
 
