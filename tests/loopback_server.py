@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-__all__ = ['Reply', 'Call', 'LoopbackServer', 'echo', 'fail_first', 'FAULTS']
+__all__ = ['Reply', 'Call', 'LoopbackServer', 'echo', 'fail_first', 'FAULTS', 'load_replies', 'replay']
 
 FAULTS = (None, 'status', 'timeout', 'malformed', 'cut_body', 'drop', 'truncated', 'refusal')
 
@@ -251,3 +251,16 @@ class LoopbackServer:
                 self._send(200, obj)
 
         return Handler
+
+
+def load_replies(path) -> list[dict]:
+    "A corpus of server replies (JSONL: id, kind, expect, note, reply={Reply fields})."
+    with open(path, encoding='utf-8') as f: return [json.loads(line) for line in f if line.strip()]
+
+
+def replay(entry: dict, other: Callable[[Call], Reply | str] | None = None, match: Callable[[Call], bool] | None = None):
+    "A script answering with the corpus `entry`'s reply (every attempt), or with `other` where `match(call)` is False."
+    def script(call: Call) -> Reply | str:
+        if other is not None and match is not None and not match(call): return other(call)
+        return Reply(**entry['reply'])
+    return script
