@@ -257,7 +257,7 @@ def rubric_schema(stage: str,  # 'attributes', 'elements' or 'review'
                   rubric: Rubric | None = None) -> dict:  # elements stage: the attribute names become an enum
     "The JSON schema a stage's reply must follow (what `rubric_format` asks the oracle for)."
     def five(item): return {'type': 'array', 'items': item, 'minItems': N_ATTRIBUTES, 'maxItems': N_ATTRIBUTES}
-    element = _obj({'description': _text(3, 160), 'direction': {'type': 'string', 'enum': list(ELEMENT_DIRECTIONS)}})
+    element = _obj({'description': _text(3, 100), 'direction': {'type': 'string', 'enum': list(ELEMENT_DIRECTIONS)}})
     elements = {'type': 'array', 'items': element, 'minItems': N_ELEMENTS, 'maxItems': N_ELEMENTS}
     name = {'type': 'string', 'pattern': _NAME_PATTERN}  # lm-format-enforcer: a pattern, no length bounds
     weight = {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1}
