@@ -22,7 +22,7 @@ from crome.augment import parse_response, parse_verdict, rewrite_messages, verif
 from crome.schema import response_text, text_of  # noqa: E402
 
 GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
-KINDS = ('attributes', 'elements', 'review', 'rewrite', 'verify')
+KINDS = ('attributes', 'rewrite', 'verify', 'elements', 'review')  # cheap kinds first
 # the reply formats augmentation's prompts ask for, as regexes for constrained decoding
 REWRITE_FORMAT = regex_format(r'Reasoning: [^\n<]{5,200}\n<response>\n[^<]{1,1200}\n</response>')
 VERIFY_FORMAT = regex_format(r'Verdict: (Pass|Fail)\n[^\n]{5,200}')
@@ -90,7 +90,7 @@ def run_kind(oracle, kind: str, items: list, rubrics: list, rewrites: list | Non
                 replies=[c.text for c in comps])
 
 
-def run_all(oracle, ds, kinds=KINDS, log=print) -> list[dict]:
+def run_all(oracle, ds, kinds=KINDS, log=print, on_kind=None) -> list[dict]:
     "Every kind in order; later kinds use earlier results where they parsed (else the offline rubric / the rejected answer)."
     items = _items(ds)
     off = [offline_rubric(p, a, b) for p, a, b in items]
@@ -98,6 +98,7 @@ def run_all(oracle, ds, kinds=KINDS, log=print) -> list[dict]:
     for kind in kinds:
         row = run_kind(oracle, kind, items, rubrics, rewrites)
         rows.append(row)
+        if on_kind is not None: on_kind(rows)
         log(f"{kind:<11} {row['parsed']:>3}/{row['calls']} parsed  {row['valid']:>3} valid  {row['tokens_per_s']} tok/s  "
             f"{row['seconds']} s  {dict(list(row['reject_reasons'].items())[:3])}")
         if kind == 'attributes':  # keep the model's own attributes where they parsed, for the elements prompt
@@ -133,20 +134,27 @@ def main():
     oracle = load_smollm2(a.batch_size)
     load_s = time.perf_counter() - t0
     print(f'SmolLM2-135M loaded in {load_s:.0f} s; {a.n} demo pairs; constrained={oracle.constrained}')
-    rows = run_all(oracle, ds, a.kinds)
-    total = sum(r['calls'] for r in rows)
-    res = dict(benchmark='oracle_real', git_commit=_commit(), wall_s=round(time.perf_counter() - t0, 1), load_s=round(load_s, 1),
-               config=dict(model=GGUF, n=a.n, kinds=a.kinds, batch_size=a.batch_size, temperature=0.0, max_tokens=MAX_TOKENS,
-                           constrained=oracle.constrained, threads=a.threads),
-               device=dict(kind='cpu', cpu_count=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
-                           platform=platform.platform()),
-               overall_parse_rate=round(sum(r['parsed'] for r in rows) / max(1, total), 3),
-               overall_valid_rate=round(sum(r['valid'] for r in rows) / max(1, total), 3), kinds=rows)
+    def save(rows, done=False):
+        "Write the results so far (after every kind, so an interrupted run keeps what it measured)."
+        total = sum(r['calls'] for r in rows)
+        res = dict(benchmark='oracle_real', complete=done, git_commit=_commit(), wall_s=round(time.perf_counter() - t0, 1),
+                   load_s=round(load_s, 1),
+                   config=dict(model=GGUF, n=a.n, kinds=a.kinds, batch_size=a.batch_size, temperature=0.0,
+                               max_tokens=MAX_TOKENS, constrained=oracle.constrained, threads=a.threads),
+                   device=dict(kind='cpu', cpu_count=os.cpu_count(), torch=torch.__version__,
+                               python=platform.python_version(), platform=platform.platform(),
+                               note='a shared 2-core machine: other jobs ran beside this one'),
+                   overall_parse_rate=round(sum(r['parsed'] for r in rows) / max(1, total), 3),
+                   overall_valid_rate=round(sum(r['valid'] for r in rows) / max(1, total), 3), kinds=rows)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(a.out).with_suffix('.json.tmp'); tmp.write_text(json.dumps(res, indent=1)); tmp.replace(a.out)
+        return res
+
+    rows = run_all(oracle, ds, a.kinds, on_kind=save)
+    res = save(rows, done=True)
     print(f"\n{'kind':<11}{'calls':>6}{'parsed':>8}{'valid':>7}{'tok/s':>7}")
     for r in rows: print(f"{r['kind']:<11}{r['calls']:>6}{r['parse_rate']:>8.0%}{r['valid_rate']:>7.0%}{r['tokens_per_s']:>7}")
     print(f"overall parse rate {res['overall_parse_rate']:.1%}, valid {res['overall_valid_rate']:.1%}, wall {res['wall_s']} s")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(a.out).with_suffix('.json.tmp'); tmp.write_text(json.dumps(res, indent=1)); tmp.replace(a.out)
 
 
 if __name__ == '__main__':
