@@ -34,10 +34,11 @@ def format_summary(s: dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #954df6e6
-_ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env', 'oracle_gguf': 'gguf_file',
-                 'oracle_max_tokens': 'max_tokens', 'oracle_temperature': 'temperature', 'oracle_timeout': 'timeout',
-                 'oracle_max_retries': 'max_retries', 'oracle_backoff': 'backoff', 'oracle_concurrency': 'max_concurrency',
-                 'oracle_batch_size': 'batch_size', 'oracle_structured': 'structured'}
+_ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env',
+                 'oracle_gguf': 'gguf_file', 'oracle_max_tokens': 'max_tokens', 'oracle_temperature': 'temperature',
+                 'oracle_timeout': 'timeout', 'oracle_max_retries': 'max_retries', 'oracle_backoff': 'backoff',
+                 'oracle_concurrency': 'max_concurrency', 'oracle_batch_size': 'batch_size',
+                 'oracle_structured': 'structured'}  # --flag (argparse dest) -> key of the run config's oracle block
 
 def _oracle_overrides(a) -> dict:
     "Run-config overrides from the --oracle-* flags (and --verbose: one log line per HTTP request)."
@@ -115,7 +116,8 @@ def cmd_augment(a) -> int:
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     rej = out.with_name(out.stem + '_rejects.csv')
-    for path, write in ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False))):
+    writers = ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False)))
+    for path, write in writers:
         tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)  # atomic: never a half-written file
     print(res.counts().to_string()); print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     if _oracle_all_failed(oracle):
