@@ -205,7 +205,7 @@ class BaseOracle:
 
         try:
             if todo: self._run([(k, msgs[idx[0]], ps[idx[0]]) for k, idx in todo.items()], done)
-        finally: bar.close()
+        finally: bar.refresh(); bar.close()  # the final ok / failed counts are drawn once
         return out
 
     def _run(self, items: list[tuple[str, list, dict]], done: Callable[[str, Completion], None]):

@@ -81,3 +81,13 @@ def test_requests_are_logged_only_with_verbose(pairs, tmp_path, caplog):
             _oracle_overrides(argparse.Namespace(verbose=True))
             assert logging.getLogger('httpx').level == logging.INFO
     logging.getLogger('httpx').setLevel(logging.WARNING)
+
+
+def test_progress_bar_counts_ok_and_failed(capsys):
+    script = lambda call: Reply(fault='status', status=400) if call.last_user == 'bad' else Reply(text='fine')
+    with LoopbackServer(script) as srv:
+        o = OpenAICompatibleOracle(srv.url, srv.model, cache=False, progress=True, max_concurrency=1)
+        res = o.complete_many(['a', 'bad', 'b'], desc='judging')
+    err = capsys.readouterr().err
+    assert [r.ok for r in res] == [True, False, True] and o.stats['ok'] == 2 and o.stats['errors'] == 1
+    assert 'judging' in err and 'ok=2' in err and 'failed=1' in err, err
