@@ -59,6 +59,14 @@ def _oracle_all_failed(oracle) -> bool:
     s = getattr(oracle, 'stats', None)
     return not getattr(oracle, 'offline', True) and bool(s) and s['calls'] > 0 and s['ok'] == 0
 
+def _run_exit() -> int:
+    "Exit code of a pipeline run: 3 when its oracle answered none of its calls, else 0."
+    from crome.pipeline import make_oracle
+    o = getattr(make_oracle, 'last', None)
+    if not _oracle_all_failed(o): return 0
+    print(f'crome: every oracle call failed ({o.stats}); see the rejects in the run folder', file=sys.stderr)
+    return 3
+
 def format_results(res: dict) -> str:
     "The side-by-side table of a pipeline result."
     t = res['summary'].reset_index()
@@ -79,7 +87,7 @@ def cmd_demo(a) -> int:
     if a.out: ov['out_dir'] = a.out
     if a.mode: ov['train.mode'] = a.mode
     res = run(None, **ov)
-    print(format_results(res)); return 0
+    print(format_results(res)); return _run_exit()
 
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
@@ -90,7 +98,7 @@ def cmd_run(a) -> int:
         if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
         k, v = kv.split('=', 1); ov[k] = yaml.safe_load(v)
     res = run(a.config, **ov, **_oracle_overrides(a))
-    print(format_results(res)); return 0
+    print(format_results(res)); return _run_exit()
 
 def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary."

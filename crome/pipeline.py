@@ -210,7 +210,7 @@ def test_splits(run: Run) -> list[str]:
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
     "The configured oracle (`NoOracle`, OpenAI-compatible client or local model), checked before any work."
     from crome.oracle import NoOracle, OpenAICompatibleOracle, TransformersOracle
-    oc = cfg.oracle
+    oc, make_oracle.last = cfg.oracle, None
     if oc.backend is None: return NoOracle()
     params = {'max_tokens': oc.max_tokens, 'temperature': oc.temperature}
     if oc.backend == 'transformers':
@@ -221,6 +221,7 @@ def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):
                                    timeout=oc.timeout, max_retries=oc.max_retries, backoff=oc.backoff,
                                    structured=oc.structured, cache=str(cache_dir), params=params)
     if oc.preflight if preflight is None else preflight: o.preflight()  # raises OracleError naming the cause
+    make_oracle.last = o  # the CLI reads its stats after a run (exit 3 when every call failed)
     return o
 
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:

@@ -91,3 +91,17 @@ def test_progress_bar_counts_ok_and_failed(capsys):
     err = capsys.readouterr().err
     assert [r.ok for r in res] == [True, False, True] and o.stats['ok'] == 2 and o.stats['errors'] == 1
     assert 'judging' in err and 'ok=2' in err and 'failed=1' in err, err
+
+
+@pytest.mark.slow
+def test_crome_run_exits_3_when_every_oracle_call_failed(tmp_path, capsys):
+    cfg = tmp_path / 'run.yaml'
+    with LoopbackServer(lambda c: Reply(fault='status', status=400)) as srv:
+        cfg.write_text(f"name: allfail\nout_dir: {tmp_path / 'run'}\ndata: {{n: 24}}\n"
+                       "train: {steps: 2, batch_size: 8, recipes: [vanilla, crome]}\n"
+                       "evaluate: {max_pairs: 4, robustness: false, reward_shifts: false}\n"
+                       f"oracle: {{url: '{srv.url}', model: {srv.model}, max_retries: 0}}\n")
+        assert main(['run', str(cfg)]) == 3
+    assert 'every oracle call failed' in capsys.readouterr().err
+    # the next, offline run in the same process does not inherit that oracle's failures
+    assert main(['run', str(cfg), '--set', 'oracle.url=null', 'oracle.model=null']) == 0
