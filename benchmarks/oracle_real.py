@@ -5,7 +5,10 @@ For each prompt kind (rubric attributes, rubric elements, rubric review, causal 
 makes >= N calls and reports how many replies parse (schema-valid JSON / the tag format the stage reads), how many
 pass crome's full checks, the reject reasons, and generation tokens/s. Each kind is measured on its own: when the
 model's attributes fail, the elements and review prompts use the pair's offline rubric instead, so every kind gets
-N calls. Writes benchmarks/results/oracle_real.json (git commit, config, device, wall time).
+N calls. Writes benchmarks/results/oracle_real.json (git commit, config, device, wall time) after every kind.
+
+Slow on CPU: a 2-core machine shared with other jobs gave ~8-12 generated tokens/s; the regex-constrained rewrite
+kind is the slowest (lm-format-enforcer has no fast path for free text under a regex, unlike JSON strings).
 
     python benchmarks/oracle_real.py [--n 30] [--kinds attributes elements review rewrite verify] [--batch-size 4]
 """
