@@ -174,6 +174,16 @@ class FinetuneTrainer:
         return train_reward_model(train_ds, recipe, seed=seed, **self.kw)
 
 
+class PerRecipe:
+    "One trainer per recipe where a design choice differs (Crome's lambda, selected on validation); one cache."
+    def __init__(self, base, **special):  # special: recipe -> trainer
+        self.base, self.special, self.fm = base, special, base.fm
+        for t in special.values(): t.fm.cache = base.fm.cache
+
+    def __call__(self, train_ds, recipe: str, seed: int):
+        return self.special.get(recipe, self.base)(train_ds, recipe, seed)
+
+
 # ---------------------------------------------------------------- main
 def merge(parts: list[str], out: str):
     "One results file from a testbed-only and a real-data-only run (two processes, one core each)."
@@ -189,6 +199,8 @@ def main():
     p.add_argument('--seeds', default='0,1,2,3,4'); p.add_argument('--n-demo', type=int, default=1600)
     p.add_argument('--cues', default='signoff,markdown,verbosity'); p.add_argument('--rho', type=float, default=0.9)
     p.add_argument('--tau', type=float, default=0.2)
+    p.add_argument('--crome-lambda', type=float, default=2.0,
+                   help="Crome's tie weight; 2 was selected on validation by crome_ablation.py (the paper uses 1)")
     p.add_argument('--n-hh', type=int, default=1000); p.add_argument('--n-gsm', type=int, default=600)
     p.add_argument('--n-gsm-test', type=int, default=300); p.add_argument('--n-bon', type=int, default=100)
     p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20)
@@ -208,12 +220,13 @@ def main():
             a.seeds[:2], a.cues[:1], 600, 300, 200, 100, 40, 30, 300
     torch.set_num_threads(a.threads)
     trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length) if a.finetune
-               else FrozenTrainer(epochs=a.epochs, max_length=a.max_length))
+               else PerRecipe(FrozenTrainer(epochs=a.epochs, max_length=a.max_length),
+                              crome=FrozenTrainer(epochs=a.epochs, max_length=a.max_length, lambda_tie=a.crome_lambda)))
     name = (f'fine-tuned MiniLM-L6 cross-encoder, {a.steps} steps x {a.batch} pairs' if a.finetune
             else 'FrozenTrainer (frozen MiniLM-L6 + MLP head)')
     cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
         recipes=RECIPES, trainer=name, budget='2 x originals, 50% augmented',
-        filter='vanilla baseline, |p - y| > tau', lambda_tie=1.0)
+        filter='vanilla baseline, |p - y| > tau', crome_lambda_tie=a.crome_lambda, other_lambda_tie=1.0)
     out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
     pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)
     if not a.skip_a:

@@ -36,17 +36,38 @@ def format_summary(s: dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #954df6e6
+_ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env',
+                 'oracle_gguf': 'gguf_file', 'oracle_max_tokens': 'max_tokens', 'oracle_temperature': 'temperature',
+                 'oracle_timeout': 'timeout', 'oracle_max_retries': 'max_retries', 'oracle_backoff': 'backoff',
+                 'oracle_concurrency': 'max_concurrency', 'oracle_batch_size': 'batch_size',
+                 'oracle_structured': 'structured'}  # --flag (argparse dest) -> key of the run config's oracle block
+
 def _oracle_overrides(a) -> dict:
-    o = {}
-    if getattr(a, 'oracle_url', None): o['oracle.url'] = a.oracle_url
-    if getattr(a, 'oracle_model', None): o['oracle.model'] = a.oracle_model
-    if getattr(a, 'oracle_key_env', None): o['oracle.api_key_env'] = a.oracle_key_env
+    "Run-config overrides from the --oracle-* flags (and --verbose: one log line per HTTP request)."
+    import logging
+    if getattr(a, 'verbose', False): logging.getLogger('httpx').setLevel(logging.INFO)
+    o = {f'oracle.{k}': getattr(a, f) for f, k in _ORACLE_FLAGS.items() if getattr(a, f, None) is not None}
+    if getattr(a, 'oracle_local', None): o.update({'oracle.backend': 'transformers', 'oracle.model': a.oracle_local})
+    if getattr(a, 'no_preflight', False): o['oracle.preflight'] = False
     return o
 
 def _oracle(a):
     from crome.pipeline import load_config, make_oracle
     cfg = load_config(None, **_oracle_overrides(a))
     return make_oracle(cfg, Path(a.cache or '.crome_cache/oracle'))
+
+def _oracle_all_failed(oracle) -> bool:
+    "True when an online oracle was asked something and not one answer came back."
+    s = getattr(oracle, 'stats', None)
+    return not getattr(oracle, 'offline', True) and bool(s) and s['calls'] > 0 and s['ok'] == 0
+
+def _run_exit() -> int:
+    "Exit code of a pipeline run: 3 when its oracle answered none of its calls, else 0."
+    from crome.pipeline import make_oracle
+    o = getattr(make_oracle, 'last', None)
+    if not _oracle_all_failed(o): return 0
+    print(f'crome: every oracle call failed ({o.stats}); see the rejects in the run folder', file=sys.stderr)
+    return 3
 
 def format_results(res: dict) -> str:
     "The side-by-side tables of a pipeline result: accuracy (higher is better), then flip share (lower is better)."
@@ -70,7 +91,7 @@ def cmd_demo(a) -> int:
     if a.out: ov['out_dir'] = a.out
     if a.mode: ov['train.mode'] = a.mode
     res = run(None, **ov)
-    print(format_results(res)); return 0
+    print(format_results(res)); return _run_exit()
 
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
@@ -81,7 +102,7 @@ def cmd_run(a) -> int:
         if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
         k, v = kv.split('=', 1); ov[k] = yaml.safe_load(v)
     res = run(a.config, **ov, **_oracle_overrides(a))
-    print(format_results(res)); return 0
+    print(format_results(res)); return _run_exit()
 
 def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."
@@ -140,9 +161,14 @@ def cmd_augment(a) -> int:
     if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    res.rows.to_parquet(str(out)); rej = out.with_name(out.stem + '_rejects.csv'); res.rejects.to_csv(rej, index=False)
+    rej = out.with_name(out.stem + '_rejects.csv')
+    writers = ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False)))
+    for path, write in writers:
+        tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)  # atomic: never a half-written file
     print(res.counts().to_string())
     print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
+    if _oracle_all_failed(oracle):
+        print(f'crome augment: every oracle call failed ({oracle.stats}); see {rej}', file=sys.stderr); return 3
     return 0
 
 def cmd_train(a) -> int:
@@ -234,10 +260,23 @@ def cmd_report(a) -> int:
 
 # %% ../nbs/13_cli.ipynb #2c361779
 def _add_oracle(p):
-    g = p.add_argument_group('oracle (offline when no URL is given)')
+    g = p.add_argument_group('oracle (offline when neither --oracle-url nor --oracle-local is given)')
     g.add_argument('--oracle-url', help='OpenAI-compatible base URL (vLLM, Ollama, llama.cpp server, hosted APIs)')
     g.add_argument('--oracle-model', help='model name on that server')
     g.add_argument('--oracle-key-env', help='NAME of the environment variable that holds the API key')
+    g.add_argument('--oracle-local', metavar='DIR', help='a local transformers model folder instead of a server')
+    g.add_argument('--oracle-gguf', metavar='FILE', help='with --oracle-local: a GGUF file in that folder')
+    g.add_argument('--oracle-max-tokens', type=int, help='most tokens per reply (default 512; rubric stages ask more)')
+    g.add_argument('--oracle-temperature', type=float, help='sampling temperature (default 0: greedy)')
+    g.add_argument('--oracle-timeout', type=float, help='seconds per request (local: per batch; default 60)')
+    g.add_argument('--oracle-max-retries', type=int, help='retries of a transient failure (default 5)')
+    g.add_argument('--oracle-backoff', type=float, help='backoff scale in seconds, doubled per retry (default 0.5)')
+    g.add_argument('--oracle-concurrency', type=int, help='requests in flight (default 8)')
+    g.add_argument('--oracle-batch-size', type=int, help='local model: conversations per batch (default 4)')
+    g.add_argument('--oracle-structured', choices=['json_schema', 'json_object', 'text'],
+                   help='strictest structured-output format to ask a server for (default json_schema)')
+    g.add_argument('--no-preflight', action='store_true', help='skip the check that the oracle answers before work')
+    g.add_argument('--verbose', action='store_true', help='log every HTTP request to the oracle')
 
 def _version() -> str:
     import importlib.metadata as md
@@ -327,6 +366,7 @@ def main(argv=None) -> int:
     "Entry point of the `crome` console script."
     import logging, datasets
     from crome.schema import CromeDataError
+    from crome.oracle import OracleError
     datasets.disable_progress_bars()  # crome shows its own progress where work is long
     logging.basicConfig(level=logging.INFO, format='[crome] %(message)s')
     for noisy in ('httpx', 'datasets', 'transformers'): logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -336,6 +376,8 @@ def main(argv=None) -> int:
     try: return args.func(args)
     except (ValueError, CromeDataError, FileNotFoundError) as e:  # bad values, configs or data: one message, exit 2
         print(f'crome {args.command}: error: {e}', file=sys.stderr); return 2
+    except OracleError as e:  # the oracle cannot answer (preflight): one message naming the cause, exit 3
+        print(f'crome {args.command}: oracle error: {e}', file=sys.stderr); return 3
 
 if __name__ == '__main__' and '__file__' in globals():  # `python -m crome.cli` (not when this notebook runs)
     sys.exit(main())

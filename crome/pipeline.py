@@ -39,11 +39,36 @@ class DataConfig(_Strict):
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
     test_fraction: float = Field(0.25, gt=0, lt=1)
 
+from pydantic import model_validator  # noqa: E402 (used by OracleConfig only)
+
 class OracleConfig(_Strict):
-    url: str | None = None  # OpenAI-compatible base URL; None = offline
-    model: str | None = None
+    backend: Literal['openai', 'transformers'] | None = None  # None: 'openai' when url is set, else offline
+    url: str | None = None  # OpenAI-compatible base URL (http:// or https://)
+    model: str | None = None  # the server's model name; transformers: a local model folder
+    gguf_file: str | None = None  # transformers: a GGUF file inside the model folder
     api_key_env: str | None = None  # NAME of the environment variable holding the key (the key itself is never stored)
-    max_concurrency: int = Field(8, ge=1)
+    max_concurrency: int = Field(8, ge=1)  # openai: requests in flight
+    batch_size: int = Field(4, ge=1)  # transformers: conversations per generate call
+    max_tokens: int = Field(512, ge=1)  # per reply (rubric stages ask for at least what they need)
+    temperature: float = Field(0.0, ge=0)
+    timeout: float = Field(60.0, gt=0)  # seconds per request (transformers: per batch)
+    max_retries: int = Field(5, ge=0)  # openai: retries of a transient failure
+    backoff: float = Field(0.5, ge=0)  # openai: backoff scale in seconds (x2 per retry, jittered)
+    structured: Literal['json_schema', 'json_object', 'text'] = 'json_schema'  # openai: strictest output format tried
+    preflight: bool = True  # check the oracle answers (URL, key, model) before any work
+
+    @model_validator(mode='after')
+    def _complete(self):
+        if self.backend is None and self.url: self.backend = 'openai'
+        if self.backend is None:
+            stray = [k for k in ('model', 'api_key_env', 'gguf_file') if getattr(self, k)]
+            if stray: raise ValueError(f"{', '.join(stray)} set but no url: set oracle.url (a server) or "
+                                       "oracle.backend: transformers (a local model), or remove them")
+        elif self.backend == 'openai' and not (self.url and self.model):
+            raise ValueError('the openai backend needs both url and model (the name the server serves)')
+        elif self.backend == 'transformers' and (not self.model or self.url):
+            raise ValueError('the transformers backend needs model (a local folder) and no url')
+        return self
 
 class AugmentConfig(_Strict):
     kinds: list[Literal['causal', 'iqn', 'para', 'can']] = ['causal', 'iqn']
@@ -208,13 +233,22 @@ def test_splits(run: Run) -> list[str]:
                   if p.stem != 'train' and not p.stem.startswith('val'))
 
 # %% ../nbs/12_pipeline.ipynb #20487f63
-def make_oracle(cfg: RunConfig, cache_dir: Path):
-    "The configured oracle: `NoOracle` offline, else an OpenAI-compatible client (key read from the named env var)."
-    from crome.oracle import NoOracle, OpenAICompatibleOracle
-    oc = cfg.oracle
-    if not oc.url: return NoOracle()
-    if not oc.model: raise ConfigError('oracle.model is required with oracle.url')
-    return OpenAICompatibleOracle(oc.url, oc.model, api_key_env=oc.api_key_env, max_concurrency=oc.max_concurrency, cache=str(cache_dir))
+def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
+    "The configured oracle (`NoOracle`, OpenAI-compatible client or local model), checked before any work."
+    from crome.oracle import NoOracle, OpenAICompatibleOracle, TransformersOracle
+    oc, make_oracle.last = cfg.oracle, None
+    if oc.backend is None: return NoOracle()
+    params = {'max_tokens': oc.max_tokens, 'temperature': oc.temperature}
+    if oc.backend == 'transformers':
+        o = TransformersOracle(oc.model, gguf_file=oc.gguf_file, batch_size=oc.batch_size, timeout=oc.timeout,
+                               cache=str(cache_dir), params=params)
+    else:
+        o = OpenAICompatibleOracle(oc.url, oc.model, api_key_env=oc.api_key_env, max_concurrency=oc.max_concurrency,
+                                   timeout=oc.timeout, max_retries=oc.max_retries, backoff=oc.backoff,
+                                   structured=oc.structured, cache=str(cache_dir), params=params)
+    if oc.preflight if preflight is None else preflight: o.preflight()  # raises OracleError naming the cause
+    make_oracle.last = o  # the CLI reads its stats after a run (exit 3 when every call failed)
+    return o
 
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
     "Crome and RRM augmented sets (originals included) and Crome's rejects table."
@@ -250,7 +284,7 @@ class Embeddings:
         from crome.frozen import FrozenRewardModel
         from crome.frozen_fit import fit_frozen
         m = self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
-        m.fit = partial(fit_frozen, m)  # FrozenRewardModel has no .fit (crome.frozen precedes crome.train); for train_one
+        m.fit = partial(fit_frozen, m)  # for train_one: FrozenRewardModel has no .fit (crome.frozen precedes train)
         return m
     def save(self):
         "Write the cache atomically (a kill while saving leaves the previous file intact)."

@@ -19,6 +19,11 @@ so a script can fail the first attempt of every request and succeed on the retry
 | ``'truncated'`` | 200, content cut to ``Reply.text`` with ``finish_reason='length'`` |
 | ``'refusal'`` | 200, ``content: null`` and ``refusal: Reply.text`` |
 
+Like a real server it can also check what it is asked: ``served`` (the model names it serves; others get
+a 404 ``model_not_found``), ``api_key`` (requests without ``Authorization: Bearer <key>`` get a 401, the models
+list included) and ``formats`` (the structured-output kinds it accepts: ``json_schema``, ``json_object`` as
+``response_format`` types, ``regex`` as vLLM's ``structured_outputs``; anything else gets a 400 naming it).
+
 The server records every chat request (``requests``), counts requests in flight and keeps the maximum
 (``max_in_flight``): tests use it to prove the client's concurrency limit.
 """
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-__all__ = ['Reply', 'Call', 'LoopbackServer', 'echo', 'fail_first', 'FAULTS']
+__all__ = ['Reply', 'Call', 'LoopbackServer', 'echo', 'fail_first', 'FAULTS', 'load_replies', 'replay']
 
 FAULTS = (None, 'status', 'timeout', 'malformed', 'cut_body', 'drop', 'truncated', 'refusal')
 
@@ -98,8 +103,12 @@ class LoopbackServer:
 
     def __init__(self, script: Callable[[Call], Reply | str] = echo,  # decides each answer
                  latency: float = 0.0,  # base seconds added to every chat request
-                 model: str = 'loopback-model'):  # model name reported when the request has none
+                 model: str = 'loopback-model',  # model name reported when the request has none
+                 served: list[str] | None = None,  # model names served (None: any name is answered)
+                 api_key: str | None = None,  # the key clients must send (None: no check)
+                 formats: tuple = ('json_schema', 'json_object', 'regex')):  # structured-output kinds accepted
         self.script, self.latency, self.model = script, latency, model
+        self.served, self.api_key, self.formats = served, api_key, tuple(formats)
         self.requests: list[dict] = []  # every chat request body, in arrival order
         self.headers: list[dict] = []  # their HTTP headers (names lower-cased)
         self.in_flight = self.max_in_flight = 0
@@ -157,18 +166,44 @@ class LoopbackServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _unauthorised(self) -> bool:
+                if srv.api_key is None or self.headers.get('Authorization') == f'Bearer {srv.api_key}': return False
+                self._send(401, {'error': {'message': 'Incorrect API key provided', 'type': 'invalid_request_error',
+                                           'code': 'invalid_api_key'}})
+                return True
+
+            def _refused(self, body: dict) -> bool:
+                "A 404 for a model not served, a 400 for a structured-output kind not accepted."
+                if srv.served is not None and body.get('model') not in srv.served:
+                    self._send(404, {'error': {'message': f"The model `{body.get('model')}` does not exist.",
+                                               'type': 'invalid_request_error', 'code': 'model_not_found'}})
+                    return True
+                kind = (body.get('response_format') or {}).get('type')
+                if kind not in (None, 'text') and kind not in srv.formats:
+                    self._send(400, {'error': {'message': f"response_format type '{kind}' is not supported by this server",
+                                               'type': 'invalid_request_error', 'code': None}})
+                    return True
+                if 'structured_outputs' in body and 'regex' not in srv.formats:
+                    self._send(400, {'error': {'message': 'unknown field structured_outputs', 'type': 'invalid_request_error'}})
+                    return True
+                return False
+
             def do_GET(self):
+                if self._unauthorised(): return
                 if self.path.rstrip('/') == '/v1/models':
-                    return self._send(200, {'object': 'list', 'data': [{'id': srv.model, 'object': 'model', 'owned_by': 'loopback'}]})
+                    names = srv.served if srv.served is not None else [srv.model]
+                    return self._send(200, {'object': 'list', 'data': [{'id': m, 'object': 'model', 'owned_by': 'loopback'} for m in names]})
                 self._send(404, {'error': {'message': f'no route {self.path}', 'type': 'not_found'}})
 
             def do_POST(self):
                 n = int(self.headers.get('Content-Length', 0))
                 raw = self.rfile.read(n)
+                if self._unauthorised(): return
                 if self.path.rstrip('/') != '/v1/chat/completions':
                     return self._send(404, {'error': {'message': f'no route {self.path}', 'type': 'not_found'}})
                 try: body = json.loads(raw)
                 except ValueError: return self._send(400, {'error': {'message': 'request body is not JSON', 'type': 'invalid_request_error'}})
+                if self._refused(body): return
                 key = json.dumps(body, sort_keys=True)
                 with srv._lock:
                     idx = len(srv.requests); srv.requests.append(body); srv.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -216,3 +251,16 @@ class LoopbackServer:
                 self._send(200, obj)
 
         return Handler
+
+
+def load_replies(path) -> list[dict]:
+    "A corpus of server replies (JSONL: id, kind, expect, note, reply={Reply fields})."
+    with open(path, encoding='utf-8') as f: return [json.loads(line) for line in f if line.strip()]
+
+
+def replay(entry: dict, other: Callable[[Call], Reply | str] | None = None, match: Callable[[Call], bool] | None = None):
+    "A script answering with the corpus `entry`'s reply (every attempt), or with `other` where `match(call)` is False."
+    def script(call: Call) -> Reply | str:
+        if other is not None and match is not None and not match(call): return other(call)
+        return Reply(**entry['reply'])
+    return script

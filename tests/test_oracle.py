@@ -85,9 +85,9 @@ def test_refusal_truncation_and_empty(tmp_path):
         assert ref.error == 'refusal: I cannot help with that.' and ref.text is None
         assert cut.ok and cut.truncated and cut.text == 'half an ans'
         assert not empty.ok and empty.error.startswith('empty response')
-        assert len(o.cache) == 1  # failures are not cached: a rerun retries them
-        o.complete_many(['refuse', 'cut', 'empty'])
-        assert srv.count == 5
+        assert len(o.cache) == 0 and o.stats['truncated'] == 1  # failures and cut replies are not cached
+        again = o.complete_many(['refuse', 'cut', 'empty'])
+        assert srv.count == 6 and not any(c.cached for c in again)  # a rerun asks again, the cut reply included
 
 
 @pytest.mark.parametrize('limit', [1, 3, 8])
@@ -197,8 +197,9 @@ def test_transformers_oracle_tiny(tmp_path):
     # batched greedy == one by one greedy
     solo = TransformersOracle(m, tok, batch_size=1, cache=False, progress=False).complete('short', max_tokens=5)
     assert solo.text == res[0].text
-    again = o.complete_many(msgs, max_tokens=5)
-    assert all(r.cached for r in again) and o.stats['requests'] == 3
+    again = o.complete_many(msgs, max_tokens=5)  # complete replies come from the cache, cut ones are asked again
+    assert [r.cached for r in again] == [not r.truncated for r in res]
+    assert o.stats['requests'] == 3 + sum(r.truncated for r in res)
     s1 = o.complete('short', max_tokens=5, temperature=1.0, seed=3)
     s2 = TransformersOracle(m, tok, cache=False, progress=False).complete('short', max_tokens=5, temperature=1.0, seed=3)
     assert s1.text == s2.text  # seeded sampling is reproducible

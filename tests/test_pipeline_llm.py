@@ -31,14 +31,14 @@ def test_pipeline_with_llm_oracle(tmp_path, monkeypatch):
     with LoopbackServer(llm) as srv:
         cfg = {'name': 'llm', 'out_dir': str(tmp_path / 'run'), 'data': {'n': 60}, 'train': {'steps': 10, 'batch_size': 32},
                'evaluate': {'max_pairs': 6, 'robustness': False},
-               'oracle': {'url': srv.url, 'model': 'loopback', 'api_key_env': 'CROME_LOOPBACK_KEY', 'max_concurrency': 4}}
+               'oracle': {'url': srv.url, 'model': 'loopback-model', 'api_key_env': 'CROME_LOOPBACK_KEY', 'max_concurrency': 4}}
         res = run(cfg)
         n_requests = len(srv.requests)
         assert n_requests > 0 and srv.max_in_flight <= 4
         import pandas as pd
         aug = pd.read_parquet(tmp_path / 'run' / 'augment' / 'crome.parquet')
         causal = aug[aug.kind == 'causal']
-        assert len(causal) > 0 and set(causal.generator) == {'llm:loopback'} and set(causal.verdict) == {'pass'}
+        assert len(causal) > 0 and set(causal.generator) == {'llm:loopback-model'} and set(causal.verdict) == {'pass'}
         side = causal.apply(lambda r: r['rejected'] if r['direction'] == 'degrade' else r['chosen'], axis=1)
         assert side.str.contains('(rewritten)', regex=False).all()  # the rewrite sits on the side its direction says
         rub = json.loads(pd.read_parquet(tmp_path / 'run' / 'rubrics' / 'train.parquet').rubric.iloc[0])

@@ -1,0 +1,107 @@
+"""The oracle as the CLI and run config see it: configuration mistakes exit 2 naming what is missing, an oracle that
+cannot answer exits 3 within seconds naming the cause, a run in which every oracle call failed exits 3, outputs are
+written atomically, and requests are not logged unless --verbose."""
+import json, logging, socket, time
+import pytest
+from loopback_server import LoopbackServer, Reply
+from crome.cli import main
+from crome.pipeline import ConfigError, load_config, make_oracle
+from crome.oracle import NoOracle, OpenAICompatibleOracle
+
+
+def free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    p = tmp_path / 'pairs.jsonl'
+    p.write_text('\n'.join(json.dumps({'prompt': f'Question {i}: how do I bake bread?', 'chosen': 'Mix flour and water, knead, '
+                                       'rest and bake at 220 C for 30 minutes.', 'rejected': 'Buy some.'}) for i in range(3)))
+    return p
+
+
+def augment(pairs, tmp_path, *flags):
+    return main(['augment', '--data', str(pairs), '--out', str(tmp_path / 'out' / 'aug.parquet'), '--kinds', 'causal',
+                 '--cache', str(tmp_path / 'cache'), *flags])
+
+
+@pytest.mark.parametrize('flags,what', [(['--oracle-model', 'qwen'], 'model set but no url'),
+                                         (['--oracle-key-env', 'K'], 'api_key_env set but no url'),
+                                         (['--oracle-url', 'ftp://127.0.0.1:21/v1', '--oracle-model', 'm'], 'http:// or https://'),
+                                         (['--oracle-url', 'http://127.0.0.1:1/v1'], 'needs both url and model')])
+def test_config_mistakes_exit_2_naming_what_is_missing(pairs, tmp_path, capsys, flags, what):
+    assert augment(pairs, tmp_path, *flags) == 2
+    assert what in capsys.readouterr().err
+    assert not (tmp_path / 'out' / 'aug.parquet').exists()
+
+
+def test_dead_or_wrong_oracle_exits_3_within_seconds(pairs, tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert augment(pairs, tmp_path, '--oracle-url', f'http://127.0.0.1:{free_port()}/v1', '--oracle-model', 'm') == 3
+    err = capsys.readouterr().err
+    assert time.perf_counter() - t0 < 10 and 'cannot be reached' in err and 'refused' in err.lower(), err
+    with LoopbackServer(served=['qwen']) as srv:
+        assert augment(pairs, tmp_path, '--oracle-url', srv.url, '--oracle-model', 'llama') == 3
+        assert "does not serve model 'llama'" in capsys.readouterr().err and srv.count == 0
+
+
+def test_every_call_failing_exits_3_and_outputs_are_atomic(pairs, tmp_path, capsys):
+    with LoopbackServer(lambda c: Reply(fault='status', status=400)) as srv:  # answers the models list, rejects every call
+        assert augment(pairs, tmp_path, '--oracle-url', srv.url, '--oracle-model', srv.model, '--oracle-max-retries', '0') == 3
+    out = capsys.readouterr()
+    assert 'every oracle call failed' in out.err
+    files = sorted(p.name for p in (tmp_path / 'out').iterdir())
+    assert files == ['aug.parquet', 'aug_rejects.csv']  # written (rejects recorded), no temporary file left behind
+
+
+def test_run_config_and_flags_reach_the_oracle(tmp_path):
+    with LoopbackServer() as srv:
+        cfg = load_config(None, **{'oracle.url': srv.url, 'oracle.model': srv.model, 'oracle.timeout': 2.5,
+                                   'oracle.max_retries': 1, 'oracle.backoff': 0.1, 'oracle.max_tokens': 64,
+                                   'oracle.structured': 'json_object'})
+        o = make_oracle(cfg, tmp_path / 'c')
+    assert isinstance(o, OpenAICompatibleOracle) and (o.timeout, o.max_retries, o.backoff) == (2.5, 1, 0.1)
+    assert o.params['max_tokens'] == 64 and o.structured == 'json_object'
+    assert isinstance(make_oracle(load_config(None), tmp_path / 'c'), NoOracle)
+    with pytest.raises(ConfigError, match='transformers backend needs model'):
+        load_config(None, **{'oracle.backend': 'transformers'})
+    with pytest.raises(FileNotFoundError, match='local oracle model folder'):
+        make_oracle(load_config(None, **{'oracle.backend': 'transformers', 'oracle.model': str(tmp_path / 'nope')}), tmp_path)
+
+
+def test_requests_are_logged_only_with_verbose(pairs, tmp_path, caplog):
+    from crome.cli import _oracle_overrides
+    import argparse
+    logging.getLogger('httpx').setLevel(logging.WARNING)
+    with LoopbackServer() as srv:
+        a = argparse.Namespace(oracle_url=srv.url, oracle_model=srv.model, verbose=False)
+        with caplog.at_level(logging.DEBUG, logger='crome'):
+            assert _oracle_overrides(a)['oracle.url'] == srv.url and logging.getLogger('httpx').level == logging.WARNING
+            _oracle_overrides(argparse.Namespace(verbose=True))
+            assert logging.getLogger('httpx').level == logging.INFO
+    logging.getLogger('httpx').setLevel(logging.WARNING)
+
+
+def test_progress_bar_counts_ok_and_failed(capsys):
+    script = lambda call: Reply(fault='status', status=400) if call.last_user == 'bad' else Reply(text='fine')
+    with LoopbackServer(script) as srv:
+        o = OpenAICompatibleOracle(srv.url, srv.model, cache=False, progress=True, max_concurrency=1)
+        res = o.complete_many(['a', 'bad', 'b'], desc='judging')
+    err = capsys.readouterr().err
+    assert [r.ok for r in res] == [True, False, True] and o.stats['ok'] == 2 and o.stats['errors'] == 1
+    assert 'judging' in err and 'ok=2' in err and 'failed=1' in err, err
+
+
+@pytest.mark.slow
+def test_crome_run_exits_3_when_every_oracle_call_failed(tmp_path, capsys):
+    cfg = tmp_path / 'run.yaml'
+    with LoopbackServer(lambda c: Reply(fault='status', status=400)) as srv:
+        cfg.write_text(f"name: allfail\nout_dir: {tmp_path / 'run'}\ndata: {{n: 24}}\n"
+                       "train: {steps: 2, batch_size: 8, recipes: [vanilla, crome]}\n"
+                       "evaluate: {max_pairs: 4, robustness: false, reward_shifts: false}\n"
+                       f"oracle: {{url: '{srv.url}', model: {srv.model}, max_retries: 0}}\n")
+        assert main(['run', str(cfg)]) == 3
+    assert 'every oracle call failed' in capsys.readouterr().err
+    # the next, offline run in the same process does not inherit that oracle's failures
+    assert main(['run', str(cfg), '--set', 'oracle.url=null', 'oracle.model=null']) == 0

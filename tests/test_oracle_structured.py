@@ -1,0 +1,64 @@
+"""Structured output: the OpenAI-compatible backend sends the schema and steps down (json_schema -> json_object ->
+text) when a server rejects it; the local transformers backend enforces schemas and regexes token by token, so even
+a random-weight model returns replies of the requested shape."""
+import json, re
+import pytest
+from loopback_server import LoopbackServer, Reply
+from crome.oracle import OpenAICompatibleOracle, TransformersOracle, json_format, regex_format, tiny_chat_lm
+from crome.rubrics import Rubric, rubric_schema, parse_attributes
+
+VERDICT = {'type': 'object', 'properties': {'verdict': {'type': 'string', 'enum': ['pass', 'fail']},
+                                            'reason': {'type': 'string', 'maxLength': 20}},
+           'required': ['verdict', 'reason'], 'additionalProperties': False}
+
+
+@pytest.mark.parametrize('formats,level', [(('json_schema', 'json_object', 'regex'), 'json_schema'),
+                                           (('json_object',), 'json_object'), ((), 'text')])
+def test_openai_format_steps_down_per_server_capability(formats, level):
+    with LoopbackServer(lambda c: Reply(text='{"verdict": "pass", "reason": "ok"}'), formats=formats) as srv:
+        o = OpenAICompatibleOracle(srv.url, 'm', cache=False, progress=False)
+        res = o.complete_many(['a', 'b', 'c'], response_format=json_format(VERDICT))
+        assert all(r.ok and r.format == level for r in res) and o.format_level == level
+        sent = [b.get('response_format', {}).get('type') for b in srv.requests]
+        assert sent == [{'json_schema': 'json_schema', 'json_object': 'json_object', 'text': None}[level]] * 3
+        if level == 'json_schema': assert srv.requests[0]['response_format']['json_schema']['schema'] == VERDICT
+        free = o.complete('d')  # no format asked: none sent
+        assert free.format is None and 'response_format' not in srv.requests[-1]
+
+
+def test_regex_format_goes_as_structured_outputs_or_is_dropped():
+    with LoopbackServer(lambda c: Reply(text='Verdict: Pass')) as srv:
+        o = OpenAICompatibleOracle(srv.url, 'm', cache=False, progress=False)
+        c = o.complete('x', response_format=regex_format('Verdict: (Pass|Fail)'))
+        assert c.format == 'regex' and srv.requests[-1]['structured_outputs'] == {'regex': 'Verdict: (Pass|Fail)'}
+    with LoopbackServer(lambda c: Reply(text='Verdict: Pass'), formats=('json_schema',)) as srv:
+        o = OpenAICompatibleOracle(srv.url, 'm', cache=False, progress=False)
+        c = o.complete('x', response_format=regex_format('Verdict: (Pass|Fail)'))
+        assert c.ok and c.format == 'text' and 'structured_outputs' not in srv.requests[-1]
+
+
+def test_other_bad_requests_do_not_lower_the_level():
+    with LoopbackServer(lambda c: Reply(fault='status', status=400)) as srv:
+        o = OpenAICompatibleOracle(srv.url, 'm', cache=False, progress=False)
+        c = o.complete('x', response_format=json_format(VERDICT))
+        assert not c.ok and 'BadRequestError' in c.error and o.format_level == 'json_schema' and srv.count == 1
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    return tiny_chat_lm(seed=2)
+
+
+def test_constrained_decoding_random_model_follows_schema_and_regex(tiny):
+    m, tok = tiny
+    o = TransformersOracle(m, tok, batch_size=3, cache=False, progress=False, constrained=True)
+    fmts = [json_format(VERDICT), regex_format('Verdict: (Pass|Fail)'), None]
+    res = o.complete_many(['judge this', 'and this one', 'free text'], response_format=fmts, max_tokens=300)
+    obj = json.loads(res[0].text, strict=False)  # a random model, yet valid JSON of the schema
+    assert set(obj) == {'verdict', 'reason'} and obj['verdict'] in ('pass', 'fail') and len(obj['reason']) <= 20
+    assert re.fullmatch('Verdict: (Pass|Fail)', res[1].text) and res[1].format == 'regex'
+    assert res[0].format == 'json_schema' and res[2].format is None and not res[0].truncated
+    free = TransformersOracle(m, tok, cache=False, progress=False, constrained=False).complete(
+        'judge this', response_format=json_format(VERDICT), max_tokens=30)
+    assert free.format == 'text'  # unconstrained: the random model's gibberish
+    with pytest.raises(json.JSONDecodeError): json.loads(free.text)
