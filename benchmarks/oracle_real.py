@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
-from crome.oracle import TransformersOracle, regex_format  # noqa: E402
+from crome.local_oracle import TransformersOracle  # noqa: E402
+from crome.oracle import regex_format  # noqa: E402
 from crome.rubrics import (Rubric, RubricParseError, extract_json, offline_rubric, parse_attributes,  # noqa: E402
                            parse_elements, parse_review, rubric_format, rubric_messages)
 from crome.augment import parse_response, parse_verdict, rewrite_messages, verify_messages  # noqa: E402

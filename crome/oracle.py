@@ -13,10 +13,9 @@ from urllib.parse import urlparse
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CACHE_VERSION', 'FORMAT_LEVELS', 'CHATML_TEMPLATE', 'OracleError',
-           'Completion', 'json_format', 'regex_format', 'check_messages', 'OracleCache', 'Oracle', 'BaseOracle',
-           'NoOracle', 'is_offline', 'check_url', 'OpenAICompatibleOracle', 'TransformersOracle', 'oracle_from_env',
-           'tiny_chat_lm']
+__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CACHE_VERSION', 'FORMAT_LEVELS', 'OracleError', 'Completion', 'json_format',
+           'regex_format', 'check_messages', 'OracleCache', 'Oracle', 'BaseOracle', 'NoOracle', 'is_offline',
+           'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
 
 # %% ../nbs/02_oracle.ipynb #9a221fd0
 DEFAULT_CACHE_DIR = Path('.crome_cache') / 'oracle'  # relative to the current directory
@@ -407,143 +406,6 @@ class OpenAICompatibleOracle(BaseOracle):
         return (f'OpenAICompatibleOracle(base_url={self.base_url!r}, model={self.model!r}, '
                 f'max_concurrency={self.max_concurrency})')
 
-# %% ../nbs/02_oracle.ipynb #06406c6a
-def _regular_tokens(tok) -> list[tuple[int, str, bool]]:
-    "(id, text, starts a word) for every non-special token: what lm-format-enforcer needs to know about a tokenizer."
-    zero, special = tok.encode('0', add_special_tokens=False)[-1], set(tok.all_special_ids)
-    out = []
-    for i in range(len(tok)):
-        if i in special: continue
-        after0, alone = tok.decode([zero, i])[1:], tok.decode([i])
-        if '\ufffd' in alone: continue  # a piece of a multi-byte character: never allowed (it could loop forever)
-        out.append((i, after0, len(after0) > len(alone)))
-    return out
-
-_MAX_WHITESPACE = 2  # consecutive whitespace characters allowed between JSON tokens
-
-def _parser_for(fmt: dict):
-    "The lm-format-enforcer character-level parser for a response format."
-    from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser, RegexParser
-    cfg = CharacterLevelParserConfig(max_consecutive_whitespaces=_MAX_WHITESPACE)  # no tokens wasted on long indents
-    if fmt.get('type') == 'json_schema': return JsonSchemaParser(fmt['json_schema']['schema'], cfg)
-    if fmt.get('type') == 'json_object': return JsonSchemaParser(None, cfg)
-    if fmt.get('type') == 'regex': return RegexParser(fmt['pattern'])
-    raise ValueError(f"unknown response_format type {fmt.get('type')!r}")
-
-class TransformersOracle(BaseOracle):
-    "Chat completions from a local transformers causal LM, batched, with grammar-constrained structured output."
-    backend = 'transformers'
-
-    def __init__(self, model,  # a path/hub-style name, or a loaded causal LM
-                 tokenizer=None,  # needed when `model` is an object
-                 model_name: str | None = None,  # name for the cache key (default: the path or config name)
-                 batch_size: int = 4,
-                 device: str | None = None,  # default: the model's device
-                 load_kwargs: dict | None = None,  # passed to from_pretrained (e.g. dtype=...)
-                 gguf_file: str | None = None,  # a GGUF file inside the `model` folder
-                 constrained: bool | None = None,  # honour response_format by constrained decoding (None: if installed)
-                 timeout: float | None = None,  # seconds per batch at most (transformers' max_time); None: no limit
-                 **kw):  # cache, params, progress
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        lk = {**(load_kwargs or {}), **({'gguf_file': gguf_file} if gguf_file else {})}
-        if isinstance(model, (str, Path)):
-            if not Path(model).exists(): raise FileNotFoundError(f'local oracle model folder not found: {model}')
-            if 'gguf_file' in lk and not (Path(model) / lk['gguf_file']).exists():
-                raise FileNotFoundError(f"GGUF file {lk['gguf_file']!r} not found in {model}")
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model), **{k: v for k, v in lk.items()
-                                                                                  if k == 'gguf_file'})
-            name = model_name or (Path(lk['gguf_file']).name if 'gguf_file' in lk else str(model))
-            self.endpoint = str(Path(model).resolve() / lk.get('gguf_file', ''))
-            model = AutoModelForCausalLM.from_pretrained(str(model), **lk)
-        else:
-            if tokenizer is None: raise ValueError('pass the tokenizer together with a loaded model')
-            name = model_name or getattr(model.config, 'name_or_path', '') or type(model).__name__
-        super().__init__(name, **kw)
-        if getattr(tokenizer, 'chat_template', None) is None: raise ValueError('the tokenizer has no chat_template')
-        if constrained is None:
-            import importlib.util
-            constrained = importlib.util.find_spec('lmformatenforcer') is not None
-        self.model_obj, self.tok, self.batch_size = model.eval(), tokenizer, batch_size
-        self.constrained, self.timeout = constrained, timeout
-        if device is not None: self.model_obj.to(device)
-        self.tok.padding_side = 'left'
-        if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
-        self._tok_data = None
-
-    def settings(self) -> dict: return {'constrained': self.constrained}
-
-    def _eos(self) -> set[int]:
-        ge = getattr(self.model_obj.generation_config, 'eos_token_id', None)
-        return {t for t in {self.tok.eos_token_id, *(ge if isinstance(ge, (list, tuple)) else [ge])} if t is not None}
-
-    def _allowed_fn(self, fmts: list):
-        "A `prefix_allowed_tokens_fn` enforcing each row's format (rows without one are free)."
-        if not self.constrained or all(f is None for f in fmts): return None
-        from lmformatenforcer import TokenEnforcer, TokenEnforcerTokenizerData
-        if self._tok_data is None:
-            decode = lambda ids: self.tok.decode(ids).rstrip('\ufffd')
-            self._tok_data = TokenEnforcerTokenizerData(_regular_tokens(self.tok), decode, sorted(self._eos()), False,
-                                                        len(self.tok))
-        enf = [None if f is None else TokenEnforcer(self._tok_data, _parser_for(f)) for f in fmts]
-        everything, stop, ends = list(range(len(self.tok))), [self.tok.eos_token_id], self._eos()
-
-        def allowed(b: int, sent) -> list[int]:
-            if enf[b] is None: return everything
-            if int(sent[-1]) in ends: return stop  # a finished row (generate pads it)
-            try: ok = enf[b].get_allowed_tokens(sent.tolist()).allowed_tokens
-            except Exception as e: ok, why = [], f'{type(e).__name__}: {str(e)[:200]}'  # e.g. an unsupported schema
-            else: why = 'no token can continue the reply'
-            if not ok: allowed.errors.setdefault(b, f'constrained decoding failed: {why}')  # end the row, say why
-            return ok or stop
-        allowed.errors = {}
-        return allowed
-
-    def _generate(self, batch: list[list], params: dict, fmts: list) -> list[Completion]:
-        import torch
-        t0 = time.perf_counter()
-        texts = [self.tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
-        enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False).to(self.model_obj.device)
-        temp, max_new = float(params.get('temperature', 0.0)), int(params.get('max_tokens', 512))
-        allowed = self._allowed_fn(fmts)
-        gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0,
-                   prefix_allowed_tokens_fn=allowed)
-        if self.timeout: gen['max_time'] = float(self.timeout)
-        if temp > 0:
-            gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
-            torch.manual_seed(int(params.get('seed', 0)))
-        with torch.inference_mode(): out = self.model_obj.generate(**enc, **gen)
-        new, eos = out[:, enc['input_ids'].shape[1]:], self._eos() | {self.tok.pad_token_id}
-        res, dt = [], (time.perf_counter() - t0) / len(batch)
-        errors = getattr(allowed, 'errors', {})
-        for b, (row, prompt_len, f) in enumerate(zip(new.tolist(), enc['attention_mask'].sum(1).tolist(), fmts)):
-            n = next((j for j, t in enumerate(row) if t in eos), len(row))
-            text = self.tok.decode(row[:n], skip_special_tokens=True)
-            finish = 'length' if n == len(row) else 'stop'  # no end token: cut by max_tokens (or timeout)
-            for s in ([params['stop']] if isinstance(params.get('stop'), str) else params.get('stop') or []):
-                if s in text: text, finish = text[:text.index(s)], 'stop'
-            used = None if f is None else (f['type'] if self.constrained else 'text')
-            res.append(Completion(text, {'prompt_tokens': int(prompt_len), 'completion_tokens': n}, latency=dt,
-                                  finish_reason=finish, attempts=1, format=used,
-                                  error=errors.get(b) or (None if text.strip() else 'empty response')))
-        return res
-
-    def _run(self, items, done):
-        order = sorted(items, key=lambda it: -sum(len(m['content']) for m in it[1]))
-        groups: dict[str, list] = {}  # rows of one batch share sampling params (formats may differ per row)
-        for it in order:
-            same = json.dumps({k: v for k, v in it[2].items() if k != 'response_format'}, sort_keys=True)
-            groups.setdefault(same, []).append(it)
-        for chunk_all in groups.values():
-            for b in range(0, len(chunk_all), self.batch_size):
-                chunk = chunk_all[b:b + self.batch_size]
-                fmts = [p.get('response_format') for _, _, p in chunk]
-                try: comps = self._generate([m for _, m, _ in chunk], chunk[0][2], fmts)
-                except Exception as e:
-                    comps = [Completion(error=f'{type(e).__name__}: {str(e)[:300]}', attempts=1)] * len(chunk)
-                for (k, _, _), c in zip(chunk, comps): done(k, c)
-
-    def __repr__(self): return f'TransformersOracle(model={self.model!r}, constrained={self.constrained})'
-
 # %% ../nbs/02_oracle.ipynb #0e6a7ff2
 def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOracle
                     env: dict | None = None,  # mapping to read instead of os.environ
@@ -562,27 +424,3 @@ def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOr
                                   api_key_env=env.get('CROME_ORACLE_KEY_ENV') or None,
                                   max_concurrency=int(env.get('CROME_ORACLE_CONCURRENCY', 8)), cache=cache,
                                   **{**num, **kw})
-
-# %% ../nbs/02_oracle.ipynb #fb9d5291
-CHATML_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                   "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-def tiny_chat_lm(seed: int = 0):
-    "(model, tokenizer): a random-init tiny Llama and a byte-level ChatML tokenizer, built offline."
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
-    from transformers import PreTrainedTokenizerFast, LlamaConfig, LlamaForCausalLM
-    specials = ['<|pad|>', '<|im_start|>', '<|im_end|>']
-    vocab = {t: i for i, t in enumerate(specials + sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    t = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    t.pre_tokenizer, t.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    t.add_special_tokens(specials)
-    tok = PreTrainedTokenizerFast(tokenizer_object=t, pad_token='<|pad|>', bos_token='<|im_start|>',
-                                  eos_token='<|im_end|>')
-    tok.chat_template = CHATML_TEMPLATE
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      pad_token_id=tok.pad_token_id,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, name_or_path=f'tiny-chat-lm-{seed}')
-    return LlamaForCausalLM(cfg).eval(), tok

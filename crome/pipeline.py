@@ -235,7 +235,8 @@ def test_splits(run: Run) -> list[str]:
 # %% ../nbs/12_pipeline.ipynb #20487f63
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
     "The configured oracle (`NoOracle`, OpenAI-compatible client or local model), checked before any work."
-    from crome.oracle import NoOracle, OpenAICompatibleOracle, TransformersOracle
+    from crome.oracle import NoOracle, OpenAICompatibleOracle
+    from crome.local_oracle import TransformersOracle
     oc, make_oracle.last = cfg.oracle, None
     if oc.backend is None: return NoOracle()
     params = {'max_tokens': oc.max_tokens, 'temperature': oc.temperature}

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from crome.oracle import (Completion, NoOracle, OpenAICompatibleOracle, OracleCache, TransformersOracle, check_messages,
-                          is_offline, oracle_from_env, tiny_chat_lm)
+from crome.local_oracle import TransformersOracle, tiny_chat_lm
+from crome.oracle import (Completion, NoOracle, OpenAICompatibleOracle, OracleCache, check_messages, is_offline,
+                          oracle_from_env)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loopback_server import LoopbackServer, Reply, fail_first  # noqa: E402

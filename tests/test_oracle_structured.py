@@ -4,7 +4,8 @@ a random-weight model returns replies of the requested shape."""
 import json, re
 import pytest
 from loopback_server import LoopbackServer, Reply
-from crome.oracle import OpenAICompatibleOracle, TransformersOracle, json_format, regex_format, tiny_chat_lm
+from crome.local_oracle import TransformersOracle, tiny_chat_lm
+from crome.oracle import OpenAICompatibleOracle, json_format, regex_format
 from crome.rubrics import Rubric, rubric_schema, parse_attributes
 
 VERDICT = {'type': 'object', 'properties': {'verdict': {'type': 'string', 'enum': ['pass', 'fail']},

@@ -6,7 +6,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data'], ['demo'], ['oracle'], ['offline_rubrics', 'rubrics'],
+STAGES = [['schema'], ['data'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit'],
           ['evaluate', 'stats', 'bon'],
@@ -56,8 +56,7 @@ def test_no_import_cycles_inside_a_stage():
 
 
 # Known to be over the cap, with the split that is due; each may not grow past its stated size.
-OVERSIZE = {'oracle': (600, 'the local transformers backend and its constrained decoding belong in their own module'),
-            'pipeline': (480, 'the run configuration (pydantic models, load_config) belongs in its own module')}
+OVERSIZE = {'pipeline': (480, 'the run configuration (pydantic models, load_config) belongs in its own module')}
 
 
 def test_modules_are_small():
