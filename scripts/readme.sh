@@ -4,9 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-jupyter nbconvert --to markdown --execute --ExecutePreprocessor.kernel_name=python3 \
-  --TagRemovePreprocessor.remove_cell_tags='["hide"]' nbs/index.ipynb --output-dir "$tmp" --output README >/dev/null 2>&1 \
-  || jupyter nbconvert --to markdown nbs/index.ipynb --output-dir "$tmp" --output README >/dev/null
+# The tour reads the public data sets: set CROME_DATA to their folder (`crome data get` fetches them). A failed
+# execution is an error, never a README without outputs.
+if ! jupyter nbconvert --to markdown --execute --ExecutePreprocessor.kernel_name=python3 \
+  --TagRemovePreprocessor.remove_cell_tags='["hide"]' nbs/index.ipynb --output-dir "$tmp" --output README \
+  >"$tmp/log" 2>&1; then
+  tail -n 30 "$tmp/log" >&2; echo "README.md NOT regenerated: executing nbs/index.ipynb failed (above)" >&2; exit 1
+fi
 # drop the nbdev front-matter-style '> summary' spacing quirks: keep as is
 cp "$tmp/README.md" README.md
 echo "README.md regenerated from nbs/index.ipynb"
