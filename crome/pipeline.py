@@ -281,12 +281,8 @@ class Embeddings:
         "Point model `m` at the shared cache, and at the loaded encoder when it is the same one."
         return m.share_from(self.fm)
     def model(self, seed: int):
-        from functools import partial
         from crome.frozen import FrozenRewardModel
-        from crome.frozen_fit import fit_frozen
-        m = self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
-        m.fit = partial(fit_frozen, m)  # for train_one: FrozenRewardModel has no .fit (crome.frozen precedes train)
-        return m
+        return self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
     def save(self):
         "Write the cache atomically (a kill while saving leaves the previous file intact)."
         if not self.fm.cache: return
@@ -305,8 +301,9 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
     tc = cfg.train
     kw = {} if tc.lambda_tie is None else {'lambda_tie': tc.lambda_tie}
     if tc.mode == 'frozen':
-        m = emb.model(seed)
-        m.fit(ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr, seed=seed, progress=True, **kw)
+        from crome.frozen_fit import fit_frozen
+        m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
+                       seed=seed, progress=True, **kw)
         m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, len(ds), tc)))
         emb.save()
         return m
