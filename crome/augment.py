@@ -22,11 +22,14 @@ __all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'SYSTEM', '
            'verify_messages', 'parse_response', 'parse_verdict', 'oracle_name', 'causal_augment', 'augment_warnings']
 
 # %% ../nbs/05_augment.ipynb #37d055c1
-REJECT_COLUMNS = ('id', 'source_id', 'kind', 'attribute', 'direction', 'generator', 'reason', 'detail')
+REJECT_COLUMNS = ('id', 'source_id', 'kind', 'attribute', 'direction', 'generator', 'reason', 'detail', 'original',
+                  'rewrite')
 
-def _reject(id, source_id, kind, reason, detail='', attribute=None, direction=None, generator=None) -> dict:
+def _reject(id, source_id, kind, reason, detail='', attribute=None, direction=None, generator=None,
+            original=None, rewrite=None) -> dict:  # a rewrite that failed verification keeps both texts
+    txt = lambda x: None if x is None else response_text(x)[:4000]
     return dict(id=id, source_id=source_id, kind=kind, attribute=attribute, direction=direction, generator=generator,
-                reason=reason, detail=str(detail)[:500])
+                reason=reason, detail=str(detail)[:500], original=txt(original), rewrite=txt(rewrite))
 
 @dataclass
 class AugmentResult:
@@ -143,8 +146,7 @@ ATTRIBUTE_EDITS = {
     'relevance': ('swap_topic_words', 'offtopic_splice', 'borrow_topic_words'),
     'completeness': ('drop_list_item', 'remove_key_sentence', 'truncate', 'borrow_missing_item'),
     'safety': ('comply', 'refuse'),
-    'instruction_following': ('drop_requested_item', 'borrow_requested_item'),
-    'clarity': ('shuffle_steps',),
+    'instruction_following': ('drop_requested_item', 'borrow_requested_item'), 'clarity': ('shuffle_steps',),
 }
 ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'truthfulness': 'correctness',
                      'reasoning': 'correctness', 'math': 'correctness', 'harmlessness': 'safety', 'harm': 'safety',
@@ -224,8 +226,8 @@ def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True) -> t
         canon = canonical_attribute(attr)
         for direction in ('degrade', 'upgrade'):
             rid = f'{sid}:causal:{attr}:{direction}'
-            R = lambda reason, detail, gen=None: rejects.append(_reject(rid, sid, 'causal', reason, detail, attr,
-                                                                        direction, gen))
+            R = lambda reason, detail, gen=None, new=None: rejects.append(_reject(
+                rid, sid, 'causal', reason, detail, attr, direction, gen, answer if new is not None else None, new))
             if canon is None:
                 R('unknown_attribute', f'no edit knows attribute {attr!r}')
                 continue
@@ -237,14 +239,13 @@ def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True) -> t
             cands, made = edits_for(attr, direction, neutral_only), 0
             for e in cands:
                 out = e.apply(row['prompt'], answer, edit_rng(f'{seed}:{rid}', e.name), role='train',
-                              other=response_text(other),
-                              donors=donors, reference=ref)
+                              other=response_text(other), donors=donors, reference=ref)
                 if out is None: continue
                 made += 1
                 v = verify_counterfactual(row['prompt'], answer, out[1], canon, direction, other,
                                           ref) if verify else None
                 if v is not None and not v.ok:
-                    R(v.reason, v.detail, f'edit:{e.name}')
+                    R(v.reason, v.detail, f'edit:{e.name}', out[1])
                     continue
                 key = (direction, response_text(out[1]))
                 if key in seen_text:
@@ -254,8 +255,8 @@ def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True) -> t
                 seen_text[key] = attr
                 pair = (answer, out[1]) if direction == 'degrade' else (out[1], answer)
                 rows.append(src.record(i, row['prompt'], *pair, id=rid, kind='causal', attribute=attr,
-                                       direction=direction,
-                                       generator=f'edit:{e.name}', verdict='pass' if verify else None))
+                                       direction=direction, generator=f'edit:{e.name}',
+                                       verdict='pass' if verify else None))
                 break
             if not made: R('no_applicable_edit', f"edits tried: {', '.join(e.name for e in cands) or 'none offline'}")
     return rows, rejects
@@ -383,13 +384,13 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
         if v != 'pass':
             reason = 'verification_error' if err else ('verification_failed' if v == 'fail'
                                                        else 'verification_unparsed')
-            rejects[rid] = _reject(rid, src.ids[i], 'causal', reason, err or text, attr, d, gen); continue
+            rejects[rid] = _reject(rid, src.ids[i], 'causal', reason, err or text, attr, d, gen, ans, new); continue
         new_ans = _as_answer(ans, new)
         other = src.rows[i]['rejected'] if d == 'degrade' else src.rows[i]['chosen']
         sv = verify_counterfactual(src.rows[i]['prompt'], ans, new_ans, canonical_attribute(attr) or attr, d, other,
                                    check_target=False)
         if not sv.ok:
-            rejects[rid] = _reject(rid, src.ids[i], 'causal', sv.reason, sv.detail, attr, d, gen)
+            rejects[rid] = _reject(rid, src.ids[i], 'causal', sv.reason, sv.detail, attr, d, gen, ans, new_ans)
             continue
         pair = (ans, new_ans) if d == 'degrade' else (new_ans, ans)
         rows[rid] = src.record(i, src.rows[i]['prompt'], *pair, id=rid, kind='causal', attribute=attr, direction=d,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_inspect.ipynb #f8930537
 from __future__ import annotations
-import difflib, html, json, math, re
+import difflib, html, json, math, os, re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 import numpy as np
@@ -14,7 +14,7 @@ from .schema import response_text, text_of
 # %% auto #0
 __all__ = ['DEL_STYLE', 'INS_STYLE', 'FILTER_COLUMNS', 'ALL', 'ALL_MODELS', 'word_tokens', 'word_diff', 'diff_html', 'as_records',
            'index_rows', 'PairView', 'pair_view', 'facet_value', 'facet_options', 'matching_rows', 'side_rewards',
-           'rubric_html', 'scores_html', 'view_html', 'PairBrowser', 'run_rows', 'run_models']
+           'rubric_html', 'scores_html', 'view_html', 'PairBrowser', 'rejected_rows', 'run_rows', 'run_models']
 
 # %% ../nbs/11_inspect.ipynb #cc20b0c2
 _TOKEN = re.compile(r'\s+|\w+|[^\w\s]')
@@ -393,7 +393,7 @@ class PairBrowser:
 
     @classmethod
     def from_run(cls, run_dir,  # a finished `crome demo` / `crome run` folder
-                 which: str = 'crome',  # augmented set to browse: 'crome' or 'rrm' (else the training pairs)
+                 which: str = 'crome',  # 'crome' or 'rrm' (augmented set), 'rejects' (failed rewrites), else train
                  models: bool | Sequence[str] = True,  # the run's models: True for all, False for none, or names
                  **criteria: str,  # initial filter values, e.g. kind='causal'
                 ) -> 'PairBrowser':
@@ -403,6 +403,22 @@ class PairBrowser:
         return cls(rows, originals=originals, models=ms, **criteria)
 
 # %% ../nbs/11_inspect.ipynb #6affdf56
+def rejected_rows(rejects_csv,  # `augment/crome_rejects.csv` of a run (or any rejects table with texts)
+                  originals: list[dict],  # the training pairs the rewrites came from (prompt by `source_id`)
+                 ) -> list[dict]:
+    "Causal rewrites that failed verification, as browsable pairs: the original answer vs its rejected rewrite."
+    import pandas as pd
+    if not os.path.exists(rejects_csv): raise FileNotFoundError(f'{rejects_csv}: no rejects table (run augment first)')
+    rj = pd.read_csv(rejects_csv, keep_default_na=False)
+    prompts, out = {str(o.get('id')): o['prompt'] for o in originals}, []
+    for r in (rj[rj.rewrite.astype(str) != ''].to_dict('records') if 'rewrite' in rj.columns else []):
+        if str(r['source_id']) not in prompts: continue
+        c, j = (r['original'], r['rewrite']) if r['direction'] == 'degrade' else (r['rewrite'], r['original'])
+        out.append(dict(id=f"{r['id']}:rejected", source_id=str(r['source_id']), kind='causal', label=1.0, chosen=c,
+                        rejected=j, prompt=prompts[str(r['source_id'])], attribute=r['attribute'], detail=r['detail'],
+                        direction=r['direction'], generator=r['generator'], verdict=f"rejected: {r['reason']}"))
+    return out
+
 def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:
     "(rows, originals) of a run folder: the filtered (or augmented) set `which`, and the rubricated training pairs."
     import pyarrow.parquet as pq
@@ -411,6 +427,9 @@ def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | No
     if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
     read = lambda p: pq.read_table(p).to_pylist()
     orig = next((p for p in (d / 'rubrics/train.parquet', d / 'data/train.parquet') if p.exists()), None)
+    if which == 'rejects':
+        originals = read(orig) if orig is not None else []
+        return rejected_rows(d / 'augment' / 'crome_rejects.csv', originals), originals
     rows = next((p for p in (d / f'filter/{which}.parquet', d / f'augment/{which}.parquet') if p.exists()), orig)
     if rows is None: raise FileNotFoundError(f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
     return read(rows), (read(orig) if orig is not None else None)

@@ -313,3 +313,18 @@ def test_browser_from_a_run_folder(tmp_path):
     assert PairBrowser.from_run(run, models=False).models == {}
     with pytest.raises(FileNotFoundError, match='no model'): PairBrowser.from_run(run, models=['vanilla-s0'])
     with pytest.raises(FileNotFoundError, match='not a crome run folder'): PairBrowser.from_run(tmp_path)
+    # issue 13: failed rewrites (with both texts in the rejects table) can be browsed like pairs
+    import pandas as pd
+    from crome.augment import REJECT_COLUMNS
+    (run / 'augment').mkdir()
+    src = rows[0]
+    pd.DataFrame([dict(id='x:causal:relevance:degrade', source_id=src['id'], kind='causal', attribute='relevance',
+                       direction='degrade', generator='edit:swap_topic_words', reason='spurious_change',
+                       detail='adds markdown', original=src['chosen'], rewrite='**' + src['chosen'] + '**'),
+                  dict(id='y:causal:clarity:upgrade', source_id=src['id'], kind='causal', attribute='clarity',
+                       direction='upgrade', generator='-', reason='no_applicable_edit', detail='', original='',
+                       rewrite='')], columns=list(REJECT_COLUMNS)).to_csv(run / 'augment' / 'crome_rejects.csv',
+                                                                        index=False)
+    rb = PairBrowser.from_run(run, which='rejects', models=False)
+    assert len(rb.matches) == 1 and rb.current['verdict'] == 'rejected: spurious_change' and rb.view.source_found
+    assert rb.current['rejected'] == '**' + src['chosen'] + '**' and rb.current['prompt'] == src['prompt']
