@@ -445,7 +445,10 @@ def main(argv: Sequence[str] | None = None):
     # `is` tests: 0 and 0.0 equal False, and `--lambda_tie 0` must reach the config
     fields.update({k: v for k, v in a.items() if v is not None and not (k == 'bf16' and v is False)})
     cfg = TrainConfig(**{'progress': True, **fields})
-    return train_reward_model(ds, recipe, cfg, resume_from_checkpoint=resume)
+    model = train_reward_model(ds, recipe, cfg, resume_from_checkpoint=resume)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # several processes: leave together
+        torch.distributed.barrier(); torch.distributed.destroy_process_group()  # (else gloo can abort at exit)
+    return model
 
 # %% ../nbs/09_train.ipynb #2c3e9feb
 #| eval: false

@@ -32,5 +32,10 @@ def pytest_collection_modifyitems(config, items):
         nb = getattr(it, 'callspec', None) and it.callspec.params.get('nb')
         try: src = Path(nb).read_text() if nb else inspect.getsource(it.function)
         except (OSError, TypeError): src = ''
+        info = getattr(it, '_fixtureinfo', None)  # fixtures that load the data count too
+        for name in getattr(it, 'fixturenames', ()):
+            for fd in (info.name2fixturedefs.get(name, ()) if info else ()):
+                try: src += inspect.getsource(fd.func)
+                except (OSError, TypeError): pass
         if REAL_DATA.search(src) and "setenv('CROME_DATA'" not in src:
             it.add_marker(pytest.mark.skip(reason=NO_DATA_REASON))
