@@ -166,9 +166,11 @@ def canonical_attribute(name: str) -> str | None:
         if k in n: return v
     return None
 
-def edits_for(attribute: str, direction: str, neutral_only: bool = True) -> list:
+def edits_for(attribute: str, direction: str, neutral_only: bool = True,
+              table: dict | None = None,  # attribute -> edit names (default `ATTRIBUTE_EDITS`; ablations)
+             ) -> list:
     "The training-role registry edits (in preference order) that move `attribute` in `direction`."
-    es = list(map(get_edit, ATTRIBUTE_EDITS.get(canonical_attribute(attribute), ())))
+    es = list(map(get_edit, (ATTRIBUTE_EDITS if table is None else table).get(canonical_attribute(attribute), ())))
     for e in es: check_role(e, 'train')  # an evaluation generator must never make training pairs
     return [e for e in es if e.direction == direction and (e.neutral or not neutral_only)]
 
@@ -217,7 +219,7 @@ def _donors(src, i, rng, k: int = 6) -> list[str]:
         if j is not None: out += [response_text(src.rows[j]['chosen']), response_text(src.rows[j]['rejected'])]
     return out
 
-def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True) -> tuple[list, list]:
+def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True, table=None) -> tuple[list, list]:
     row, sid = src.rows[i], src.ids[i]
     donors = _donors(src, i, random.Random(f'{seed}|donors|{sid}'))
     ref = row.get(src.reference_column) if src.reference_column else None
@@ -236,7 +238,7 @@ def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True) -> t
                 continue
             answer, other = (row['chosen'], row['rejected']) if direction == 'degrade' else (row['rejected'],
                                                                                              row['chosen'])
-            cands, made = edits_for(attr, direction, neutral_only), 0
+            cands, made = edits_for(attr, direction, neutral_only, table), 0
             for e in cands:
                 out = e.apply(row['prompt'], answer, edit_rng(f'{seed}:{rid}', e.name), role='train',
                               other=response_text(other), donors=donors, reference=ref)
@@ -415,10 +417,13 @@ def causal_augment(ds,  # original pairs (crome schema)
                    reference_column: str | None = None,  # offline: column of known-correct solutions (fix_final_answer)
                    progress: bool = True,
                    verify: bool = True,  # offline: run the verifier on each counterfactual (False only for ablations)
+                   edit_table: dict | None = None,  # offline: attribute -> edit names replacing `ATTRIBUTE_EDITS`
                   ) -> AugmentResult:
     "Degrade chosen / upgrade rejected along each attribute: `(y_w > degraded y_w)`, `(upgraded y_l > y_l)`, label 1."
     src = ds if isinstance(ds, _Sources) else _Sources(ds, reference_column)
     idx = shard_range(len(src), shard, num_shards)
+    for names in (edit_table or {}).values():
+        for e in map(get_edit, names): check_role(e, 'train')  # unknown names fail here, before any work
     if not is_offline(oracle):
         rows, rejects = _llm_causal(src, idx, oracle, attributes, progress)
     else:
@@ -428,7 +433,7 @@ def causal_augment(ds,  # original pairs (crome schema)
             if why is not None:
                 rejects.append(_rubric_reject(src, i, why))
                 continue
-            r, j = _offline_causal(src, i, attrs, seed, neutral_only, verify)
+            r, j = _offline_causal(src, i, attrs, seed, neutral_only, verify, edit_table)
             rows += r
             rejects += j
     res = AugmentResult(rows, rejects, shard, num_shards)

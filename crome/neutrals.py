@@ -181,6 +181,7 @@ def augment(ds,  # original pairs (crome schema)
             iqn_source: str = 'original',  # IQN answer pairs from 'original' pairs or 'both' (originals and causal)
             neutral_only: bool = True,  # causal offline: skip non-neutral edits (truncate)
             reference_column: str | None = None,  # causal offline: known-correct solutions (fix_final_answer)
+            edit_table: dict | None = None,  # causal offline: attribute -> edit names (ablations)
             progress: bool = True) -> AugmentResult:
     "Augment one shard of `ds` with the requested kinds; originals first, then each source's new rows."
     bad = [k for k in kinds if k not in AUG_KINDS]
@@ -192,7 +193,7 @@ def augment(ds,  # original pairs (crome schema)
     parts = {}
     if 'causal' in kinds or 'iqn' in kinds:
         parts['causal'] = causal_augment(src, oracle, attributes, neutral_only=neutral_only, progress=progress,
-                                         **kw) if 'causal' in kinds else None
+                                         edit_table=edit_table, **kw) if 'causal' in kinds else None
     if 'iqn' in kinds: parts['iqn'] = iqn_neutrals(src, parts.get('causal'), per_pair=iqn_per_pair, source=iqn_source,
                                                    **kw)
     if 'can' in kinds: parts['can'] = can_neutrals(src, oracle, progress=progress, **kw)
