@@ -1,11 +1,12 @@
 """Design choices of offline Crome, selected on VALIDATION (never on test): IQN answer pairs from original pairs only or
-from causal pairs too, non-neutral causal edits allowed or not, IQN pairs per original pair, the tie-loss weight lambda
-and the filter threshold tau. Every variant is trained with the same frozen-MiniLM trainer and budget as
-benchmarks/quality.py (vanilla baseline filter, 2 x originals, 50% augmented) and scored on the demo's val_clean /
-val_reversed splits, per causal-attribute kind, pooled over cues and seeds with 95% bootstrap intervals. Selection
-rule: a variant replaces the default only if its reversed accuracy (both tasks pooled) is significantly above the
-default's (paired bootstrap interval above 0) and its clean accuracy is not significantly below; otherwise the
-default stays (a difference inside the noise is not a ranking). quality.py then scores the defaults once on test.
+from causal pairs too, non-neutral causal edits allowed or not, contradict_fact among the correctness edits or not,
+the requested-item edit (one data-drawn word vs the first version's three pool words), IQN pairs per original pair,
+the tie-loss weight lambda and the filter threshold tau. Every variant is trained with the same frozen-MiniLM trainer
+and budget as benchmarks/quality.py (vanilla baseline filter, 2 x originals, 50% augmented) and scored on the demo's
+val_clean / val_reversed splits, per causal-attribute kind, pooled over cues and seeds with 95% bootstrap intervals.
+Selection rule: a variant replaces the default only if its reversed accuracy (both tasks pooled) is significantly
+above the default's (paired bootstrap interval above 0) and its clean accuracy is not significantly below; otherwise
+the default stays (a difference inside the noise is not a ranking). quality.py then scores the defaults once on test.
 
 Usage: python benchmarks/crome_ablation.py [--seeds 0,1,2] [--cues signoff,markdown,verbosity] [--n 1200]
 Writes benchmarks/results/crome_ablation.json."""
@@ -15,6 +16,7 @@ os.environ.setdefault('TQDM_DISABLE', '1')
 warnings.filterwarnings('ignore')
 import numpy as np, pandas as pd, torch
 
+from crome.augment import ATTRIBUTE_EDITS
 from crome.stress import stress_test, FrozenTrainer
 from crome.stats import bootstrap_ci, paired_diff_ci, verdict
 from crome.evaluate import save_results
@@ -30,6 +32,12 @@ VARIANTS = {  # name -> (augment arguments, trainer arguments, tau)
     'lambda 2': ({}, {'lambda_tie': 2.0}, 0.2),
     'tau 0.1': ({}, {}, 0.1),
     'tau 0.3': ({}, {}, 0.3),
+    # edit choices first made on the test split, re-decided here: contradict_fact among the correctness edits, and
+    # the first requested-item edit (up to 3 echoed words swapped for pool words) instead of the data-drawn one
+    'contradict_fact in correctness': ({'edit_table': {
+        **ATTRIBUTE_EDITS, 'correctness': ATTRIBUTE_EDITS['correctness'] + ('contradict_fact',)}}, {}, 0.2),
+    'first requested-item edit': ({'edit_table': {
+        **ATTRIBUTE_EDITS, 'instruction_following': ('drop_requested_words_pool', 'borrow_requested_item')}}, {}, 0.2),
 }
 
 

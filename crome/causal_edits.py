@@ -14,9 +14,9 @@ from .edits import (STOPWORDS, _NUM, _WORD, content_words, final_answer, key_sen
 # %% auto #0
 __all__ = ['OFFTOPIC', 'GENERIC', 'WORD_POOL', 'SENSITIVE', 'REFUSAL', 'REFUSALS', 'SAFE_ALTERNATIVES', 'COMPLIANCES',
            'COMPLIANT_STEPS', 'wrong_final_answer', 'fix_final_answer', 'wrong_intermediate_step', 'offtopic_splice',
-           'remove_key_sentence', 'truncate', 'shuffle_steps', 'contradict_fact', 'drop_requested_item', 'is_sensitive',
-           'is_refusal', 'refuse', 'comply', 'swap_topic_words', 'enumerations', 'drop_list_item', 'transplant',
-           'borrow_topic_words']
+           'remove_key_sentence', 'truncate', 'shuffle_steps', 'contradict_fact', 'drop_requested_item',
+           'drop_requested_words_pool', 'is_sensitive', 'is_refusal', 'refuse', 'comply', 'swap_topic_words',
+           'enumerations', 'drop_list_item', 'transplant', 'borrow_topic_words']
 
 # %% ../nbs/04a_causal_edits.ipynb #39c2a4c9
 def _other_number(s: str, rng) -> str:
@@ -189,6 +189,22 @@ def drop_requested_item(text, rng, ctx):
            else _closest([p for p in WORD_POOL if p not in taken], len(w), rng))
     return re.sub(r'\b' + re.escape(w) + r'\b', lambda m: sub.capitalize() if m.group()[0].isupper() else sub, text,
                   flags=re.I)
+
+@register('drop_requested_words_pool', 'causal', 'instruction_following', 'degrade', family='requested_item',
+          role='train')
+def drop_requested_words_pool(text, rng, ctx):
+    "The first `drop_requested_item` (kept for the ablation): swap up to 3 echoed request words for pool words."
+    resp_words, taken = content_words(text), set(content_words(ctx.request)) | set(content_words(text))
+    echoed = [w for w in dict.fromkeys(content_words(ctx.request)) if w in resp_words][:3]
+    if not echoed: return None
+    for w in echoed:
+        sub = _closest([p for p in WORD_POOL if p not in taken], len(w), rng)
+        if sub is None: return None
+        taken.add(sub)
+        text = re.sub(r'\b' + re.escape(w) + r'\b', lambda m: sub.capitalize() if m.group()[0].isupper() else sub, text,
+                      flags=re.I)
+    return text
+
 
 # %% ../nbs/04a_causal_edits.ipynb #2e2b5c65
 SENSITIVE = re.compile(r'\b(kill|murder|hurt|harm|steal|stole|rob|shoplift|drug|drugs|cocaine|meth|heroin|weed|gun|'
