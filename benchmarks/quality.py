@@ -44,7 +44,7 @@ def part_a(a, trainer) -> pd.DataFrame:
     for task in ('relevance', 'requested_item'):
         for cue in a.cues:
             t0 = time.time()
-            df = stress_test(recipes=RECIPES, cues=[cue], rhos=[a.rho], seeds=a.seeds, n=a.n_demo, tasks=task,
+            df = stress_test(recipes=a.recipes, cues=[cue], rhos=[a.rho], seeds=a.seeds, n=a.n_demo, tasks=task,
                              trainer=trainer, filter=True, tau=a.tau, split='test', verdicts=True, progress=False)
             df.insert(0, 'task', task); frames.append(df)
             print(f'  [A] {task} / {cue}: {time.time() - t0:.0f} s', flush=True)
@@ -133,7 +133,7 @@ def part_b(a, trainer) -> dict:
         t0 = time.time()
         base = trainer(recipe_data(train, 'vanilla', seed, budget)[0], 'vanilla', seed)
         models = {}
-        for r in RECIPES:
+        for r in a.recipes:
             rows, _ = recipe_data(train, r, seed, budget, 0.5, base if r in ('rrm', 'crome') else None, a.tau)
             models[r] = trainer(rows, r, seed)
         per_seed.append(section_correct(models | baselines, test, section_map=SECTIONS))
@@ -163,15 +163,17 @@ def part_b(a, trainer) -> dict:
 class FinetuneTrainer:
     """The fine-tuned protocol: MiniLM fine-tuned as a cross-encoder (`crome.train.train_reward_model`), same
     steps, batch and learning rate for every recipe. `fm` is a frozen encoder kept only for the cosine baseline."""
-    def __init__(self, steps: int, batch_size: int, max_length: int, lr: float = 5e-5):
+    def __init__(self, steps: int, batch_size: int, max_length: int, lr: float = 5e-5, crome_lambda: float = 1.0):
         from crome.model import default_backbone
         self.kw = dict(max_steps=steps, batch_size=batch_size, max_length=max_length, lr=lr)
+        self.crome_lambda = crome_lambda
         self.fm = FrozenTrainer(max_length=max_length).fm
         self.backbone = default_backbone()
 
     def __call__(self, train_ds, recipe: str, seed: int):
         from crome.train import train_reward_model
-        return train_reward_model(train_ds, recipe, seed=seed, **self.kw)
+        extra = {'lambda_tie': self.crome_lambda} if recipe == 'crome' else {}
+        return train_reward_model(train_ds, recipe, seed=seed, **self.kw, **extra)
 
 
 class PerRecipe:
@@ -199,6 +201,8 @@ def main():
     p.add_argument('--seeds', default='0,1,2,3,4'); p.add_argument('--n-demo', type=int, default=1600)
     p.add_argument('--cues', default='signoff,markdown,verbosity'); p.add_argument('--rho', type=float, default=0.9)
     p.add_argument('--tau', type=float, default=0.2)
+    p.add_argument('--recipes', default=','.join(RECIPES),
+                   help='a subset only for a reduced run (say so when reporting)')
     p.add_argument('--crome-lambda', type=float, default=2.0,
                    help="Crome's tie weight; 2 was selected on validation by crome_ablation.py (the paper uses 1)")
     p.add_argument('--n-hh', type=int, default=1000); p.add_argument('--n-gsm', type=int, default=600)
@@ -214,18 +218,20 @@ def main():
     p.add_argument('--merge', nargs=2, metavar='JSON', help='merge a --skip-b and a --skip-a results file into --out')
     a = p.parse_args()
     if a.merge: return merge(a.merge, a.out)
-    a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(',')
+    a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(','); a.recipes = a.recipes.split(',')
+    bad = [r for r in a.recipes if r not in RECIPES] or [r for r in ('vanilla', 'rrm', 'crome') if r not in a.recipes]
+    if bad: p.error(f'--recipes: {bad} (choose from {RECIPES}; vanilla, rrm and crome are always compared)')
     if a.quick:
         a.seeds, a.cues, a.n_demo, a.n_hh, a.n_gsm, a.n_gsm_test, a.n_rob, a.n_bon, a.n_boot = \
             a.seeds[:2], a.cues[:1], 600, 300, 200, 100, 40, 30, 300
     torch.set_num_threads(a.threads)
-    trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length) if a.finetune
+    trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length, crome_lambda=a.crome_lambda) if a.finetune
                else PerRecipe(FrozenTrainer(epochs=a.epochs, max_length=a.max_length),
                               crome=FrozenTrainer(epochs=a.epochs, max_length=a.max_length, lambda_tie=a.crome_lambda)))
     name = (f'fine-tuned MiniLM-L6 cross-encoder, {a.steps} steps x {a.batch} pairs' if a.finetune
             else 'FrozenTrainer (frozen MiniLM-L6 + MLP head)')
     cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
-        recipes=RECIPES, trainer=name, budget='2 x originals, 50% augmented',
+        trainer=name, budget='2 x originals, 50% augmented',
         filter='vanilla baseline, |p - y| > tau', crome_lambda_tie=a.crome_lambda, other_lambda_tie=1.0)
     out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
     pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)

@@ -33,9 +33,12 @@ def md(df: pd.DataFrame) -> str:
     return '\n'.join(rows)
 
 
-def testbed(q) -> list[str]:
+def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
     S = pd.DataFrame(q['testbed_summary'])
-    out = ['### Planted-cue testbed', '', meta_line(q['meta']), '',
+    cfg = q['meta'].get('config', {})
+    out = [title, '', meta_line(q['meta']), '',
+           f"Trainer: {cfg.get('trainer', '?')}; recipes {', '.join(NAMES.get(r, r) for r in S.recipe.unique())}; "
+           f"cue kinds {', '.join(cfg.get('cues', []))}; {cfg.get('n_demo', '?')} demo pairs per task.", '',
            'Accuracy on the test split with 95% intervals (pooled over cue kinds and seeds). *clean*: no cue; '
            '*reversed*: the cue on every rejected answer (a model that learned the cue fails there); *flipped*: share '
            'of clean-correct pairs the cue flips (lower is better).', '']
@@ -184,6 +187,9 @@ def main():
     q = load('quality.json')
     if q and 'testbed_summary' in q: lines += testbed(q)
     if q and 'real_power' in q: lines += real(q)
+    qf = load('quality_finetune.json')
+    if qf and 'testbed_summary' in qf:
+        lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)')
     for name, fn in (('crome_ablation.json', ablation), ('fidelity.json', fidelity)):
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))

@@ -150,7 +150,8 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
         for recipe in recipes:
             rows, info = recipe_data(d['train'], recipe, seed, budget, aug_share,
                                      base if AUGMENTATION[recipe] else None, tau, (augment_kw or {}).get(recipe))
-            model = trainer(rows, recipe, seed)
+            # the filter's baseline is the vanilla recipe's model (same rows, trainer and seed): train it once
+            model = base if recipe == 'vanilla' and base is not None else trainer(rows, recipe, seed)
             met = cue_metrics(model, *(d[s] for s in SPLITS[split]), verdicts=verdicts)
             out.append(dict(recipe=recipe, cue=cue, strength=strength, rho=rho, seed=seed, split=split,
                             filtered=base is not None and bool(AUGMENTATION[recipe]), **met,
