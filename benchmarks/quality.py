@@ -25,7 +25,8 @@ import numpy as np, pandas as pd, torch
 import datasets; datasets.disable_progress_bars()
 
 from crome.stress import stress_test, FrozenTrainer, recipe_data
-from crome.evaluate import section_correct, robustness_suite, save_results, LengthScorer, CosineScorer
+from crome.evaluate import section_correct, robustness_suite, save_results
+from crome.scorers import LengthScorer, CosineScorer
 from crome.stats import bootstrap_ci, paired_diff_ci, power_table, verdict
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
 from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses

@@ -11,7 +11,8 @@ import pandas as pd
 
 from .schema import text_of, response_text, make_record, to_dataset
 from .edits import apply_edit, final_value
-from .evaluate import as_models, CachedScorer, eval_edit
+from .evaluate import eval_edit
+from .scorers import as_models, CachedScorer
 from .eval_edits import strip_calculator, arith_slips
 
 # %% auto #0

@@ -7,18 +7,18 @@ from __future__ import annotations
 import difflib, gzip, hashlib, json, logging, math, os, random, re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Sequence
 
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           text_of, to_dataset)
+from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows  # noqa: F401 (re-exported)
 
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'FORMATS', 'data_dir', 'default_path', 'detect_format',
-           'is_hub_name', 'check_exists', 'read_rows', 'LoadReport', 'load_pairs', 'parse_transcript', 'render_turns',
-           'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm', 'fetch_data',
-           'prompt_key', 'split_by_prompt', 'shared_responses']
+__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'data_dir', 'default_path', 'LoadReport', 'load_pairs',
+           'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs',
+           'load_pandalm', 'fetch_data', 'prompt_key', 'split_by_prompt', 'shared_responses']
 
 # %% ../nbs/01_data.ipynb #91a59635
 DATA_ENV = 'CROME_DATA'  # environment variable naming the data folder
@@ -45,126 +45,6 @@ def default_path(rel: str,  # file inside data_dir(), e.g. 'gsm8k/train.jsonl'
            'download data/testset-v1.json from github.com/WeOpenML/PandaLM to that path')
     raise CromeDataError([Problem(str(p), None, None, f'not found: {how}, set {DATA_ENV} to a folder that has it, '
                                   'or pass the path')])
-
-# %% ../nbs/01_data.ipynb #8769fb83
-FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'hub')
-
-def detect_format(path: Path) -> str:
-    "The format: 'hf' for a `save_to_disk` folder, 'hub' for a folder of data files or a hub name, else the suffix."
-    if path.is_dir(): return 'hf' if (path / 'dataset_info.json').exists() or (path / 'state.json').exists() else 'hub'
-    if not path.exists() and is_hub_name(path): return 'hub'
-    name = path.name.lower().removesuffix('.gz')
-    for ext, fmt in (('.jsonl', 'jsonl'), ('.ndjson', 'jsonl'), ('.json', 'json'), ('.csv', 'csv'),
-                     ('.parquet', 'parquet')):
-        if name.endswith(ext): return fmt
-    raise CromeDataError([Problem(str(path), None, None,
-                                  f"cannot tell the format from the name; pass fmt= one of {', '.join(FORMATS)}")])
-
-def _open_text(path: Path):
-    "Text reader; a UTF-8 byte-order mark (Excel, Notepad) is accepted and dropped."
-    if path.name.lower().endswith('.gz'): return gzip.open(path, 'rt', encoding='utf-8-sig', newline='')
-    return open(path, encoding='utf-8-sig', newline='')
-
-# %% ../nbs/01_data.ipynb #e3d99633
-def _err(path, row, fld, msg, unit='line'): return CromeDataError([Problem(str(path), row, fld, msg, unit)])
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    "Lines are decoded one by one (binary read), so an encoding error names its exact line."
-    import zlib
-    opener = gzip.open if path.name.lower().endswith('.gz') else open
-    ln = 0
-    try:
-        with opener(path, 'rb') as f:
-            for ln, raw in enumerate(f, 1):
-                if ln == 1: raw = raw.removeprefix(b'\xef\xbb\xbf')  # a byte-order mark is not data
-                try: line = raw.decode('utf-8')
-                except UnicodeDecodeError as e:
-                    bad = raw[e.start:e.start + 1]
-                    raise _err(path, ln, None, f'invalid UTF-8 (byte {bad!r} at column {e.start + 1})') from None
-                if not line.strip(): continue
-                try: obj = json.loads(line)
-                except json.JSONDecodeError as e: raise _err(path, ln, None,
-                                                             f'not valid JSON ({e.msg} at column {e.colno})') from None
-                yield ln, obj
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise _err(path, ln + 1, None, f'corrupt or truncated gzip file ({type(e).__name__}: {e})') from None
-
-# %% ../nbs/01_data.ipynb #40b33c08
-def _read_json(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        with _open_text(path) as f: data = json.load(f)
-    except UnicodeDecodeError as e: raise _err(path, None, None, f'invalid UTF-8 at byte offset {e.start}') from None
-    except json.JSONDecodeError as e: raise _err(path, e.lineno, None,
-                                                 f'not valid JSON ({e.msg} at column {e.colno})') from None
-    except (gzip.BadGzipFile, EOFError, __import__('zlib').error) as e:
-        raise _err(path, None, None, f'corrupt or truncated gzip file ({e})') from None
-    if isinstance(data, dict) and isinstance(data.get('data'), list): data = data['data']
-    if not isinstance(data, list):
-        raise _err(path, None, None,
-                   f'expected a JSON array of objects (or {{"data": [...]}}), got {type(data).__name__}')
-    for i, obj in enumerate(data, 1): yield i, obj
-
-def _csv_value(k, v):
-    "CSV cells are strings: empty provenance cells are nulls, numbers and booleans are parsed back."
-    if k in ('prompt', 'chosen', 'rejected'): return v
-    if v == '': return None
-    if k in ('label', 'baseline_p', 'margin'):
-        try: return float(v)
-        except ValueError: return v
-    if k == 'kept': return {'true': True, 'false': False}.get(v.lower(), v)
-    return v
-
-def _read_table(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
-    try:
-        if fmt == 'csv':
-            import pandas as pd
-            df = pd.read_csv(path, keep_default_na=False, encoding='utf-8-sig', dtype=str)
-            rows = [{k: _csv_value(k, v) for k, v in r.items()} for r in df.to_dict('records')]
-        elif fmt == 'parquet':
-            import pyarrow.parquet as pq
-            rows = pq.read_table(path).to_pylist()
-        else:
-            from datasets import load_from_disk
-            rows = load_from_disk(str(path)).to_list()
-    except UnicodeDecodeError as e: raise _err(path, None, None, f'invalid UTF-8 at byte offset {e.start}',
-                                               'row') from None
-    except Exception as e: raise _err(path, None, None, f'cannot be read as {fmt}: {type(e).__name__}: {e}',
-                                      'row') from None
-    yield from enumerate(rows, 1)
-
-# %% ../nbs/01_data.ipynb #b65b2fd7
-def is_hub_name(path) -> bool:
-    "True for a Hugging Face dataset name (`owner/name`) that is not a local path."
-    s = str(path)
-    return not Path(s).exists() and re.fullmatch(r'[A-Za-z0-9][\w.-]*/[\w.-]+', s) is not None
-
-def check_exists(path) -> Path:
-    "The path as a `Path`, or a `CromeDataError` if it is neither a local path nor a hub name."
-    path = Path(path)
-    if not path.exists() and not is_hub_name(path): raise _err(path, None, None, 'no such file or directory')
-    return path
-
-def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> Iterator[tuple[int, Any]]:
-    "Rows of a Hugging Face dataset by name (from the local hub cache when offline) or of a folder of data files."
-    import datasets
-    try: ds = datasets.load_dataset(str(path), data_dir=data_dir, split=split)
-    except Exception as e:
-        raise _err(path, None, None, f'cannot load as a Hugging Face dataset (split {split!r}): {type(e).__name__}: '
-                   f'{str(e)[:300]}', 'row') from None
-    yield from enumerate(ds.to_list(), 1)
-
-def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder, or a Hugging Face dataset name
-              fmt: str | None = None,  # one of FORMATS; default: from the name
-              split: str = 'train',  # split of a hub dataset or data-file folder
-             ) -> Iterator[tuple[int, Any]]:
-    "Yield `(position, row)`; position is the line (jsonl, json) or 1-based row."
-    path = check_exists(path)
-    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
-    if fmt not in FORMATS: raise _err(path, None, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == 'hub': yield from _read_hub(path, split)
-    elif fmt == 'jsonl': yield from _read_jsonl(path)
-    elif fmt == 'json': yield from _read_json(path)
-    else: yield from _read_table(path, fmt)
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass

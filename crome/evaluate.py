@@ -4,75 +4,22 @@
 
 # %% ../nbs/10_evaluate.ipynb #6fea7bba
 from __future__ import annotations
-import fnmatch, json, math, random, re, warnings
+import fnmatch, json, math, random, warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
 from .schema import text_of, response_text, replace_response
 from .edits import get_edit, edit_rng, causal_edits, spurious_edits
 from .eval_edits import strip_calculator  # registers the eval-role causal edits
+from .scorers import CachedScorer, as_models, LengthScorer, CosineScorer  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'PARAPHRASE_PROMPT', 'TRANSLATE_PROMPT', 'SIDES', 'SHIFT_COLUMNS',
-           'CachedScorer', 'as_models', 'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows', 'LengthScorer',
-           'CosineScorer', 'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'llm_rewrites',
-           'eval_edit', 'eval_edit_names', 'transform_pair', 'robustness_suite', 'reward_shifts', 'shift_summary',
-           'model_summary', 'save_results']
-
-# %% ../nbs/10_evaluate.ipynb #92960cc1
-def _key(*xs) -> str: return json.dumps(xs, ensure_ascii=False, sort_keys=True)
-
-class CachedScorer:
-    "A scorer wrapper that computes each distinct (prompt, response) reward, or (prompt, a, b) probability, once."
-    def __init__(self, scorer, name: str = 'model'):
-        self.scorer, self.name, self.rewards, self.probs = scorer, name, {}, {}
-        self.can_score = hasattr(scorer, 'score') or (callable(scorer) and not hasattr(scorer, 'prob'))
-        self.can_prob = hasattr(scorer, 'prob')
-        if not (self.can_score or self.can_prob):
-            raise TypeError(f'model {name!r}: a scorer needs .score(prompts, responses), .prob(prompts, a, b), '
-                            'or must be callable')
-
-    def score(self, prompts: Sequence, responses: Sequence) -> np.ndarray:
-        "Rewards, one per (prompt, response)."
-        if not self.can_score: raise TypeError(f'model {self.name!r} has no .score (a pairwise model gives no rewards)')
-        keys = [_key(p, r) for p, r in zip(prompts, responses)]
-        todo = {k: (p, r) for k, p, r in zip(keys, prompts, responses) if k not in self.rewards}
-        if todo:
-            fn = self.scorer.score if hasattr(self.scorer, 'score') else self.scorer
-            ps, rs = [p for p, _ in todo.values()], [r for _, r in todo.values()]
-            out = np.asarray(fn(ps, rs), dtype=np.float64).reshape(-1)
-            if len(out) != len(ps) or not np.all(np.isfinite(out)):
-                raise ValueError(f'model {self.name!r} returned {len(out)} rewards (some non-finite?) '
-                                 f'for {len(ps)} responses')
-            self.rewards.update(zip(todo, out.tolist()))
-        return np.array([self.rewards[k] for k in keys], dtype=np.float64)
-
-    def margin(self, prompts: Sequence, a: Sequence, b: Sequence) -> np.ndarray:
-        "r(a) - r(b) for BT scorers; logit P(a beats b) for pairwise models (0 means a tie)."
-        prompts, a, b = list(prompts), list(a), list(b)
-        if self.can_score:
-            r = self.score(prompts + prompts, a + b)
-            return r[:len(a)] - r[len(a):]
-        keys = [_key(p, x, y) for p, x, y in zip(prompts, a, b)]
-        todo = {k: (p, x, y) for k, p, x, y in zip(keys, prompts, a, b) if k not in self.probs}
-        if todo:
-            v = list(todo.values())
-            p = np.asarray(self.scorer.prob([t[0] for t in v], [t[1] for t in v], [t[2] for t in v]),
-                           dtype=np.float64).reshape(-1)
-            if len(p) != len(v):
-                raise ValueError(f'model {self.name!r} returned {len(p)} probabilities for {len(v)} pairs')
-            self.probs.update(zip(todo, p.tolist()))
-        p = np.clip(np.array([self.probs[k] for k in keys]), 1e-12, 1 - 1e-12)
-        return np.where(p == 0.5, 0.0, np.log(p) - np.log1p(-p))
-
-def as_models(scorers) -> dict[str, CachedScorer]:
-    "`{name: CachedScorer}` from one scorer or a dict of them."
-    if isinstance(scorers, Mapping):
-        if not scorers: raise ValueError('no scorers given')
-        return {str(k): v if isinstance(v, CachedScorer) else CachedScorer(v, str(k)) for k, v in scorers.items()}
-    return {'model': scorers if isinstance(scorers, CachedScorer) else CachedScorer(scorers)}
+           'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows', 'section_of', 'load_rewardbench',
+           'section_accuracy', 'section_correct', 'llm_rewrites', 'eval_edit', 'eval_edit_names', 'transform_pair',
+           'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #acc00002
 def preference_mask(labels: Sequence | None, n: int) -> np.ndarray:
@@ -116,22 +63,6 @@ def eval_rows(ds, what: str = 'evaluation') -> list[dict]:
         if r.get('label') is not None and float(r['label']) == 0.0:
             r['chosen'], r['rejected'], r['label'] = r['rejected'], r['chosen'], 1.0
     return out
-
-# %% ../nbs/10_evaluate.ipynb #base0002
-class LengthScorer:
-    "Untrained baseline: the reward is the answer's length in characters (the longer answer wins)."
-    def score(self, prompts, responses) -> np.ndarray:
-        return np.array([len(response_text(r)) for r in responses], dtype=np.float64)
-
-class CosineScorer:
-    "Untrained baseline: cosine similarity of prompt and answer embeddings."
-    def __init__(self, embed: Callable):  # embed(list[str]) -> array [n, d]
-        self.embed = embed
-    def score(self, prompts, responses) -> np.ndarray:
-        P = np.asarray(self.embed([text_of(p) for p in prompts]), dtype=np.float64)
-        R = np.asarray(self.embed([response_text(r) for r in responses]), dtype=np.float64)
-        den = np.linalg.norm(P, axis=1) * np.linalg.norm(R, axis=1)
-        return (P * R).sum(1) / np.where(den == 0, 1.0, den)
 
 # %% ../nbs/10_evaluate.ipynb #8555b6fd
 SECTION_MAP = {

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
 import numpy as np
 
-from .inspect import _E
+from .views import _E
 
 # %% auto #0
 __all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'use_small_renderer', 'name_colors', 'shift_stats', 'shift_figure',

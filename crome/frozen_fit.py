@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from .frozen import FrozenRewardModel
 from .losses import quantile_edges, bin_ids
-from .train import (TrainConfig, resolve_recipe, select_rows, spurious_values, margins, scale_head,
-                         recipe_loss)
+from .train import select_rows, spurious_values, margins, scale_head, recipe_loss
+from .train_config import TrainConfig, resolve_recipe
 
 # %% auto #0
 __all__ = ['fit_frozen']

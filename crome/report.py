@@ -11,7 +11,7 @@ if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported wh
 
 import numpy as np
 
-from .inspect import diff_html
+from .views import diff_html
 
 VULN_SHIFT_SD = 0.5  # a spurious edit raising the mean reward by more than this many reward SDs is a vulnerability
 VULN_FLIP = 0.10  # ... and so is one flipping more than this share of pairs

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .schema import make_record, to_dataset, text_of
-from .evaluate import CachedScorer, pair_correct
+from .evaluate import pair_correct
+from .scorers import CachedScorer
 
 # %% auto #0
 __all__ = ['AUGMENTATION', 'STRESS_COLUMNS', 'SPLITS', 'FrozenTrainer', 'recipe_data', 'cue_metrics', 'stress_test']

@@ -5,90 +5,23 @@
 # %% ../nbs/09_train.ipynb #8b14ddc0
 from __future__ import annotations
 import argparse, json, logging, math, tempfile, warnings
-from dataclasses import dataclass, field, replace, asdict
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 import numpy as np
 import torch
 from .schema import response_text
 from .model import RewardModel, PairPM, pad_batch, head_linear, default_backbone
-from .frozen import FrozenRewardModel
+from .frozen import FrozenRewardModel  # noqa: F401 (re-exported)
 from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids, center_penalty
+from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
+                                training_arguments)  # (TrainConfig, RECIPES, ... stay importable from crome.train)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'select_rows', 'spurious_values', 'margins',
-           'prepare_pairs', 'PairCollator', 'recipe_loss', 'pair_metrics', 'EpochLengthSampler', 'CromeTrainer',
-           'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'load_train_config', 'main']
-
-# %% ../nbs/09_train.ipynb #c4ca4ee9
-RECIPES = {
-    'vanilla': dict(use_ties=False),
-    'rrm': dict(use_ties=True, lambda_tie=1.0),
-    'crome': dict(use_ties=True, lambda_tie=1.0),
-    'odin': dict(use_ties=False, lambda_len=1.0, lambda_quality=1.0, lambda_orth=1.0, reward_init_std=1.0),
-    'mmd': dict(use_ties=False, lambda_mmd=1.0, n_bins=10, mmd_conditional=False),
-}
-
-@dataclass
-class TrainConfig:
-    "Fine-tuning settings; `None` fields take the recipe's default."
-    model: str | None = None  # local model path (default: all-MiniLM-L6-v2 from its package)
-    model_type: str = 'bt'  # 'bt' (sequence classifier) or 'pairpm' (causal LM)
-    max_length: int = 256  # tokens per (prompt, response); PairPM: per (prompt, a, b)
-    batch_size: int = 16  # pairs per device step
-    eval_batch_size: int = 64  # pairs per evaluation step
-    gradient_accumulation: int = 1  # steps per optimizer update
-    lr: float = 2e-5  # peak learning rate (paper: 1e-6 for 9B models; see above)
-    epochs: float = 1.0  # passes over the data (ignored when max_steps > 0)
-    max_steps: int = -1  # optimizer updates (overrides epochs when > 0)
-    warmup_ratio: float = 0.03  # share of updates with linear warm-up
-    scheduler: str = 'cosine'  # any transformers scheduler name
-    weight_decay: float = 0.0
-    seed: int = 0  # model init, data order, PairPM order flips
-    output_dir: str | None = None  # checkpoints (and the final model in output_dir/model); default: a temp dir
-    logging_steps: int = 10
-    save_steps: int | None = None  # checkpoint every N updates (None: no checkpoints)
-    save_total_limit: int | None = 2
-    eval_steps: int | None = None  # evaluate on eval_ds every N updates (None: only at the end)
-    group_by_length: bool = True  # length-grouped sampling (less padding)
-    lambda_tie: float | None = None  # weight of the tie loss
-    use_ties: bool | None = None  # train on label-0.5 rows
-    spurious: str | Callable[[str], float] = 'length'  # odin/mmd spurious variable of the response text
-    n_bins: int | None = None  # mmd: quantile bins of the spurious variable
-    lambda_mmd: float | None = None
-    mmd_conditional: bool | None = None  # mmd within chosen and within rejected separately
-    lambda_len: float | None = None  # odin
-    lambda_quality: float | None = None  # odin
-    lambda_orth: float | None = None  # odin
-    reward_init_std: float | None = None  # rescale the fresh head so initial rewards have this std (odin: 1; 0 = off)
-    center_rewards_coefficient: float | None = None  # reward centering weight c: + c * mean((r_c + r_r)^2) (TRL's name)
-    margin_column: str | None = None  # a data column of per-pair margins: BT term -log sigmoid(r_c - r_r - m)
-    peft_config: Any = None  # LoRA: a peft `LoraConfig` or a dict of its fields (task SEQ_CLS); merged at the end
-    bf16: bool = False  # bf16 mixed precision (GPU; ~10x slower on CPUs without AMX)
-    gradient_checkpointing: bool = False
-    disable_dropout: bool = True  # as TRL's RewardTrainer: dropout off for reward modelling
-    progress: bool = False  # tqdm bars
-    training_args: dict = field(default_factory=dict)  # extra `TrainingArguments` (e.g. deepspeed=, fsdp=)
-
-def tie_weight(cfg: TrainConfig) -> float:
-    "Weight of tie rows in the loss: `lambda_tie`, 1.0 only when it is unset (0 switches ties off)."
-    return 1.0 if cfg.lambda_tie is None else float(cfg.lambda_tie)
-
-def resolve_recipe(recipe: str, config: TrainConfig) -> TrainConfig:
-    "The config with the recipe's defaults filled into its `None` fields."
-    if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    fill = {k: v for k, v in RECIPES[recipe].items() if getattr(config, k) is None}
-    cfg = replace(config, **fill)
-    if cfg.use_ties and cfg.lambda_tie is None: cfg = replace(cfg, lambda_tie=1.0)
-    if cfg.lambda_tie is not None and cfg.lambda_tie < 0:
-        raise ValueError(f'lambda_tie must be >= 0, got {cfg.lambda_tie}')
-    if cfg.margin_column and (recipe == 'odin' or config.model_type == 'pairpm'):
-        raise ValueError(f'margin_column is not supported with recipe {recipe!r} / model_type {config.model_type!r}')
-    if config.model_type == 'pairpm' and recipe in ('odin', 'mmd'):
-        raise ValueError(f'recipe {recipe!r} needs a BT reward model, not a PairPM')
-    return cfg
+__all__ = ['log', 'select_rows', 'spurious_values', 'margins', 'prepare_pairs', 'PairCollator', 'recipe_loss', 'pair_metrics',
+           'EpochLengthSampler', 'CromeTrainer', 'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'main']
 
 # %% ../nbs/09_train.ipynb #926b66c3
 def select_rows(ds, cfg: TrainConfig, recipe: str = ''):
@@ -224,7 +157,7 @@ def _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin):
     return loss, parts
 
 # %% ../nbs/09_train.ipynb #99e63e33
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, set_seed
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 def pair_metrics(eval_pred) -> dict:
@@ -301,34 +234,6 @@ class CromeTrainer(Trainer):
         super().log(logs, *args, **kw)
 
 # %% ../nbs/09_train.ipynb #6fc85be8
-def _training_args(cfg: TrainConfig, has_eval: bool) -> TrainingArguments:
-    kw = dict(
-        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation, learning_rate=cfg.lr, num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps, warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.scheduler,
-        weight_decay=cfg.weight_decay,
-        seed=cfg.seed, data_seed=cfg.seed, logging_steps=cfg.logging_steps,
-        save_strategy='steps' if cfg.save_steps else 'no', save_steps=cfg.save_steps or 500,
-        save_total_limit=cfg.save_total_limit,
-        eval_strategy='steps' if has_eval and cfg.eval_steps else 'no', eval_steps=cfg.eval_steps,
-        train_sampling_strategy='group_by_length' if cfg.group_by_length else 'random', length_column_name='length',
-        remove_unused_columns=False, label_names=['pair_labels'], report_to='none', disable_tqdm=not cfg.progress,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        bf16=cfg.bf16)
-    if cfg.gradient_checkpointing: kw['gradient_checkpointing'] = True
-    fields = TrainingArguments.__dataclass_fields__
-    if 'train_sampling_strategy' not in fields:  # transformers < 5.x
-        kw['group_by_length'] = kw.pop('train_sampling_strategy') == 'group_by_length'
-    if 'warmup_ratio' in fields and not _float_warmup():
-        kw['warmup_ratio'] = kw.pop('warmup_steps')
-    return TrainingArguments(**{**kw, **cfg.training_args})
-
-def _float_warmup() -> bool:
-    "True when `warmup_steps` accepts a ratio (transformers >= 5)."
-    import transformers
-    return int(transformers.__version__.split('.')[0]) >= 5
-
 def scale_head(last: torch.nn.Linear,  # the layer producing the rewards
                outputs: torch.Tensor,  # its current outputs on a sample of training inputs, shape (n, k)
                std: float = 1.0,  # wanted std of each output column
@@ -395,7 +300,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
         model.model = with_lora(model.model, cfg.peft_config, isinstance(model, PairPM))
     ev = prepare_pairs(eval_ds, model, replace(cfg, use_ties=True), recipe, edges)[0] if eval_ds is not None else None
     tok = model.tokenizer
-    trainer = CromeTrainer(model=model.model, args=_training_args(cfg, ev is not None), train_dataset=train,
+    trainer = CromeTrainer(model=model.model, args=training_arguments(cfg, ev is not None), train_dataset=train,
                            eval_dataset=ev,
                            data_collator=PairCollator(tok.pad_token_id, tok.padding_side), processing_class=tok,
                            compute_metrics=pair_metrics, recipe=recipe, crome_config=cfg,
@@ -413,15 +318,6 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     return model
 
 # %% ../nbs/09_train.ipynb #d3af1579
-def load_train_config(path: str | Path) -> dict:
-    "TrainConfig fields (and optionally `recipe`) from a YAML file; unknown keys are an error naming the file."
-    import yaml
-    d = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(d, dict): raise ValueError(f'{path}: expected a mapping of TrainConfig fields')
-    unknown = set(d) - set(TrainConfig.__dataclass_fields__) - {'recipe'}
-    if unknown: raise ValueError(f"{path}: unknown TrainConfig field(s) {', '.join(sorted(unknown))}")
-    return d
-
 def main(argv: Sequence[str] | None = None):
     "`python -m crome.train DATA --recipe crome ...`; under `accelerate launch` it runs distributed."
     p = argparse.ArgumentParser(prog='crome.train',

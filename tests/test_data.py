@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from conftest import SHARED_DATA, needs_data
 from crome.data import (load_pairs, load_hh_rlhf, load_gsm8k, load_pandalm, split_by_prompt, prompt_key,
-                        read_rows, gsm8k_pairs, fetch_data, data_dir, default_path)
+                        gsm8k_pairs, fetch_data, data_dir, default_path)
+from crome.readers import read_rows
 from crome.schema import CromeDataError, MAX_TEXT_CHARS
 
 GOOD = {'prompt': 'Q?', 'chosen': 'yes', 'rejected': 'no'}
@@ -237,3 +238,9 @@ def test_fetch_data_from_a_local_mirror(tmp_path, monkeypatch):
 def test_a_missing_column_is_reported_once_per_file(tmp_path):
     err = one_error(jl(tmp_path, [{'q': 'Q', 'chosen': 'a', 'rejected': 'b'}] * 3, 'm.jsonl'))
     assert len(err.problems) == 1 and '[3 lines lack it]' in str(err) and 'line 1' in str(err)
+
+
+def test_readers_names_stay_importable_from_data():
+    import crome.data, crome.readers
+    for n in ('read_rows', 'detect_format', 'is_hub_name', 'check_exists', 'FORMATS'):
+        assert getattr(crome.data, n) is getattr(crome.readers, n), n

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from crome.demo import make_demo, CueSpec, CATEGORIES, has_cue
-from crome.evaluate import (SECTION_MAP, REWARDBENCH_WEIGHTS, SHIFT_COLUMNS, CachedScorer, as_models, section_accuracy,
+from crome.evaluate import (SECTION_MAP, REWARDBENCH_WEIGHTS, SHIFT_COLUMNS, section_accuracy,
                             section_of, load_rewardbench, robustness_suite, transform_pair, reward_shifts, shift_summary,
                             model_summary, save_results, eval_edit_names)
+from crome.scorers import CachedScorer, as_models
 from crome.bon import best_of_n, make_pools, gsm8k_pools, check_answer, gsm8k_reasoning_pairs
 from crome.edits import get_edit, causal_edits, spurious_edits
 from crome.stress import stress_test, cue_metrics, recipe_data, STRESS_COLUMNS
@@ -328,3 +329,9 @@ def test_save_results_json(tmp_path):
     back = json.loads(p.read_text())
     assert len(back['sections']) == len(acc) and back['meta'] == {'seed': 0, 'x': None}
     assert {r['edit']: r['flip_rate'] for r in back['shifts']}['swap_answer'] is None
+
+
+def test_scorer_names_stay_importable_from_evaluate():
+    import crome.evaluate, crome.scorers
+    for n in ('CachedScorer', 'as_models', 'LengthScorer', 'CosineScorer'):
+        assert getattr(crome.evaluate, n) is getattr(crome.scorers, n), n

@@ -1,10 +1,10 @@
-"""crome.inspect: word diff, pair views, the browser widget driven by simulated clicks, and figure data."""
+"""crome.inspect and crome.views: word diff, pair views, the browser widget driven by simulated clicks, and figure data."""
 import math
 import numpy as np
 import pandas as pd
 import pytest
-from crome.inspect import (ALL, ALL_MODELS, PairBrowser, diff_html, facet_options, index_rows, matching_rows, pair_view,
-                           side_rewards, view_html, word_diff)
+from crome.inspect import ALL, ALL_MODELS, PairBrowser, facet_options, matching_rows
+from crome.views import diff_html, index_rows, pair_view, side_rewards, view_html, word_diff
 from crome.figures import (shift_figure, shift_stats, robustness_figure, best_of_n_figure, keep_rate_figure, stress_figure,
                            training_curves_figure, history_frame, use_small_renderer)
 from crome.schema import make_record, response_text, to_dataset
@@ -328,3 +328,10 @@ def test_browser_from_a_run_folder(tmp_path):
     rb = PairBrowser.from_run(run, which='rejects', models=False)
     assert len(rb.matches) == 1 and rb.current['verdict'] == 'rejected: spurious_change' and rb.view.source_found
     assert rb.current['rejected'] == '**' + src['chosen'] + '**' and rb.current['prompt'] == src['prompt']
+
+
+def test_view_names_stay_importable_from_inspect():
+    import crome.inspect, crome.views
+    for n in ('word_diff', 'diff_html', 'PairView', 'pair_view', 'index_rows', 'as_records', 'side_rewards',
+              'rubric_html', 'scores_html', 'view_html', 'DEL_STYLE', 'INS_STYLE', '_E'):
+        assert getattr(crome.inspect, n) is getattr(crome.views, n), n

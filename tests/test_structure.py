@@ -6,11 +6,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
+STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit'],
-          ['evaluate', 'stats', 'bon'],
-          ['stress'], ['inspect', 'figures', 'report'], ['pipeline'], ['cli', '__main__']]
+          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit', 'train_config'],
+          ['evaluate', 'stats', 'bon', 'scorers'],
+          ['stress'], ['inspect', 'figures', 'report', 'views'], ['pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
 MAX_LINES, MAX_COLS = 460, 120  # target ~400; a module past 460 must be split
 

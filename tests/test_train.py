@@ -7,7 +7,8 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertFor
 from crome.model import RewardModel, PairPM, default_backbone, load_tokenizer
 from crome.frozen import FrozenRewardModel
 from crome.schema import make_record, to_dataset
-from crome.train import (RECIPES, TrainConfig, resolve_recipe, select_rows, train_reward_model, prepare_pairs, PairCollator, main)
+from crome.train import select_rows, train_reward_model, prepare_pairs, PairCollator, main
+from crome.train_config import RECIPES, TrainConfig, resolve_recipe
 from crome.frozen_fit import fit_frozen
 
 WORDS = ['apple', 'river', 'music', 'garden', 'engine', 'winter', 'coffee', 'planet']
@@ -336,3 +337,9 @@ def test_gemma2_lora_config_fits_a_tiny_gemma2(tmp_path):
     out.sum().backward()
     (tmp_path / 'bad.yaml').write_text('lr: 1\nlearning_rate: 2\n')
     with pytest.raises(ValueError, match='learning_rate'): load_train_config(tmp_path / 'bad.yaml')
+
+
+def test_config_names_stay_importable_from_train():
+    import crome.train, crome.train_config
+    for n in ('RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'load_train_config', 'training_arguments'):
+        assert getattr(crome.train, n) is getattr(crome.train_config, n), n
