@@ -115,3 +115,10 @@ def test_stage_outputs_are_written_atomically(tmp_path):
             raise KeyboardInterrupt('killed mid-write')
     with pytest.raises(KeyboardInterrupt): _save(Dies(), path)
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ['train.parquet']
+
+
+def test_config_names_stay_importable_from_pipeline():
+    import crome.config as C, crome.pipeline as P
+    for name in ('RunConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig', 'TrainSettings', 'EvalConfig',
+                 'CueConfig', 'ConfigError', 'load_config'):
+        assert getattr(P, name) is getattr(C, name), name
