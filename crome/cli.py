@@ -52,7 +52,8 @@ def _oracle_overrides(a) -> dict:
     return o
 
 def _oracle(a):
-    from crome.pipeline import load_config, make_oracle
+    from crome.config import load_config
+    from crome.pipeline import make_oracle
     cfg = load_config(None, **_oracle_overrides(a))
     return make_oracle(cfg, Path(a.cache or '.crome_cache/oracle'))
 
@@ -96,7 +97,8 @@ def cmd_demo(a) -> int:
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
     import yaml
-    from crome.pipeline import run, ConfigError
+    from crome.config import ConfigError
+    from crome.pipeline import run
     ov = {}
     for kv in a.set or []:
         if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
@@ -174,7 +176,8 @@ def cmd_augment(a) -> int:
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
     from crome.data import load_pairs
-    from crome.pipeline import load_config, train_one, Embeddings
+    from crome.config import load_config
+    from crome.pipeline import train_one, Embeddings
     ov = {'train.mode': a.mode, 'train.steps': a.steps, 'train.batch_size': a.batch_size, 'train.lr': a.lr,
           'train.lambda_tie': a.lambda_tie}
     cfg = load_config(None, **{k: v for k, v in ov.items() if v is not None})  # 0 is a value; None: the default
@@ -200,7 +203,8 @@ def model_mode(path: str | Path, mode: str | None = None) -> str:
 def cmd_eval(a) -> int:
     "`crome eval`: accuracy (per subset, ties excluded) and robustness of a saved model; JSON next to the model."
     from crome.data import load_pairs
-    from crome.pipeline import load_config, load_model, Embeddings, accuracy_table
+    from crome.config import load_config
+    from crome.pipeline import load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode})
@@ -251,7 +255,7 @@ def cmd_inspect(a) -> int:
 
 def cmd_report(a) -> int:
     "`crome report RUN_DIR`: rebuild the HTML report from a run's files."
-    from crome.pipeline import load_config
+    from crome.config import load_config
     from crome.report import build_report
     d = Path(a.run_dir)
     if not (d / 'config.yaml').exists(): raise ValueError(f'{d} is not a crome run directory (no config.yaml)')
@@ -311,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='frozen MiniLM + head (default, fast) or full fine-tuning')
     _add_oracle(d); d.set_defaults(func=cmd_demo)
     r = sub.add_parser('run', help='run or resume a pipeline from a YAML config')
-    r.add_argument('config', help='YAML file (see nbs/12_pipeline.ipynb for every key)')
+    r.add_argument('config', help='YAML file (every key: nbs/12_config.ipynb)')
     r.add_argument('--set', nargs='*', metavar='KEY=VALUE',
                    help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
     _add_oracle(r); r.set_defaults(func=cmd_run)

@@ -5,168 +5,39 @@
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
 import hashlib, json, logging, math, os, time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .report import build_report, summary_table  # the report lives in crome.report; kept importable here
+from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConfig,  # noqa: F401 (re-exported)
+                          FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
+from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'RECIPE_DATA', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
-           'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config', 'code_key', 'Run', 'build_data',
-           'test_splits', 'make_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one', 'load_model',
-           'accuracy_table', 'run']
-
-# %% ../nbs/12_pipeline.ipynb #43d50eae
-class _Strict(BaseModel): model_config = ConfigDict(extra='forbid')
-
-class CueConfig(_Strict):
-    kind: Literal['signoff', 'markdown', 'verbosity'] = 'signoff'
-    rho: float = Field(0.9, ge=0, le=1)
-    strength: int = Field(1, ge=1, le=3)
-
-class DataConfig(_Strict):
-    source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs, or a Hugging Face name
-    columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
-    n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
-    tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
-    cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
-    test_fraction: float = Field(0.25, gt=0, lt=1)
-
-from pydantic import model_validator  # noqa: E402 (used by OracleConfig only)
-
-class OracleConfig(_Strict):
-    backend: Literal['openai', 'transformers'] | None = None  # None: 'openai' when url is set, else offline
-    url: str | None = None  # OpenAI-compatible base URL (http:// or https://)
-    model: str | None = None  # the server's model name; transformers: a local model folder
-    gguf_file: str | None = None  # transformers: a GGUF file inside the model folder
-    api_key_env: str | None = None  # NAME of the environment variable holding the key (the key itself is never stored)
-    max_concurrency: int = Field(8, ge=1)  # openai: requests in flight
-    batch_size: int = Field(4, ge=1)  # transformers: conversations per generate call
-    max_tokens: int = Field(512, ge=1)  # per reply (rubric stages ask for at least what they need)
-    temperature: float = Field(0.0, ge=0)
-    timeout: float = Field(60.0, gt=0)  # seconds per request (transformers: per batch)
-    max_retries: int = Field(5, ge=0)  # openai: retries of a transient failure
-    backoff: float = Field(0.5, ge=0)  # openai: backoff scale in seconds (x2 per retry, jittered)
-    structured: Literal['json_schema', 'json_object', 'text'] = 'json_schema'  # openai: strictest output format tried
-    preflight: bool = True  # check the oracle answers (URL, key, model) before any work
-
-    @model_validator(mode='after')
-    def _complete(self):
-        if self.backend is None and self.url: self.backend = 'openai'
-        if self.backend is None:
-            stray = [k for k in ('model', 'api_key_env', 'gguf_file') if getattr(self, k)]
-            if stray: raise ValueError(f"{', '.join(stray)} set but no url: set oracle.url (a server) or "
-                                       "oracle.backend: transformers (a local model), or remove them")
-        elif self.backend == 'openai' and not (self.url and self.model):
-            raise ValueError('the openai backend needs both url and model (the name the server serves)')
-        elif self.backend == 'transformers' and (not self.model or self.url):
-            raise ValueError('the transformers backend needs model (a local folder) and no url')
-        return self
-
-class AugmentConfig(_Strict):
-    kinds: list[Literal['causal', 'iqn', 'para', 'can']] = ['causal', 'iqn']
-    iqn_per_pair: float = Field(1.0, ge=0)
-    rubrics: bool = True  # derive attributes per pair from rubrics (else every attribute)
-
-class FilterConfig(_Strict):
-    enabled: bool = True
-    tau: float = Field(0.2, ge=0, lt=1)
-
-class TrainSettings(_Strict):
-    mode: Literal['frozen', 'finetune'] = 'frozen'
-    recipes: list[Literal['vanilla', 'rrm', 'crome', 'odin', 'mmd']] = ['vanilla', 'rrm', 'crome']
-    steps: int = Field(400, gt=0)  # optimizer steps, the same for every recipe
-    batch_size: int = Field(128, gt=0)
-    lr: float | None = Field(None, gt=0)  # default: 1e-3 for a frozen head, 2e-5 for fine-tuning
-    max_length: int = Field(128, ge=16)
-    seeds: list[int] = [0]
-    backbone: str | None = None  # local model path (default: MiniLM from its package)
-    lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
-
-class EvalConfig(_Strict):
-    max_pairs: int = Field(300, gt=0)  # pairs per test split used by the robustness suite and reward shifts
-    robustness: bool = True
-    reward_shifts: bool = True
-
-class RunConfig(_Strict):
-    name: str = 'demo'
-    out_dir: str | None = None  # default runs/<name>
-    seed: int = 0  # data and augmentation seed
-    data: DataConfig = DataConfig()
-    oracle: OracleConfig = OracleConfig()
-    augment: AugmentConfig = AugmentConfig()
-    filter: FilterConfig = FilterConfig()
-    train: TrainSettings = TrainSettings()
-    evaluate: EvalConfig = EvalConfig()
-
-    @field_validator('name')
-    @classmethod
-    def _name(cls, v):
-        if not v or '/' in v: raise ValueError('name must be a non-empty folder name')
-        return v
-
-    @property
-    def run_dir(self) -> Path: return Path(self.out_dir or f'runs/{self.name}')
-
-    def model_post_init(self, _):
-        if self.train.lr is None: self.train.lr = 1e-3 if self.train.mode == 'frozen' else 2e-5
-
-# %% ../nbs/12_pipeline.ipynb #66342f8b
-class ConfigError(ValueError):
-    "A bad run config; the message names each offending key."
-
-def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, dict, RunConfig, or None for defaults
-                **overrides,  # dotted keys, e.g. {'train.steps': 100}
-               ) -> RunConfig:
-    "A validated `RunConfig`."
-    if isinstance(src, RunConfig): data = src.model_dump()
-    elif src is None: data = {}
-    elif isinstance(src, dict): data = dict(src)
-    else:
-        import yaml
-        p = Path(src)
-        if not p.exists(): raise ConfigError(f'{p}: no such config file')
-        try: data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e: raise ConfigError(f'{p}: not valid YAML ({e})') from None
-        if not isinstance(data, dict): raise ConfigError(f'{p}: expected a mapping of settings at the top level')
-    for k, v in overrides.items():
-        *path, last = k.split('.'); d = data
-        for part in path: d = d.setdefault(part, {})
-        d[last] = v
-    try: return RunConfig.model_validate(data)
-    except ValidationError as e:
-        msgs = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}{_did_you_mean(err)}" for err in e.errors()]
-        where = f'{src}: ' if isinstance(src, (str, Path)) else ''
-        raise ConfigError(f'{where}bad run config:\n  ' + '\n  '.join(msgs)) from None
-
-def _did_you_mean(err) -> str:
-    "For an unknown key, the closest key of the same section."
-    import difflib
-    if err.get('type') != 'extra_forbidden': return ''
-    model, loc = RunConfig, list(err['loc'])
-    for part in loc[:-1]:
-        f = model.model_fields.get(part) if isinstance(part, str) else None
-        ann = getattr(f, 'annotation', None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)): return ''
-        model = ann
-    near = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), 1, 0.6)
-    return f"; did you mean '{'.'.join(map(str, loc[:-1] + near))}'?" if near else \
-        f" (keys here: {', '.join(model.model_fields)})"
+__all__ = ['log', 'STAGE_MODULES', 'ORACLE_STAGES', 'RECIPE_DATA', 'code_key', 'Run', 'build_data', 'test_splits', 'make_oracle',
+           'early_stages', 'oracle_work', 'lazy_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one',
+           'load_model', 'accuracy_table', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': ('rubrics', 'oracle'),
-                 'augment': ('augment', 'edits', 'oracle'), 'model': ('model', 'train', 'losses'),
-                 'filter': ('filter', 'model'),
-                 'evaluate': ('evaluate', 'edits', 'pipeline', 'report'), 'report': ('inspect', 'figures', 'report')}
+def _write(path: Path, write: Callable[[Path], Any]):
+    "`write(tmp)` to a temporary file next to `path`, then rename it over `path`: never a half-written file."
+    tmp = path.with_name(f'.{path.name}.tmp')
+    try: write(tmp); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+_ORACLE = ('oracle', 'local_oracle')
+_RUBRICS = ('offline_rubrics', 'rubric_prompts', 'rubrics') + _ORACLE
+STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': _RUBRICS,
+                 'augment': ('augment', 'neutrals', 'edits', 'causal_edits', 'spurious_edits', 'verify') + _RUBRICS,
+                 'model': ('model', 'frozen', 'train', 'frozen_fit', 'losses'), 'filter': ('filter', 'model', 'frozen'),
+                 'evaluate': ('evaluate', 'stats', 'edits', 'spurious_edits', 'eval_edits', 'pipeline', 'report'),
+                 'report': ('inspect', 'figures', 'report')}
 
 def code_key(stage: str) -> str:
     "Hash of the source of the crome modules a stage runs: editing them invalidates the stage (and its dependants)."
@@ -182,30 +53,40 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / 'state.json'
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-        self.ran, self.skipped = [], []
+        self.ran, self.skipped, self.planned = [], [], {}
 
     def path(self, *parts) -> Path:
         p = self.dir.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
 
     def key(self, name: str) -> str: return self.state.get(name, {}).get('key', '')
 
+    def plan(self, name: str, settings: Any, deps: list[str]) -> str:
+        "The key stage `name` will have: settings, code and its dependencies' keys (planned ones first)."
+        dep_keys = [self.planned.get(d, self.key(d)) for d in deps]
+        self.planned[name] = _hash({'settings': settings, 'deps': dep_keys, 'code': code_key(name)})
+        return self.planned[name]
+
+    def up_to_date(self, name: str, key: str, outputs: list[str]) -> bool:
+        "Stage `name` finished with this key and its outputs exist."
+        return self.state.get(name, {}).get('key') == key and all((self.dir / o).exists() for o in outputs)
+
     def stage(self, name: str, settings: Any, deps: list[str], fn, outputs: list[str]) -> str:
         "Run `fn()` unless stage `name` is up to date; returns the stage key."
-        key = _hash({'settings': settings, 'deps': [self.key(d) for d in deps], 'code': code_key(name)})
-        done = self.state.get(name, {})
-        if done.get('key') == key and all((self.dir / o).exists() for o in outputs):
+        key = self.plan(name, settings, deps)
+        if self.up_to_date(name, key, outputs):
             self.skipped.append(name); log.info('skip %s (up to date)', name); return key
         t = time.time(); log.info('run %s', name)
         fn()
         self.state[name] = {'key': key, 'seconds': round(time.time() - t, 2),
                             'finished': time.strftime('%Y-%m-%d %H:%M:%S')}
-        tmp = self.state_path.with_suffix('.tmp'); tmp.write_text(json.dumps(self.state, indent=1))
-        os.replace(tmp, self.state_path)
+        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1)))
         self.ran.append(name)
         return key
 
 # %% ../nbs/12_pipeline.ipynb #297c71e2
-def _save(ds, path: Path): ds.to_parquet(str(path))
+def _save(ds, path: Path):
+    "Write a dataset as parquet, atomically (see `_write`)."
+    _write(path, lambda p: ds.to_parquet(str(p)))
 
 def _load(path: Path):
     from datasets import Dataset
@@ -250,6 +131,38 @@ def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):
     if oc.preflight if preflight is None else preflight: o.preflight()  # raises OracleError naming the cause
     make_oracle.last = o  # the CLI reads its stats after a run (exit 3 when every call failed)
     return o
+
+ORACLE_STAGES = ('rubrics', 'augment')  # the stages that call the oracle (augment only for the crome recipe)
+
+def _settings(cfg: RunConfig, *sections) -> dict:
+    d = cfg.model_dump()
+    return {s: d[s] for s in sections} | {'seed': cfg.seed}
+
+def early_stages(cfg: RunConfig) -> dict:
+    "The stages before training: `{name: {'settings', 'deps', 'outputs'}}`, in order (see `Run.stage`)."
+    recipes, llm = cfg.train.recipes, {'oracle': cfg.oracle.fingerprint()}
+    out = {'data': dict(settings=_settings(cfg, 'data'), deps=[], outputs=['data/train.parquet'])}
+    if 'crome' in recipes and cfg.augment.rubrics:
+        out['rubrics'] = dict(settings=_settings(cfg) | llm, deps=['data'], outputs=['rubrics/train.parquet'])
+    aug = sorted({'crome', 'rrm'} & set(recipes))
+    if aug:
+        out['augment'] = dict(settings=_settings(cfg, 'augment') | {'recipes': aug} | (llm if 'crome' in aug else {}),
+                              deps=['data', 'rubrics'], outputs=[f'augment/{r}.parquet' for r in aug])
+    return out
+
+def oracle_work(run: Run, stages: dict) -> list[str]:
+    "Plan the keys of `stages` (from `early_stages`); the oracle-using ones that will run (not up to date)."
+    keys = {n: run.plan(n, s['settings'], s['deps']) for n, s in stages.items()}
+    if 'crome' not in run.cfg.train.recipes: return []
+    return [n for n in ORACLE_STAGES if n in stages and not run.up_to_date(n, keys[n], stages[n]['outputs'])]
+
+def lazy_oracle(cfg: RunConfig, cache_dir: Path) -> Callable:
+    "A function returning the run's oracle, made (and preflighted) by `make_oracle` on the first call only."
+    made = []
+    def get():
+        if not made: made.append(make_oracle(cfg, cache_dir))
+        return made[0]
+    return get
 
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
     "Crome and RRM augmented sets (originals included) and Crome's rejects table."
@@ -363,10 +276,6 @@ def accuracy_table(models: dict, splits: dict) -> 'pd.DataFrame':
     return pd.DataFrame(rows)
 
 # %% ../nbs/12_pipeline.ipynb #dec0c5a9
-def _settings(cfg: RunConfig, *sections) -> dict:
-    d = cfg.model_dump()
-    return {s: d[s] for s in sections} | {'seed': cfg.seed}
-
 def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict or RunConfig
         **overrides,  # dotted keys, e.g. {'train.steps': 100}
        ) -> dict:
@@ -374,33 +283,31 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     import pandas as pd, yaml
     cfg = load_config(config, **overrides)
     run_ = Run(cfg); d = run_.dir
-    (d / 'config.yaml').write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    _write(d / 'config.yaml', lambda p: p.write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False)))
     recipes, seeds = cfg.train.recipes, cfg.train.seeds
+    early, oracle, make_oracle.last = early_stages(cfg), lazy_oracle(cfg, d / 'cache' / 'oracle'), None
+    if oracle_work(run_, early): oracle()  # preflight before any work; a fully cached resume never asks the oracle
 
     def do_data():
         for k, ds in build_data(cfg).items(): _save(ds, run_.path('data', f'{k}.parquet'))
-    run_.stage('data', _settings(cfg, 'data'), [], do_data, ['data/train.parquet'])
+    run_.stage('data', fn=do_data, **early['data'])
     train = _load(d / 'data/train.parquet')
     tests = {s: _load(d / 'data' / f'{s}.parquet') for s in test_splits(run_)}
-    oracle = make_oracle(cfg, d / 'cache' / 'oracle')
 
-    aug_needed = bool({'crome', 'rrm'} & set(recipes))
-    if 'crome' in recipes and cfg.augment.rubrics:
+    aug_needed = 'augment' in early
+    if 'rubrics' in early:
         def do_rubrics():
             from crome.rubrics import rubricate
-            _save(rubricate(train, oracle=oracle), run_.path('rubrics', 'train.parquet'))
-        run_.stage('rubrics', _settings(cfg, 'oracle') | {'model': cfg.oracle.model}, ['data'], do_rubrics,
-                   ['rubrics/train.parquet'])
+            _save(rubricate(train, oracle=oracle()), run_.path('rubrics', 'train.parquet'))
+        run_.stage('rubrics', fn=do_rubrics, **early['rubrics'])
     if aug_needed:
         def do_augment():
             rub = d / 'rubrics/train.parquet'
             src = _load(rub) if rub.exists() and cfg.augment.rubrics else train
-            for k, v in build_augmented(cfg, src, oracle).items():
-                if k.endswith('_rejects'): v.to_csv(run_.path('augment', f'{k}.csv'), index=False)
+            for k, v in build_augmented(cfg, src, oracle() if 'crome' in recipes else None).items():
+                if k.endswith('_rejects'): _write(run_.path('augment', f'{k}.csv'), lambda p: v.to_csv(p, index=False))
                 else: _save(v, run_.path('augment', f'{k}.parquet'))
-        run_.stage('augment',
-                   _settings(cfg, 'augment', 'oracle') | {'recipes': sorted({'crome', 'rrm'} & set(recipes))},
-                   ['data', 'rubrics'], do_augment, [f'augment/{r}.parquet' for r in ('crome', 'rrm') if r in recipes])
+        run_.stage('augment', fn=do_augment, **early['augment'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
     tset = cfg.train.model_dump(exclude={'recipes', 'seeds'})

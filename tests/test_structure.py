@@ -6,11 +6,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
+STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle', 'local_oracle'],
+          ['offline_rubrics', 'rubric_prompts', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit', 'train_config'],
           ['evaluate', 'stats', 'bon', 'scorers'],
-          ['stress'], ['inspect', 'figures', 'report', 'views'], ['pipeline'], ['cli', '__main__']]
+          ['stress'], ['inspect', 'figures', 'report', 'views'], ['config', 'pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
 MAX_LINES, MAX_COLS = 460, 120  # target ~400; a module past 460 must be split
 
@@ -56,7 +57,7 @@ def test_no_import_cycles_inside_a_stage():
 
 
 # Known to be over the cap, with the split that is due; each may not grow past its stated size.
-OVERSIZE = {'pipeline': (480, 'the run configuration (pydantic models, load_config) belongs in its own module')}
+OVERSIZE: dict[str, tuple[int, str]] = {}
 
 
 def test_modules_are_small():
