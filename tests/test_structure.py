@@ -8,7 +8,7 @@ LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
 STAGES = [['schema'], ['data'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit'],
+          ['augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'], ['train', 'frozen_fit'],
           ['evaluate', 'stats', 'bon'],
           ['stress'], ['inspect', 'figures', 'report'], ['pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
