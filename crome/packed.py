@@ -30,7 +30,17 @@ def _heads(x, flat, B, L, nh, hd):
     grid = x.new_zeros(B * L, x.shape[1]).index_copy_(0, flat, x)
     return grid.view(B, L, -1, nh, hd).permute(2, 0, 3, 1, 4)
 
-def _packed_core(model, input_ids, token_type_ids, keep, flat, first):
+def _rows(fn, x, r, chunk: int):
+    "`fn(x, r)` on row blocks of `chunk` rows (row-wise work; a block's activations stay in cache). 0: all at once."
+    if not chunk or x.shape[0] <= chunk: return fn(x, r)
+    return torch.cat([fn(a, b) for a, b in zip(x.split(chunk), r.split(chunk))])
+
+def _block(layer, ctx, h):
+    "Attention output projection + residual + norm, then the feed-forward block: row-wise."
+    a = layer.attention.output(ctx, h)
+    return layer.output(layer.intermediate(a), a)
+
+def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0):
     "Logits from the real tokens only (`flat`: their positions in the B * L grid; `first`: each row's first token)."
     bert, (B, L) = model.bert, input_ids.shape
     h = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids).reshape(B * L, -1).index_select(0, flat)
@@ -47,8 +57,7 @@ def _packed_core(model, input_ids, token_type_ids, keep, flat, first):
             h = h.index_select(0, first)
             q = sa.query(h).view(B, 1, nh, hd).transpose(1, 2)
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=sa.scaling).reshape(B, nh * hd)
-        a = layer.attention.output(ctx, h)
-        h = layer.output(layer.intermediate(a), a)
+        h = _rows(lambda c, r: _block(layer, c, r), ctx, h, chunk)
     return model.classifier(model.dropout(bert.pooler(h[:, None])))
 
 _COMPILED = {}
@@ -58,6 +67,7 @@ def packed_logits(model,  # a model for which `packable(model)` is True
                   attention_mask: torch.Tensor,  # (B, L) ones then zeros per row
                   token_type_ids: torch.Tensor | None = None,  # (B, L) segment ids (text pairs)
                   compiled: bool = False,  # run the core through `torch.compile` (compiled once per process)
+                  chunk: int = 1024,  # eager only: rows per block of row-wise work (0: all at once)
                  ) -> torch.Tensor:
     "Logits (B, num_labels) equal to the plain forward's, computed on real tokens only (see above)."
     keep = attention_mask.bool()
@@ -66,8 +76,6 @@ def packed_logits(model,  # a model for which `packable(model)` is True
     B, L = input_ids.shape
     flat = keep.reshape(-1).nonzero().squeeze(1)
     first = torch.searchsorted(flat, torch.arange(B, device=flat.device) * L)
-    core = _packed_core
-    if compiled:
-        if 'core' not in _COMPILED: _COMPILED['core'] = torch.compile(_packed_core, dynamic=True)
-        core = _COMPILED['core']
-    return core(model, input_ids, token_type_ids, keep, flat, first)
+    if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk)
+    if 'core' not in _COMPILED: _COMPILED['core'] = torch.compile(_packed_core, dynamic=True)
+    return _COMPILED['core'](model, input_ids, token_type_ids, keep, flat, first)
