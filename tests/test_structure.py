@@ -9,7 +9,8 @@ LIB = ROOT / 'crome'
 STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit', 'train_config'],
+          ['augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
+          ['train', 'frozen_fit', 'train_config'],
           ['evaluate', 'stats', 'bon', 'scorers'],
           ['stress'], ['inspect', 'figures', 'report', 'views'], ['config', 'pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}

@@ -1,0 +1,75 @@
+"Exact fast scoring (crome.packed): packed tokens and a first-token-only last layer give the plain forward's scores."
+import numpy as np
+import pytest
+import torch
+from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification, LlamaConfig,
+                          LlamaForSequenceClassification)
+import crome.model
+from crome.model import RewardModel, default_backbone, load_tokenizer
+from crome.packed import packable, packed_logits
+
+P = ['What is 2+2?', 'Name a colour.', 'Say hi.', 'Tell me a long story about rivers and mountains.', 'q']
+R = ['4', 'Blue is a colour that many people like. ' * 3, 'hi', 'Once upon a time ' * 10, '']
+
+
+@pytest.fixture(scope='module')
+def tok(): return load_tokenizer(default_backbone())
+
+
+def tiny_bert(vocab, layers=3, labels=1):
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=64,
+                     max_position_embeddings=128, num_labels=labels)
+    m = BertForSequenceClassification(cfg).eval()
+    with torch.no_grad(): m.classifier.weight.normal_(0, 3.0)  # a visible reward scale
+    return m
+
+
+def test_packed_logits_equal_plain_forward():
+    m = tiny_bert(100, labels=2)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 100, (6, 20), generator=g); am = torch.ones_like(ids)
+    for row, n in enumerate([20, 13, 1, 7, 20, 2]): am[row, n:] = 0
+    ids[am == 0] = 0; tt = (torch.arange(20) >= 6).long().expand(6, -1) * am
+    with torch.inference_mode():
+        ref = m(input_ids=ids, attention_mask=am, token_type_ids=tt).logits
+        out = packed_logits(m, ids, am, tt)
+    assert out.shape == ref.shape == (6, 2)
+    assert (out - ref).abs().max() < 1e-5 and ref.std() > 0.1
+
+
+def test_packable_only_where_exact():
+    m = tiny_bert(100)
+    assert packable(m) and not packable(m.train())
+    m.eval()
+    assert not packable(BertForMaskedLM(m.config))
+    assert not packable(LlamaForSequenceClassification(LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64,
+                                                                    num_hidden_layers=1, num_attention_heads=2)))
+    ids, am = torch.ones(2, 4, dtype=torch.long), torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    with pytest.raises(ValueError, match='right-padded'): packed_logits(m, ids, am)
+    with pytest.raises(ValueError, match='right-padded'): packed_logits(m, ids, torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]]))
+
+
+def test_score_uses_packed_path_with_plain_scores(tok, monkeypatch):
+    rm = RewardModel(tiny_bert(tok.vocab_size), tok, max_length=48)
+    calls = []
+    real = crome.model.packed_logits
+    monkeypatch.setattr(crome.model, 'packed_logits', lambda *a, **k: calls.append(1) or real(*a, **k))
+    s = rm.score(P, R, batch_size=2)
+    assert calls, 'RewardModel.score did not take the packed path'
+    enc = rm.encode(P, R)
+    with torch.inference_mode():  # the plain forward, one text at a time (no padding at all)
+        ref = np.array([rm.model(**{k: torch.tensor([v[i]]) for k, v in enc.items()}).logits[0, 0].item() for i in range(len(P))])
+    assert np.abs(s - ref).max() < 1e-5 and ref.std() > 1e-3
+    # a model packing cannot reproduce (training mode) scores through the plain forward, with the same result
+    calls.clear(); rm.model.train()
+    monkeypatch.setattr(crome.model, 'packable', lambda m: False)
+    assert np.abs(rm.score(P, R, batch_size=2) - s).max() < 1e-5 and not calls and rm.model.training
+
+
+@pytest.mark.slow
+def test_compiled_scores_equal_eager(tok):
+    rm = RewardModel(tiny_bert(tok.vocab_size, layers=2), tok, max_length=48)
+    s = rm.score(P, R, batch_size=2)
+    rm.compile = True
+    assert np.abs(rm.score(P, R, batch_size=2) - s).max() < 1e-5
