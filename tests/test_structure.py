@@ -6,9 +6,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data'], ['demo'], ['oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
+STAGES = [['schema'], ['data'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'], ['offline_rubrics', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit'],
+          ['llm_rewrite', 'augment', 'neutrals'], ['filter'], ['model', 'frozen'], ['losses'], ['train', 'frozen_fit'],
           ['evaluate', 'stats', 'bon'],
           ['stress'], ['inspect', 'figures', 'report'], ['pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
