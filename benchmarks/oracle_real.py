@@ -145,7 +145,9 @@ def main():
     from crome.demo import make_demo
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    ds = make_demo(max(40, int(a.n / 0.75) + 2), seed=0)['train'].select(range(a.n))
+    demo = make_demo(max(40, 2 * a.n), seed=0)['train']  # the train split is ~60% of the pairs
+    if len(demo) < a.n: sys.exit(f'the demo train split has {len(demo)} pairs, fewer than --n {a.n}')
+    ds = demo.select(range(a.n))
     oracle = load_smollm2(a.batch_size, constrained=a.engine)
     load_s = time.perf_counter() - t0
     print(f'SmolLM2-135M loaded in {load_s:.0f} s; {a.n} demo pairs; constrained={oracle.constrained}', flush=True)
