@@ -84,3 +84,11 @@ def test_json_reply_ends_when_the_object_is_complete(tiny):
         for c in res:
             assert c.finish_reason == 'stop' and json.loads(c.text)['v'] in ('a', 'b'), (engine, c)
             assert c.text == c.text.strip() and c.usage['completion_tokens'] < 40, (engine, c)
+
+
+def test_a_format_the_engine_cannot_compile_is_a_recorded_failure(tiny):
+    m, tok = tiny
+    o = TransformersOracle(m, tok, batch_size=2, cache=False, progress=False, constrained='llguidance')
+    res = o.complete_many(['a', 'b'], response_format=[regex_format('(unclosed'), None], max_tokens=5)
+    assert not res[0].ok and res[0].error.startswith('constrained decoding failed'), res[0]
+    assert res[1].error is None and res[1].format is None  # the other row of the batch is unaffected
