@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from urllib.parse import urlparse
 from .oracle_base import (  # noqa: F401 (re-exported: code imports them from crome.oracle)
-    CACHE_VERSION, DEFAULT_CACHE_DIR, DEFAULT_PARAMS, BaseOracle, Completion, NoOracle, Oracle, OracleCache, OracleError,
-    check_messages, is_offline, json_format, regex_format)
+    CACHE_VERSION, DEFAULT_CACHE_DIR, DEFAULT_PARAMS, BaseOracle, Completion, NoOracle, Oracle, OracleCache,
+    OracleError, check_messages, is_offline, json_format, regex_format)
 
 # %% auto #0
 __all__ = ['FORMAT_LEVELS', 'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
