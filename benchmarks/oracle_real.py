@@ -10,6 +10,11 @@ with one prompt change: the JSON example shows a real attribute (correctness) wh
 placeholder "snake_case_name", which a tiny model copies into all five names. Writes benchmarks/results/oracle_real.json (with the
 git commit) after every kind, so an interrupted run keeps what it measured.
 
+Measured (benchmarks/results/oracle_real.json): 100% of replies parse on every kind; 46 min wall (~32 CPU-minutes)
+on one torch thread of a shared 2-core machine, 15-30 generated tokens/s with llguidance (7.6 with lm-format-enforcer
+before). Elements (~630 tokens per reply) and review (~740: the model answers "ok" and then copies the optional
+rubric) take 40 of the 46 minutes.
+
     OMP_NUM_THREADS=1 python benchmarks/oracle_real.py [--n 30] [--kinds ...] [--batch-size 30] [--engine llguidance]
 """
 import argparse, importlib.util, json, os, sys, time
