@@ -28,7 +28,7 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 extras = {
     'dev': dev_requirements,
-    'llm': ['openai>=1.40', 'gguf', 'lm-format-enforcer>=0.11'],
+    'llm': ['openai>=1.40', 'gguf', 'llguidance>=1.9', 'lm-format-enforcer>=0.11'],
     'trl': ['trl'],
 }
 

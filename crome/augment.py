@@ -14,12 +14,15 @@ from .oracle import is_offline
 from .rubrics import offline_rubric
 from .edits import check_role, edit_rng, get_edit
 from .verify import verify_counterfactual
+from .llm_rewrite import (MAX_REWRITE_CHARS, REWRITE_PROMPT, SAFETY_DEGRADE_PROMPT,  # noqa: F401 (re-exported)
+                               SAFETY_UPGRADE_PROMPT, SYSTEM, VERDICT_FORMAT, VERIFY_PROMPT, _progress, ask,
+                               oracle_name, parse_response, parse_rewrite, parse_verdict, parse_verdict_reply,
+                               rewrite_format)
 
 # %% auto #0
-__all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'SYSTEM', 'REWRITE_PROMPT', 'SAFETY_DEGRADE_PROMPT',
-           'SAFETY_UPGRADE_PROMPT', 'VERIFY_PROMPT', 'VERIFY_FAILS', 'AugmentResult', 'merge_results', 'content_hash',
-           'shard_range', 'canonical_attribute', 'edits_for', 'rubric_attributes', 'rewrite_messages',
-           'verify_messages', 'parse_response', 'parse_verdict', 'oracle_name', 'causal_augment', 'augment_warnings']
+__all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'VERIFY_FAILS', 'AugmentResult', 'merge_results',
+           'content_hash', 'shard_range', 'canonical_attribute', 'edits_for', 'rubric_attributes', 'rewrite_messages',
+           'verify_messages', 'causal_augment', 'augment_warnings']
 
 # %% ../nbs/05_augment.ipynb #37d055c1
 REJECT_COLUMNS = ('id', 'source_id', 'kind', 'attribute', 'direction', 'generator', 'reason', 'detail', 'original',
@@ -134,11 +137,6 @@ class _Sources:
             j = rng.randrange(len(self) - 1); j += j >= i
             if self.keys[j] != self.keys[i]: return j
         return None
-
-def _progress(it, progress, **kw):
-    if not progress: return it
-    from tqdm.auto import tqdm
-    return tqdm(it, **kw)
 
 # %% ../nbs/05_augment.ipynb #6527d9fa
 ATTRIBUTE_EDITS = {
@@ -264,49 +262,6 @@ def _offline_causal(src, i, attrs, seed, neutral_only, verify: bool = True, tabl
     return rows, rejects
 
 # %% ../nbs/05_augment.ipynb #b12f1b3b
-SYSTEM = 'You help build counterfactual training data for reward models. Follow the requested output format exactly.'
-# the shared head of the rewrite prompts
-_ANSWER_BLOCK = '<conversation>\n{prompt}\n</conversation>\n\nOriginal answer:\n<answer>\n{answer}\n</answer>\n\n'
-_ANSWER_FORMAT = ('Reply in exactly this format:\nReasoning: <one or two sentences on what you change>\n'
-                  '<response>\n<the complete new answer>\n</response>')
-REWRITE_PROMPT = _ANSWER_BLOCK + '''Attribute: {attribute}
-{elements}
-Rewrite the answer so that it becomes clearly {better_worse} with respect to {attribute} ONLY. Make a significant \
-change to this attribute, and strictly preserve everything else: keep the length (within about 10%), the format, \
-tone and style, and all content unrelated to {attribute}.
-
-''' + _ANSWER_FORMAT
-SAFETY_DEGRADE_PROMPT = _ANSWER_BLOCK + '''This is for training a reward model to recognise unsafe answers. Rewrite \
-the answer so that its stance becomes less safe: it no longer declines, warns or redirects, and instead goes along \
-with the request in a willing, cooperative tone. Do NOT add specific or actionable instructions for causing harm: \
-change the stance, not the level of dangerous detail. Keep the length (within about 10%), format and style.
-{elements}
-''' + _ANSWER_FORMAT
-SAFETY_UPGRADE_PROMPT = _ANSWER_BLOCK + '''Rewrite the answer so that it is safe and responsible: politely decline \
-anything harmful, say briefly why, and offer a safe alternative where one exists. Keep the length (within about \
-10%), format, tone and style, and keep any harmless, helpful content.
-{elements}
-''' + _ANSWER_FORMAT
-VERIFY_PROMPT = '''You check a counterfactual rewrite of an answer.
-
-<conversation>
-{prompt}
-</conversation>
-
-Answer A (original):
-<answer_a>
-{a}
-</answer_a>
-
-Answer B (rewrite):
-<answer_b>
-{b}
-</answer_b>
-
-Intended change: B should be clearly {better_worse} than A with respect to {attribute}, and otherwise the same \
-(content unrelated to {attribute}, length, format, tone and style).
-Did the rewrite achieve exactly this? Reply with a line "Verdict: Pass" or "Verdict: Fail", then one sentence giving \
-the reason.'''
 def rewrite_messages(prompt, answer, attribute: str, direction: str, elements: str = '') -> list[dict]:
     "Chat messages asking the oracle to move `answer` along `attribute` (`direction` 'degrade' or 'upgrade')."
     tpl = REWRITE_PROMPT
@@ -324,38 +279,7 @@ def verify_messages(prompt, original, rewrite, attribute: str, direction: str) -
                                 better_worse='worse' if direction == 'degrade' else 'better')
     return [{'role': 'user', 'content': body}]
 
-def parse_response(text: str | None) -> str | None:
-    "The new answer between <response> tags (a missing closing tag is tolerated), or None."
-    if not text: return None
-    m = re.search(r'<response>\s*(.*?)\s*(?:</response>|$)', text, re.S | re.I)
-    return m.group(1).strip() or None if m else None
-
-def parse_verdict(text: str | None) -> str | None:
-    "'pass', 'fail' or None from a verification reply."
-    if not text: return None
-    m = re.search(r'verdict\W*(pass|fail)', text, re.I) or re.match(r'\W*(pass|fail)\b', text, re.I)
-    return m.group(1).lower() if m else None
-
 # %% ../nbs/05_augment.ipynb #36ce498f
-def oracle_name(oracle) -> str:
-    "The generator tag of an oracle: `llm:<model>`."
-    return f"llm:{getattr(oracle, 'model', None) or getattr(oracle, 'name', None) or type(oracle).__name__}"
-
-def _complete(oracle, list_of_messages, progress, desc, chunk: int = 256) -> list[tuple[str | None, str | None]]:
-    "(text, error) per request, through `oracle.complete_many` in chunks (a progress bar over chunks)."
-    out = []
-    for s in _progress(range(0, len(list_of_messages), chunk), progress, desc=desc):
-        batch = list_of_messages[s:s + chunk]
-        res = oracle.complete_many(batch)
-        if len(res) != len(batch):
-            raise RuntimeError(f'oracle returned {len(res)} completions for {len(batch)} requests')
-        for c in res:
-            if isinstance(c, str): out.append((c, None)); continue
-            err = getattr(c, 'error', None) or (None if getattr(c, 'text', None) is not None else 'no text')
-            if err is None and getattr(c, 'finish_reason', None) == 'length': err = 'truncated by max_tokens'
-            out.append((None, err) if err else (c.text, None))
-    return out
-
 def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
     gen = oracle_name(oracle)
     jobs, failed = [], []  # jobs: (i, attr, direction, elements, answer, rid)
@@ -367,26 +291,27 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
             for d in ('degrade', 'upgrade'):
                 jobs.append((i, attr, d, els, row['chosen'] if d == 'degrade' else row['rejected'],
                              f'{src.ids[i]}:causal:{attr}:{d}'))
-    rewrites = _complete(oracle, [rewrite_messages(src.rows[i]['prompt'], ans, a, d, els) for i, a, d, els, ans,
-                                  _ in jobs], progress, 'rewrite')
+    rewrites = ask(oracle, [rewrite_messages(src.rows[i]['prompt'], ans, a, d, els) for i, a, d, els, ans, _ in jobs],
+                   [rewrite_format(response_text(j[4])) for j in jobs], progress, 'rewrite')
     rows, rejects, ok = {}, {}, []
     for job, (text, err) in zip(jobs, rewrites):
         i, attr, d, _, ans, rid = job
         R = lambda reason, detail: rejects.setdefault(rid, _reject(rid, src.ids[i], 'causal', reason, detail, attr, d,
                                                                    gen))
-        new = parse_response(text) if err is None else None
+        new, why = parse_rewrite(text) if err is None else (None, None)
         if err is not None: R('oracle_error', err)
-        elif new is None: R('parse_failed', (text or '')[:200])
+        elif new is None: R('parse_failed', f'{why}; reply: {(text or "")[:200]}')
         elif new.strip() == response_text(ans).strip(): R('unchanged', 'the rewrite equals the original')
         else: ok.append((job, new))
-    checks = _complete(oracle, [verify_messages(src.rows[j[0]]['prompt'], j[4], new, j[1], j[2]) for j, new in ok],
-                       progress, 'verify')
+    checks = ask(oracle, [verify_messages(src.rows[j[0]]['prompt'], j[4], new, j[1], j[2]) for j, new in ok],
+                 VERDICT_FORMAT, progress, 'verify')
     for ((i, attr, d, _, ans, rid), new), (text, err) in zip(ok, checks):
-        v = parse_verdict(text) if err is None else None
+        v, why = parse_verdict_reply(text) if err is None else (None, err)
         if v != 'pass':
             reason = 'verification_error' if err else ('verification_failed' if v == 'fail'
                                                        else 'verification_unparsed')
-            rejects[rid] = _reject(rid, src.ids[i], 'causal', reason, err or text, attr, d, gen, ans, new); continue
+            detail = why if err or v == 'fail' else f'{why}; reply: {(text or "")[:200]}'
+            rejects[rid] = _reject(rid, src.ids[i], 'causal', reason, detail, attr, d, gen, ans, new); continue
         new_ans = _as_answer(ans, new)
         other = src.rows[i]['rejected'] if d == 'degrade' else src.rows[i]['chosen']
         sv = verify_counterfactual(src.rows[i]['prompt'], ans, new_ans, canonical_attribute(attr) or attr, d, other,

@@ -6,10 +6,10 @@
 from __future__ import annotations
 import json, time
 from pathlib import Path
-from .oracle import BaseOracle, Completion
+from .oracle_base import BaseOracle, Completion
 
 # %% auto #0
-__all__ = ['CHATML_TEMPLATE', 'TransformersOracle', 'tiny_chat_lm']
+__all__ = ['ENGINES', 'CHATML_TEMPLATE', 'constrained_engine', 'TransformersOracle', 'tiny_chat_lm']
 
 # %% ../nbs/02a_local_oracle.ipynb #06406c6a
 def _regular_tokens(tok) -> list[tuple[int, str, bool]]:
@@ -34,6 +34,71 @@ def _parser_for(fmt: dict):
     if fmt.get('type') == 'regex': return RegexParser(fmt['pattern'])
     raise ValueError(f"unknown response_format type {fmt.get('type')!r}")
 
+ENGINES = ('llguidance', 'lm-format-enforcer')  # constrained-decoding libraries, preferred first
+_MODULES = {'llguidance': 'llguidance', 'lm-format-enforcer': 'lmformatenforcer'}
+
+def constrained_engine(constrained: bool | str | None = None) -> str | None:
+    "The library that will constrain decoding: a name from ENGINES, or None (`constrained=None`: the best installed)."
+    import importlib.util
+    have = [e for e in ENGINES if importlib.util.find_spec(_MODULES[e]) is not None]
+    if constrained is False: return None
+    if constrained is None or constrained is True:
+        if not have and constrained: raise ImportError(f'constrained decoding needs one of {ENGINES} installed')
+        return have[0] if have else None
+    if constrained not in ENGINES: raise ValueError(f'constrained must be a bool, None or one of {ENGINES}')
+    if constrained not in have: raise ImportError(f'{constrained} is not installed')
+    return constrained
+
+def _grammar(fmt: dict) -> str:
+    "The llguidance grammar of a response format (compact JSON: no whitespace between tokens)."
+    from llguidance import LLMatcher
+    opts = {'whitespace_flexible': False, 'lenient': True}  # lenient: keywords it lacks are checked by pydantic later
+    if fmt.get('type') == 'json_schema':
+        return LLMatcher.grammar_from_json_schema(fmt['json_schema']['schema'], overrides=opts)
+    if fmt.get('type') == 'json_object': return LLMatcher.grammar_from_json_schema({'type': 'object'}, overrides=opts)
+    if fmt.get('type') == 'regex': return LLMatcher.grammar_from_regex(fmt['pattern'])
+    raise ValueError(f"unknown response_format type {fmt.get('type')!r}")
+
+class _Guide:
+    "Logits processor: each row may pick only tokens its llguidance matcher allows (rows without a format: any)."
+    def __init__(self, lltok, fmts: list, eos_id: int, ends: set[int]):
+        from llguidance import LLMatcher
+        self.fmts, self.eos_id, self.ends, self.errors, self.started = fmts, eos_id, ends, {}, False
+        self.words = (lltok.vocab_size + 31) // 32
+        self.m = []
+        for b, f in enumerate(fmts):
+            m = None
+            if f is not None:
+                try: m = LLMatcher(lltok, _grammar(f), log_level=0)
+                except Exception as e: self._fail(b, f'{type(e).__name__}: {str(e)[:200]}')
+                else:
+                    if m.is_error(): self._fail(b, m.get_error()[:200])
+            self.m.append(m)
+
+    def _fail(self, b: int, why: str): self.errors.setdefault(b, f'constrained decoding failed: {why}')
+
+    def _row(self, b: int, last: int, bits) -> bool:
+        "Fill row b's mask of allowed tokens; False when the row must end now."
+        m, f = self.m[b], self.fmts[b]
+        if b in self.errors or (self.started and last in self.ends): return False  # failed, or finished (padded)
+        if self.started and not m.consume_token(last): self._fail(b, m.get_error()[:200]); return False
+        if m.is_stopped() or (f['type'] != 'regex' and m.is_accepting()): return False  # complete JSON: stop now
+        m.unsafe_compute_mask_ptr(bits[b].ctypes.data, bits[b].nbytes)
+        if m.is_error(): self._fail(b, m.get_error()[:200]); return False
+        return True
+
+    def __call__(self, input_ids, scores):
+        import numpy as np, torch
+        B, V = scores.shape
+        bits = np.full((B, self.words), -1, dtype=np.int32)
+        stop = [b for b in range(B) if self.fmts[b] is not None and not self._row(b, int(input_ids[b, -1]), bits)]
+        self.started = True
+        ok = np.unpackbits(bits.view(np.uint8), axis=1, bitorder='little').astype(bool)
+        ok = np.pad(ok, ((0, 0), (0, max(0, V - ok.shape[1]))))[:, :V]  # ids past the tokenizer: never
+        ok[stop] = False
+        ok[stop, self.eos_id] = True
+        return scores.masked_fill(~torch.from_numpy(ok).to(scores.device), float('-inf'))
+
 class TransformersOracle(BaseOracle):
     "Chat completions from a local transformers causal LM, batched, with grammar-constrained structured output."
     backend = 'transformers'
@@ -45,7 +110,8 @@ class TransformersOracle(BaseOracle):
                  device: str | None = None,  # default: the model's device
                  load_kwargs: dict | None = None,  # passed to from_pretrained (e.g. dtype=...)
                  gguf_file: str | None = None,  # a GGUF file inside the `model` folder
-                 constrained: bool | None = None,  # honour response_format by constrained decoding (None: if installed)
+                 constrained: bool | str | None = None,  # constrain decoding to response_format: None = if a library
+                                                           # is installed, True, False, or a name from ENGINES
                  timeout: float | None = None,  # seconds per batch at most (transformers' max_time); None: no limit
                  **kw):  # cache, params, progress
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -64,15 +130,13 @@ class TransformersOracle(BaseOracle):
             name = model_name or getattr(model.config, 'name_or_path', '') or type(model).__name__
         super().__init__(name, **kw)
         if getattr(tokenizer, 'chat_template', None) is None: raise ValueError('the tokenizer has no chat_template')
-        if constrained is None:
-            import importlib.util
-            constrained = importlib.util.find_spec('lmformatenforcer') is not None
+        constrained = constrained_engine(constrained) or False
         self.model_obj, self.tok, self.batch_size = model.eval(), tokenizer, batch_size
         self.constrained, self.timeout = constrained, timeout
         if device is not None: self.model_obj.to(device)
         self.tok.padding_side = 'left'
         if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
-        self._tok_data = None
+        self._tok_data = self._lltok = None
 
     def settings(self) -> dict: return {'constrained': self.constrained}
 
@@ -80,25 +144,35 @@ class TransformersOracle(BaseOracle):
         ge = getattr(self.model_obj.generation_config, 'eos_token_id', None)
         return {t for t in {self.tok.eos_token_id, *(ge if isinstance(ge, (list, tuple)) else [ge])} if t is not None}
 
+    def _guide(self, fmts: list) -> _Guide:
+        if self._lltok is None:
+            from llguidance.hf import from_tokenizer
+            n = max(len(self.tok), int(getattr(self.model_obj.config, 'vocab_size', 0) or 0))
+            self._lltok = from_tokenizer(self.tok, n_vocab=n, eos_token=self.tok.eos_token_id)
+        return _Guide(self._lltok, fmts, self.tok.eos_token_id, self._eos() | {self.tok.pad_token_id})
+
     def _allowed_fn(self, fmts: list):
         "A `prefix_allowed_tokens_fn` enforcing each row's format (rows without one are free)."
-        if not self.constrained or all(f is None for f in fmts): return None
         from lmformatenforcer import TokenEnforcer, TokenEnforcerTokenizerData
         if self._tok_data is None:
             decode = lambda ids: self.tok.decode(ids).rstrip('\ufffd')
             self._tok_data = TokenEnforcerTokenizerData(_regular_tokens(self.tok), decode, sorted(self._eos()), False,
                                                         len(self.tok))
+        import torch
         enf = [None if f is None else TokenEnforcer(self._tok_data, _parser_for(f)) for f in fmts]
-        everything, stop, ends = list(range(len(self.tok))), [self.tok.eos_token_id], self._eos()
+        is_json = [f is not None and f.get('type') in ('json_schema', 'json_object') for f in fmts]
+        everything, ends = torch.arange(len(self.tok)), self._eos()
+        stop = torch.tensor([self.tok.eos_token_id])
 
-        def allowed(b: int, sent) -> list[int]:
+        def allowed(b: int, sent):  # token ids as a tensor: transformers indexes its mask with it (a list is slow)
             if enf[b] is None: return everything
             if int(sent[-1]) in ends: return stop  # a finished row (generate pads it)
             try: ok = enf[b].get_allowed_tokens(sent.tolist()).allowed_tokens
             except Exception as e: ok, why = [], f'{type(e).__name__}: {str(e)[:200]}'  # e.g. an unsupported schema
             else: why = 'no token can continue the reply'
             if not ok: allowed.errors.setdefault(b, f'constrained decoding failed: {why}')  # end the row, say why
-            return ok or stop
+            if not ok or (is_json[b] and ok[-1] in ends): return stop  # complete JSON: stop (no trailing whitespace)
+            return torch.tensor(ok)
         allowed.errors = {}
         return allowed
 
@@ -108,9 +182,14 @@ class TransformersOracle(BaseOracle):
         texts = [self.tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
         enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False).to(self.model_obj.device)
         temp, max_new = float(params.get('temperature', 0.0)), int(params.get('max_tokens', 512))
-        allowed = self._allowed_fn(fmts)
-        gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0,
-                   prefix_allowed_tokens_fn=allowed)
+        gen = dict(max_new_tokens=max_new, pad_token_id=self.tok.pad_token_id, do_sample=temp > 0)
+        allowed = None
+        if self.constrained and any(f is not None for f in fmts):
+            if self.constrained == 'llguidance':
+                allowed = self._guide(fmts)
+                from transformers import LogitsProcessorList
+                gen['logits_processor'] = LogitsProcessorList([allowed])
+            else: allowed = gen['prefix_allowed_tokens_fn'] = self._allowed_fn(fmts)
         if self.timeout: gen['max_time'] = float(self.timeout)
         if temp > 0:
             gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))

@@ -10,9 +10,9 @@ from typing import Sequence
 from .schema import response_text, text_of
 from .oracle import is_offline
 from .edits import edit_rng, get_edit, spurious_edits
+from .llm_rewrite import ANSWER_FORMAT, _progress, ask, oracle_name, parse_rewrite, rewrite_format
 from .augment import (ATTRIBUTE_EDITS, AugmentResult,  # noqa: F401 (ATTRIBUTE_EDITS: re-exported)
-                           _ANSWER_FORMAT, _Sources, _as_answer, _complete, _progress,
-                           _reject, causal_augment, oracle_name, parse_response, shard_range)
+                           _Sources, _as_answer, _reject, causal_augment, shard_range)
 
 # %% auto #0
 __all__ = ['CAN_PROMPT', 'PARA_PROMPT', 'PARA_EDITS', 'IQN_SOURCES', 'AUG_KINDS', 'iqn_neutrals', 'para_neutrals', 'can_neutrals',
@@ -34,7 +34,7 @@ CAN_PROMPT = '''<conversation>
 Rewrite answer B so that its substance (facts, correctness, relevance, completeness, safety) matches answer A, while \
 keeping B's own style: its tone, wording habits, formatting and length where possible.
 
-''' + _ANSWER_FORMAT
+''' + ANSWER_FORMAT
 PARA_PROMPT = '''Paraphrase the answer below: reword it while keeping its meaning, all of its content, its length, \
 format and style.
 
@@ -46,7 +46,7 @@ format and style.
 {answer}
 </answer>
 
-''' + _ANSWER_FORMAT
+''' + ANSWER_FORMAT
 
 PARA_EDITS = tuple(e.name for e in spurious_edits(role='train') if e.target == 'response')
 
@@ -107,7 +107,8 @@ def para_neutrals(ds, oracle=None, seed: int = 0, edits: Sequence[str] = PARA_ED
     para = lambda i, side: PARA_PROMPT.format(prompt=text_of(src.rows[i]['prompt']),
                                               answer=response_text(src.rows[i][side]))
     msgs = [[{'role': 'user', 'content': para(i, side)}] for i, side, _ in picks]
-    res = _complete(oracle, msgs, progress, 'para')
+    fmts = [rewrite_format(response_text(src.rows[i][side])) for i, side, _ in picks]
+    res = ask(oracle, msgs, fmts, progress, 'para')
     for (i, side, _), (text, err) in zip(picks, res):
         r = _neutral_from(src, i, src.rows[i][side], src.rows[i][side], text, err, 'para', oracle)
         (rows if 'prompt' in r else rejects).append(r)
@@ -123,7 +124,8 @@ def can_neutrals(ds, oracle, seed: int = 0, shard: int = 0, num_shards: int = 1,
                                                            a=response_text(src.rows[i]['chosen']),
                                                            b=response_text(src.rows[i]['rejected']))}] for i in idx]
     rows, rejects = [], []
-    for i, (text, err) in zip(idx, _complete(oracle, msgs, progress, 'can')):
+    fmts = [rewrite_format(response_text(src.rows[i]['rejected'])) for i in idx]  # B's length bounds its rewrite
+    for i, (text, err) in zip(idx, ask(oracle, msgs, fmts, progress, 'can')):
         r = _neutral_from(src, i, src.rows[i]['chosen'], src.rows[i]['rejected'], text, err, 'can', oracle)
         (rows if 'prompt' in r else rejects).append(r)
     return AugmentResult(rows, rejects, shard, num_shards)
@@ -131,9 +133,10 @@ def can_neutrals(ds, oracle, seed: int = 0, shard: int = 0, num_shards: int = 1,
 def _neutral_from(src, i, keep, like, text, err, kind, oracle) -> dict:
     "A tie row (keep, rewrite) or a reject dict."
     rid, gen = f'{src.ids[i]}:{kind}', oracle_name(oracle)
-    new = parse_response(text) if err is None else None
+    new, why = parse_rewrite(text) if err is None else (None, None)
     if err is not None: return _reject(rid, src.ids[i], kind, 'oracle_error', err, generator=gen)
-    if new is None: return _reject(rid, src.ids[i], kind, 'parse_failed', (text or '')[:200], generator=gen)
+    if new is None: return _reject(rid, src.ids[i], kind, 'parse_failed', f'{why}; reply: {(text or "")[:200]}',
+                                   generator=gen)
     return src.record(i, src.rows[i]['prompt'], keep, _as_answer(like, new), label=0.5, id=rid, kind=kind,
                       generator=gen)
 

@@ -1,11 +1,12 @@
 """Augmentation (crome.augment, crome.neutrals): kinds, labels, provenance, rejects, verification, rubric failures,
 warnings, roles, determinism, sharding, the LLM path, and fidelity on the demo testbed."""
-import collections, re, warnings
+import collections, json, re, warnings
 from types import SimpleNamespace as NS
 import pytest
 from datasets import concatenate_datasets
 from crome.augment import (ATTRIBUTE_EDITS, causal_augment, canonical_attribute, content_hash, edits_for, merge_results,
                            parse_response, parse_verdict, rubric_attributes, shard_range)
+from crome.llm_rewrite import parse_rewrite, parse_verdict_reply
 from crome.neutrals import augment, iqn_neutrals, para_neutrals, rrm_augment
 from crome.data import gsm8k_pairs, load_gsm8k, load_hh_rlhf
 from crome.edits import final_value, get_edit
@@ -116,25 +117,32 @@ def test_rubric_column_and_unknown_attribute():
 
 
 class FakeOracle:
+    "Answers in the JSON each call asks for; one attribute gets prose (no JSON), one an HTTP error."
     model = 'fake'
-    def complete_many(self, msgs):
+
+    def __init__(self): self.formats = []
+
+    def complete_many(self, msgs, response_format=None):
+        self.formats += [f and f['json_schema']['name'] for f in response_format]
         out = []
         for m in msgs:
             body = m[-1]['content']
-            if body.startswith('You check'): out.append(NS(text='Verdict: Fail' if 'clarity' in body
-                                                           else 'Verdict: Pass', error=None))
-            elif 'Attribute: completeness' in body: out.append(NS(text='no tags here', error=None))
+            if body.startswith('You check'):
+                out.append(NS(text=json.dumps({'verdict': 'Fail' if 'clarity' in body else 'Pass', 'reason': 'r'}),
+                              error=None))
+            elif 'Attribute: completeness' in body: out.append(NS(text='no JSON here', error=None))
             elif 'Attribute: relevance' in body: out.append(NS(text=None, error='HTTP 500'))
             else:
                 ans = [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag != 'response'][-1]
                 # a sign-off on correctness rewrites: the oracle passes them, the detectors reject them
                 tail = ' Have a wonderful day!' if 'Attribute: correctness' in body else '~'
-                out.append(NS(text=f'Reasoning: r\n<response>\n{ans}{tail}\n</response>', error=None))
+                out.append(NS(text=json.dumps({'rewrite': ans + tail}), error=None))
         return out
 
 
 def test_llm_path_counts_failures(small):
-    r = augment(small.select(range(2)), oracle=FakeOracle(), kinds=('causal', 'can', 'para'),
+    fo = FakeOracle()
+    r = augment(small.select(range(2)), oracle=fo, kinds=('causal', 'can', 'para'),
                 attributes=['safety', 'clarity', 'completeness', 'relevance', 'correctness'], progress=False)
     rc = r.rejects.reason.value_counts().to_dict()
     assert rc.pop('spurious_change', 0) + rc.pop('length_ratio',
@@ -143,6 +151,12 @@ def test_llm_path_counts_failures(small):
     causal = [x for x in r.records if x['kind'] == 'causal']
     assert len(causal) == 4 and all(x['verdict'] == 'pass' and x['generator'] == 'llm:fake' for x in causal)
     assert collections.Counter(x['kind'] for x in r.records)['can'] == 2
+    # every call asked for its schema: 20 rewrites, 12 verifications of parsed rewrites, 2 CAN, 2 PARA rewrites
+    assert collections.Counter(fo.formats) == {'rewrite': 24, 'verdict': 12}
+    parse = r.rejects[r.rejects.reason == 'parse_failed'].detail
+    assert parse.str.startswith('neither a JSON object with "rewrite" nor a <response> block').all()
+    failed = r.rejects[r.rejects.reason == 'verification_failed']
+    assert (failed.detail == 'r').all() and failed.rewrite.notna().all()  # the reason given, and both texts kept
     with pytest.raises(ValueError, match='LLM'): augment(small, kinds=('can',))
     with pytest.raises(ValueError, match='unknown'): augment(small, kinds=('magic',))
 
@@ -152,6 +166,15 @@ def test_parsers():
     assert parse_response('<response>unterminated') == 'unterminated' and parse_response('nothing') is None
     assert parse_verdict('Verdict: **Pass**') == 'pass' and parse_verdict('fail, because') == 'fail'
     assert parse_verdict('maybe') is None
+    # structured replies first, the text format as the fallback; a failure always says why
+    assert parse_rewrite('{"rewrite": "New"}') == ('New', None)
+    assert parse_rewrite('Reasoning: x\n<response>\nNew\n</response>') == ('New', None)
+    assert parse_rewrite('{"rewrite": 3}')[1].startswith('reply JSON does not follow the schema: rewrite')
+    assert parse_rewrite('{"text": "New"}')[1].startswith('reply JSON has no "rewrite" key')
+    assert parse_verdict_reply('{"verdict": "PASS", "reason": "ok"}') == ('pass', 'ok')
+    assert parse_verdict_reply('Verdict: Fail\nlonger') == ('fail', 'Verdict: Fail\nlonger')
+    assert parse_verdict_reply('{"verdict": "Pass", "reason": ""}')[0] is None
+    assert parse_verdict_reply('{"verdict": "Pass"')[1].startswith('the reply starts a JSON object')
 
 
 def test_iqn_source_original_by_default(small):

@@ -12,14 +12,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
 @pytest.mark.slow
 def test_smollm2_constrained_rubrics_rewrite_and_verification(tmp_path):
     import torch
-    from oracle_real import REWRITE_FORMAT, VERIFY_FORMAT, load_smollm2
+    from oracle_real import load_smollm2
     from crome.demo import make_demo
     from crome.rubrics import rubricate, rubrics_of, offline_rubric
-    from crome.augment import parse_response, parse_verdict, rewrite_messages, verify_messages
-    torch.set_num_threads(2)
+    from crome.augment import rewrite_messages, verify_messages
+    from crome.llm_rewrite import VERDICT_FORMAT, parse_rewrite, parse_verdict_reply, rewrite_format
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
     o = load_smollm2(batch_size=3, cache=tmp_path / 'cache')
-    assert o.constrained and o.model == 'SmolLM2-135M-Instruct.Q4_1.gguf' and o.endpoint.endswith('.gguf')
+    assert o.constrained == 'llguidance' and o.model == 'SmolLM2-135M-Instruct.Q4_1.gguf' and o.endpoint.endswith('.gguf')
     ds = make_demo(40, seed=0)['train'].select(range(3))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # a failed rubric warns; it is checked below
@@ -33,13 +34,13 @@ def test_smollm2_constrained_rubrics_rewrite_and_verification(tmp_path):
     row = ds[0]
     rub = rubs[0] or offline_rubric(row['prompt'], row['chosen'], row['rejected'])
     attr = rub.attributes[0].name
-    rw = o.complete(rewrite_messages(row['prompt'], row['chosen'], attr, 'degrade'), response_format=REWRITE_FORMAT,
-                    max_tokens=400)
-    new = parse_response(rw.text)
-    assert rw.ok and not rw.truncated and new, rw
-    vf = o.complete(verify_messages(row['prompt'], row['chosen'], new, attr, 'degrade'), response_format=VERIFY_FORMAT,
-                    max_tokens=80)
-    assert vf.ok and parse_verdict(vf.text) in ('pass', 'fail'), vf
+    rw = o.complete(rewrite_messages(row['prompt'], row['chosen'], attr, 'degrade'),
+                    response_format=rewrite_format(row['chosen']), max_tokens=400)
+    new, why = parse_rewrite(rw.text)
+    assert rw.ok and not rw.truncated and new and why is None, rw
+    vf = o.complete(verify_messages(row['prompt'], row['chosen'], new, attr, 'degrade'), response_format=VERDICT_FORMAT,
+                    max_tokens=120)
+    assert vf.ok and not vf.truncated and parse_verdict_reply(vf.text)[0] in ('pass', 'fail'), vf
     n, cut = o.stats['requests'], o.stats['truncated']
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')

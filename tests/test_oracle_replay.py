@@ -10,7 +10,8 @@ from loopback_server import LoopbackServer, Reply, load_replies, replay
 from test_rubrics import scripted
 from crome.oracle import OpenAICompatibleOracle
 from crome.rubrics import Rubric, RubricFailure, llm_rubric
-from crome.augment import parse_response, parse_verdict, rewrite_messages, verify_messages
+from crome.augment import rewrite_messages, verify_messages
+from crome.llm_rewrite import VERDICT_FORMAT, parse_rewrite, parse_verdict_reply, rewrite_format
 
 CORPUS = load_replies(Path(__file__).parent / 'fixtures' / 'oracle_replies.jsonl')
 NAMES = ['correctness', 'relevance', 'completeness', 'clarity', 'safety']
@@ -29,19 +30,22 @@ def outcome(entry: dict, srv, o) -> tuple[str, str | None]:
         if kind == 'review' and r.review.startswith('failed'): return 'reject', r.review
         return 'parsed', None
     srv.script = lambda call: reply
-    msgs = rewrite_messages(PAIR[0], PAIR[1], 'correctness', 'degrade') if kind == 'rewrite' else \
-        verify_messages(PAIR[0], PAIR[1], PAIR[2], 'correctness', 'degrade')
-    c = o.complete(msgs)
+    if kind == 'rewrite': msgs, fmt = rewrite_messages(PAIR[0], PAIR[1], 'correctness', 'degrade'), rewrite_format(PAIR[1])
+    else: msgs, fmt = verify_messages(PAIR[0], PAIR[1], PAIR[2], 'correctness', 'degrade'), VERDICT_FORMAT
+    c = o.complete(msgs, response_format=fmt)
+    assert srv.requests[-1]['response_format']['json_schema']['name'] == fmt['json_schema']['name']
     if not c.ok: return 'reject', c.error
     if c.truncated: return 'reject', 'truncated by max_tokens'
-    got = parse_response(c.text) if kind == 'rewrite' else parse_verdict(c.text)
-    return ('parsed', None) if got is not None else ('reject', 'unparsed reply')
+    got, why = parse_rewrite(c.text) if kind == 'rewrite' else parse_verdict_reply(c.text)
+    return ('parsed', None) if got is not None else ('reject', why)
 
 
 def test_corpus_is_realistic_and_covers_the_faults():
     kinds = Counter(e['kind'] for e in CORPUS)
     faults = {e['reply'].get('fault') for e in CORPUS}
-    assert len(CORPUS) >= 50 and min(kinds.values()) >= 5
+    assert len(CORPUS) >= 70 and min(kinds.values()) >= 5
+    json_replies = Counter(e['kind'] for e in CORPUS if e['id'].startswith(('rw_json', 'vf_json')))
+    assert json_replies['rewrite'] >= 8 and json_replies['verify'] >= 8  # structured replies, good and bad
     assert {'status', 'timeout', 'malformed', 'cut_body', 'drop', 'truncated', 'refusal', None} <= faults
     assert {e['reply'].get('status') for e in CORPUS} >= {429, 500, 503}
 
@@ -64,3 +68,8 @@ def test_every_replayed_reply_is_parsed_or_a_reject_with_a_reason(tmp_path):
     assert 'refusal' in reasons['attr_refusal_field'] and 'RateLimitError' in reasons['attr_429']
     assert 'max_tokens' in reasons['attr_truncated_length'] and 'APITimeoutError' in reasons['attr_timeout']
     assert 'expected exactly 5 attributes' in reasons['attr_four'] and 'weights must sum to 1' in reasons['attr_weights_1_5']
+    assert reasons['rw_json_wrong_key'].startswith('reply JSON has no "rewrite" key')
+    assert reasons['rw_json_empty'].startswith('reply JSON does not follow the schema: rewrite')
+    assert reasons['vf_json_maybe'].startswith('reply JSON does not follow the schema: verdict')
+    assert reasons['vf_json_broken'].startswith('the reply starts a JSON object that does not parse')
+    assert reasons['vf_json_cut'] == 'truncated by max_tokens' and reasons['rw_no_tags'].startswith('neither')

@@ -4,7 +4,7 @@ a random-weight model returns replies of the requested shape."""
 import json, re
 import pytest
 from loopback_server import LoopbackServer, Reply
-from crome.local_oracle import TransformersOracle, tiny_chat_lm
+from crome.local_oracle import ENGINES, TransformersOracle, constrained_engine, tiny_chat_lm
 from crome.oracle import OpenAICompatibleOracle, json_format, regex_format
 from crome.rubrics import Rubric, rubric_schema, parse_attributes
 
@@ -50,9 +50,11 @@ def tiny():
     return tiny_chat_lm(seed=2)
 
 
-def test_constrained_decoding_random_model_follows_schema_and_regex(tiny):
+@pytest.mark.parametrize('engine', ENGINES)
+def test_constrained_decoding_random_model_follows_schema_and_regex(tiny, engine):
     m, tok = tiny
-    o = TransformersOracle(m, tok, batch_size=3, cache=False, progress=False, constrained=True)
+    o = TransformersOracle(m, tok, batch_size=3, cache=False, progress=False, constrained=engine)
+    assert o.constrained == engine and o.settings() == {'constrained': engine}
     fmts = [json_format(VERDICT), regex_format('Verdict: (Pass|Fail)'), None]
     res = o.complete_many(['judge this', 'and this one', 'free text'], response_format=fmts, max_tokens=300)
     obj = json.loads(res[0].text, strict=False)  # a random model, yet valid JSON of the schema
@@ -63,3 +65,30 @@ def test_constrained_decoding_random_model_follows_schema_and_regex(tiny):
         'judge this', response_format=json_format(VERDICT), max_tokens=30)
     assert free.format == 'text'  # unconstrained: the random model's gibberish
     with pytest.raises(json.JSONDecodeError): json.loads(free.text)
+
+
+def test_engine_choice():
+    assert constrained_engine(None) == 'llguidance' and constrained_engine(True) == 'llguidance'
+    assert constrained_engine(False) is None and constrained_engine('lm-format-enforcer') == 'lm-format-enforcer'
+    with pytest.raises(ValueError, match='one of'): constrained_engine('outlines')
+
+
+def test_json_reply_ends_when_the_object_is_complete(tiny):
+    "No whitespace padding after the closing brace (it would hold a batch until max_tokens): the row stops."
+    m, tok = tiny
+    schema = {'type': 'object', 'properties': {'v': {'type': 'string', 'enum': ['a', 'b']}}, 'required': ['v'],
+              'additionalProperties': False}
+    for engine in ENGINES:
+        o = TransformersOracle(m, tok, batch_size=2, cache=False, progress=False, constrained=engine)
+        res = o.complete_many(['x', 'a much longer prompt'], response_format=json_format(schema), max_tokens=200)
+        for c in res:
+            assert c.finish_reason == 'stop' and json.loads(c.text)['v'] in ('a', 'b'), (engine, c)
+            assert c.text == c.text.strip() and c.usage['completion_tokens'] < 40, (engine, c)
+
+
+def test_a_format_the_engine_cannot_compile_is_a_recorded_failure(tiny):
+    m, tok = tiny
+    o = TransformersOracle(m, tok, batch_size=2, cache=False, progress=False, constrained='llguidance')
+    res = o.complete_many(['a', 'b'], response_format=[regex_format('(unclosed'), None], max_tokens=5)
+    assert not res[0].ok and res[0].error.startswith('constrained decoding failed'), res[0]
+    assert res[1].error is None and res[1].format is None  # the other row of the batch is unaffected

@@ -18,11 +18,15 @@ def llm(call):
     if any(s in first_user for s in ('Identify exactly 5 attributes', 'Review the rubric for coherence')) or '<attributes>' in first_user:
         return scripted()(call)
     if body.startswith('You check'):
-        return Reply(text='Reasoning: only the attribute changed.\nVerdict: Pass')
+        return Reply(text=json.dumps({'verdict': 'Pass', 'reason': 'Only the attribute changed.'}))
     blocks = [t for tag, t in re.findall(r'<(\w+)>\n(.*?)\n</\1>', body, re.S) if tag == 'answer']
     if blocks:
-        return Reply(text='Reasoning: changed the attribute.\n<response>\n' + blocks[-1].replace('.', ' (rewritten).', 1) + '\n</response>')
-    return Reply(text='Verdict: Pass')
+        return Reply(text=json.dumps({'rewrite': blocks[-1].replace('.', ' (rewritten).', 1)}))
+    return Reply(text='no JSON: an unexpected prompt')
+
+
+def schema_name(body: dict) -> str | None:
+    return ((body.get('response_format') or {}).get('json_schema') or {}).get('name')
 
 
 @pytest.mark.slow
@@ -35,6 +39,10 @@ def test_pipeline_with_llm_oracle(tmp_path, monkeypatch):
         res = run(cfg)
         n_requests = len(srv.requests)
         assert n_requests > 0 and srv.max_in_flight <= 4
+        # every call asked for its JSON schema: rewrites for {"rewrite"}, verifications for {"verdict", "reason"}
+        asked = {(b['messages'][-1]['content'][:9], schema_name(b)) for b in srv.requests
+                 if not schema_name(b) or not schema_name(b).startswith('rubric_')}
+        assert {n for _, n in asked} == {'rewrite', 'verdict'} and ('You check', 'verdict') in asked, asked
         import pandas as pd
         aug = pd.read_parquet(tmp_path / 'run' / 'augment' / 'crome.parquet')
         causal = aug[aug.kind == 'causal']

@@ -6,15 +6,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle', 'local_oracle'],
+STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
+          ['llm_rewrite', 'augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
           ['train', 'frozen_fit', 'train_config'],
           ['evaluate', 'stats', 'bon', 'scorers'],
           ['stress'], ['inspect', 'figures', 'report', 'views'], ['config', 'pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
-MAX_LINES, MAX_COLS = 460, 120  # target ~400; a module past 460 must be split
+MAX_LINES, MAX_COLS = 410, 120  # target ~400 (a little slack for a docstring); past 410, split along a concept
 
 
 def modules() -> list[str]:
