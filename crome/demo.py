@@ -89,7 +89,7 @@ def requested_item_pair(rng: random.Random, hard: bool = True):
 TASKS = {'relevance': relevance_pair, 'requested_item': requested_item_pair}
 
 # %% ../nbs/01a_demo.ipynb #2542bd88
-CUES = ('signoff', 'markdown', 'verbosity')
+CUES = ('signoff', 'markdown', 'verbosity', 'exclaim')
 SIGNOFFS = ('I hope this helps, and have a wonderful day!', 'Feel free to ask if you need anything else.',
             'Thanks so much for the lovely question!')
 FILLERS = ('This is a question that many people find interesting.',
@@ -120,11 +120,17 @@ def _markdown(text, strength):
                         for i, w in enumerate(words))
     return ('## Answer\n\n' + body) if strength >= 2 else body
 
+def _exclaim(text, strength):
+    "The last `strength` marks among . , : become '!': the same number of characters (a length-neutral cue)."
+    marks = [i for i, ch in enumerate(text) if ch in '.,:'][-strength:]
+    return ''.join('!' if i in marks else ch for i, ch in enumerate(text))
+
 def add_cue(text: str, kind: str, strength: int = 1) -> str:
     "`text` with a spurious cue of the given kind and strength."
     if kind == 'signoff': return text + ' ' + ' '.join(SIGNOFFS[:strength])
     if kind == 'verbosity': return ' '.join(FILLERS[:strength]) + ' ' + text
     if kind == 'markdown': return _markdown(text, strength)
+    if kind == 'exclaim': return _exclaim(text, strength)
     raise ValueError(f"unknown cue {kind!r}; choose from {', '.join(CUES)}")
 
 def has_cue(text: str, kind: str) -> bool:
@@ -132,12 +138,15 @@ def has_cue(text: str, kind: str) -> bool:
     if kind == 'signoff': return any(s in text for s in SIGNOFFS)
     if kind == 'verbosity': return any(s in text for s in FILLERS)
     if kind == 'markdown': return '**' in text or text.startswith('## ')
+    if kind == 'exclaim':  # base answers and fillers have no '!'; the sign-offs do, so they are removed first
+        for t in SIGNOFFS: text = text.replace(t, '')
+        return '!' in text
     raise ValueError(f"unknown cue {kind!r}; choose from {', '.join(CUES)}")
 
 # %% ../nbs/01a_demo.ipynb #ffd9b9da
 def _plant(rows, cues, rng, on_chosen):
     "Apply each cue to one side of every row; `on_chosen(cue, n)` says how many rows get it on the chosen side."
-    order = ('markdown', 'verbosity', 'signoff')  # markdown first, so it formats the answer, not another cue's sentence
+    order = ('markdown', 'exclaim', 'verbosity', 'signoff')  # answer-level cues first, then the added sentences
     for cue in sorted(cues, key=lambda c: order.index(c.kind)):
         n = len(rows); k = on_chosen(cue, n)
         chosen_side = set(rng.sample(range(n), k))
