@@ -54,10 +54,10 @@ def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
     out += [f"- {r.task}, {r.split}: {r.verdict}" for r in D.itertuples()]
     od = S[S.recipe == 'odin']
     if len(od) and (od['reversed'] > 0.95).all():
-        out += ['', '_Every cue kind of the testbed adds characters (a sign-off, filler sentences, markdown marks), so a '
+        out += ['', '_These three cue kinds all add characters (a sign-off, filler sentences, markdown marks), so a '
                 "model with a dedicated length head absorbs it: ODIN's near-perfect reversed accuracy says that the "
                 'testbed cues are length-confounded, not that ODIN learns the within-prompt attribute (its clean '
-                'accuracy is the measure of that). A cue that does not change length is needed to separate ODIN._']
+                'accuracy is the measure of that). The length-neutral `exclaim` section below separates ODIN from a real fix._']
     G = pd.DataFrame(q['testbed_goals'])
     out += ['', 'Goals of the project, as measured:', '']
     out += [f"- {r.goal}: {'met' if r.met else '**not met**'} ({r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}])"
@@ -195,6 +195,11 @@ def main():
     q = load('quality.json')
     if q and 'testbed_summary' in q: lines += testbed(q)
     if q and 'real_power' in q: lines += real(q)
+    qn = load('quality_length_neutral.json')
+    if qn and 'testbed_summary' in qn:
+        lines += testbed(qn, '### Planted-cue testbed, a length-neutral cue (`exclaim`)')
+        lines += ["_`exclaim` turns the answer's last `.` into `!`: no character is added, so a length head has nothing "
+                  'to absorb. Same frozen protocol as above, this cue kind only._', '']
     qf = load('quality_finetune.json')
     if qf and 'testbed_summary' in qf:
         lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)')

@@ -3,6 +3,7 @@ HTML report. Skipped, with the reason, where chromium or playwright is missing (
 import shutil, subprocess, sys
 from pathlib import Path
 import pytest
+from conftest import needs_data
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
@@ -15,6 +16,7 @@ pytestmark = [pytest.mark.slow,
                                  reason='needs /usr/bin/chromium (apt-get install -y chromium) and the playwright package')]
 
 
+@needs_data  # the notebook's hh-rlhf cells read the public data set
 def test_inspect_notebook_in_jupyterlab():
     r = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'browser_check.py')], capture_output=True, text=True, timeout=420, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
