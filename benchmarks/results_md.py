@@ -200,6 +200,12 @@ def main():
         lines += testbed(qn, '### Planted-cue testbed, a length-neutral cue (`exclaim`)')
         lines += ["_`exclaim` turns the answer's last `.` into `!`: no character is added, so a length head has nothing "
                   'to absorb. Same frozen protocol as above, this cue kind only._', '']
+        S = pd.DataFrame(qn['testbed_summary']).set_index(['task', 'recipe'])['reversed']
+        if ('relevance', 'odin') in S.index:
+            lines += [f"- ODIN, reversed: {S[('relevance', 'odin')]:.3f} (relevance) and "
+                      f"{S[('requested_item', 'odin')]:.3f} (requested item), against vanilla's "
+                      f"{S[('relevance', 'vanilla')]:.3f} and {S[('requested_item', 'vanilla')]:.3f}: without a length "
+                      "signal to absorb, its near-perfect showing on the other cue kinds does not carry over.", '']
     qf = load('quality_finetune.json')
     if qf and 'testbed_summary' in qf:
         lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)')
