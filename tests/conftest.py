@@ -39,3 +39,16 @@ def pytest_collection_modifyitems(config, items):
                 except (OSError, TypeError): pass
         if REAL_DATA.search(src) and "setenv('CROME_DATA'" not in src:
             it.add_marker(pytest.mark.skip(reason=NO_DATA_REASON))
+
+
+def tiny_backbone(root):
+    "A 1-layer random BERT with MiniLM's tokenizer saved under root/bb (seconds to build; for pipeline and CLI tests)."
+    import torch
+    from transformers import BertConfig, BertModel
+    from crome.model import default_backbone, load_tokenizer
+    tok = load_tokenizer(default_backbone())
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(root / 'bb')
+    tok.save_pretrained(root / 'bb')
+    return root / 'bb'

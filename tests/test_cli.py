@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from crome.cli import main, column_map, model_mode, inspect_notebook
+from conftest import tiny_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,16 +31,6 @@ def test_column_map_flag():
     with pytest.raises(ValueError, match='not a crome column'): column_map(['better=chosen'])
 
 
-def _tiny_backbone(tmp_path):
-    import torch
-    from transformers import BertConfig, BertModel
-    from crome.model import default_backbone, load_tokenizer
-    tok = load_tokenizer(default_backbone())
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(tmp_path / 'bb')
-    tok.save_pretrained(tmp_path / 'bb')
-    return tmp_path / 'bb'
 
 
 def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatch):
@@ -48,7 +39,7 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
             {'q': 'Name a tool.', 'better': 'A saw.', 'worse': 'A pear.'},
             {'q': 'Say hi.', 'better': 'Hi!', 'worse': 'Hello!', 'label': 0.5}]
     data = tmp_path / 'mine.jsonl'; data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
-    bb = _tiny_backbone(tmp_path)
+    bb = tiny_backbone(tmp_path)
     import crome.pipeline as P
     real = P.Embeddings.__init__
     def tiny(self, cfg, path):

@@ -9,18 +9,7 @@ from loopback_server import LoopbackServer
 from crome.oracle import OracleError
 from crome.pipeline import run, load_config, make_oracle, _save
 from crome.cli import main
-
-
-def tiny_backbone(root):
-    import torch
-    from transformers import BertConfig, BertModel
-    from crome.model import default_backbone, load_tokenizer
-    tok = load_tokenizer(default_backbone())
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(root / 'bb')
-    tok.save_pretrained(root / 'bb')
-    return root / 'bb'
+from conftest import tiny_backbone
 
 
 @pytest.fixture(scope='module')
