@@ -123,7 +123,9 @@ def main():
     train = train_all.select(sorted(rng.choice(tr_idx, min(a.n_train, len(tr_idx)), replace=False)))
     test = test_all.select(sorted(rng.choice(te_idx, min(a.n_test, len(te_idx)), replace=False)))
     device = device_name(a.threads)
-    res = {'benchmark': 'train_speed', 'git_commit': git_commit(), 'device': device, 'torch': torch.__version__,
+    commit = git_commit()
+    res = {'benchmark': 'train_speed', 'commit': commit, 'git_commit': commit, 'device': device,
+           'torch': torch.__version__,
            'config': {k: v for k, v in vars(a).items()}, 'seeds': [a.seed], 'load_at_start': load_info(),
            'data': f'{len(train)} train / {len(test)} test hh-rlhf pairs that fit {a.max_length} tokens '
                    f'(of {len(tr_idx)} / {len(te_idx)} eligible)', 'peak_probe_start': matmul_peak(), 'runs': {}}
