@@ -159,6 +159,7 @@ def _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin):
 
 # %% ../nbs/09_train.ipynb #99e63e33
 from transformers import Trainer, set_seed
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 def pair_metrics(eval_pred) -> dict:
@@ -201,10 +202,16 @@ class CromeTrainer(Trainer):
             try: lg = model(**kw, logits_to_keep=1).logits
             except TypeError: lg = model(**kw).logits
             return lg[:, -1, self.pairpm.label_ids]
-        keys = [k for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in inputs]
-        if self.crome_config.packed and self.data_collator.padding_side == 'right' and packable(model):
-            return packed_logits(model, **{k: inputs[k] for k in keys})  # no work on padding; same gradients
-        return model(**{k: inputs[k] for k in keys}).logits
+        kw = {k: inputs[k] for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in inputs}
+        if not (self.crome_config.packed and self.data_collator.padding_side == 'right'): return model(**kw).logits
+        if packable(model): return packed_logits(model, **kw)  # no work on padding; same gradients
+        inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else None
+        if inner is None or not packable(inner): return model(**kw).logits
+        # DDP: its own forward must run (it prepares the gradient all-reduce), so the wrapped module's forward is
+        # swapped for the packed one during this call only
+        inner.forward = lambda **k: SequenceClassifierOutput(logits=packed_logits(inner, **k))
+        try: return model(**kw).logits
+        finally: del inner.forward
 
     def _loss(self, model, inputs):
         out = self._outputs(model, inputs).float()

@@ -368,3 +368,33 @@ def test_packed_training_matches_the_padded_forward(recipe, tok, toy, monkeypatc
     gap = np.abs((sa - sa.mean()) - (sb - sb.mean())).max()  # float rounding, amplified by ODIN's huge toy gradients
     assert gap < 1e-4 + 1e-3 * sa.std(), (gap, sa, sb)
     assert c.history[-1]['train_loss'] != a.history[-1]['train_loss']
+
+
+def test_packed_forward_runs_under_ddp(tok, toy, tmp_path, monkeypatch):
+    "Under DDP (a one-process gloo group) the packed forward runs inside DDP's forward: same logits and gradients."
+    import types
+    import torch.distributed as dist
+    import crome.train as T
+    from crome.packed import packed_logits
+    if not dist.is_available(): pytest.skip('torch.distributed is not available')
+    calls = []
+    monkeypatch.setattr(T, 'packed_logits', lambda *a, **k: calls.append(1) or packed_logits(*a, **k))
+    rm = tiny_rm(tok)
+    prep, _ = prepare_pairs(toy, rm, resolve_recipe('vanilla', TrainConfig()), 'vanilla')
+    b = PairCollator(tok.pad_token_id)([prep[i] for i in range(6)])
+    m = rm.model.train()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
+    kw = {k: b[k] for k in ('input_ids', 'attention_mask', 'token_type_ids')}
+    ref = m(**kw).logits; ref.sum().backward()
+    g_ref = {n: p.grad.clone() for n, p in m.named_parameters()}; m.zero_grad()
+    trainer = types.SimpleNamespace(pairpm=None, crome_config=TrainConfig(), data_collator=PairCollator(tok.pad_token_id))
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
+    try:
+        ddp = torch.nn.parallel.DistributedDataParallel(m)
+        out = T.CromeTrainer._outputs(trainer, ddp, b)
+        out.sum().backward()
+    finally: dist.destroy_process_group()
+    assert calls == [1] and 'forward' not in vars(m)  # packed once; the module's own forward is back
+    assert (out - ref).abs().max() < 1e-5
+    assert max(float((p.grad - g_ref[n]).abs().max()) for n, p in m.named_parameters()) < 1e-5
