@@ -9,7 +9,8 @@ from .oracle import json_format
 
 # %% auto #0
 __all__ = ['N_ATTRIBUTES', 'N_ELEMENTS', 'ELEMENT_DIRECTIONS', 'SYSTEM_PROMPT', 'ATTRIBUTES_PROMPT', 'ELEMENTS_PROMPT',
-           'REVIEW_PROMPT', 'REPAIR_PROMPT', 'quote_data', 'rubric_messages', 'rubric_schema', 'rubric_format']
+           'REVIEW_PROMPT', 'REPAIR_PROMPT', 'quote_data', 'elements_example', 'rubric_messages', 'rubric_schema',
+           'rubric_format']
 
 # %% ../nbs/03b_rubric_prompts.ipynb #1c2acda1
 N_ATTRIBUTES = 5  # attributes per rubric
@@ -50,9 +51,9 @@ prompt that change the attribute.
 Give each element a direction: "positive" if its presence makes the response better on the attribute, \
 "negative" if it makes it worse.
 
-Return only this JSON, with the attribute names exactly as given:
-{{"attributes": [{{"name": "attribute_name", "elements": [{{"description": "...", "direction": "positive"}}, \
-...]}}, ...]}}"""
+Return only this JSON: one key per attribute, named exactly as given and in the same order, each with a list of \
+exactly 5 elements:
+{example}"""
 
 REVIEW_PROMPT = """Below are a user prompt, two candidate responses and a rubric of 5 causal attributes, each \
 with 5 causal elements.
@@ -89,6 +90,11 @@ def _data_block(prompt, a, b, max_chars):
             f'<response_a>\n{quote_data(a, max_chars)}\n</response_a>\n\n'
             f'<response_b>\n{quote_data(b, max_chars)}\n</response_b>')
 
+def elements_example(names: list[str]) -> str:
+    "The JSON shape the elements prompt shows: the rubric's own names as keys (not a placeholder to copy)."
+    first = '[{"description": "...", "direction": "positive"}, ...]'
+    return '{"elements": {' + ', '.join(f'"{n}": {first if i == 0 else "[...]"}' for i, n in enumerate(names)) + '}}'
+
 def rubric_messages(stage: str, prompt: str, a: str, b: str,
                     rubric=None,  # a crome.rubrics.Rubric (elements and review stages)
                     max_chars: int = 4000) -> list[dict]:
@@ -98,7 +104,8 @@ def rubric_messages(stage: str, prompt: str, a: str, b: str,
     elif stage == 'elements':
         attrs = [{'name': x.name, 'description': x.description, 'weight': round(x.weight, 4)}
                  for x in rubric.attributes]
-        user = ELEMENTS_PROMPT.format(data=data, attributes=json.dumps(attrs, indent=1))
+        user = ELEMENTS_PROMPT.format(data=data, attributes=json.dumps(attrs, indent=1),
+                                      example=elements_example(rubric.names))
     elif stage == 'review':
         rub = rubric.model_dump(include={'attributes'})['attributes']
         user = REVIEW_PROMPT.format(data=data, rubric=json.dumps(rub, indent=1))
@@ -114,8 +121,10 @@ def _obj(props: dict, required: list | None = None) -> dict:
 
 def _text(lo: int, hi: int) -> dict: return {'type': 'string', 'minLength': lo, 'maxLength': hi}
 
+def _one(value: str) -> dict: return {'type': 'string', 'enum': [value]}  # a single-value enum: every engine has it
+
 def rubric_schema(stage: str,  # 'attributes', 'elements' or 'review'
-                  rubric=None) -> dict:  # a Rubric; elements stage: its attribute names become an enum
+                  rubric=None) -> dict:  # a Rubric (needed at the elements stage: its names become the keys)
     "The JSON schema a stage's reply must follow (what `rubric_format` asks the oracle for)."
     def five(item): return {'type': 'array', 'items': item, 'minItems': N_ATTRIBUTES, 'maxItems': N_ATTRIBUTES}
     element = _obj({'description': _text(3, 100), 'direction': {'type': 'string', 'enum': list(ELEMENT_DIRECTIONS)}})
@@ -124,14 +133,14 @@ def rubric_schema(stage: str,  # 'attributes', 'elements' or 'review'
     weight = {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1}
     if stage == 'attributes':
         return _obj({'attributes': five(_obj({'name': name, 'description': _text(3, 200), 'weight': weight}))})
-    if stage == 'elements':
-        nm = {'type': 'string', 'enum': rubric.names} if rubric is not None else name
-        return _obj({'attributes': five(_obj({'name': nm, 'elements': elements}))})
-    if stage == 'review':
+    if stage == 'elements':  # one key per attribute, in the rubric's order: each name exactly once
+        if rubric is None: raise ValueError("the elements schema needs the rubric: its attribute names are the keys")
+        return _obj({'elements': _obj({n: elements for n in rubric.names})})
+    if stage == 'review':  # 'ok' ends after the issues; only 'revised' carries (and must carry) a whole rubric
         full = five(_obj({'name': name, 'description': _text(3, 200), 'weight': weight, 'elements': elements}))
-        return _obj({'verdict': {'type': 'string', 'enum': ['ok', 'revised']},
-                     'issues': {'type': 'array', 'items': _text(3, 200), 'maxItems': 5}, 'attributes': full},
-                    required=['verdict', 'issues'])
+        issues = {'type': 'array', 'items': _text(3, 200), 'maxItems': 5}
+        return {'anyOf': [_obj({'verdict': _one('ok'), 'issues': issues}),
+                          _obj({'verdict': _one('revised'), 'issues': issues, 'attributes': full})]}
     raise ValueError(f"stage must be 'attributes', 'elements' or 'review', got {stage!r}")
 
 def rubric_format(stage: str, rubric=None) -> dict:  # rubric: as in `rubric_schema`

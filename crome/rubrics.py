@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_rubrics.ipynb #fadb1536
 from __future__ import annotations
-import json, re, warnings
+import json, math, re, warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
@@ -24,7 +24,7 @@ __all__ = ['WEIGHT_TOL', 'STAGE_MAX_TOKENS', 'snake_case', 'Element', 'Attribute
            'llm_rubric', 'offline_rubric', 'rubricate', 'rubric_failures', 'rubrics_of']
 
 # %% ../nbs/03_rubrics.ipynb #92ae00e7
-WEIGHT_TOL = 0.1  # weights summing within 1 +- this are renormalised; further off is invalid
+WEIGHT_TOL = 0.1  # weights are always rescaled to sum 1; a sum off 1 by more than this is kept in `weight_sum`
 _DIRECTION_SYNONYMS = {
     **dict.fromkeys(('positive', 'increase', 'increases', '+', 'up', 'better', 'improves', 'higher'), 'positive'),
     **dict.fromkeys(('negative', 'decrease', 'decreases', '-', 'down', 'worse', 'degrades', 'lower'), 'negative')}
@@ -71,6 +71,7 @@ class Rubric(BaseModel):
     domain: str | None = None  # offline domain (math/code/safety/chat), None for LLM rubrics
     generator: str = 'offline'  # 'offline' or 'oracle:<model>'
     review: str | None = None  # LLM path: 'ok', 'revised', 'skipped' or 'failed: <reason>'
+    weight_sum: float | None = None  # LLM path: the weights' sum as given, if off 1 by > WEIGHT_TOL (then rescaled)
 
     @model_validator(mode='after')
     def _check(self):
@@ -116,12 +117,10 @@ def extract_json(text: str):
     raise RubricParseError('no JSON object found in the reply')
 
 def normalise_weights(ws: list[float]) -> list[float]:
-    "Weights summing to 1 +- WEIGHT_TOL (or percentages summing to 100 +- 10) rescaled to sum to 1."
-    if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w <= 0 for w in ws):
+    "Positive weights rescaled to sum to 1 (`_validated` records a sum off 1 by more than WEIGHT_TOL)."
+    if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w <= 0 for w in ws):
         raise RubricParseError(f'every weight must be a positive number, got {ws}')
     s = float(sum(ws))
-    pct = any(w > 1 for w in ws) and abs(s - 100) <= 100 * WEIGHT_TOL
-    if not pct and abs(s - 1) > WEIGHT_TOL: raise RubricParseError(f'weights must sum to 1, they sum to {s:.3g}')
     return [w / s for w in ws]
 
 def _attr_list(obj) -> list:
@@ -139,6 +138,8 @@ def _validated(attrs: list, need_elements: bool, **meta) -> Rubric:
         raise RubricParseError(f'expected exactly {N_ATTRIBUTES} attributes, got {len(attrs)}')
     if not all(isinstance(a, dict) for a in attrs): raise RubricParseError('each attribute must be a JSON object')
     ws = normalise_weights([a.get('weight') for a in attrs])
+    s = float(sum(a['weight'] for a in attrs))
+    if abs(s - 1) > WEIGHT_TOL: meta = {**meta, 'weight_sum': round(s, 6)}  # rescaled: say so
     attrs = [{**a, 'weight': w} for a, w in zip(attrs, ws)]
     try: r = Rubric(attributes=attrs, **meta)
     except ValidationError as e: raise RubricParseError(_first_error(e)) from None
@@ -152,17 +153,26 @@ def parse_attributes(text: str) -> Rubric:
     return _validated([{k: v for k, v in a.items() if k != 'elements'} if isinstance(a, dict) else a
                        for a in _attr_list(extract_json(text))], need_elements=False)
 
-def parse_elements(text: str, rubric: Rubric) -> Rubric:
-    "Stage 2 reply -> `rubric` with 5 elements per attribute; the names must be exactly the rubric's."
-    got = {}
-    for a in _attr_list(extract_json(text)):
+def _elements_by_name(obj) -> list[tuple[str, object]]:
+    "(name, elements) pairs of a stage-2 reply: {'elements': {name: [...]}} (the schema) or the old list of entries."
+    keyed = obj.get('elements') if isinstance(obj, dict) else None
+    if isinstance(keyed, dict):
+        return [(k, v.get('elements') if isinstance(v, dict) else v) for k, v in keyed.items()]
+    out = []
+    for a in _attr_list(obj):  # [{"name": ..., "elements": [...]}, ...]: a reply without the schema
         if not isinstance(a, dict) or 'name' not in a: raise RubricParseError('each entry needs "name" and "elements"')
-        got[snake_case(a['name'])] = a.get('elements')
-    if set(got) != set(rubric.names):
-        raise RubricParseError(f'elements must be given for exactly these attributes: {rubric.names}; '
-                               f'got {sorted(got)}')
+        out.append((a['name'], a.get('elements')))
+    return out
+
+def parse_elements(text: str, rubric: Rubric) -> Rubric:
+    "Stage 2 reply -> `rubric` with 5 elements per attribute; the names must be exactly the rubric's, once each."
+    pairs = [(snake_case(n), e) for n, e in _elements_by_name(extract_json(text))]
+    got = dict(pairs)
+    if set(got) != set(rubric.names) or len(pairs) != len(got):
+        raise RubricParseError(f'elements must be given for exactly these attributes, once each: {rubric.names}; '
+                               f'got {[n for n, _ in pairs]}')
     attrs = [{**a.model_dump(), 'elements': got[a.name]} for a in rubric.attributes]
-    return _validated(attrs, need_elements=True, generator=rubric.generator)
+    return _validated(attrs, need_elements=True, generator=rubric.generator, weight_sum=rubric.weight_sum)
 
 def parse_review(text: str, rubric: Rubric) -> Rubric:
     "Stage 3 reply -> the rubric (verdict 'ok') or the revised one (verdict 'revised', fully re-validated)."
@@ -276,6 +286,10 @@ def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)
     if n_bad:
         warnings.warn(f'{n_bad} of {len(ds)} rubrics failed (their pairs get no causal augmentation); '
                       f'see the rubric_error column ({dict(rubric_failures(ds))})')
+    n_sum = sum(isinstance(r, Rubric) and r.weight_sum is not None for r in res)
+    if n_sum:
+        warnings.warn(f'{n_sum} of {len(ds)} rubrics came with weights not summing to 1 (off by more than '
+                      f'{WEIGHT_TOL}); they were rescaled, the sum given is in the rubric\'s weight_sum')
     return ds
 
 def rubric_failures(ds) -> Counter:

@@ -191,7 +191,7 @@ def rubric_html(rubric: str | None, error: str | None = None) -> str:
     except (TypeError, ValueError): return f'<i>rubric is not JSON:</i> <code>{_E(str(rubric)[:300])}</code>'
     attrs = obj.get('attributes') if isinstance(obj, dict) else None
     if not isinstance(attrs, list): return f'<code>{_E(str(rubric)[:300])}</code>'
-    meta = ', '.join(f'{k}: {_E(str(obj[k]))}' for k in ('generator', 'domain', 'review') if obj.get(k))
+    meta = ', '.join(f'{k}: {_E(str(obj[k]))}' for k in ('generator', 'domain', 'review', 'weight_sum') if obj.get(k))
     items = []
     for at in attrs:
         if not isinstance(at, dict): continue

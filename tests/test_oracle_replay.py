@@ -20,7 +20,7 @@ PAIR = ('How do I bake bread?', 'Mix flour and water, knead, rest and bake at 22
 
 
 def outcome(entry: dict, srv, o) -> tuple[str, str | None]:
-    "('parsed', None) or ('reject', reason) for one corpus entry, through the real client and crome's parsers."
+    "('parsed', weight_sum or None) or ('reject', reason) for one corpus entry, through the real client and crome's parsers."
     kind, reply = entry['kind'], Reply(**entry['reply'])
     if kind in ('attributes', 'elements', 'review'):
         srv.script = scripted(**{'attributes': (ATTRS,), kind: (reply,)} if kind != 'attributes' else {'attributes': (reply,)})
@@ -28,7 +28,7 @@ def outcome(entry: dict, srv, o) -> tuple[str, str | None]:
         if isinstance(r, RubricFailure): return 'reject', str(r)
         assert isinstance(r, Rubric) and len(r.attributes) == 5
         if kind == 'review' and r.review.startswith('failed'): return 'reject', r.review
-        return 'parsed', None
+        return 'parsed', r.weight_sum  # a rescaled rubric says so (None: its weights summed to 1 +- 0.1)
     srv.script = lambda call: reply
     if kind == 'rewrite': msgs, fmt = rewrite_messages(PAIR[0], PAIR[1], 'correctness', 'degrade'), rewrite_format(PAIR[1])
     else: msgs, fmt = verify_messages(PAIR[0], PAIR[1], PAIR[2], 'correctness', 'degrade'), VERDICT_FORMAT
@@ -67,7 +67,9 @@ def test_every_replayed_reply_is_parsed_or_a_reject_with_a_reason(tmp_path):
     reasons = {k: v[1] for k, v in results.items()}
     assert 'refusal' in reasons['attr_refusal_field'] and 'RateLimitError' in reasons['attr_429']
     assert 'max_tokens' in reasons['attr_truncated_length'] and 'APITimeoutError' in reasons['attr_timeout']
-    assert 'expected exactly 5 attributes' in reasons['attr_four'] and 'weights must sum to 1' in reasons['attr_weights_1_5']
+    assert 'expected exactly 5 attributes' in reasons['attr_four'] and 'positive number' in reasons['attr_weights_strings']
+    assert (reasons['attr_weights_1_5'], reasons['attr_percent'], reasons['attr_renorm']) == (1.5, 100.0, None)
+    assert 'once each' in reasons['el_keyed_repeated']  # a repeated key collapses: safety is missing
     assert reasons['rw_json_wrong_key'].startswith('reply JSON has no "rewrite" key')
     assert reasons['rw_json_empty'].startswith('reply JSON does not follow the schema: rewrite')
     assert reasons['vf_json_maybe'].startswith('reply JSON does not follow the schema: verdict')

@@ -6,7 +6,7 @@ import pytest
 from loopback_server import LoopbackServer, Reply
 from crome.local_oracle import ENGINES, TransformersOracle, constrained_engine, tiny_chat_lm
 from crome.oracle import OpenAICompatibleOracle, json_format, regex_format
-from crome.rubrics import Rubric, rubric_schema, parse_attributes
+from crome.rubrics import Rubric, rubric_schema, parse_elements
 
 VERDICT = {'type': 'object', 'properties': {'verdict': {'type': 'string', 'enum': ['pass', 'fail']},
                                             'reason': {'type': 'string', 'maxLength': 20}},
@@ -92,3 +92,60 @@ def test_a_format_the_engine_cannot_compile_is_a_recorded_failure(tiny):
     res = o.complete_many(['a', 'b'], response_format=[regex_format('(unclosed'), None], max_tokens=5)
     assert not res[0].ok and res[0].error.startswith('constrained decoding failed'), res[0]
     assert res[1].error is None and res[1].format is None  # the other row of the batch is unaffected
+
+
+# --- the rubric schemas in both engines: hand-written replies the grammar must let through or stop ---
+NAMES = ['correctness', 'relevance', 'completeness', 'safety', 'clarity']
+ELS = [{'description': f'element {i}', 'direction': 'positive'} for i in range(5)]
+FULL = [{'name': n, 'description': 'ddd', 'weight': 0.2, 'elements': ELS} for n in NAMES]
+
+
+def _compact(obj) -> str: return json.dumps(obj, separators=(',', ':'))
+
+
+def _follows(engine: str, schema: dict, text: str, tok) -> bool:
+    "Whether a constrained decoder under `engine` could write `text` in full (and stop there)."
+    if engine == 'lm-format-enforcer':
+        from crome.local_oracle import _parser_for
+        p = _parser_for(json_format(schema))
+        for ch in text:
+            if ch not in p.get_allowed_characters(): return False
+            p = p.add_character(ch)
+        return p.can_end()
+    from llguidance import LLMatcher
+    from llguidance.hf import from_tokenizer
+    from crome.local_oracle import _grammar
+    m = LLMatcher(from_tokenizer(tok, n_vocab=len(tok), eos_token=tok.eos_token_id), _grammar(json_format(schema)),
+                  log_level=0)
+    assert not m.is_error(), m.get_error()
+    ids = tok.encode(text, add_special_tokens=False)
+    return m.validate_tokens(ids) == len(ids) and m.consume_tokens(ids) and m.is_accepting()
+
+
+@pytest.mark.parametrize('engine', ENGINES)
+def test_rubric_schemas_let_through_only_the_intended_shapes(tiny, engine):
+    "Elements: each attribute once (a repeat or a gap is impossible); review: 'ok' ends, 'revised' carries a rubric."
+    _, tok = tiny
+    rub = type('R', (), {'names': NAMES})()
+    el, rev = rubric_schema('elements', rub), rubric_schema('review')
+    keyed = {'elements': {n: ELS for n in NAMES}}
+    cases = [
+        (el, _compact(keyed), True),
+        (el, _compact(keyed).replace('"relevance"', '"correctness"'), False),  # a name twice (and one missing)
+        (el, _compact({'elements': {n: ELS for n in NAMES[:4]}}), False),  # one left out
+        (el, _compact({'elements': {n: ELS for n in NAMES[:4] + ['honesty']}}), False),  # not the rubric's
+        (el, _compact({'attributes': [{'name': n, 'elements': ELS} for n in NAMES]}), False),  # the old list shape
+        (rev, '{"verdict":"ok","issues":[]}', True),
+        (rev, _compact({'verdict': 'ok', 'issues': [], 'attributes': FULL}), False),  # "ok", then the rubric copied
+        (rev, _compact({'verdict': 'revised', 'issues': ['overlap'], 'attributes': FULL}), True),
+        (rev, '{"verdict":"revised","issues":["overlap"]}', False),  # revised without the rubric
+        (rev, '{"verdict":"maybe","issues":[]}', False),
+        (rubric_schema('attributes'), _compact({'attributes': [{k: a[k] for k in ('name', 'description', 'weight')}
+                                                               for a in FULL]}), True)]
+    got = [_follows(engine, s, t, tok) for s, t, _ in cases]
+    assert got == [want for _, _, want in cases]
+    # the attribute keys in another order: llguidance keeps the schema's order, lm-format-enforcer takes any order
+    shuffled = _compact({'elements': {n: ELS for n in NAMES[::-1]}})
+    assert _follows(engine, el, shuffled, tok) == (engine == 'lm-format-enforcer')
+    assert parse_elements(shuffled, Rubric(attributes=[{k: a[k] for k in ('name', 'description', 'weight')}
+                                                       for a in FULL])).names == NAMES  # either way it parses

@@ -24,9 +24,11 @@ def attrs(n=5, ws=None, names=None):
     return {'attributes': [{'name': nm, 'description': f'how good {nm} is', 'weight': w} for nm, w in zip(names, ws)]}
 
 
-def elems(names, k=N_ELEMENTS, direction='increases'):
-    return {'attributes': [{'name': n, 'elements': [{'description': f'{n} element {i}', 'direction': direction} for i in range(k)]}
-                           for n in names]}
+def elems(names, k=N_ELEMENTS, direction='increases', keyed=False):
+    "A stage-2 reply: keyed by attribute name (the schema's shape) or the older list of {name, elements}."
+    els = {n: [{'description': f'{n} element {i}', 'direction': direction} for i in range(k)] for n in names}
+    if keyed: return {'elements': els}
+    return {'attributes': [{'name': n, 'elements': e} for n, e in els.items()]}
 
 
 def stage_of(call):
@@ -51,7 +53,7 @@ def scripted(attributes=(attrs(),), elements=None, review=('{"verdict": "ok", "i
         if st == 'review': return pick(review, repair)
         if elements is not None: return pick(elements, repair)
         asked = [a['name'] for a in json.loads(call.messages[1]['content'].split('<attributes>')[1].split('</attributes>')[0])]
-        return Reply(text=json.dumps(elems(asked)))
+        return Reply(text=json.dumps(elems(asked, keyed=True)))
     return script
 
 
@@ -81,7 +83,9 @@ CASES = {
     'four_then_five': ([attrs(4), attrs(5)], 2, 'ok'),
     'six_twice': ([attrs(6), attrs(6)], 2, 'expected exactly 5 attributes, got 6'),
     'weights_095_renormalised': ([attrs(ws=[.3, .25, .2, .1, .1])], 1, 'ok'),
-    'weights_15_twice': ([attrs(ws=[.3] * 5), attrs(ws=[.3] * 5)], 2, 'weights must sum to 1, they sum to 1.5'),
+    'weights_15_rescaled': ([attrs(ws=[.3] * 5)], 1, 'ok'),
+    'weights_42_rescaled': ([attrs(ws=[.2, 1, 1, 1, 1])], 1, 'ok'),  # what SmolLM2-135M writes
+    'nan_weight': ([attrs(ws=[float('nan'), .25, .25, .25, .25])] * 2, 2, 'positive number'),
     'percentages': ([attrs(ws=[40, 25, 15, 10, 10])], 1, 'ok'),
     'zero_weight': ([attrs(ws=[0, .25, .25, .25, .25]), attrs()], 2, 'ok'),
     'missing_weight': ([{'attributes': [{'name': n, 'description': 'ddd'} for n in NAMES]}] * 2, 2, 'positive number'),
@@ -105,6 +109,9 @@ def test_adversarial_attribute_replies(server, case):
         assert abs(sum(a.weight for a in r.attributes) - 1) < 1e-9 and r.review == 'skipped'
         if case == 'weights_095_renormalised': assert abs(r.attributes[0].weight - .3 / .95) < 1e-9
         if case == 'percentages': assert abs(r.attributes[0].weight - .4) < 1e-9
+        sums = {'weights_15_rescaled': 1.5, 'weights_42_rescaled': 4.2, 'percentages': 100.0}
+        assert r.weight_sum == sums.get(case), (case, r.weight_sum)  # a sum off 1 by > WEIGHT_TOL is recorded
+        if case == 'weights_42_rescaled': assert [round(a.weight, 4) for a in r.attributes] == [.0476] + [.2381] * 4
     else:
         assert isinstance(r, RubricFailure) and r.stage == 'attributes' and expect in r.reason, r
         assert 'invalid after one repair' in r.reason and r.raw is not None
@@ -121,7 +128,7 @@ def test_repair_request_carries_the_error(server):
 
 def test_element_replies(server):
     good = [snake_case(n) for n in NAMES]
-    server.script = scripted(elements=[elems(good, k=4), elems(good, direction='worse')])
+    server.script = scripted(elements=[elems(good, k=4, keyed=True), elems(good, direction='worse')])  # old shape too
     r = llm_rubric(oracle(server), 'Q', 'A', 'B', review=False)
     assert isinstance(r, Rubric) and r.attributes[0].elements[0].direction == 'negative'
     server.reset()
@@ -132,6 +139,27 @@ def test_element_replies(server):
     server.script = scripted(elements=[elems(good, direction='sideways')] * 2)
     r = llm_rubric(oracle(server), 'Q3', 'A', 'B', review=False)
     assert isinstance(r, RubricFailure) and "direction must be 'positive' or 'negative'" in r.reason
+    server.reset()
+    twice = {'attributes': [elems([n])['attributes'][0] for n in good[:4] + good[:1]]}  # a name twice, one missing:
+    # the list shape allows it (SmolLM2-135M under the old schema, 29 of 30 replies)
+    server.script = scripted(elements=[twice, elems(good[::-1], keyed=True)])  # the repair: keyed, any order
+    r = llm_rubric(oracle(server), 'Q5', 'A', 'B', review=False)
+    assert isinstance(r, Rubric) and r.names == good and server.count == 3
+    first_error = server.requests[2]['messages'][-1]['content']
+    assert 'once each' in first_error and "'correctness', 'relevance', 'completeness', 'safety', 'correctness'" in first_error
+
+
+def test_weight_sum_is_carried_and_rubricate_warns(server):
+    good = [snake_case(n) for n in NAMES]
+    server.script = scripted(attributes=[attrs(ws=[1] * 5)])
+    r = llm_rubric(oracle(server), 'Q', 'A', 'B')
+    assert isinstance(r, Rubric) and r.weight_sum == 5 and r.review == 'ok' and r.names == good
+    assert Rubric.from_json(r.to_json()).weight_sum == 5 and Rubric.model_validate_json('{"attributes": ' + json.dumps(
+        [a.model_dump() for a in r.attributes]) + '}').weight_sum is None  # older rubric JSON reads as before
+    ds = to_dataset([make_record(f'q{i}', 'a', 'b', id=f'p{i}') for i in range(2)])
+    with pytest.warns(UserWarning, match='2 of 2 rubrics came with weights not summing to 1'):
+        out = rubricate(ds, oracle=oracle(server), progress=False)
+    assert [x.weight_sum for x in rubrics_of(out)] == [5, 5] and list(out['rubric_error']) == ['', '']
 
 
 def test_review_revised_and_failed(server):
@@ -234,5 +262,6 @@ def test_parsing_helpers():
     assert extract_json('```\n[1, 2]\n```') == [1, 2]
     with pytest.raises(RubricParseError, match='empty'): extract_json('  ')
     assert normalise_weights([0.21] * 5) == pytest.approx([0.2] * 5)  # sum 1.05: within tolerance, renormalised
-    with pytest.raises(RubricParseError, match='sum to 5.1'): normalise_weights([1, 1, 1, 1, 1.1])
+    assert normalise_weights([1, 1, 1, 1, 1]) == pytest.approx([0.2] * 5)  # any positive weights: rescaled
     with pytest.raises(RubricParseError, match='positive'): normalise_weights([0.5, 0.5, True, 0, 0])
+    with pytest.raises(RubricParseError, match='positive'): normalise_weights([float('inf'), 1, 1, 1, 1])
