@@ -28,15 +28,26 @@ def device_name(threads: int) -> str:
     return f'CPU ({platform.processor() or platform.machine()}, {threads} torch threads)'
 
 
-def matmul_peak(n: int = 1536, reps: int = 8, dtype=torch.float32, device: str = 'cpu') -> dict:
-    "Best achieved FLOP/s of an n x n x n matmul with the current torch thread count (on a GPU: synchronised)."
-    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+def matmul_peak(n=(1024, 1536, 2048),  # matrix size, or several (the best one counts)
+                reps: int = 8, dtype=torch.float32, device: str = 'cpu',
+                warmup_s: float = 0.5) -> dict:  # multiply for this long first (clocks and caches settle)
+    """Best achieved FLOP/s of n x n x n matmuls with the current torch thread count (on a GPU: synchronised).
+    Several sizes and a warm-up: one size right after loading a model read 20-30% low on this machine."""
+    sizes = [n] if isinstance(n, int) else list(n)
     sync = torch.cuda.synchronize if str(device).startswith('cuda') else (lambda: None)
-    torch.mm(a, b); sync()
-    best = float('inf')
-    for _ in range(reps):
-        t0 = time.perf_counter(); torch.mm(a, b); sync(); best = min(best, time.perf_counter() - t0)
-    return {'n': n, 'reps': reps, 'best_s': best, 'flops_per_s': 2 * n ** 3 / best, 'threads': torch.get_num_threads()}
+    out = {}
+    for m in sizes:
+        a, b = torch.randn(m, m, dtype=dtype, device=device), torch.randn(m, m, dtype=dtype, device=device)
+        t_end = time.perf_counter() + warmup_s
+        torch.mm(a, b); sync()
+        while time.perf_counter() < t_end: torch.mm(a, b); sync()
+        best = float('inf')
+        for _ in range(reps):
+            t0 = time.perf_counter(); torch.mm(a, b); sync(); best = min(best, time.perf_counter() - t0)
+        out[m] = (best, 2 * m ** 3 / best)
+    m = max(out, key=lambda k: out[k][1])
+    return {'n': m, 'reps': reps, 'best_s': out[m][0], 'flops_per_s': out[m][1], 'threads': torch.get_num_threads(),
+            'flops_per_s_by_n': {str(k): v[1] for k, v in out.items()}}
 
 
 def linear_weights(model) -> int:

@@ -13,7 +13,8 @@ the same gradients; TRL's RewardTrainer has no padding-free mode for encoders), 
 
 Reported per run: pairs/s from the Trainer's own `train_runtime`, non-pad tokens/s and the padding share
 (counted exactly in each trainer's collator), useful training FLOP/s on non-pad tokens as a share of the
-matmul peak probed in the same process (benchmarks/compute.py), and held-out accuracy (strict >) with its
+matmul peak probed in the same process (benchmarks/compute.py: the best of probes at the start, after each run
+and at the end, three sizes each after a warm-up), and held-out accuracy (strict >) with its
 binomial standard error, compared only when it is above chance (accuracy - 2 SE > 0.5).
 
 Usage: python benchmarks/train_speed.py [--n_train 128 --n_test 100 --threads 2]
@@ -152,11 +153,14 @@ def main():
                  'nonpad_tokens_per_s': nonpad / runtime, 'useful_train_flops': flops, 'useful_flops_per_s': flops / runtime,
                  'load_after': load_info()['loadavg_1_5_15'], **accuracy(rm, test)}
             res['runs'][spec] = r
+            r['peak_probe_after'] = matmul_peak()  # probed between runs too: the best probe is the peak
             print(f"{spec:15s} {r['pairs_per_s']:.2f} pairs/s, {r['nonpad_tokens_per_s']:.0f} non-pad tok/s, padding "
                   f"{r['executed_padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}, load {r['load_after']}",
                   flush=True)
     res['peak_probe_end'] = matmul_peak()
-    peak = max(res['peak_probe_start']['flops_per_s'], res['peak_probe_end']['flops_per_s'])
+    probes = [res['peak_probe_start'], res['peak_probe_end']]
+    probes += [r['peak_probe_after'] for r in res['runs'].values()]
+    peak = max(x['flops_per_s'] for x in probes)
     for r in res['runs'].values(): r['share_of_peak'] = r['useful_flops_per_s'] / peak
     R = res['runs']
     res['ratios_crome_over_trl'] = {g: {'pairs_per_s': R[f'crome:{g}']['pairs_per_s'] / R[f'trl:{g}']['pairs_per_s'],

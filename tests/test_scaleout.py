@@ -29,14 +29,49 @@ def _free_port():
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def _launch(args, nproc, tmp_path):
-    mode = ['--multi_gpu', '--main_process_port', str(_free_port())] if nproc > 1 else ['--cpu']
-    cmd = [sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', str(nproc), '--num_machines', '1',
-           '--mixed_precision', 'no', '--dynamo_backend', 'no'] + mode + args
-    r = subprocess.run(cmd, cwd=tmp_path, env=dict(_env(), ACCELERATE_USE_CPU='true'), capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r
+_RETRY_WORDS = ('address already in use', 'eaddrinuse', 'connection refused', 'timed out', 'timeout')
+
+
+def _run(cmd, cwd, timeout):
+    "Run `cmd` in its own process group; on timeout kill the whole group (the launcher's workers too)."
+    import signal
+    p = subprocess.Popen(cmd, cwd=cwd, env=dict(_env(), ACCELERATE_USE_CPU='true'), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout); return p.returncode, out, err, False
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL); out, err = p.communicate(); return -9, out, err, True
+
+
+def _launch(args, nproc, tmp_path, attempts: int = 3, timeout: int = 300):
+    """`accelerate launch` with `nproc` CPU processes. The rendezvous port is picked free just before the launch, so
+    another program may take it first (or a loaded machine may stall the gloo rendezvous): such a launch is retried
+    on a new port, and the whole process group is killed on timeout. Any other failure fails at once."""
+    for attempt in range(attempts):
+        mode = ['--multi_gpu', '--main_process_port', str(_free_port())] if nproc > 1 else ['--cpu']
+        cmd = [sys.executable, '-m', 'accelerate.commands.launch', '--num_processes', str(nproc), '--num_machines',
+               '1', '--mixed_precision', 'no', '--dynamo_backend', 'no'] + mode + args
+        rc, out, err, timed_out = _run(cmd, tmp_path, timeout)
+        if rc == 0: return out
+        transient = timed_out or (nproc > 1 and any(w in (out + err).lower() for w in _RETRY_WORDS))
+        if not transient or attempt == attempts - 1:
+            raise AssertionError(f'launch failed (attempt {attempt + 1}, rc {rc}, timed out {timed_out}):\n'
+                                 + out[-3000:] + err[-3000:])
+        print(f'retrying the launch on a new port (attempt {attempt + 1}: rc {rc}, timed out {timed_out})')
+
+
+def test_launch_retries_only_transient_failures(tmp_path, monkeypatch):
+    calls = []
+    def fake(cmd, cwd, timeout):
+        calls.append(cmd)
+        return (1, '', 'RuntimeError: Address already in use', False) if len(calls) == 1 else (0, 'ok', '', False)
+    monkeypatch.setattr(sys.modules[__name__], '_run', fake)
+    assert _launch(['x.py'], 2, tmp_path) == 'ok' and len(calls) == 2
+    assert calls[0][calls[0].index('--main_process_port') + 1].isdigit()
+    calls.clear()
+    monkeypatch.setattr(sys.modules[__name__], '_run', lambda *a: (calls.append(1), (1, '', 'ValueError: bad', False))[1])
+    with pytest.raises(AssertionError, match='bad'): _launch(['x.py'], 2, tmp_path)
+    assert len(calls) == 1  # a real error is not retried
 
 
 @pytest.fixture(scope='module')
