@@ -103,8 +103,10 @@ def odin_loss(q_chosen: torch.Tensor,  # quality-head rewards r_Q of the chosen 
               lambda_tie: float = 1.0,  # weight of tie rows in the ranking term
               lambda_len: float = 1.0,  # weight of -corr(r_L, s)
               lambda_quality: float = 1.0,  # weight of |corr(r_Q, s)|
-              lambda_orth: float = 1.0,  # weight of |w_q . w_l|
+              lambda_orth: float = 1.0,  # weight of the orthogonality term
+              orth_normalized: bool = True,  # orthogonality term |cos(w_q, w_l)| (in [0, 1]); False: raw |w_q . w_l|
               return_parts: bool = False,  # also return a dict of the separate terms (detached floats)
+              eps: float = 1e-12,  # floor of |w_q| |w_l| in the cosine (zero heads give 0)
              ):
     "ODIN: ranking loss on r_Q + r_L, correlation terms against the spurious variable, head orthogonality."
     if labels is None: labels = torch.ones_like(q_chosen)
@@ -112,7 +114,10 @@ def odin_loss(q_chosen: torch.Tensor,  # quality-head rewards r_Q of the chosen 
     s = torch.cat([s_chosen, s_rejected]).to(q_chosen)
     corr_l = pearson(torch.cat([l_chosen, l_rejected]), s)
     corr_q = pearson(torch.cat([q_chosen, q_rejected]), s)
-    orth = (w_q.flatten() * w_l.flatten()).sum().abs()
+    w_q, w_l = w_q.flatten().float(), w_l.flatten().float()
+    orth = (w_q * w_l).sum()
+    if orth_normalized: orth = orth / (w_q.norm() * w_l.norm()).clamp_min(eps)
+    orth = orth.abs()
     loss = rank - lambda_len * corr_l + lambda_quality * corr_q.abs() + lambda_orth * orth
     if not return_parts: return loss
     return loss, {'rank': rank.item(), 'corr_len': corr_l.item(), 'corr_quality': corr_q.item(), 'orth': orth.item()}

@@ -147,7 +147,7 @@ def _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin):
         if out.shape[1] < 2: raise ValueError('odin needs a model with two outputs (r_Q, r_L)')
         return odin_loss(r_c, r_r, out[:n, 1], out[n:, 1], spurious[:n], spurious[n:], head_weight[0], head_weight[1],
                          labels, tie_weight(cfg), cfg.lambda_len, cfg.lambda_quality, cfg.lambda_orth,
-                         return_parts=True)
+                         orth_normalized=cfg.orth_normalized is not False, return_parts=True)
     loss = crome_loss(r_c, r_r, labels, tie_weight(cfg), margin=margin)
     parts = {'acc': ((r_c > r_r)[labels == 1.0]).float().mean().item() if (labels == 1.0).any() else float('nan')}
     if recipe == 'mmd':

@@ -17,7 +17,8 @@ RECIPES = {
     'vanilla': dict(use_ties=False),
     'rrm': dict(use_ties=True, lambda_tie=1.0),
     'crome': dict(use_ties=True, lambda_tie=1.0),
-    'odin': dict(use_ties=False, lambda_len=1.0, lambda_quality=1.0, lambda_orth=1.0, reward_init_std=1.0),
+    'odin': dict(use_ties=False, lambda_len=1.0, lambda_quality=1.0, lambda_orth=1.0, orth_normalized=True,
+                 reward_init_std=1.0),
     'mmd': dict(use_ties=False, lambda_mmd=1.0, n_bins=10, mmd_conditional=False),
 }
 
@@ -52,6 +53,7 @@ class TrainConfig:
     lambda_len: float | None = None  # odin
     lambda_quality: float | None = None  # odin
     lambda_orth: float | None = None  # odin
+    orth_normalized: bool | None = None  # odin: orth term |cos(w_Q, w_L)| (True: authors' code) or raw |w_Q . w_L|
     reward_init_std: float | None = None  # rescale the fresh head so initial rewards have this std (odin: 1; 0 = off)
     center_rewards_coefficient: float | None = None  # reward centering weight c: + c * mean((r_c + r_r)^2) (TRL's name)
     margin_column: str | None = None  # a data column of per-pair margins: BT term -log sigmoid(r_c - r_r - m)

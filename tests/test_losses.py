@@ -59,9 +59,16 @@ def test_odin_terms():
     loss, parts = odin_loss(q_c, q_r, s_c / 10, s_r / 10, s_c, s_r, t([1.0, 0.0]), t([0.0, 1.0]), return_parts=True)
     assert abs(parts['corr_len'] - 1) < 1e-5 and abs(parts['corr_quality']) < 1e-6 and parts['orth'] == 0
     assert torch.allclose(loss, bt_loss(q_c + s_c / 10, q_r + s_r / 10) - 1, atol=1e-5)
-    # orthogonality term is |w_q . w_l|; quality-length correlation is penalised by its absolute value
-    l2 = odin_loss(q_c, q_r, s_c / 10, s_r / 10, s_c, s_r, t([1.0, 1.0]), t([2.0, 0.0]), lambda_len=0, lambda_quality=0)
-    assert torch.allclose(l2, bt_loss(q_c + s_c / 10, q_r + s_r / 10) + 2)
+    # orthogonality term is |cos(w_q, w_l)| = 2 / (sqrt(2) * 2); orth_normalized=False: the raw |w_q . w_l| = 2
+    rank = bt_loss(q_c + s_c / 10, q_r + s_r / 10)
+    kw = dict(lambda_len=0, lambda_quality=0)
+    l2 = odin_loss(q_c, q_r, s_c / 10, s_r / 10, s_c, s_r, t([1.0, 1.0]), t([2.0, 0.0]), **kw)
+    assert torch.allclose(l2, rank + 2 ** -0.5)
+    raw = odin_loss(q_c, q_r, s_c / 10, s_r / 10, s_c, s_r, t([1.0, 1.0]), t([2.0, 0.0]), orth_normalized=False, **kw)
+    assert torch.allclose(raw, rank + 2)
+    # the cosine ignores the heads' scale (as after reward_init_std); the raw product grows with it
+    big = odin_loss(q_c, q_r, s_c / 10, s_r / 10, s_c, s_r, t([1e3, 1e3]), t([2e4, 0.0]), return_parts=True, **kw)[1]
+    assert abs(big['orth'] - 2 ** -0.5) < 1e-6
     assert abs(pearson(t([1.0, 2.0, 3.0]), t([3.0, 2.0, 1.0])).item() + 1) < 1e-6
 
 
