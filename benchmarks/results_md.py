@@ -221,9 +221,11 @@ def main():
     qf = load('quality_finetune.json')
     if qf and 'testbed_summary' in qf:
         lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)')
-        lines += ['_Reduced scope, chosen to fit 2 CPU cores: the recipes, cue kinds and steps named above, the testbed '
-                  'only. The full fine-tuned protocol (all five recipes, three cue kinds, real data) is a GPU run and has '
-                  'not been made; the frozen-head results above remain the complete protocol._', '']
+        c = qf['meta']['config']
+        lines += [f"_Reduced scope, chosen to fit 2 CPU cores: {len(c['recipes'])} recipes ({', '.join(c['recipes'])}), "
+                  f"cue kind(s) {', '.join(c['cues'])}, {c['steps']} steps of {c['batch']} pairs at {c['max_length']} "
+                  'tokens, the testbed only. The full fine-tuned protocol (three cue kinds, real data, more steps) is a '
+                  'GPU run and has not been made; the frozen-head results above remain the complete protocol._', '']
     for name, fn in (('crome_ablation.json', ablation), ('fidelity.json', fidelity)):
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
