@@ -54,10 +54,14 @@ def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
     out += [f"- {r.task}, {r.split}: {r.verdict}" for r in D.itertuples()]
     od = S[S.recipe == 'odin']
     if len(od) and (od['reversed'] > 0.95).all():
-        out += ['', '_These three cue kinds all add characters (a sign-off, filler sentences, markdown marks), so a '
+        what = {'signoff': 'a sign-off', 'verbosity': 'filler sentences', 'markdown': 'markdown marks'}
+        cues = q['meta']['config']['cues']
+        kinds = 'This cue kind adds' if len(cues) == 1 else f'These {len(cues)} cue kinds all add'
+        out += ['', f"_{kinds} characters ({', '.join(what.get(c, c) for c in cues)}), so a "
                 "model with a dedicated length head absorbs it: ODIN's near-perfect reversed accuracy says that the "
                 'testbed cues are length-confounded, not that ODIN learns the within-prompt attribute (its clean '
-                'accuracy is the measure of that). The length-neutral `exclaim` section below separates ODIN from a real fix._']
+                'accuracy is the measure of that). The length-neutral `exclaim` section below separates ODIN from a '
+                'real fix._']
     G = pd.DataFrame(q['testbed_goals'])
     out += ['', 'Goals of the project, as measured:', '']
     out += [f"- {r.goal}: {'met' if r.met else '**not met**'} ({r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}])"
