@@ -50,6 +50,12 @@ def matmul_peak(n=(1024, 1536, 2048),  # matrix size, or several (the best one c
             'flops_per_s_by_n': {str(k): v[1] for k, v in out.items()}}
 
 
+def best_peak(res: dict, runs: str) -> float:
+    "The peak FLOP/s of a results dict: the best of its probes at the start, at the end and after each of `res[runs]`."
+    probes = [res['peak_probe_start'], res['peak_probe_end']] + [r['peak_probe_after'] for r in res[runs].values()]
+    return max(x['flops_per_s'] for x in probes)
+
+
 def linear_weights(model) -> int:
     "Multiply-accumulates per token of all linear layers (the classifier head included, embeddings excluded)."
     return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))

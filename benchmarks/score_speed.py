@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
 from common import SHARED, run_meta
-from compute import git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
+from compute import best_peak, git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
 
 os.environ.setdefault('CROME_DATA', str(SHARED))
 
@@ -180,9 +180,7 @@ def main():
                   f"{r['max_abs_diff_vs_pipeline_same_batch']:.1e} (score std {r['score_std']:.2f}); load {r['load_after']}",
                   flush=True)
     res['peak_probe_end'] = matmul_peak()
-    probes = [res['peak_probe_start'], res['peak_probe_end']]
-    probes += [r['peak_probe_after'] for r in res['distributions'].values()]
-    peak = max(x['flops_per_s'] for x in probes)
+    peak = best_peak(res, 'distributions')
     res['peak_flops_per_s'] = peak
     for r in res['distributions'].values():
         r['share_of_peak_crome'] = r['flops_per_s']['crome']['executed'] / peak

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
-from compute import git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
+from compute import best_peak, git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
 
 
 class Counter:
@@ -158,9 +158,7 @@ def main():
                   f"{r['executed_padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}, load {r['load_after']}",
                   flush=True)
     res['peak_probe_end'] = matmul_peak()
-    probes = [res['peak_probe_start'], res['peak_probe_end']]
-    probes += [r['peak_probe_after'] for r in res['runs'].values()]
-    peak = max(x['flops_per_s'] for x in probes)
+    peak = best_peak(res, 'runs')
     for r in res['runs'].values(): r['share_of_peak'] = r['useful_flops_per_s'] / peak
     R = res['runs']
     res['ratios_crome_over_trl'] = {g: {'pairs_per_s': R[f'crome:{g}']['pairs_per_s'] / R[f'trl:{g}']['pairs_per_s'],
