@@ -33,6 +33,34 @@ def _heads(x, flat, B, L, nh, hd):
     grid = x.new_zeros(B * L, x.shape[1]).index_copy_(0, flat, x)
     return grid.view(B, L, -1, nh, hd).permute(2, 0, 3, 1, 4)
 
+def _seq_heads(x, nh, hd):
+    "One sequence's packed rows (L, k * nh * hd) -> k tensors (1, nh, L, hd)."
+    return x.view(1, x.shape[0], -1, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
+
+def _attn_rows(qkv, lens, nh, hd, scale):
+    "Self-attention of each sequence over its own packed rows (no padding, no mask): (T, 3 nh hd) -> (T, nh hd)."
+    return torch.cat([F.scaled_dot_product_attention(*_seq_heads(x, nh, hd), scale=scale)
+                      .transpose(1, 2).reshape(-1, nh * hd) for x in qkv.split(lens)])
+
+def _first_attn_rows(q, kv, lens, nh, hd, scale):
+    "Each sequence's first-token query (B, nh hd) over its own keys and values (T, 2 nh hd) -> (B, nh hd)."
+    return torch.cat([F.scaled_dot_product_attention(qb.view(1, nh, 1, hd), *_seq_heads(x, nh, hd), scale=scale)
+                      .reshape(1, nh * hd) for qb, x in zip(q, kv.split(lens))])
+
+def _attn_grid(qkv, keep, flat, nh, hd, scale):
+    "The same as one masked SDPA call over the padded (B, nh, L, hd) grid, gathered back to the packed rows."
+    (B, L), mask = keep.shape, keep[:, None, None, :]
+    q, k, v = _heads(qkv, flat, B, L, nh, hd).unbind(0)
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    return ctx.transpose(1, 2).reshape(B * L, nh * hd).index_select(0, flat)
+
+def _first_attn_grid(q, kv, keep, flat, nh, hd, scale):
+    "The first-token attention as one masked SDPA call over the padded grid of keys and values."
+    (B, L), mask = keep.shape, keep[:, None, None, :]
+    k, v = _heads(kv, flat, B, L, nh, hd).unbind(0)
+    q = q.view(B, 1, nh, hd).transpose(1, 2)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale).reshape(B, nh * hd)
+
 def _rows(fn, x, r, chunk: int):
     "`fn(x, r)` on row blocks of `chunk` rows (row-wise work; a block's activations stay in cache). 0: all at once."
     if not chunk or x.shape[0] <= chunk: return fn(x, r)
@@ -43,23 +71,22 @@ def _block(layer, ctx, h):
     a = layer.attention.output(ctx, h)
     return layer.output(layer.intermediate(a), a)
 
-def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0):
+def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0, lens: list | None = None):
     "Logits from the real tokens only (`flat`: their positions in the B * L grid; `first`: each row's first token)."
     bert, (B, L) = model.bert, input_ids.shape
     h = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids).reshape(B * L, -1).index_select(0, flat)
-    mask, layers = keep[:, None, None, :], bert.encoder.layer
+    layers = bert.encoder.layer
     for i, layer in enumerate(layers):
         sa = layer.attention.self
-        nh, hd = sa.num_attention_heads, sa.attention_head_size
+        nh, hd, s = sa.num_attention_heads, sa.attention_head_size, sa.scaling
         if i < len(layers) - 1:
-            q, k, v = _heads(F.linear(h, *_fused(sa.query, sa.key, sa.value)), flat, B, L, nh, hd).unbind(0)
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=sa.scaling)
-            ctx = ctx.transpose(1, 2).reshape(B * L, nh * hd).index_select(0, flat)
+            qkv = F.linear(h, *_fused(sa.query, sa.key, sa.value))
+            ctx = _attn_rows(qkv, lens, nh, hd, s) if lens else _attn_grid(qkv, keep, flat, nh, hd, s)
         else:  # the pooler reads the first token: its query attends to every token's key and value
-            k, v = _heads(F.linear(h, *_fused(sa.key, sa.value)), flat, B, L, nh, hd).unbind(0)
+            kv = F.linear(h, *_fused(sa.key, sa.value))
             h = h.index_select(0, first)
-            q = sa.query(h).view(B, 1, nh, hd).transpose(1, 2)
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=sa.scaling).reshape(B, nh * hd)
+            q = sa.query(h)
+            ctx = _first_attn_rows(q, kv, lens, nh, hd, s) if lens else _first_attn_grid(q, kv, keep, flat, nh, hd, s)
         h = _rows(lambda c, r: _block(layer, c, r), ctx, h, chunk)
     return model.classifier(model.dropout(bert.pooler(h[:, None])))
 
@@ -71,14 +98,20 @@ def packed_logits(model,  # a model for which `packable(model)` is True
                   token_type_ids: torch.Tensor | None = None,  # (B, L) segment ids (text pairs)
                   compiled: bool = False,  # run the core through `torch.compile` (compiled once per process)
                   chunk: int = 1024,  # eager only: rows per block of row-wise work (0: all at once)
+                  attention: str = 'auto',  # 'rows': per sequence, no mask; 'grid': one masked call; 'auto': see above
                  ) -> torch.Tensor:
     "Logits (B, num_labels) equal to the plain forward's, computed on real tokens only (see above)."
     keep = attention_mask.bool()
     if keep.ndim != 2 or not bool(keep[:, 0].all()) or bool((keep[:, 1:] & ~keep[:, :-1]).any()):
         raise ValueError('packed_logits needs right-padded rows: attention_mask of ones then zeros, first token real')
+    if attention not in ('auto', 'rows', 'grid'):
+        raise ValueError(f"packed_logits: attention must be 'auto', 'rows' or 'grid', not {attention!r}")
+    if attention == 'rows' and compiled: raise ValueError("packed_logits: compiled=True needs attention='grid'")
+    if attention == 'auto': attention = 'rows' if input_ids.device.type == 'cpu' and not compiled else 'grid'
     B, L = input_ids.shape
     flat = keep.reshape(-1).nonzero().squeeze(1)
     first = torch.searchsorted(flat, torch.arange(B, device=flat.device) * L)
-    if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk)
+    lens = keep.sum(1).tolist() if attention == 'rows' else None
+    if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk, lens)
     if 'core' not in _COMPILED: _COMPILED['core'] = torch.compile(_packed_core, dynamic=True)
     return _COMPILED['core'](model, input_ids, token_type_ids, keep, flat, first)

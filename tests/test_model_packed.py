@@ -38,6 +38,31 @@ def test_packed_logits_equal_plain_forward():
     assert (out - ref).abs().max() < 1e-5 and ref.std() > 0.1
 
 
+def test_rows_and_grid_attention_agree_with_plain_forward_and_gradients():
+    "Per-sequence attention (CPU default) and one masked call over the padded grid: same logits and gradients."
+    m = tiny_bert(100)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
+    m.train()
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(1, 100, (5, 30), generator=g); am = torch.ones_like(ids)
+    for row, n in enumerate([30, 4, 17, 1, 29]): am[row, n:] = 0
+    ids[am == 0] = 0
+    res = {}
+    for mode in ('plain', 'rows', 'grid'):
+        m.zero_grad()
+        out = m(input_ids=ids, attention_mask=am).logits if mode == 'plain' else packed_logits(m, ids, am, attention=mode)
+        (out[:, 0] * torch.arange(1., 6.)).sum().backward()
+        res[mode] = out.detach(), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    (ref, gref), (rows, grows), (grid, ggrid) = res['plain'], res['rows'], res['grid']
+    assert ref.std() > 0.1 and (rows - ref).abs().max() < 1e-5 and (grid - ref).abs().max() < 1e-5
+    assert len(gref) > 20 and gref.keys() == grows.keys() == ggrid.keys()
+    scale = max(float(g.abs().max()) for g in gref.values())  # gradients reach ~1e2 with this head: compare relatively
+    assert scale > 1 and max(float((gref[n] - grows[n]).abs().max()) for n in gref) < 1e-6 * scale
+    assert max(float((gref[n] - ggrid[n]).abs().max()) for n in gref) < 1e-6 * scale
+    with pytest.raises(ValueError, match="not 'flash'"): packed_logits(m, ids, am, attention='flash')
+
+
 def test_packable_only_where_exact():
     m = tiny_bert(100)
     assert packable(m) and not packable(m.train())
