@@ -30,12 +30,23 @@ def git(*args) -> str:
     except Exception: return ''
 
 
+def cpu_model() -> str:
+    """The CPU's model name and the vector units that set its matmul speed: hosts of one name differ (2-core VMs here
+    were AMD EPYC with AVX2 in some sessions and Intel Xeon with AVX-512 and AMX in others), so results record it."""
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: return platform.processor() or platform.machine()
+    field = lambda key: next((x.split(':', 1)[1].strip() for x in lines if x.startswith(key)), '')
+    flags = set(field('flags').split())
+    units = [name for flag, name in (('avx2', 'AVX2'), ('avx512f', 'AVX-512'), ('avx512_bf16', 'AVX512-BF16'),
+                                     ('amx_bf16', 'AMX-BF16')) if flag in flags]
+    return f"{field('model name') or platform.machine()} ({', '.join(units) or 'no AVX2'})"
+
+
 def run_meta(config: dict, seeds) -> dict:
     "What a results file must say about how it was made."
     import torch, transformers, datasets
     dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-           else f'cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, '
-                f'{os.cpu_count()} cores')
+           else f'cpu: {cpu_model()}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores')
     return dict(commit=git('rev-parse', 'HEAD'), dirty=bool(git('status', '--porcelain', '--', 'crome', 'benchmarks')),
                 command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]), config=config, seeds=list(seeds), device=dev,
                 versions=dict(python=platform.python_version(), torch=torch.__version__,

@@ -4,7 +4,7 @@ FLOPs are counted for the useful (non-pad) tokens only: a sequence of L tokens c
 2 * (weights of all linear layers) * L for the matmuls plus 4 * layers * hidden * L^2 for attention (QK^T and AV).
 A training step costs 3x its forward pass (backward ~2x). Padding, embeddings, norms and softmax are not counted,
 so the share of peak is a lower bound on the hardware's busy time and an honest measure of useful work."""
-import json, os, platform, subprocess, time
+import json, os, subprocess, time
 from pathlib import Path
 import torch
 
@@ -25,7 +25,8 @@ def load_info() -> dict:
 
 def device_name(threads: int) -> str:
     if torch.cuda.is_available(): return torch.cuda.get_device_name(0)
-    return f'CPU ({platform.processor() or platform.machine()}, {threads} torch threads)'
+    from common import cpu_model
+    return f'CPU: {cpu_model()}, {threads} torch threads'
 
 
 def matmul_peak(n=(1024, 1536, 2048),  # matrix size, or several (the best one counts)

