@@ -48,7 +48,7 @@ def _first_attn_rows(q, kv, lens, nh, hd, scale):
                       .reshape(1, nh * hd) for qb, x in zip(q, kv.split(lens))])
 
 def _attn_grid(qkv, keep, flat, nh, hd, scale):
-    "The same as one masked SDPA call over the padded (B, nh, L, hd) grid, gathered back to the packed rows."
+    "Self-attention as one masked SDPA call over the padded (B, nh, L, hd) grid, gathered back to the packed rows."
     (B, L), mask = keep.shape, keep[:, None, None, :]
     q, k, v = _heads(qkv, flat, B, L, nh, hd).unbind(0)
     ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
@@ -72,7 +72,8 @@ def _block(layer, ctx, h):
     return layer.output(layer.intermediate(a), a)
 
 def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0, lens: list | None = None):
-    "Logits from the real tokens only (`flat`: their positions in the B * L grid; `first`: each row's first token)."
+    """Logits from the real tokens only (`flat`: their positions in the B * L grid; `first`: each row's first token;
+    `lens`: each row's real length for per-sequence attention, or None for the masked grid)."""
     bert, (B, L) = model.bert, input_ids.shape
     h = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids).reshape(B * L, -1).index_select(0, flat)
     layers = bert.encoder.layer
