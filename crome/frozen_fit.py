@@ -45,10 +45,14 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     fm.n_outputs = 2 if recipe == 'odin' else 1
     head = fm.build_head(X.shape[1]); head.train()
     last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    g, n = torch.Generator().manual_seed(fm.seed), len(y)
+    g, n, gain = torch.Generator().manual_seed(fm.seed), len(y), 1.0
     if cfg.reward_init_std:
-        with torch.no_grad(): scale_head(last, head(X[torch.randperm(len(X), generator=g)[:4096]]), cfg.reward_init_std)
+        with torch.no_grad(): sample = head(X[torch.randperm(len(X), generator=g)[:4096]])
+        gain = float(scale_head(last, sample, cfg.reward_init_std).log().mean().exp())
+    gain = gain if cfg.head_lr_gain else 1.0  # the last layer's rate: its fresh pace under Adam (`09_train`)
+    rest = [p for m in head.modules() if m is not last for p in m.parameters(recurse=False)]
+    opt = torch.optim.AdamW([{'params': rest}, {'params': list(last.parameters()), 'lr': lr * gain,
+                              'weight_decay': weight_decay / gain}], lr=lr, weight_decay=weight_decay)
     fm.history = []
     if steps is not None:  # a fixed budget of optimizer steps, whatever the data size (epochs ignored)
         if steps <= 0: raise ValueError(f'steps must be positive, got {steps}')
@@ -65,6 +69,6 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
             opt.zero_grad(); loss.backward(); opt.step()
             tot += loss.item() * len(idx); seen += len(idx); done += 1
         if seen: fm.history.append(tot / seen)
-    fm.steps_done = done
+    fm.steps_done, fm.head_lr_scale = done, gain
     head.eval()
     return fm

@@ -181,9 +181,28 @@ class EpochLengthSampler(LengthGroupedSampler):
 
 class CromeTrainer(Trainer):
     "A `Trainer` whose loss is a crome recipe (BT models) or the PairPM soft cross-entropy."
-    def __init__(self, *args, recipe: str, crome_config: TrainConfig, pairpm: PairPM | None = None, **kw):
+    def __init__(self, *args, recipe: str, crome_config: TrainConfig, pairpm: PairPM | None = None,
+                 head_lr_scale: float = 1.0,  # the reward head's learning rate (and 1 / its weight decay) factor
+                 **kw):
         super().__init__(*args, **kw)
         self.recipe, self.crome_config, self.pairpm, self._parts = recipe, crome_config, pairpm, {}
+        self.head_lr_scale = float(head_lr_scale)
+
+    def create_optimizer(self, model=None):
+        "The Trainer's optimizer; under Adam(W) the reward head's parameters get groups at `head_lr_scale` x the rate."
+        fresh, opt = self.optimizer is None, super().create_optimizer(model)
+        if not fresh or self.head_lr_scale == 1.0 or self.pairpm is not None: return opt
+        if 'adam' not in type(opt).__name__.lower():  # the gain stands for Adam's scale-invariant step only
+            warnings.warn(f'head_lr_gain: {type(opt).__name__} is not Adam-type; the head keeps the plain rate')
+            return opt
+        head = {id(p) for p in head_linear(self.accelerator.unwrap_model(model or self.model)).parameters()}
+        for g in list(opt.param_groups):
+            mine = [p for p in g['params'] if id(p) in head]
+            if not mine: continue
+            g['params'] = [p for p in g['params'] if id(p) not in head]
+            opt.add_param_group({**g, 'params': mine, 'lr': g['lr'] * self.head_lr_scale,
+                                 'weight_decay': g.get('weight_decay', 0.0) / self.head_lr_scale})
+        return opt
 
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
@@ -248,20 +267,21 @@ def scale_head(last: torch.nn.Linear,  # the layer producing the rewards
                outputs: torch.Tensor,  # its current outputs on a sample of training inputs, shape (n, k)
                std: float = 1.0,  # wanted std of each output column
               ):
-    "Rescale each output row of `last` (weight and bias) so its outputs have standard deviation `std`."
-    sd = outputs.detach().float().std(0).clamp_min(1e-8)
+    "Rescale each output row of `last` (weight and bias) so its outputs have standard deviation `std`; the gains."
+    gain = std / outputs.detach().float().std(0).clamp_min(1e-8)
     with torch.no_grad():
-        last.weight.mul_((std / sd)[:, None].to(last.weight))
-        if last.bias is not None: last.bias.mul_((std / sd).to(last.bias))
+        last.weight.mul_(gain[:, None].to(last.weight))
+        if last.bias is not None: last.bias.mul_(gain.to(last.bias))
+    return gain
 
-def _scale_fresh_head(model: RewardModel, train, cfg: TrainConfig, n: int = 64):
-    "`scale_head` on the classifier's output layer from one no-grad pass over up to `n` training pairs."
+def _scale_fresh_head(model: RewardModel, train, cfg: TrainConfig, n: int = 64) -> float:
+    "`scale_head` on the classifier's output layer from one no-grad pass over up to `n` pairs; the geometric-mean gain."
     rows = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[:n]]
     batch = PairCollator(model.tokenizer.pad_token_id, model.tokenizer.padding_side)(rows)
     was = model.model.training; model.model.eval()
     with torch.no_grad(): out = model.rewards({k: batch[k] for k in _MODEL_INPUTS if k in batch})
     model.model.train(was)
-    scale_head(head_linear(model.model), out, cfg.reward_init_std)
+    return float(scale_head(head_linear(model.model), out, cfg.reward_init_std).log().mean().exp())
 
 def with_lora(model,  # a transformers model (sequence classifier, or a causal LM for a PairPM)
               peft_config,  # a peft config, or a dict of `LoraConfig` fields
@@ -304,7 +324,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
         for mod in model.model.modules():
             if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
     train, edges = prepare_pairs(train_ds, model, cfg, recipe)
-    if cfg.reward_init_std and not isinstance(model, PairPM): _scale_fresh_head(model, train, cfg)
+    gain = _scale_fresh_head(model, train, cfg) if cfg.reward_init_std and not isinstance(model, PairPM) else 1.0
     if cfg.peft_config is not None:
         if cfg.gradient_checkpointing: model.model.enable_input_require_grads()  # checkpointed LoRA needs input grads
         model.model = with_lora(model.model, cfg.peft_config, isinstance(model, PairPM))
@@ -314,7 +334,8 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
                            eval_dataset=ev,
                            data_collator=PairCollator(tok.pad_token_id, tok.padding_side), processing_class=tok,
                            compute_metrics=pair_metrics, recipe=recipe, crome_config=cfg,
-                           pairpm=model if isinstance(model, PairPM) else None)
+                           pairpm=model if isinstance(model, PairPM) else None,
+                           head_lr_scale=gain if cfg.head_lr_gain else 1.0)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if ev is not None: trainer.evaluate()
     model.trainer, model.history, model.train_config, model.recipe = trainer, trainer.state.log_history, cfg, recipe

@@ -55,6 +55,7 @@ class TrainConfig:
     lambda_orth: float | None = None  # odin
     orth_normalized: bool | None = None  # odin: orth term |cos(w_Q, w_L)| (True: authors' code) or raw |w_Q . w_L|
     reward_init_std: float | None = None  # rescale the fresh head so initial rewards have this std (odin: 1; 0 = off)
+    head_lr_gain: bool = True  # a rescaled head learns at lr x the rescale's gain (the fresh head's pace under Adam)
     center_rewards_coefficient: float | None = None  # reward centering weight c: + c * mean((r_c + r_r)^2) (TRL's name)
     margin_column: str | None = None  # a data column of per-pair margins: BT term -log sigmoid(r_c - r_r - m)
     peft_config: Any = None  # LoRA: a peft `LoraConfig` or a dict of its fields (task SEQ_CLS); merged at the end

@@ -261,10 +261,14 @@ def test_odin_orth_term_is_scale_free(tok, toy):
     assert abs(p['orth'] - cos(W0)) < 1e-6 and p['orth'] <= 1 and raw['orth'] > 1e6
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        trained = train_reward_model(toy, 'odin', model=tiny_rm(tok, 2), **FAST)
-    orth = [h['orth'] for h in trained.history if 'loss' in h]
-    assert all(a > b for a, b in zip(orth, orth[1:])) and orth[-1] < 1
-    assert max(abs(h['loss']) for h in trained.history if 'loss' in h) < 5
+        runs = {g: train_reward_model(toy, 'odin', model=tiny_rm(tok, 2), head_lr_gain=g, **FAST) for g in (False, True)}
+    orth = {g: [h['orth'] for h in r.history if 'loss' in h] for g, r in runs.items()}
+    # plain rate: the big rescaled heads barely turn, but the term falls at every log through its own gradient
+    assert all(a > b for a, b in zip(orth[False], orth[False][1:])) and orth[False][-1] < 1
+    # head_lr_gain (the default): the head learns at lr x the gain, its fresh pace, and the cosine moves far more
+    assert orth[True][0] - orth[True][-1] > 100 * (orth[False][0] - orth[False][-1]) > 0
+    assert runs[True].trainer.head_lr_scale > 1e4 and runs[False].trainer.head_lr_scale == 1
+    assert all(max(abs(h['loss']) for h in r.history if 'loss' in h) < 5 for r in runs.values())
 
 
 @pytest.mark.slow
