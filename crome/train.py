@@ -196,6 +196,9 @@ class CromeTrainer(Trainer):
             warnings.warn(f'head_lr_gain: {type(opt).__name__} is not Adam-type; the head keeps the plain rate')
             return opt
         head = {id(p) for p in head_linear(self.accelerator.unwrap_model(model or self.model)).parameters()}
+        if not any(id(p) in head for g in opt.param_groups for p in g['params']):  # e.g. FSDP's flat parameters
+            warnings.warn("head_lr_gain: the head's parameters are not the optimizer's; the head keeps the plain rate")
+            return opt
         for g in list(opt.param_groups):
             mine = [p for p in g['params'] if id(p) in head]
             if not mine: continue

@@ -271,6 +271,14 @@ def test_odin_orth_term_is_scale_free(tok, toy):
     assert all(max(abs(h['loss']) for h in r.history if 'loss' in h) < 5 for r in runs.values())
 
 
+def test_head_lr_gain_only_under_adam(tok, toy):
+    "The gain stands for Adam's scale-invariant step: another optimizer keeps the plain rate, and says so."
+    with pytest.warns(UserWarning, match='not Adam-type'):
+        m = train_reward_model(toy, 'odin', model=tiny_rm(tok, 2), training_args={'optim': 'sgd'}, **FAST)
+    groups = m.trainer.optimizer.param_groups
+    assert len(groups) == 2 and {g['initial_lr'] for g in groups} == {FAST['lr']}
+
+
 @pytest.mark.slow
 def test_odin_learns_the_demo_testbed():
     "Issue 16.11 on the real testbed: frozen MiniLM, relevance with a signoff cue at rho .9, 20 epochs."
