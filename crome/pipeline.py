@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
-import hashlib, json, logging, math, os, time
+import ast, hashlib, json, logging, math, os, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
@@ -18,9 +18,9 @@ from .report import build_report, summary_table  # noqa: F401 (the report lives 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'ORACLE_STAGES', 'RECIPE_DATA', 'code_key', 'Run', 'build_data', 'test_splits', 'make_oracle',
-           'early_stages', 'oracle_work', 'lazy_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one',
-           'load_model', 'accuracy_table', 'run']
+__all__ = ['log', 'STAGE_MODULES', 'ORACLE_STAGES', 'RECIPE_DATA', 'stage_modules', 'code_key', 'Run', 'build_data',
+           'test_splits', 'make_oracle', 'early_stages', 'oracle_work', 'lazy_oracle', 'build_augmented', 'Embeddings',
+           'frozen_history', 'train_one', 'load_model', 'accuracy_table', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -39,12 +39,35 @@ STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': _RUBRICS,
                  'evaluate': ('evaluate', 'stats', 'edits', 'spurious_edits', 'eval_edits', 'pipeline', 'report'),
                  'report': ('inspect', 'figures', 'report')}
 
+def _lib() -> Path:
+    "The folder of the crome modules."
+    return Path(__file__).parent if '__file__' in globals() else Path(__import__('crome').__file__).parent
+
+def _crome_imports(path: Path) -> set[str]:
+    "The crome modules `path` imports, at module level or inside functions."
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ''
+            if node.level: out.update([mod.split('.')[0]] if mod else [a.name for a in node.names])
+            elif mod == 'crome': out.update(a.name for a in node.names)
+            elif mod.startswith('crome.'): out.add(mod.split('.')[1])
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split('.')[1] for a in node.names if a.name.startswith('crome.'))
+    return out
+
+def stage_modules(stage: str) -> list[str]:
+    "The crome modules a stage runs: its entry modules (`STAGE_MODULES`) and all they import, followed transitively."
+    todo, seen = list(STAGE_MODULES.get(stage.split(':')[0], ())), set()
+    while todo:
+        m = todo.pop()
+        if m in seen or not (_lib() / f'{m}.py').exists(): continue
+        seen.add(m); todo.extend(_crome_imports(_lib() / f'{m}.py'))
+    return sorted(seen)
+
 def code_key(stage: str) -> str:
-    "Hash of the source of the crome modules a stage runs: editing them invalidates the stage (and its dependants)."
-    here = Path(__file__).parent if '__file__' in globals() else Path(__import__('crome').__file__).parent
-    mods = STAGE_MODULES.get(stage.split(':')[0], ())
-    files = {m: here / f'{m}.py' for m in mods}
-    return _hash({m: hashlib.sha256(p.read_bytes()).hexdigest() for m, p in files.items() if p.exists()})
+    "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
+    return _hash({m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)})
 
 class Run:
     "A run directory with per-stage keys in `state.json`."
