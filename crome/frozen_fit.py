@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from .frozen import FrozenRewardModel
 from .losses import quantile_edges, bin_ids
-from .train import select_rows, spurious_values, margins, scale_head, recipe_loss
+from .train_pairs import select_rows, spurious_values, margins, recipe_loss
+from .head_init import scale_head
 from .train_config import TrainConfig, resolve_recipe
 
 # %% auto #0
@@ -49,7 +50,7 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     if cfg.reward_init_std:
         with torch.no_grad(): sample = head(X[torch.randperm(len(X), generator=g)[:4096]])
         gain = float(scale_head(last, sample, cfg.reward_init_std).log().mean().exp())
-    gain = gain if cfg.head_lr_gain else 1.0  # the last layer's rate: its fresh pace under Adam (`09_train`)
+    gain = gain if cfg.head_lr_gain else 1.0  # the last layer's rate: its fresh pace under Adam (`09d_head_init`)
     rest = [p for m in head.modules() if m is not last for p in m.parameters(recurse=False)]
     opt = torch.optim.AdamW([{'params': rest}, {'params': list(last.parameters()), 'lr': lr * gain,
                               'weight_decay': weight_decay / gain}], lr=lr, weight_decay=weight_decay)

@@ -4,173 +4,31 @@
 
 # %% ../nbs/09_train.ipynb #8b14ddc0
 from __future__ import annotations
-import argparse, json, logging, math, tempfile, warnings
-from dataclasses import dataclass, replace
+import argparse, json, logging, math, tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 import numpy as np
 import torch
-from .schema import response_text
-from .model import RewardModel, PairPM, pad_batch, head_linear, default_backbone
+from .model import RewardModel, PairPM, head_linear, default_backbone
 from .packed import packable, packed_logits
 from .frozen import FrozenRewardModel  # noqa: F401 (re-exported)
-from .losses import crome_loss, soft_bt_loss, odin_loss, mmd_loss, quantile_edges, bin_ids, center_penalty
+from .losses import soft_bt_loss
+from .train_pairs import (select_rows, spurious_values, margins, prepare_pairs,  # noqa: F401 (re-exported)
+                               PairCollator, recipe_loss, pair_metrics, _MODEL_INPUTS)
+from .head_init import scale_head, scale_fresh_head, head_lr_groups  # noqa: F401 (re-exported)
 from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
                                 training_arguments)  # (TrainConfig, RECIPES, ... stay importable from crome.train)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'select_rows', 'spurious_values', 'margins', 'prepare_pairs', 'PairCollator', 'recipe_loss', 'pair_metrics',
-           'EpochLengthSampler', 'CromeTrainer', 'scale_head', 'with_lora', 'build_model', 'train_reward_model', 'main']
-
-# %% ../nbs/09_train.ipynb #926b66c3
-def select_rows(ds, cfg: TrainConfig, recipe: str = ''):
-    "Rows the recipe trains on: ties dropped (with a warning) unless `use_ties`; labels checked."
-    for c in ('prompt', 'chosen', 'rejected'):
-        if c not in ds.column_names:
-            raise ValueError(f"training data lacks column '{c}' (has {', '.join(ds.column_names)})")
-    labels = np.asarray(ds['label'], dtype=float) if 'label' in ds.column_names else np.ones(len(ds))
-    bad = np.flatnonzero(~np.isin(labels, (1.0, 0.5)))
-    if len(bad):
-        raise ValueError(f'labels must be 1.0 or 0.5; rows {bad[:10].tolist()} have {labels[bad[:10]].tolist()}')
-    ties = int((labels == 0.5).sum())
-    if ties and not cfg.use_ties:
-        warnings.warn(f'recipe {recipe or "?"}: dropping {ties} tie rows (label 0.5) of {len(ds)}; '
-                      'this recipe trains on preferences only')
-        keep = np.flatnonzero(labels == 1.0)
-        ds, labels = ds.select(keep), labels[keep]
-    elif cfg.use_ties and not ties:
-        warnings.warn(f'recipe {recipe or "?"} uses ties but the data has none: it reduces to BT')
-    if len(ds) == 0: raise ValueError('no training rows left')
-    return ds, labels
-
-def spurious_values(responses: Sequence, fn: str | Callable = 'length') -> np.ndarray:
-    "The spurious variable of each response (default: length in characters)."
-    if fn == 'length': return np.array([len(response_text(r)) for r in responses], dtype=np.float64)
-    if not callable(fn): raise ValueError(f"spurious must be 'length' or a function of the response text, got {fn!r}")
-    return np.array([float(fn(response_text(r))) for r in responses], dtype=np.float64)
-
-def margins(ds, column: str) -> np.ndarray:
-    "Per-pair margins from `column` (finite numbers; ties may hold any value, they ignore it)."
-    if column not in ds.column_names: raise ValueError(f"margin_column {column!r} is not a column of the training data")
-    m = np.asarray(ds[column], dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(m))
-    if len(bad): raise ValueError(f'margin column {column!r}: rows {bad[:10].tolist()} are not finite numbers')
-    return m
-
-def prepare_pairs(ds,  # crome Dataset
-                  model: RewardModel | PairPM,  # supplies the encoding
-                  cfg: TrainConfig,  # resolved config
-                  recipe: str = '',  # for messages
-                  edges: Sequence[float] | None = None,  # mmd bin edges (default: quantiles of this data)
-                  chunk: int = 2048,  # rows tokenised per call
-                 ):
-    "A tokenised `datasets.Dataset` for `PairCollator`, and the mmd bin edges used."
-    from datasets import Dataset
-    from tqdm.auto import tqdm
-    ds, labels = select_rows(ds, cfg, recipe)
-    P, C, R = list(ds['prompt']), list(ds['chosen']), list(ds['rejected'])
-    cols: dict[str, list] = {'pair_labels': labels.tolist()}
-    if isinstance(model, PairPM):
-        flip = np.random.default_rng(cfg.seed).random(len(ds)) < 0.5
-        first = [r if f else c for c, r, f in zip(C, R, flip)]; second = [c if f else r for c, r, f in zip(C, R, flip)]
-        ids = []
-        for i in tqdm(range(0, len(ds), chunk), disable=not cfg.progress, desc='tokenising'):
-            ids += model.encode(P[i:i + chunk], first[i:i + chunk], second[i:i + chunk])
-        cols.update(input_ids=ids, pair_labels=np.where(flip, 1 - labels, labels).tolist(),
-                    pair_weights=np.where(labels == 0.5, tie_weight(cfg), 1.0).tolist(), length=[len(x) for x in ids])
-        return Dataset.from_dict(cols), None
-    for side, texts in (('c', C), ('r', R)):
-        enc: dict[str, list] = {}
-        desc = f'tokenising {"chosen" if side == "c" else "rejected"}'
-        for i in tqdm(range(0, len(ds), chunk), disable=not cfg.progress, desc=desc):
-            for k, v in model.encode(P[i:i + chunk], texts[i:i + chunk]).items(): enc.setdefault(k, []).extend(v)
-        cols.update({f'{k}_{side}': v for k, v in enc.items()})
-    # a batch pads to its longest sequence
-    cols['length'] = [max(a, b) for a, b in zip(map(len, cols['input_ids_c']), map(len, cols['input_ids_r']))]
-    s_c, s_r = spurious_values(C, cfg.spurious), spurious_values(R, cfg.spurious)
-    cols.update(s_c=s_c.tolist(), s_r=s_r.tolist())
-    if cfg.margin_column: cols['margin'] = margins(ds, cfg.margin_column).tolist()
-    if cfg.n_bins:
-        edges = list(edges) if edges is not None else quantile_edges(np.concatenate([s_c, s_r]), cfg.n_bins)
-        cols.update(bin_c=bin_ids(s_c, edges).tolist(), bin_r=bin_ids(s_r, edges).tolist())
-    return Dataset.from_dict(cols), edges
-
-# %% ../nbs/09_train.ipynb #10b48556
-_MODEL_INPUTS = ('input_ids', 'attention_mask', 'token_type_ids')
-
-@dataclass
-class PairCollator:
-    "Pads a list of prepared pair rows into one batch of 2n sequences (chosen first)."
-    pad_id: int
-    padding_side: str = 'right'
-
-    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        if 'input_ids_c' not in rows[0]:  # PairPM rows: one sequence each, left-padded for last-token logits
-            b = pad_batch([{'input_ids': r['input_ids'], 'attention_mask': [1] * len(r['input_ids'])} for r in rows],
-                          self.pad_id, 'left')
-            return {**b, 'pair_labels': torch.tensor([r['pair_labels'] for r in rows], dtype=torch.float32),
-                    'pair_weights': torch.tensor([r['pair_weights'] for r in rows], dtype=torch.float32)}
-        keys = [k[:-2] for k in rows[0] if k.endswith('_c') and k[:-2] in _MODEL_INPUTS]
-        feats = [{k: r[f'{k}_{s}'] for k in keys} for s in 'cr' for r in rows]
-        out = pad_batch(feats, self.pad_id, self.padding_side)
-        out['pair_labels'] = torch.tensor([r['pair_labels'] for r in rows], dtype=torch.float32)
-        out['spurious'] = torch.tensor([r['s_c'] for r in rows] + [r['s_r'] for r in rows], dtype=torch.float32)
-        if 'margin' in rows[0]: out['margin'] = torch.tensor([r['margin'] for r in rows], dtype=torch.float32)
-        if 'bin_c' in rows[0]:
-            out['bins'] = torch.tensor([r['bin_c'] for r in rows] + [r['bin_r'] for r in rows], dtype=torch.long)
-        return out
-
-def recipe_loss(recipe: str,  # recipe name
-                cfg: TrainConfig,  # resolved config (loss weights)
-                out: torch.Tensor,  # head outputs for chosen then rejected, shape (2n, k); column 0 = reward
-                labels: torch.Tensor,  # 1.0 / 0.5 per pair
-                spurious: torch.Tensor | None = None,  # spurious variable per response, shape (2n,)
-                bins: torch.Tensor | None = None,  # mmd bin per response, shape (2n,)
-                head_weight: torch.Tensor | None = None,  # odin: final-layer weight, rows (w_Q, w_L)
-                margin: torch.Tensor | None = None,  # per-pair margins (cfg.margin_column)
-               ) -> tuple[torch.Tensor, dict]:
-    "The recipe's loss for one batch and a dict of its parts (floats, for logging)."
-    loss, parts = _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin)
-    if cfg.center_rewards_coefficient:
-        n = len(labels)
-        c = center_penalty(out[:n, 0], out[n:, 0])
-        parts['center'] = c.item()
-        loss = loss + cfg.center_rewards_coefficient * c
-    return loss, parts
-
-def _recipe_loss(recipe, cfg, out, labels, spurious, bins, head_weight, margin):
-    n = len(labels)
-    r_c, r_r = out[:n, 0], out[n:, 0]
-    if recipe == 'odin':
-        if out.shape[1] < 2: raise ValueError('odin needs a model with two outputs (r_Q, r_L)')
-        return odin_loss(r_c, r_r, out[:n, 1], out[n:, 1], spurious[:n], spurious[n:], head_weight[0], head_weight[1],
-                         labels, tie_weight(cfg), cfg.lambda_len, cfg.lambda_quality, cfg.lambda_orth,
-                         orth_normalized=cfg.orth_normalized is not False, return_parts=True)
-    loss = crome_loss(r_c, r_r, labels, tie_weight(cfg), margin=margin)
-    parts = {'acc': ((r_c > r_r)[labels == 1.0]).float().mean().item() if (labels == 1.0).any() else float('nan')}
-    if recipe == 'mmd':
-        cond = torch.cat([torch.ones(n), torch.zeros(n)]).to(bins.device) if cfg.mmd_conditional else None
-        m = mmd_loss(out[:, 0], bins, conditional_on=cond)
-        parts.update(bt=loss.item(), mmd=m.item())
-        loss = loss + cfg.lambda_mmd * m
-    return loss, parts
+__all__ = ['log', 'EpochLengthSampler', 'CromeTrainer', 'with_lora', 'build_model', 'train_reward_model', 'main']
 
 # %% ../nbs/09_train.ipynb #99e63e33
 from transformers import Trainer, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.trainer_pt_utils import LengthGroupedSampler
-
-def pair_metrics(eval_pred) -> dict:
-    "Accuracy (strict >) on preference rows and mean |delta| on tie rows; for a PairPM target 0 means the second wins."
-    s, y = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
-    d = s[:, 0] - s[:, 1]
-    pref, tie = y != 0.5, y == 0.5
-    acc = float(np.mean(np.where(y[pref] == 1.0, d[pref] > 0, d[pref] < 0))) if pref.any() else float('nan')
-    out = {'accuracy': acc}
-    if tie.any(): out['tie_gap'] = float(np.abs(d[tie]).mean())
-    return out
 
 class EpochLengthSampler(LengthGroupedSampler):
     "Length-grouped sampling seeded per epoch (`set_epoch`), so a resumed run draws the same batches."
@@ -192,19 +50,8 @@ class CromeTrainer(Trainer):
         "The Trainer's optimizer; under Adam(W) the reward head's parameters get groups at `head_lr_scale` x the rate."
         fresh, opt = self.optimizer is None, super().create_optimizer(model)
         if not fresh or self.head_lr_scale == 1.0 or self.pairpm is not None: return opt
-        if 'adam' not in type(opt).__name__.lower():  # the gain stands for Adam's scale-invariant step only
-            warnings.warn(f'head_lr_gain: {type(opt).__name__} is not Adam-type; the head keeps the plain rate')
-            return opt
-        head = {id(p) for p in head_linear(self.accelerator.unwrap_model(model or self.model)).parameters()}
-        if not any(id(p) in head for g in opt.param_groups for p in g['params']):  # e.g. FSDP's flat parameters
-            warnings.warn("head_lr_gain: the head's parameters are not the optimizer's; the head keeps the plain rate")
-            return opt
-        for g in list(opt.param_groups):
-            mine = [p for p in g['params'] if id(p) in head]
-            if not mine: continue
-            g['params'] = [p for p in g['params'] if id(p) not in head]
-            opt.add_param_group({**g, 'params': mine, 'lr': g['lr'] * self.head_lr_scale,
-                                 'weight_decay': g.get('weight_decay', 0.0) / self.head_lr_scale})
+        head = head_linear(self.accelerator.unwrap_model(model or self.model)).parameters()
+        head_lr_groups(opt, head, self.head_lr_scale)
         return opt
 
     def _get_train_sampler(self, train_dataset=None):
@@ -266,26 +113,6 @@ class CromeTrainer(Trainer):
         super().log(logs, *args, **kw)
 
 # %% ../nbs/09_train.ipynb #6fc85be8
-def scale_head(last: torch.nn.Linear,  # the layer producing the rewards
-               outputs: torch.Tensor,  # its current outputs on a sample of training inputs, shape (n, k)
-               std: float = 1.0,  # wanted std of each output column
-              ):
-    "Rescale each output row of `last` (weight and bias) so its outputs have standard deviation `std`; the gains."
-    gain = std / outputs.detach().float().std(0).clamp_min(1e-8)
-    with torch.no_grad():
-        last.weight.mul_(gain[:, None].to(last.weight))
-        if last.bias is not None: last.bias.mul_(gain.to(last.bias))
-    return gain
-
-def _scale_fresh_head(model: RewardModel, train, cfg: TrainConfig, n: int = 64) -> float:
-    "`scale_head` on the classifier's output layer from one no-grad pass over up to `n` pairs; the geometric-mean gain."
-    rows = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[:n]]
-    batch = PairCollator(model.tokenizer.pad_token_id, model.tokenizer.padding_side)(rows)
-    was = model.model.training; model.model.eval()
-    with torch.no_grad(): out = model.rewards({k: batch[k] for k in _MODEL_INPUTS if k in batch})
-    model.model.train(was)
-    return float(scale_head(head_linear(model.model), out, cfg.reward_init_std).log().mean().exp())
-
 def with_lora(model,  # a transformers model (sequence classifier, or a causal LM for a PairPM)
               peft_config,  # a peft config, or a dict of `LoraConfig` fields
               causal: bool = False,  # task type CAUSAL_LM (PairPM) instead of SEQ_CLS
@@ -327,7 +154,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
         for mod in model.model.modules():
             if isinstance(mod, torch.nn.Dropout): mod.p = 0.0
     train, edges = prepare_pairs(train_ds, model, cfg, recipe)
-    gain = _scale_fresh_head(model, train, cfg) if cfg.reward_init_std and not isinstance(model, PairPM) else 1.0
+    gain = scale_fresh_head(model, train, cfg) if cfg.reward_init_std and not isinstance(model, PairPM) else 1.0
     if cfg.peft_config is not None:
         if cfg.gradient_checkpointing: model.model.enable_input_require_grads()  # checkpointed LoRA needs input grads
         model.model = with_lora(model.model, cfg.peft_config, isinstance(model, PairPM))

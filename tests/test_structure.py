@@ -10,7 +10,7 @@ STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle_base', 'oracle', '
           ['offline_rubrics', 'rubric_prompts', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['llm_rewrite', 'augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
-          ['train', 'frozen_fit', 'train_config'],
+          ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
           ['evaluate', 'stats', 'bon', 'scorers'],
           ['stress'], ['inspect', 'figures', 'report', 'views'], ['config', 'pipeline'], ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}

@@ -229,11 +229,11 @@ def test_scale_head_and_odin_default(tok, toy):
     assert resolve_recipe('odin', TrainConfig(reward_init_std=0)).reward_init_std == 0
     # fine-tuning: the classifier head is rescaled before the first step
     m = tiny_rm(tok, num_labels=2)
-    from crome.train import _scale_fresh_head
+    from crome.train import scale_fresh_head
     prep, _ = prepare_pairs(toy, m, resolve_recipe('odin', TrainConfig()), 'odin')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        _scale_fresh_head(m, prep, resolve_recipe('odin', TrainConfig()), n=48)
+        scale_fresh_head(m, prep, resolve_recipe('odin', TrainConfig()), n=48)
     rows = [prep[i] for i in range(48)]
     m.model.eval()  # dropout off, as train_reward_model does (disable_dropout)
     out = m.rewards({k: v for k, v in PairCollator(tok.pad_token_id)(rows).items() if k in ('input_ids', 'attention_mask', 'token_type_ids')})
@@ -243,14 +243,14 @@ def test_scale_head_and_odin_default(tok, toy):
 def test_odin_orth_term_is_scale_free(tok, toy):
     "The fresh-head rescale multiplies the raw head product by ~2e9 (tiny model); the logged |cos| term stays <= 1."
     from crome.model import head_linear
-    from crome.train import _scale_fresh_head, recipe_loss
+    from crome.train import scale_fresh_head, recipe_loss
     m = tiny_rm(tok, num_labels=2)
     cfg = resolve_recipe('odin', TrainConfig(**FAST))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         prep, _ = prepare_pairs(toy, m, cfg, 'odin')
         W0 = head_linear(m.model).weight.detach().clone()
-        _scale_fresh_head(m, prep, cfg)
+        scale_fresh_head(m, prep, cfg)
     W1 = head_linear(m.model).weight.detach()
     cos = lambda W: ((W[0] @ W[1]).abs() / (W[0].norm() * W[1].norm())).item()
     assert (W0[0] @ W0[1]).abs() < 0.01 and (W1[0] @ W1[1]).abs() > 1e6 and abs(cos(W1) - cos(W0)) < 1e-6
