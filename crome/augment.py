@@ -4,209 +4,25 @@
 
 # %% ../nbs/05_augment.ipynb #fb989315
 from __future__ import annotations
-import hashlib, json, random, re, warnings
+import random, warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Sequence
 
-from .schema import CromeDataError, Problem, make_record, replace_response, response_text, text_of, to_dataset
+from .schema import replace_response, response_text, text_of
 from .oracle import is_offline
-from .rubrics import offline_rubric
 from .edits import check_role, edit_rng, get_edit
 from .verify import verify_counterfactual
 from .llm_rewrite import (MAX_REWRITE_CHARS, REWRITE_PROMPT, SAFETY_DEGRADE_PROMPT,  # noqa: F401 (re-exported)
                                SAFETY_UPGRADE_PROMPT, SYSTEM, VERDICT_FORMAT, VERIFY_PROMPT, _progress, ask,
                                oracle_name, parse_response, parse_rewrite, parse_verdict, parse_verdict_reply,
                                rewrite_format)
+from .augment_base import (ATTRIBUTE_ALIASES, ATTRIBUTE_EDITS, REJECT_COLUMNS,  # noqa: F401 (re-exported)
+                                AugmentResult, _Sources, _reject, _row_attributes, _rubric_reject,
+                                canonical_attribute, content_hash, edits_for, merge_results, rubric_attributes,
+                                shard_range)
 
 # %% auto #0
-__all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'VERIFY_FAILS', 'AugmentResult', 'merge_results',
-           'content_hash', 'shard_range', 'canonical_attribute', 'edits_for', 'rubric_attributes', 'rewrite_messages',
-           'verify_messages', 'causal_augment', 'augment_warnings']
-
-# %% ../nbs/05_augment.ipynb #37d055c1
-REJECT_COLUMNS = ('id', 'source_id', 'kind', 'attribute', 'direction', 'generator', 'reason', 'detail', 'original',
-                  'rewrite')
-
-def _reject(id, source_id, kind, reason, detail='', attribute=None, direction=None, generator=None,
-            original=None, rewrite=None) -> dict:  # a rewrite that failed verification keeps both texts
-    txt = lambda x: None if x is None else response_text(x)[:4000]
-    return dict(id=id, source_id=source_id, kind=kind, attribute=attribute, direction=direction, generator=generator,
-                reason=reason, detail=str(detail)[:500], original=txt(original), rewrite=txt(rewrite))
-
-@dataclass
-class AugmentResult:
-    "New comparison rows and the rejects table of one (shard of an) augmentation run."
-    records: list = field(default_factory=list)  # the rows, as schema records
-    reject_records: list = field(default_factory=list)  # one dict per failed attempt (see REJECT_COLUMNS)
-    shard: int = 0
-    num_shards: int = 1
-
-    @property
-    def rows(self):
-        "The rows as a `datasets.Dataset`."
-        if not self.records: return None
-        extra = any('rubric_error' in r for r in self.records)  # kept from the input (a column the schema may not list)
-        return to_dataset(self.records, source='augment', empty_response_ok=True, allow_extra=extra)
-
-    @property
-    def rejects(self):
-        "The rejects as a pandas DataFrame (columns `REJECT_COLUMNS`)."
-        import pandas as pd
-        return pd.DataFrame(self.reject_records, columns=list(REJECT_COLUMNS))
-
-    def counts(self):
-        "Rows and rejects per kind, attribute and direction."
-        import pandas as pd
-        keys = ['kind', 'attribute', 'direction']
-        rows = pd.DataFrame(self.records, columns=keys).fillna('-').value_counts().rename('rows')
-        rej = self.rejects[keys].fillna('-').value_counts().rename('rejects')
-        return pd.concat([rows, rej], axis=1).fillna(0).astype(int).sort_index()
-
-    def __repr__(self):
-        return (f'AugmentResult({len(self.records)} rows, {len(self.reject_records)} rejects, '
-                f'shard {self.shard}/{self.num_shards})')
-
-def merge_results(results: Sequence[AugmentResult]) -> AugmentResult:
-    "Merge the shards of one run (in any order) into the result an unsharded run gives."
-    if not results: raise ValueError('nothing to merge')
-    n = results[0].num_shards
-    got = sorted(r.shard for r in results)
-    if any(r.num_shards != n for r in results) or got != list(range(n)):
-        raise ValueError(f'need exactly shards 0..{n - 1} of one run, '
-                         f'got shards {got} of {[r.num_shards for r in results]}')
-    rs = sorted(results, key=lambda r: r.shard)
-    return AugmentResult([x for r in rs for x in r.records], [x for r in rs for x in r.reject_records])
-
-def content_hash(rows) -> str:
-    "sha256 of the rows' content (a Dataset, an AugmentResult or a list of records), for determinism checks."
-    if isinstance(rows, AugmentResult): rows = rows.records + [dict(reject=r) for r in rows.reject_records]
-    elif hasattr(rows, 'to_list'): rows = rows.to_list()
-    h = hashlib.sha256()
-    for r in rows: h.update(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str).encode('utf-8') + b'\n')
-    return h.hexdigest()
-
-def shard_range(n: int, shard: int = 0, num_shards: int = 1) -> range:
-    "The contiguous block of source rows shard `shard` of `num_shards` processes."
-    if not (isinstance(num_shards, int) and num_shards >= 1 and isinstance(shard, int) and 0 <= shard < num_shards):
-        raise ValueError(f'need 0 <= shard < num_shards, got shard={shard!r}, num_shards={num_shards!r}')
-    return range(n * shard // num_shards, n * (shard + 1) // num_shards)
-
-# %% ../nbs/05_augment.ipynb #efdc2825
-class _Sources:
-    "The original pairs, with ids and prompt keys, shared by all augmentation kinds."
-    def __init__(self, ds, reference_column: str | None = None):
-        cols = getattr(ds, 'column_names', None) or (list(ds[0]) if len(ds) else [])
-        missing = [c for c in ('prompt', 'chosen', 'rejected') if c not in cols]
-        if missing: raise CromeDataError([Problem('<augment input>', None, c, 'missing required column')
-                                          for c in missing])
-        if reference_column and reference_column not in cols:
-            raise CromeDataError([Problem('<augment input>', None, reference_column,
-                                          'reference_column not in the data')])
-        self.rows = ds.to_list() if hasattr(ds, 'to_list') else [dict(r) for r in ds]
-        if len(self.rows) < 2:
-            raise CromeDataError('augmentation needs at least 2 pairs (neutrals borrow from other pairs)')
-        self.ids = [str(r['id']) if r.get('id') is not None else str(i) for i, r in enumerate(self.rows)]
-        seen = {}
-        dup = [Problem('<augment input>', i + 1, 'id', f'duplicated id {x!r}') for i, x in enumerate(self.ids)
-               if seen.setdefault(x, i) != i]
-        if dup: raise CromeDataError(dup)
-        self.keys = [text_of(r['prompt']).strip() for r in self.rows]
-        self.reference_column, self.has_subset, self.has_rubric = reference_column, 'subset' in cols, 'rubric' in cols
-        self.has_rubric_error = 'rubric_error' in cols
-
-    def __len__(self): return len(self.rows)
-
-    def record(self, i, prompt, chosen, rejected, **kw) -> dict:
-        extra = {'subset': self.rows[i].get('subset')} if self.has_subset else {}
-        if self.has_rubric and kw.get('kind') in ('original',
-                                                  'causal'):  # the source's rubric applies to rows on its own prompt
-            extra['rubric'] = self.rows[i].get('rubric')
-            if self.has_rubric_error: extra['rubric_error'] = self.rows[i].get('rubric_error')
-        return make_record(prompt, chosen, rejected, source_id=self.ids[i], **kw, **extra)
-
-    def original(self, i) -> dict:
-        r = self.rows[i]
-        return self.record(i, r['prompt'], r['chosen'], r['rejected'], label=r.get('label')
-                           if r.get('label') is not None else 1.0,
-                           id=self.ids[i], kind='original', generator=r.get('generator'))
-
-    def other(self, i, rng, tries: int = 50) -> int | None:
-        "A seeded random other row whose prompt text differs from row i's."
-        for _ in range(tries):
-            j = rng.randrange(len(self) - 1); j += j >= i
-            if self.keys[j] != self.keys[i]: return j
-        return None
-
-# %% ../nbs/05_augment.ipynb #6527d9fa
-ATTRIBUTE_EDITS = {
-    'correctness': ('wrong_final_answer', 'wrong_intermediate_step', 'fix_final_answer'),
-    'relevance': ('swap_topic_words', 'offtopic_splice', 'borrow_topic_words'),
-    'completeness': ('drop_list_item', 'remove_key_sentence', 'truncate', 'borrow_missing_item'),
-    'safety': ('comply', 'refuse'),
-    'instruction_following': ('drop_requested_item', 'borrow_requested_item'), 'clarity': ('shuffle_steps',),
-}
-ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'truthfulness': 'correctness',
-                     'reasoning': 'correctness', 'math': 'correctness', 'harmlessness': 'safety', 'harm': 'safety',
-                     'ethic': 'safety', 'helpfulness': 'relevance', 'topic': 'relevance', 'focus': 'relevance',
-                     'detail': 'completeness', 'thorough': 'completeness', 'specific': 'completeness',
-                     'coherence': 'clarity', 'organization': 'clarity', 'structure': 'clarity', 'logic': 'clarity',
-                     'readab': 'clarity', 'instruction': 'instruction_following',
-                     'adherence': 'instruction_following'}
-
-def canonical_attribute(name: str) -> str | None:
-    "The `ATTRIBUTE_EDITS` key a rubric attribute name maps to, or None."
-    n = re.sub(r'[^a-z0-9]+', '_', str(name).lower()).strip('_')
-    if n in ATTRIBUTE_EDITS: return n
-    for k in ATTRIBUTE_EDITS:
-        if k in n: return k
-    for k, v in ATTRIBUTE_ALIASES.items():
-        if k in n: return v
-    return None
-
-def edits_for(attribute: str, direction: str, neutral_only: bool = True,
-              table: dict | None = None,  # attribute -> edit names (default `ATTRIBUTE_EDITS`; ablations)
-             ) -> list:
-    "The training-role registry edits (in preference order) that move `attribute` in `direction`."
-    es = list(map(get_edit, (ATTRIBUTE_EDITS if table is None else table).get(canonical_attribute(attribute), ())))
-    for e in es: check_role(e, 'train')  # an evaluation generator must never make training pairs
-    return [e for e in es if e.direction == direction and (e.neutral or not neutral_only)]
-
-# %% ../nbs/05_augment.ipynb #76a265fe
-def _get(o, k, default=None): return o.get(k, default) if isinstance(o, dict) else getattr(o, k, default)
-
-def _element_text(e) -> str:
-    if isinstance(e, str): return e
-    text = next((_get(e, k) for k in ('text', 'element', 'description', 'name') if _get(e, k)), '')
-    d = next((_get(e, k) for k in ('direction', 'effect') if _get(e, k)), None)
-    return f'{text} ({d})' if d else str(text)
-
-def rubric_attributes(rubric) -> list[tuple[str, str]]:
-    "(name, causal elements as text) of each attribute of a rubric (object, dict, JSON string or list of names)."
-    if rubric is None: return []
-    if isinstance(rubric, str):
-        try: rubric = json.loads(rubric)
-        except json.JSONDecodeError: return [(rubric, '')]
-    attrs = _get(rubric, 'attributes', rubric) if not isinstance(rubric, list) else rubric
-    out = []
-    for a in attrs or []:
-        if isinstance(a, str): out.append((a, '')); continue
-        name = _get(a, 'name')
-        if name: out.append((str(name), '\n'.join(f'- {_element_text(e)}' for e in (_get(a, 'elements') or []))))
-    return out
-
-def _row_attributes(src, i, attributes) -> tuple[list[tuple[str, str]], str | None]:
-    "(attributes with elements, None) for row i, or ([], why) when its rubric failed."
-    if attributes is not None: return [(a, '') for a in attributes], None
-    row = src.rows[i]
-    if src.has_rubric:
-        err = row.get('rubric_error')
-        if err: return [], str(err)
-        if row.get('rubric') is None: return [], 'no rubric for this row (rubric is null)'
-        ra = rubric_attributes(row['rubric'])
-        return (ra, None) if ra else ([], 'the rubric lists no attribute')
-    r = offline_rubric(row['prompt'], row['chosen'], row['rejected'])
-    return [(a.name, '') for a in r.attributes], None
+__all__ = ['VERIFY_FAILS', 'rewrite_messages', 'verify_messages', 'causal_augment', 'augment_warnings']
 
 # %% ../nbs/05_augment.ipynb #a7dbcb6a
 def _donors(src, i, rng, k: int = 6) -> list[str]:
@@ -324,9 +140,6 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
                                generator=gen, verdict='pass')
     order = [j[-1] for j in jobs]
     return [rows[r] for r in order if r in rows], failed + [rejects[r] for r in order if r in rejects]
-
-def _rubric_reject(src, i, why) -> dict:
-    return _reject(f'{src.ids[i]}:causal', src.ids[i], 'causal', 'rubric_failed', f'no causal augmentation: {why}')
 
 def _as_answer(like, text: str):
     "`text` in the format of the answer `like` (a string, or a message list with its last assistant turn replaced)."

@@ -70,7 +70,7 @@ def test_bad_arguments():
 
 def test_augmentation_never_sees_the_demo_module():
     "The augmentation may not know which cue a testbed planted: its modules must not import crome.demo."
-    for mod in ('edits', 'augment', 'filter', 'rubrics', 'oracle', 'losses', 'train', 'model'):
+    for mod in ('edits', 'augment_base', 'augment', 'filter', 'rubrics', 'oracle', 'losses', 'train', 'model'):
         f = ROOT / 'crome' / f'{mod}.py'
         if f.exists():
             src = f.read_text()

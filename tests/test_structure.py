@@ -9,7 +9,7 @@ LIB = ROOT / 'crome'
 STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubrics'],
           ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['llm_rewrite', 'augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
+          ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
           ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
           ['evaluate', 'stats', 'bon', 'scorers'],
           ['stress'], ['inspect', 'figures', 'report', 'views'], ['config', 'pipeline'], ['cli', '__main__']]
