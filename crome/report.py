@@ -237,7 +237,7 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                 ) -> Path:
     "The HTML report of a finished run, from the files in its folder."
     import yaml
-    from crome import figures as F
+    from crome import figures as F, train_figures as TF
     d = Path(run_dir)
     cfg = dict(config) if config is not None else yaml.safe_load((d / 'config.yaml').read_text())
     tr, dc = cfg.get('train', {}), cfg.get('data', {})
@@ -281,10 +281,10 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     kr = _read(d, 'filter/keep_rates.csv')
     if kr is not None and len(kr) and 'crome' in set(kr['set']):
         secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'],
-                            _fig_html(F.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))), 'keep_rates'))
+                            _fig_html(TF.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))), 'keep_rates'))
     hist = _histories(d, tr.get('steps'))
     if hist:
-        fig = F.training_curves_figure(hist)
+        fig = TF.training_curves_figure(hist)
         fig.update_xaxes(title_text='optimizer step')
         secs.append(section('Training curves', HOW_TO_READ['curves'], _fig_html(fig), 'curves'))
     notes = [f"data: {dc.get('source')}; recipes: {', '.join(tr.get('recipes', []))}; mode: {tr.get('mode')}; "

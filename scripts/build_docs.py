@@ -130,7 +130,8 @@ def check(out: Path, pages: list[Path]) -> list[str]:
             if missing: fails.append(f'{p.name}: navigation links to missing pages {missing}')
             if bad_imgs: fails.append(f'{p.name}: {len(bad_imgs)} images do not decode')
             if errors: fails.append(f'{p.name}: {errors[:3]}')
-            if p.name in ('index.html', 'api.html', '11a_figures.html', '11b_report.html'):
+            if p.name in ('index.html', 'api.html', '11a_figures.html', '11b_report.html',
+                          '11d_train_figures.html'):
                 page.screenshot(path=str(shots / p.with_suffix('.png').name))
         page.goto((out / 'api.html').as_uri())
         for name in ('load_pairs', 'PairBrowser', 'build_report', 'fetch_data', 'run'):

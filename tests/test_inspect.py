@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from crome.inspect import ALL, ALL_MODELS, PairBrowser, facet_options, matching_rows
 from crome.views import diff_html, index_rows, pair_view, side_rewards, view_html, word_diff
-from crome.figures import (shift_figure, shift_stats, robustness_figure, best_of_n_figure, keep_rate_figure, stress_figure,
-                           training_curves_figure, history_frame, use_small_renderer)
+from crome.figures import shift_figure, shift_stats, robustness_figure, best_of_n_figure, use_small_renderer
+from crome.train_figures import keep_rate_figure, stress_figure, training_curves_figure, history_frame
 from crome.schema import make_record, response_text, to_dataset
 
 
