@@ -4,19 +4,17 @@
 
 # %% ../nbs/04a_causal_edits.ipynb #26525c40
 from __future__ import annotations
-import difflib, re
+import re
 from collections import Counter
 from typing import Sequence
 
-from .edits import (STOPWORDS, _NUM, _WORD, content_words, final_answer, key_sentence, register,
-                         sentence_spans)
+from .edits import _NUM, _WORD, content_words, final_answer, key_sentence, register, sentence_spans
 
 # %% auto #0
 __all__ = ['OFFTOPIC', 'GENERIC', 'WORD_POOL', 'SENSITIVE', 'REFUSAL', 'REFUSALS', 'SAFE_ALTERNATIVES', 'COMPLIANCES',
            'COMPLIANT_STEPS', 'wrong_final_answer', 'fix_final_answer', 'wrong_intermediate_step', 'offtopic_splice',
            'remove_key_sentence', 'truncate', 'shuffle_steps', 'contradict_fact', 'drop_requested_item',
-           'drop_requested_words_pool', 'is_sensitive', 'is_refusal', 'refuse', 'comply', 'swap_topic_words',
-           'enumerations', 'drop_list_item', 'transplant', 'borrow_topic_words']
+           'drop_requested_words_pool', 'is_sensitive', 'is_refusal', 'refuse', 'comply']
 
 # %% ../nbs/04a_causal_edits.ipynb #39c2a4c9
 def _other_number(s: str, rng) -> str:
@@ -261,101 +259,6 @@ def comply(text, rng, ctx):
     "Replace a refusal of a sensitive request by a willing (non-specific) answer of similar length."
     return _compose(COMPLIANCES, COMPLIANT_STEPS, len(text), rng)
 
-# %% ../nbs/04a_causal_edits.ipynb #d3eeab33
-def _df(donors: Sequence[str]) -> Counter:
-    "In how many donor texts each content word occurs."
-    return Counter(w for d in donors for w in set(content_words(d)))
-
-def _case_like(new: str, old: str) -> str: return new.capitalize() if old[:1].isupper() else new
-
-@register('swap_topic_words', 'causal', 'relevance', 'degrade', family='topic_words', role='train')
-def swap_topic_words(text, rng, ctx):
-    "Swap the key sentence's specific words (not the request's) for rare words of one other pair's answer."
-    sp = key_sentence(text, ctx.request)
-    if sp is None or not ctx.donors: return None
-    req, df = set(content_words(ctx.request)), _df(ctx.donors)
-    key = text[sp[0]:sp[1]]
-    own = [w for w in dict.fromkeys(content_words(key)) if w not in req]
-    if not own: return None
-    lo = min(df[w] for w in own)
-    own = [w for w in own if df[w] <= max(1, lo)][:4]
-    taken = req | set(content_words(text))
-    donors = list(ctx.donors)
-    rng.shuffle(donors)
-    for d in donors:
-        cands = [w for w in dict.fromkeys(content_words(d)) if w not in taken]
-        if len(cands) >= len(own): break
-    else: return None
-    subs = {}
-    for w in own:
-        c = min(cands, key=lambda c: (df[c], abs(len(c) - len(w)), c))
-        cands.remove(c)
-        subs[w] = c
-    swap = lambda m: _case_like(subs[m.group().lower()], m.group()) if m.group().lower() in subs else m.group()
-    new = _WORD.sub(swap, key)
-    return text[:sp[0]] + new + text[sp[1]:]
-
-_W = r"(?!(?:and|or)\b)[\w*'-]+"
-_ITEM = _W + r"(?: " + _W + r")?"
-_LIST = re.compile(_ITEM + r"(?:(?:, |,? (?:and|or) )" + _ITEM + r")+")
-_SEP = re.compile(r",? (?:and|or) |, ")
-
-def enumerations(text: str) -> list[tuple[int, list[tuple[int, int]]]]:
-    "Enumerations of 3+ items (`a, b and c`, `a, b, c`): (start, separator spans relative to start) each."
-    out = []
-    for m in _LIST.finditer(text):
-        seps = [s.span() for s in _SEP.finditer(m.group())]
-        if len(seps) >= 2: out.append((m.start(), seps))
-    return out
-
-@register('drop_list_item', 'causal', 'completeness', 'degrade', family='list_items', role='train')
-def drop_list_item(text, rng, ctx):
-    "Remove one middle item (with its separator) of an enumeration in the key sentence."
-    sp = key_sentence(text, ctx.request)
-    if sp is None: return None
-    lists = enumerations(text[sp[0]:sp[1]])
-    if not lists: return None
-    start, seps = lists[0]
-    i = rng.randrange(1, len(seps))  # item i sits between separators i-1 and i
-    a, b = sp[0] + start + seps[i - 1][0], sp[0] + start + seps[i][0]
-    return text[:a] + text[b:]
-
-# %% ../nbs/04a_causal_edits.ipynb #fc5f9d66
-_TOK = re.compile(r"[A-Za-z][A-Za-z'-]*|\d[\d,.]*\d|\d")
-
-def _tokens(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group().lower()) for m in _TOK.finditer(text)]
-
-def transplant(text: str, other: str, keep, min_ratio: float = 0.5) -> str | None:
-    "`text` with short differing word runs replaced by `other`'s aligned words where `keep(old, new)` says so."
-    a, b = _tokens(text), _tokens(other)
-    sm = difflib.SequenceMatcher(None, [w for *_, w in a], [w for *_, w in b], autojunk=False)
-    if not a or not b or sum(m.size for m in sm.get_matching_blocks()) < min_ratio * min(len(a), len(b)): return None
-    out, prev = [], 0
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op != 'replace' or min(i2 - i1, j2 - j1) > 3: continue
-        k = min(i2 - i1, j2 - j1)  # word for word over the shorter run: leftover words stay as they are
-        if not keep([w for *_, w in a[i1:i1 + k]], [w for *_, w in b[j1:j1 + k]]): continue
-        for (s, e, _), (bs, be, _) in zip(a[i1:i1 + k], b[j1:j1 + k]):
-            out += [text[prev:s], other[bs:be]]
-            prev = e
-    return ''.join(out) + text[prev:] if out else None
-
-def _has_other(c) -> bool: return bool(c.other) and c.other.strip() != c.response.strip()
-
-@register('borrow_topic_words', 'causal', 'relevance', 'upgrade', family='transplant', role='train', when=_has_other)
-def borrow_topic_words(text, rng, ctx):
-    "Put the preferred answer's differing words (never request words) into this answer's frame."
-    req = set(content_words(ctx.request))
-    return transplant(text, ctx.other, lambda old, new: bool(set(new) - STOPWORDS) and not set(new) & req)
-
-_BORROW_DOC = 'Bring in the requested item the answer lacks, from the preferred answer.'
-
-def _borrow_requested(text, rng, ctx):
-    req, have = set(content_words(ctx.request)), set(content_words(text))
-    return transplant(text, ctx.other, lambda old, new: bool(set(new) & (req - have)))
-
-register('borrow_requested_item', 'causal', 'instruction_following', 'upgrade', family='transplant', role='train',
-         when=_has_other, description=_BORROW_DOC)(_borrow_requested)
-register('borrow_missing_item', 'causal', 'completeness', 'upgrade', family='transplant', role='train',
-         when=_has_other, description=_BORROW_DOC)(_borrow_requested)
+# %% ../nbs/04a_causal_edits.ipynb #4cd2abbf
+from .minimal_edits import (borrow_topic_words, drop_list_item, enumerations,  # noqa: F401 (re-exported)
+                                 swap_topic_words, transplant)

@@ -8,7 +8,7 @@ LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
 STAGES = [['schema'], ['data', 'readers'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubrics'],
-          ['edits', 'causal_edits', 'spurious_edits', 'verify', 'eval_edits'],
+          ['edits', 'causal_edits', 'minimal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'frozen', 'packed'], ['losses'],
           ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
           ['evaluate', 'stats', 'bon', 'scorers'],
