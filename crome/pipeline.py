@@ -4,117 +4,27 @@
 
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
-import ast, hashlib, json, logging, math, os, time
+import json, logging, math, os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
 
 import numpy as np
 
 from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConfig,  # noqa: F401 (re-exported)
                           FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
+from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # noqa: F401 (re-exported)
+                             stage_modules)  # see 12a_run_state
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'ORACLE_STAGES', 'RECIPE_DATA', 'stage_modules', 'code_key', 'Run', 'build_data',
-           'test_splits', 'make_oracle', 'early_stages', 'oracle_work', 'lazy_oracle', 'build_augmented', 'Embeddings',
-           'frozen_history', 'train_one', 'load_model', 'accuracy_table', 'run']
-
-# %% ../nbs/12_pipeline.ipynb #aeb853d7
-def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-def _write(path: Path, write: Callable[[Path], Any]):
-    "`write(tmp)` to a temporary file next to `path`, then rename it over `path`: never a half-written file."
-    tmp = path.with_name(f'.{path.name}.tmp')
-    try: write(tmp); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-
-_ORACLE = ('oracle', 'local_oracle')
-_RUBRICS = ('offline_rubrics', 'rubric_prompts', 'rubrics') + _ORACLE
-STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': _RUBRICS,
-                 'augment': ('augment', 'neutrals', 'edits', 'causal_edits', 'spurious_edits', 'verify') + _RUBRICS,
-                 'model': ('model', 'frozen', 'train', 'frozen_fit', 'losses'), 'filter': ('filter', 'model', 'frozen'),
-                 'evaluate': ('evaluate', 'stats', 'edits', 'spurious_edits', 'eval_edits', 'pipeline', 'report'),
-                 'report': ('inspect', 'figures', 'report')}
-
-def _lib() -> Path:
-    "The folder of the crome modules."
-    return Path(__file__).parent if '__file__' in globals() else Path(__import__('crome').__file__).parent
-
-def _crome_imports(path: Path) -> set[str]:
-    "The crome modules `path` imports, at module level or inside functions."
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            mod = node.module or ''
-            if node.level: out.update([mod.split('.')[0]] if mod else [a.name for a in node.names])
-            elif mod == 'crome': out.update(a.name for a in node.names)
-            elif mod.startswith('crome.'): out.add(mod.split('.')[1])
-        elif isinstance(node, ast.Import):
-            out.update(a.name.split('.')[1] for a in node.names if a.name.startswith('crome.'))
-    return out
-
-def stage_modules(stage: str) -> list[str]:
-    "The crome modules a stage runs: its entry modules (`STAGE_MODULES`) and all they import, followed transitively."
-    todo, seen = list(STAGE_MODULES.get(stage.split(':')[0], ())), set()
-    while todo:
-        m = todo.pop()
-        if m in seen or not (_lib() / f'{m}.py').exists(): continue
-        seen.add(m); todo.extend(_crome_imports(_lib() / f'{m}.py'))
-    return sorted(seen)
-
-def code_key(stage: str) -> str:
-    "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
-    return _hash({m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)})
-
-class Run:
-    "A run directory with per-stage keys in `state.json`."
-    def __init__(self, cfg: RunConfig):
-        self.cfg, self.dir = cfg, cfg.run_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.dir / 'state.json'
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-        self.ran, self.skipped, self.planned = [], [], {}
-
-    def path(self, *parts) -> Path:
-        p = self.dir.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
-
-    def key(self, name: str) -> str: return self.state.get(name, {}).get('key', '')
-
-    def plan(self, name: str, settings: Any, deps: list[str]) -> str:
-        "The key stage `name` will have: settings, code and its dependencies' keys (planned ones first)."
-        dep_keys = [self.planned.get(d, self.key(d)) for d in deps]
-        self.planned[name] = _hash({'settings': settings, 'deps': dep_keys, 'code': code_key(name)})
-        return self.planned[name]
-
-    def up_to_date(self, name: str, key: str, outputs: list[str]) -> bool:
-        "Stage `name` finished with this key and its outputs exist."
-        return self.state.get(name, {}).get('key') == key and all((self.dir / o).exists() for o in outputs)
-
-    def stage(self, name: str, settings: Any, deps: list[str], fn, outputs: list[str]) -> str:
-        "Run `fn()` unless stage `name` is up to date; returns the stage key."
-        key = self.plan(name, settings, deps)
-        if self.up_to_date(name, key, outputs):
-            self.skipped.append(name); log.info('skip %s (up to date)', name); return key
-        t = time.time(); log.info('run %s', name)
-        fn()
-        self.state[name] = {'key': key, 'seconds': round(time.time() - t, 2),
-                            'finished': time.strftime('%Y-%m-%d %H:%M:%S')}
-        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1)))
-        self.ran.append(name)
-        return key
+__all__ = ['log', 'ORACLE_STAGES', 'RECIPE_DATA', 'build_data', 'test_splits', 'make_oracle', 'early_stages', 'oracle_work',
+           'lazy_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one', 'load_model',
+           'accuracy_table', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #297c71e2
-def _save(ds, path: Path):
-    "Write a dataset as parquet, atomically (see `_write`)."
-    _write(path, lambda p: ds.to_parquet(str(p)))
-
-def _load(path: Path):
-    from datasets import Dataset
-    return Dataset.from_parquet(str(path))
-
 def build_data(cfg: RunConfig) -> dict:
     "Train and test splits for the run's data source."
     from crome import data as D
