@@ -4,47 +4,21 @@
 
 # %% ../nbs/01_data.ipynb #2f13f5cc
 from __future__ import annotations
-import difflib, gzip, hashlib, json, logging, math, os, random, re
+import difflib, hashlib, logging, math, random, re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           text_of, to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows  # noqa: F401 (re-exported)
+from .public_sets import PANDALM_FILE, PUBLIC_SETS, default_path
+from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'data_dir', 'default_path', 'LoadReport', 'load_pairs',
-           'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs',
-           'load_pandalm', 'fetch_data', 'prompt_key', 'split_by_prompt', 'shared_responses']
-
-# %% ../nbs/01_data.ipynb #91a59635
-DATA_ENV = 'CROME_DATA'  # environment variable naming the data folder
-PUBLIC_SETS = {  # name -> Hugging Face dataset, its sub-folder, and the local files per split (relative to data_dir())
-    'hh-rlhf': dict(hf='Anthropic/hh-rlhf', data_dir='harmless-base', columns=('chosen', 'rejected'),
-                    files={'test': 'hh-rlhf/harmless-base/test.jsonl.gz'}),
-    'gsm8k': dict(hf='openai/gsm8k', data_dir='main', columns=('question', 'answer'),
-                  files={'train': 'gsm8k/train.jsonl', 'test': 'gsm8k/test.jsonl'}),
-}
-PANDALM_FILE = 'pandalm/testset-v1.json'
-
-def data_dir() -> Path:
-    "The folder of the public sets: `$CROME_DATA`, else `~/.cache/crome/data`."
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path.home() / '.cache' / 'crome' / 'data'
-
-def default_path(rel: str,  # file inside data_dir(), e.g. 'gsm8k/train.jsonl'
-                ) -> Path:
-    "A public set's local file, or a `CromeDataError` that says how to get it."
-    p = data_dir() / rel
-    if p.exists(): return p
-    name = rel.split('/')[0]
-    how = (f'run `crome data get {name}` once (needs internet)' if name in PUBLIC_SETS else
-           'download data/testset-v1.json from github.com/WeOpenML/PandaLM to that path')
-    raise CromeDataError([Problem(str(p), None, None, f'not found: {how}, set {DATA_ENV} to a folder that has it, '
-                                  'or pass the path')])
+__all__ = ['log', 'LoadReport', 'load_pairs', 'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer',
+           'load_gsm8k', 'gsm8k_pairs', 'load_pandalm', 'prompt_key', 'split_by_prompt', 'shared_responses']
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass
@@ -267,41 +241,6 @@ def load_pandalm(path: str | Path | None = None,  # PandaLM testset-v1.json; def
                                    generator='human', subset='pandalm')); rows.append(i)
     if problems: raise CromeDataError(problems)
     return _finish(records, report, str(path), 'item', rows, return_report, empty_response_ok=True)
-
-# %% ../nbs/01_data.ipynb #09af103a
-def _write_jsonl(rows, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    opener = gzip.open if path.name.endswith('.gz') else open
-    with opener(tmp, 'wt', encoding='utf-8') as f:
-        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-    os.replace(tmp, path)
-
-def fetch_data(names: Sequence[str] | None = None,  # keys of PUBLIC_SETS (default: all)
-               dest: str | Path | None = None,  # default: data_dir()
-               sources: dict | None = None,  # name -> other hub name or local folder of data files
-               force: bool = False,  # fetch again even if the files exist
-              ) -> dict[str, list[Path]]:
-    "Fetch public sets by their Hugging Face names into `dest` in the layout the loaders read."
-    import datasets
-    dest, sources = Path(dest) if dest else data_dir(), sources or {}
-    bad = [n for n in names or () if n not in PUBLIC_SETS]
-    if bad: raise ValueError(f"unknown data set {', '.join(bad)}; choose from {', '.join(PUBLIC_SETS)}")
-    out = {}
-    for name in names or list(PUBLIC_SETS):
-        spec, src = PUBLIC_SETS[name], str(sources.get(name, PUBLIC_SETS[name]['hf']))
-        out[name] = []
-        for split, rel in spec['files'].items():
-            p = dest / rel
-            if p.exists() and not force: out[name].append(p); continue
-            log.info('fetching %s %s from %s', name, split, src)
-            try: ds = datasets.load_dataset(src, data_dir=spec['data_dir'], split=split)
-            except Exception as e:
-                raise CromeDataError([Problem(src, None, None, f'cannot fetch split {split!r} of {name}: '
-                                              f'{type(e).__name__}: {str(e)[:300]}')]) from None
-            _write_jsonl(({c: r[c] for c in spec['columns']} for r in ds), p)
-            out[name].append(p)
-    return out
 
 # %% ../nbs/01_data.ipynb #2bc90d4a
 def prompt_key(prompt) -> str:
