@@ -10,16 +10,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import text_of, response_text, replace_response
-from .edits import get_edit, edit_rng, causal_edits, spurious_edits
-from .eval_edits import strip_calculator  # registers the eval-role causal edits
+from .schema import text_of, response_text
+from .edits import get_edit, edit_rng
 from .scorers import CachedScorer, as_models, LengthScorer, CosineScorer  # noqa: F401 (re-exported)
+from .transforms import (PARAPHRASE_PROMPT, TRANSLATE_PROMPT, SIDES, llm_rewrites,  # noqa: F401 (re-exported)
+                              eval_edit, eval_edit_names, transform_pair, _transformed)
 
 # %% auto #0
-__all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'PARAPHRASE_PROMPT', 'TRANSLATE_PROMPT', 'SIDES', 'SHIFT_COLUMNS',
-           'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows', 'section_of', 'load_rewardbench',
-           'section_accuracy', 'section_correct', 'llm_rewrites', 'eval_edit', 'eval_edit_names', 'transform_pair',
-           'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
+__all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'SHIFT_COLUMNS', 'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows',
+           'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'robustness_suite', 'reward_shifts',
+           'shift_summary', 'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #acc00002
 def preference_mask(labels: Sequence | None, n: int) -> np.ndarray:
@@ -133,90 +133,7 @@ def section_correct(scorers,  # a scorer or {name: scorer}
     return out | {'Avg': ver}
 
 
-# %% ../nbs/10_evaluate.ipynb #c31c9867
-PARAPHRASE_PROMPT = ('Paraphrase the text below. Keep its meaning, every fact and number, its length and its format; '
-                     'change only the wording. Reply with the paraphrase only.\n\n<text>\n{text}\n</text>')
-TRANSLATE_PROMPT = ('Translate the text below into {lang}. Keep numbers and formatting. '
-                    'Reply with the translation only.'
-                    '\n\n<text>\n{text}\n</text>')
-
-def _ask(oracle, prompts: list[str]) -> list[str | None]:
-    "Completion texts (None for a failed or empty call), in order."
-    res = oracle.complete_many([[{'role': 'user', 'content': p}] for p in prompts])
-    out = []
-    for c in res:
-        t = getattr(c, 'text', None) if getattr(c, 'error', None) is None else None
-        t = t.strip() if isinstance(t, str) else None
-        out.append(t.removeprefix('<text>').removesuffix('</text>').strip() if t else None)
-    return out
-
-def llm_rewrites(oracle, texts: Sequence[str], kind: str = 'paraphrase') -> list[str | None]:
-    "Paraphrases or back-translations (English -> French -> English) of `texts` by an oracle; None where a call failed."
-    uniq = list(dict.fromkeys(texts))
-    if kind == 'paraphrase': new = _ask(oracle, [PARAPHRASE_PROMPT.format(text=t) for t in uniq])
-    elif kind == 'back_translation':
-        fr = _ask(oracle, [TRANSLATE_PROMPT.format(lang='French', text=t) for t in uniq])
-        ok = [i for i, t in enumerate(fr) if t]
-        back = _ask(oracle, [TRANSLATE_PROMPT.format(lang='English', text=fr[i]) for i in ok]) if ok else []
-        new = [None] * len(uniq)
-        for i, b in zip(ok, back): new[i] = b
-    else: raise ValueError(f"kind must be 'paraphrase' or 'back_translation', got {kind!r}")
-    table = dict(zip(uniq, new))
-    return [table[t] for t in texts]
-
-# %% ../nbs/10_evaluate.ipynb #c04638cb
-SIDES = ('both', 'chosen', 'rejected')
-
-def eval_edit(name: str):
-    "The registry edit `name`, refusing anything that is not an eval-role generator."
-    e = get_edit(name)
-    if e.role != 'eval':
-        raise ValueError(f"edit {name!r} has role {e.role!r} (family {e.family!r}): evaluation may use only eval-role "
-                         f"generators, or a model trained on it is tested on its own training data; eval-role edits: "
-                         f"{', '.join(x.name for x in spurious_edits(role='eval') + causal_edits(role='eval'))}")
-    return e
-
-def eval_edit_names(edits=None, kind: str | None = None) -> list[str]:
-    "Names of the eval-role edits to apply: `edits` checked, or every eval-role edit (of `kind` if given)."
-    if edits is None:
-        es = spurious_edits(role='eval') + ([] if kind == 'spurious' else causal_edits(role='eval'))
-        return [e.name for e in es]
-    names = list(edits)
-    for n in names: eval_edit(n)
-    return names
-
-def transform_pair(name: str, row: dict, side: str = 'both', seed: int | str = 0) -> tuple | None:
-    "Apply eval-role spurious edit `name` to one pair on `side`: `(prompt, chosen, rejected)`, or None."
-    if side not in SIDES: raise ValueError(f'side must be one of {SIDES}, got {side!r}')
-    e, p, c, r = eval_edit(name), row['prompt'], row['chosen'], row['rejected']
-    if side != 'both' and e.target == 'prompt': return None
-    rng = lambda: edit_rng(f"{seed}:{row['pair_id']}", name)
-    a = e.apply(p, c, rng(), other=response_text(r)) if side in ('both', 'chosen') else None
-    b = e.apply(p, r, rng(), other=response_text(c)) if side in ('both', 'rejected') else None
-    if side != 'both':  # one-sided: only the answer changes
-        a, b = (a if a is None or a[1] is not c else None), (b if b is None or b[1] is not r else None)
-        if a is None and b is None: return None
-        return p, (a[1] if a else c), (b[1] if b else r)
-    if a is None and b is None: return None
-    return (a or b)[0], (a[1] if a else c), (b[1] if b else r)
-
 # %% ../nbs/10_evaluate.ipynb #63fc0ea9
-def _transformed(rows, names, sides, seed, oracle) -> list[tuple[str, str, int, tuple]]:
-    "(side, transformation, row index, (prompt, chosen, rejected)) for every instance."
-    inst = [(s, n, i, t) for s in sides for n in names for i, row in enumerate(rows)
-            if (t := transform_pair(n, row, s, seed)) is not None]
-    if oracle is not None and not getattr(oracle, 'offline', False):
-        for kind in ('paraphrase', 'back_translation'):
-            new = llm_rewrites(oracle, [response_text(r[k]) for r in rows for k in ('chosen', 'rejected')], kind)
-            for i, row in enumerate(rows):
-                nc, nr = new[2 * i], new[2 * i + 1]
-                for s in sides:
-                    c = replace_response(row['chosen'], nc) if nc and s in ('both', 'chosen') else row['chosen']
-                    r = replace_response(row['rejected'], nr) if nr and s in ('both', 'rejected') else row['rejected']
-                    need = {'both': nc and nr, 'chosen': nc, 'rejected': nr}[s]
-                    if need: inst.append((s, kind, i, (row['prompt'], c, r)))
-    return inst
-
 def robustness_suite(scorers,  # a scorer or {name: scorer}
                      ds,  # evaluation pairs
                      edits: Sequence[str] | None = None,  # eval-role spurious edit names (default: all of them)

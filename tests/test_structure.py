@@ -12,7 +12,7 @@ STAGES = [['schema'], ['data', 'readers', 'public_sets'], ['demo'], ['oracle_bas
           ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'encoding', 'frozen', 'packed'],
           ['losses'],
           ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
-          ['evaluate', 'stats', 'bon', 'scorers'],
+          ['evaluate', 'stats', 'bon', 'scorers', 'transforms'],
           ['stress'], ['inspect', 'figures', 'train_figures', 'report', 'views'], ['config', 'run_state', 'pipeline'],
           ['cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
