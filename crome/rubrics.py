@@ -4,183 +4,22 @@
 
 # %% ../nbs/03_rubrics.ipynb #fadb1536
 from __future__ import annotations
-import json, math, re, warnings
+import warnings
 from collections import Counter
-from dataclasses import dataclass
-from typing import Literal
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm.auto import tqdm
 from .oracle import is_offline
 from .rubric_prompts import (N_ATTRIBUTES, N_ELEMENTS, ELEMENT_DIRECTIONS, SYSTEM_PROMPT,  # noqa: F401
                                   ATTRIBUTES_PROMPT, ELEMENTS_PROMPT, REVIEW_PROMPT, REPAIR_PROMPT, quote_data,
                                   rubric_messages, rubric_schema, rubric_format)  # the prompts: 03b_rubric_prompts
+from .rubric_models import (WEIGHT_TOL, snake_case, Element, Attribute, Rubric,  # noqa: F401 (re-exported)
+                                 RubricFailure, RubricParseError, extract_json, normalise_weights, parse_attributes,
+                                 parse_elements, parse_review)  # the models and parsers: 03c_rubric_models
 from .schema import response_text, text_of
 from .offline_rubrics import (DOMAINS, OFFLINE_ATTRIBUTES, DOMAIN_ATTRIBUTES, domain_scores, detect_domain,
                                   offline_attributes, offline_reasons)
 
 # %% auto #0
-__all__ = ['WEIGHT_TOL', 'STAGE_MAX_TOKENS', 'snake_case', 'Element', 'Attribute', 'Rubric', 'RubricFailure', 'RubricParseError',
-           'extract_json', 'normalise_weights', 'parse_attributes', 'parse_elements', 'parse_review', 'llm_rubrics',
-           'llm_rubric', 'offline_rubric', 'rubricate', 'rubric_failures', 'rubrics_of']
-
-# %% ../nbs/03_rubrics.ipynb #92ae00e7
-WEIGHT_TOL = 0.1  # weights are always rescaled to sum 1; a sum off 1 by more than this is kept in `weight_sum`
-_DIRECTION_SYNONYMS = {
-    **dict.fromkeys(('positive', 'increase', 'increases', '+', 'up', 'better', 'improves', 'higher'), 'positive'),
-    **dict.fromkeys(('negative', 'decrease', 'decreases', '-', 'down', 'worse', 'degrades', 'lower'), 'negative')}
-
-# %% ../nbs/03_rubrics.ipynb #54cc47e0
-def snake_case(name: str) -> str:
-    "`'Factual Accuracy'` -> `'factual_accuracy'`."
-    s = re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', str(name).strip())
-    return re.sub(r'[^a-z0-9]+', '_', s.lower()).strip('_')
-
-class Element(BaseModel):
-    "A concrete, observable property of an answer that moves one attribute."
-    model_config = ConfigDict(extra='ignore')
-    description: str = Field(min_length=3, max_length=400)
-    direction: Literal['positive', 'negative']  # effect of its presence on the answer's quality
-
-    @field_validator('direction', mode='before')
-    @classmethod
-    def _dir(cls, v):
-        d = _DIRECTION_SYNONYMS.get(str(v).strip().lower())
-        if d is None: raise ValueError(f"direction must be 'positive' or 'negative', got {v!r}")
-        return d
-
-class Attribute(BaseModel):
-    "One causal attribute of an answer."
-    model_config = ConfigDict(extra='ignore')
-    name: str  # snake_case identifier
-    description: str = Field(min_length=3, max_length=600)
-    weight: float = Field(gt=0, le=1)
-    elements: list[Element] = []
-
-    @field_validator('name', mode='before')
-    @classmethod
-    def _name(cls, v):
-        s = snake_case(v)
-        if not re.fullmatch(r'[a-z][a-z0-9_]{1,39}', s):
-            raise ValueError(f'attribute name {v!r} is not a short identifier')
-        return s
-
-class Rubric(BaseModel):
-    "Exactly 5 mutually exclusive attributes with weights summing to 1, plus where the rubric came from."
-    model_config = ConfigDict(extra='ignore')
-    attributes: list[Attribute]
-    domain: str | None = None  # offline domain (math/code/safety/chat), None for LLM rubrics
-    generator: str = 'offline'  # 'offline' or 'oracle:<model>'
-    review: str | None = None  # LLM path: 'ok', 'revised', 'skipped' or 'failed: <reason>'
-    weight_sum: float | None = None  # LLM path: the weights' sum as given, if off 1 by > WEIGHT_TOL (then rescaled)
-
-    @model_validator(mode='after')
-    def _check(self):
-        names = [a.name for a in self.attributes]
-        if len(names) != N_ATTRIBUTES: raise ValueError(f'expected exactly {N_ATTRIBUTES} attributes, got {len(names)}')
-        dup = [n for n, c in Counter(names).items() if c > 1]
-        if dup: raise ValueError(f'attribute names must be unique, repeated: {dup}')
-        s = sum(a.weight for a in self.attributes)
-        if abs(s - 1) > 1e-6: raise ValueError(f'weights must sum to 1, got {s:.4f}')
-        return self
-
-    @property
-    def names(self) -> list[str]: return [a.name for a in self.attributes]
-    def __getitem__(self, name: str) -> Attribute: return next(a for a in self.attributes if a.name == name)
-    def to_json(self) -> str: return self.model_dump_json()
-    @classmethod
-    def from_json(cls, s: str) -> 'Rubric': return cls.model_validate_json(s)
-
-@dataclass
-class RubricFailure:
-    "A pair whose rubric could not be obtained: which stage, why, and the last raw output."
-    stage: str  # 'attributes', 'elements' or 'oracle'
-    reason: str
-    raw: str | None = None
-    def __str__(self): return f'{self.stage}: {self.reason}'
-
-# %% ../nbs/03_rubrics.ipynb #1755252e
-class RubricParseError(ValueError):
-    "Oracle output that does not follow the requested format (the message is shown to the oracle on repair)."
-
-def extract_json(text: str):
-    "The first JSON object or array in `text` (whole text, fenced block, or embedded)."
-    if not isinstance(text, str) or not text.strip(): raise RubricParseError('the reply is empty')
-    try: return json.loads(text, strict=False)
-    except ValueError: pass
-    for m in re.finditer(r'```(?:json|JSON)?\s*\n?(.*?)```', text, re.S):
-        try: return json.loads(m.group(1), strict=False)
-        except ValueError: pass
-    dec = json.JSONDecoder(strict=False)  # control characters inside strings are tolerated
-    for m in re.finditer(r'[\[{]', text):
-        try: return dec.raw_decode(text, m.start())[0]
-        except ValueError: pass
-    raise RubricParseError('no JSON object found in the reply')
-
-def normalise_weights(ws: list[float]) -> list[float]:
-    "Positive weights rescaled to sum to 1 (`_validated` records a sum off 1 by more than WEIGHT_TOL)."
-    if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w) or w <= 0 for w in ws):
-        raise RubricParseError(f'every weight must be a positive number, got {ws}')
-    s = float(sum(ws))
-    return [w / s for w in ws]
-
-def _attr_list(obj) -> list:
-    if isinstance(obj, dict) and isinstance(obj.get('attributes'), list): return obj['attributes']
-    if isinstance(obj, list): return obj
-    raise RubricParseError('expected a JSON object with an "attributes" list')
-
-def _first_error(e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = '.'.join(str(x) for x in err['loc'])
-    return f"{loc + ': ' if loc else ''}{err['msg']}".replace('Value error, ', '')
-
-def _validated(attrs: list, need_elements: bool, **meta) -> Rubric:
-    if len(attrs) != N_ATTRIBUTES:
-        raise RubricParseError(f'expected exactly {N_ATTRIBUTES} attributes, got {len(attrs)}')
-    if not all(isinstance(a, dict) for a in attrs): raise RubricParseError('each attribute must be a JSON object')
-    ws = normalise_weights([a.get('weight') for a in attrs])
-    s = float(sum(a['weight'] for a in attrs))
-    if abs(s - 1) > WEIGHT_TOL: meta = {**meta, 'weight_sum': round(s, 6)}  # rescaled: say so
-    attrs = [{**a, 'weight': w} for a, w in zip(attrs, ws)]
-    try: r = Rubric(attributes=attrs, **meta)
-    except ValidationError as e: raise RubricParseError(_first_error(e)) from None
-    if need_elements:
-        bad = [f'{a.name} has {len(a.elements)}' for a in r.attributes if len(a.elements) != N_ELEMENTS]
-        if bad: raise RubricParseError(f'each attribute needs exactly {N_ELEMENTS} elements: ' + ', '.join(bad))
-    return r
-
-def parse_attributes(text: str) -> Rubric:
-    "Stage 1 reply -> a Rubric without elements (raises RubricParseError)."
-    return _validated([{k: v for k, v in a.items() if k != 'elements'} if isinstance(a, dict) else a
-                       for a in _attr_list(extract_json(text))], need_elements=False)
-
-def _elements_by_name(obj) -> list[tuple[str, object]]:
-    "(name, elements) pairs of a stage-2 reply: {'elements': {name: [...]}} (the schema) or the old list of entries."
-    keyed = obj.get('elements') if isinstance(obj, dict) else None
-    if isinstance(keyed, dict):
-        return [(k, v.get('elements') if isinstance(v, dict) else v) for k, v in keyed.items()]
-    out = []
-    for a in _attr_list(obj):  # [{"name": ..., "elements": [...]}, ...]: a reply without the schema
-        if not isinstance(a, dict) or 'name' not in a: raise RubricParseError('each entry needs "name" and "elements"')
-        out.append((a['name'], a.get('elements')))
-    return out
-
-def parse_elements(text: str, rubric: Rubric) -> Rubric:
-    "Stage 2 reply -> `rubric` with 5 elements per attribute; the names must be exactly the rubric's, once each."
-    pairs = [(snake_case(n), e) for n, e in _elements_by_name(extract_json(text))]
-    got = dict(pairs)
-    if set(got) != set(rubric.names) or len(pairs) != len(got):
-        raise RubricParseError(f'elements must be given for exactly these attributes, once each: {rubric.names}; '
-                               f'got {[n for n, _ in pairs]}')
-    attrs = [{**a.model_dump(), 'elements': got[a.name]} for a in rubric.attributes]
-    return _validated(attrs, need_elements=True, generator=rubric.generator, weight_sum=rubric.weight_sum)
-
-def parse_review(text: str, rubric: Rubric) -> Rubric:
-    "Stage 3 reply -> the rubric (verdict 'ok') or the revised one (verdict 'revised', fully re-validated)."
-    obj = extract_json(text)
-    if not isinstance(obj, dict) or str(obj.get('verdict', '')).lower() not in ('ok', 'revised'):
-        raise RubricParseError('expected a JSON object with "verdict": "ok" or "revised"')
-    if obj['verdict'].lower() == 'ok': return rubric.model_copy(update={'review': 'ok'})
-    return _validated(_attr_list(obj), need_elements=True, generator=rubric.generator, review='revised')
+__all__ = ['STAGE_MAX_TOKENS', 'llm_rubrics', 'llm_rubric', 'offline_rubric', 'rubricate', 'rubric_failures', 'rubrics_of']
 
 # %% ../nbs/03_rubrics.ipynb #e61c7aa0
 STAGE_MAX_TOKENS = {'attributes': 600, 'elements': 1600, 'review': 2000}  # at least this many tokens per stage reply
