@@ -70,6 +70,17 @@ def test_modules_are_small():
     assert all(m in size for m in OVERSIZE), 'a module in OVERSIZE no longer exists: drop it from the list'
 
 
+NB_MAX_LINES = 420  # a notebook: one module, one concept, ~400 source lines (code + prose + tests); past it, split
+
+
+def test_notebooks_are_small():
+    "Each notebook stays near ~400 source lines (code and markdown cells; outputs not counted)."
+    size = {p.name: sum(len(''.join(c['source']).splitlines()) for c in json.loads(p.read_text())['cells'])
+            for p in (ROOT / 'nbs').glob('*.ipynb')}
+    big = {n: k for n, k in size.items() if k > NB_MAX_LINES}
+    assert size and not big, f'notebooks over {NB_MAX_LINES} source lines (split them along a concept): {big}'
+
+
 def _generated(line: str, lineno: int) -> bool:
     "nbdev writes the notebook summary as line 1 and wraps `__all__` itself: those lines are not ours to wrap."
     return lineno == 1 or line.startswith('__all__ = [')
