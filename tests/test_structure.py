@@ -1,7 +1,8 @@
 """Structure rules: data flows one way through the stages, modules stay readable (line length, size)."""
-import ast, json, shutil, subprocess, sys
+import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest
+from crome.run_state import _crome_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
@@ -24,17 +25,8 @@ def modules() -> list[str]:
 
 
 def crome_imports(path: Path) -> set[str]:
-    "Names of crome modules imported anywhere in `path` (module level or inside functions)."
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level and node.module: out.add(node.module.split('.')[0])
-            elif node.level: out.update(a.name for a in node.names)
-            elif node.module and node.module.split('.')[0] == 'crome':
-                out.update([node.module.split('.')[1]] if '.' in node.module else [a.name for a in node.names])
-        elif isinstance(node, ast.Import):
-            out.update(a.name.split('.')[1] for a in node.names if a.name.startswith('crome.'))
-    return out - {'__init__', '_modidx'}
+    "Names of crome modules imported anywhere in `path` (the pipeline's code keys walk imports the same way)."
+    return _crome_imports(path) - {'__init__', '_modidx'}
 
 
 def test_every_module_has_a_stage():
