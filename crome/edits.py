@@ -170,7 +170,7 @@ def _replace_request(prompt, new: str):
     return prompt[:s] + new + prompt[e:]
 
 # %% ../nbs/04_edits.ipynb #80bee6e8
-FAMILY_MODULES = ('crome.causal_edits', 'crome.spurious_edits')
+FAMILY_MODULES = ('crome.causal_edits', 'crome.minimal_edits', 'crome.spurious_edits', 'crome.eval_edits')
 
 class Registry(dict):
     "name -> `Edit`; reading it first imports the modules that register the edit families (`FAMILY_MODULES`)."
@@ -179,6 +179,9 @@ class Registry(dict):
         if self._state != 'empty': return self
         self._state = 'loading'
         for m in FAMILY_MODULES: importlib.import_module(m)
+        rank = {m: i for i, m in enumerate(FAMILY_MODULES)}  # module order, whatever order they were imported in
+        items = sorted(dict.items(self), key=lambda kv: rank.get(kv[1].fn.__module__, len(rank)))  # stable sort
+        dict.clear(self); dict.update(self, items)
         self._state = 'loaded'
         return self
     def __getitem__(self, k): return super(Registry, self.load()).__getitem__(k)
