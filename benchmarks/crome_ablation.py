@@ -3,7 +3,8 @@ from causal pairs too, non-neutral causal edits allowed or not, contradict_fact 
 the requested-item edit (one data-drawn word vs the first version's three pool words), IQN pairs per original pair,
 the tie-loss weight lambda and the filter threshold tau. Every variant is trained with the same frozen-MiniLM trainer
 and budget as benchmarks/quality.py (vanilla baseline filter, 2 x originals, 50% augmented) and scored on the demo's
-val_clean / val_reversed splits, per causal-attribute kind, pooled over cues and seeds with 95% bootstrap intervals.
+val_clean / val_reversed splits, per causal-attribute kind, pooled over cues and seeds with 95% bootstrap intervals
+(crome.stats.bootstrap_ci; a (task, seed) demo set's pairs are shared by its cues and resampled once for them).
 Selection rule: a variant replaces the default only if its reversed accuracy (both tasks pooled) is significantly
 above the default's (paired bootstrap interval above 0) and its clean accuracy is not significantly below; otherwise
 the default stays (a difference inside the noise is not a ranking). quality.py then scores the defaults once on test.
@@ -68,19 +69,21 @@ def main():
     for (name, task), g in list(A.groupby(['variant', 'task'], sort=False)) + list(A.assign(task='both').groupby(
             ['variant', 'task'], sort=False)):
         row = dict(variant=name, task=task)
+        keys = list(zip(A.loc[g.index, 'task'], g.seed))  # a (task, seed) demo set is shared by its cues
         for split in ('clean', 'reversed'):
             row[split], row[f'{split}_low'], row[f'{split}_high'] = bootstrap_ci(
-                [np.asarray(x, float) for x in g[f'{split}_correct']])
+                [np.asarray(x, float) for x in g[f'{split}_correct']], pairs=keys)
         rows.append(row)
     S = pd.DataFrame(rows)
     key = lambda g: g.sort_values(['task', 'cue', 'seed'])
     units = {n: key(g) for n, g in A.groupby('variant', sort=False)}
     arr = lambda n, col: [np.asarray(x, float) for x in units[n][col]]
+    keys = lambda n: list(zip(units[n].task, units[n].seed))
     diffs, best = [], 'default'
     for name in units:
         if name == 'default': continue
-        dr = paired_diff_ci(arr(name, 'reversed_correct'), arr('default', 'reversed_correct'))
-        dc = paired_diff_ci(arr(name, 'clean_correct'), arr('default', 'clean_correct'))
+        dr = paired_diff_ci(arr(name, 'reversed_correct'), arr('default', 'reversed_correct'), pairs=keys(name))
+        dc = paired_diff_ci(arr(name, 'clean_correct'), arr('default', 'clean_correct'), pairs=keys(name))
         diffs.append(dict(variant=name, reversed_diff=dr[0], reversed_low=dr[1], reversed_high=dr[2], clean_diff=dc[0],
                           clean_low=dc[1], clean_high=dc[2], verdict=verdict(dr, f'{name} - default, reversed')))
         if dr[1] > 0 and dc[2] >= 0 and (best == 'default' or dr[0] > max(d['reversed_diff'] for d in diffs[:-1])):
@@ -90,7 +93,8 @@ def main():
     print(f'\nselected on validation: {best!r}')
     meta['seconds'] = round(time.time() - t0, 1)
     save_results({'meta': meta, 'summary': S, 'vs_default': D, 'selected': best,
-                  'rows': A.drop(columns=['clean_correct', 'reversed_correct'])}, a.out)
+                  'rows': A.drop(columns=['clean_correct', 'reversed_correct']),
+                  'verdicts': A[['variant', 'task', 'cue', 'seed', 'clean_correct', 'reversed_correct']]}, a.out)
     print('wrote', a.out)
 
 

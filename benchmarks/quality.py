@@ -4,19 +4,23 @@ budget, trainer and seeds, scored once on test splits that share no prompt and n
 Part A, testbed: the code-generated demo (crome.demo) for each causal-attribute kind (relevance: contextual;
 requested_item: within-prompt) and each cue kind at rho 0.9; the augmentations are filtered by a vanilla baseline
 (tau 0.2) and never see the cue. Accuracy on the clean and reversed-cue test splits, pooled over cues and seeds, with
-95% bootstrap intervals over seeds x cues and pairs; paired differences between recipes.
+95% bootstrap intervals (crome.stats.bootstrap_ci: seeds resampled; inside each, its cues and, once for all of them,
+its pairs, since a seed's cues share its demo pairs); paired differences between recipes.
 Part B, real data: hh-rlhf harmless (Safety), GSM8K (train.jsonl for training; test.jsonl for the test pairs:
 Reasoning = a correct vs an eval-role arithmetic-slip solution of the same question; prompt matching = own vs
 another question's solution, under Chat) and PandaLM majority preferences (Chat), split train / validation / test by
-prompt. Section accuracy with intervals against two untrained baselines (longer answer wins; prompt-answer cosine);
+prompt. Section accuracy with intervals (the five training seeds score the same test pairs: seeds and pairs are
+resampled crossed) against two untrained baselines (longer answer wins; prompt-answer cosine);
 a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table). The eval-role
 robustness suite (accuracy drop, micro-averaged) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
 The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
 side by side (about 28 minutes on 2 cores), then `quality.py --merge A.json B.json`.
-Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included)."""
-import argparse, os, time, warnings
+Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included, and
+the per-pair verdicts: `quality.py --resummarise JSON --out JSON` recomputes every interval from them, no training)."""
+import argparse, os, sys, time, warnings
+from pathlib import Path
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('TQDM_DISABLE', '1')
@@ -31,7 +35,7 @@ from crome.stats import bootstrap_ci, paired_diff_ci, power_table, verdict
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
 from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses
 from crome.schema import to_dataset
-from common import RESULTS, need_data, run_meta
+from common import RESULTS, ROOT, need_data, run_meta
 
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
 PAIRS = [('crome', 'vanilla'), ('crome', 'rrm'), ('rrm', 'vanilla')]
@@ -57,19 +61,25 @@ def _units(g: pd.DataFrame, col: str) -> list:
     return [np.asarray(x, float) for x in g.sort_values(['cue', 'seed'])[col]]
 
 
+def _pair_keys(g: pd.DataFrame) -> list:
+    "The pairs each `_units` array holds: a seed's demo data, shared by its cues (crome.stats.bootstrap_ci)."
+    return g.sort_values(['cue', 'seed'])['seed'].tolist()
+
+
 def summarise_a(A: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, diffs = [], []
     for (task, recipe), g in A.groupby(['task', 'recipe'], sort=False):
         row = dict(task=task, recipe=recipe, flip_share=float(g.flip_share.mean()), n_kept=float(g.n_kept.mean()))
         for split in ('clean', 'reversed'):
-            m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot)
+            m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot, pairs=_pair_keys(g))
             row |= {split: m, f'{split}_low': lo, f'{split}_high': hi}
         rows.append(row)
     for task, g in A.groupby('task', sort=False):
         by = {r: x for r, x in g.groupby('recipe')}
         for x, y in PAIRS:
             for split in ('clean', 'reversed'):
-                d = paired_diff_ci(_units(by[x], f'{split}_correct'), _units(by[y], f'{split}_correct'), n_boot=n_boot)
+                d = paired_diff_ci(_units(by[x], f'{split}_correct'), _units(by[y], f'{split}_correct'),
+                                   n_boot=n_boot, pairs=_pair_keys(by[x]))
                 diffs.append(dict(task=task, compare=f'{x} - {y}', split=split, diff=d[0], low=d[1], high=d[2],
                                   verdict=verdict(d, f'{x} - {y}')))
     return pd.DataFrame(rows), pd.DataFrame(diffs)
@@ -142,13 +152,7 @@ def part_b(a, trainer) -> dict:
         rob.append(rb.assign(seed=seed))
         bon.append(best_of_n(models | baselines, pools, ns=(1, 2, 4, 8), seeds=(seed,)).assign(train_seed=seed))
         print(f'  [B] seed {seed}: {time.time() - t0:.0f} s', flush=True)
-    power = power_table(per_seed, baselines=list(baselines), n_boot=a.n_boot)
-    diffs = []
-    for sec in per_seed[0]:
-        for x, y in PAIRS:
-            d = paired_diff_ci([s[sec][x] for s in per_seed], [s[sec][y] for s in per_seed], n_boot=a.n_boot)
-            diffs.append(dict(section=sec, compare=f'{x} - {y}', diff=d[0], low=d[1], high=d[2],
-                              verdict=verdict(d, f'{x} - {y}')))
+    power, diffs = summarise_b(per_seed, list(baselines), a.n_boot)
     R = pd.concat(rob, ignore_index=True)
     micro = R[R.transformation == 'micro_avg']
     drops = []
@@ -156,9 +160,24 @@ def part_b(a, trainer) -> dict:
         m, lo, hi = bootstrap_ci([g['drop'].to_numpy()], n_boot=a.n_boot)
         drops.append(dict(side=side, model=model, clean=g.clean_accuracy.mean(), accuracy=g.accuracy.mean(),
                           drop=m, drop_low=lo, drop_high=hi))
+    verdicts = [dict(seed=seed, section=sec, model=m, correct=np.asarray(v, int).tolist())
+                for seed, s in zip(a.seeds, per_seed) for sec, by in s.items() for m, v in by.items()]
     return dict(sizes={k: len(D[k]) for k in ('train', 'validation', 'test')}, shared_answers=D['shared_answers'],
-                n_bon_pools=len(pools), power=power, differences=pd.DataFrame(diffs), robustness=R,
+                n_bon_pools=len(pools), verdicts=verdicts, power=power, differences=diffs, robustness=R,
                 robustness_drops=pd.DataFrame(drops), bon=pd.concat(bon, ignore_index=True))
+
+
+def summarise_b(per_seed: list, baselines: list, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Power table and paired differences; every seed scored the same test pairs, so seeds and pairs are crossed."
+    power = power_table(per_seed, baselines=baselines, n_boot=n_boot)
+    diffs = []
+    for sec in per_seed[0]:
+        for x, y in PAIRS:
+            d = paired_diff_ci([s[sec][x] for s in per_seed], [s[sec][y] for s in per_seed], n_boot=n_boot,
+                               pairs=[0] * len(per_seed))
+            diffs.append(dict(section=sec, compare=f'{x} - {y}', diff=d[0], low=d[1], high=d[2],
+                              verdict=verdict(d, f'{x} - {y}')))
+    return power, pd.DataFrame(diffs)
 
 
 class FinetuneTrainer:
@@ -193,8 +212,37 @@ def merge(parts: list[str], out: str):
     import json
     a, b = (json.loads(open(f).read()) for f in parts)
     if 'testbed_summary' not in a: a, b = b, a
-    res = {'meta': a['meta'], 'meta_real': b['meta']} | {k: v for k, v in a.items() if k != 'meta'}
+    res = {'meta': a['meta'], 'meta_real': b['meta']} | {k: v for k, v in a.items() if k not in ('meta', 'meta_real')}
     save_results(res | {k: v for k, v in b.items() if k != 'meta'}, out); print('wrote', out)
+
+
+def resummarise(path: str, out: str):
+    """Recompute the intervals of a results file from its stored per-pair verdicts (no training): the testbed's
+    summary, differences and goals, and the real-data power table and differences where their verdicts are stored;
+    with the run's own number of bootstrap draws."""
+    import json, subprocess
+    res = json.loads(Path(path).read_text())
+    done, boots = [], {}
+    if 'testbed_verdicts' in res:
+        A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
+                                               on=['task', 'cue', 'seed', 'recipe'])
+        boots['testbed'] = n_boot = res['meta']['config']['n_boot']
+        S, D = summarise_a(A, n_boot)
+        res |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D)}; done.append('testbed')
+    if 'real_verdicts' in res:
+        V = pd.DataFrame(res['real_verdicts'])
+        per_seed = [{sec: {m: np.asarray(r.correct) for m, r in h.set_index('model').iterrows()}
+                     for sec, h in g.groupby('section', sort=False)} for _, g in V.groupby('seed', sort=True)]
+        models = list(per_seed[0][next(iter(per_seed[0]))])
+        boots['real'] = n_boot = res.get('meta_real', res['meta'])['config']['n_boot']
+        res['real_power'], res['real_differences'] = summarise_b(
+            per_seed, [m for m in ('length', 'cosine') if m in models], n_boot)
+        done.append('real')
+    elif 'real_power' in res:
+        print('note: no real_verdicts stored; the real-data intervals are left as they were (rerun --skip-a)')
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    res['resummarised'] = dict(parts=done, commit=commit, n_boot=boots, command=' '.join(sys.argv[1:]))
+    save_results(res, out); print('resummarised', done, '->', out)
 
 
 def main():
@@ -217,8 +265,10 @@ def main():
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
     p.add_argument('--out', default=str(RESULTS / 'quality.json'))
     p.add_argument('--merge', nargs=2, metavar='JSON', help='merge a --skip-b and a --skip-a results file into --out')
+    p.add_argument('--resummarise', metavar='JSON', help='recompute the intervals of a results file into --out')
     a = p.parse_args()
     if a.merge: return merge(a.merge, a.out)
+    if a.resummarise: return resummarise(a.resummarise, a.out)
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(','); a.recipes = a.recipes.split(',')
     bad = [r for r in a.recipes if r not in RECIPES] or [r for r in ('vanilla', 'rrm', 'crome') if r not in a.recipes]
     if bad: p.error(f'--recipes: {bad} (choose from {RECIPES}; vanilla, rrm and crome are always compared)')

@@ -53,7 +53,11 @@ def md(df: pd.DataFrame) -> str:
 def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
     S = pd.DataFrame(q['testbed_summary'])
     cfg = q['meta'].get('config', {})
-    out = [title, '', meta_line(q['meta']), '',
+    rs = q.get('resummarised') or {}
+    redo = ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
+             f"(`quality.py {rs['command']}`), with the pairs a seed's cue kinds share resampled once._", '']
+            if 'testbed' in rs.get('parts', []) else [])
+    out = [title, '', meta_line(q['meta']), ''] + redo + [
            f"Trainer: {cfg.get('trainer', '?')}; recipes {', '.join(NAMES.get(r, r) for r in S.recipe.unique())}; "
            f"cue kinds {', '.join(cfg.get('cues', []))}; {cfg.get('n_demo', '?')} demo pairs per task.", '',
            'Accuracy on the test split with 95% intervals (pooled over cue kinds and seeds). *clean*: no cue; '
