@@ -160,11 +160,22 @@ def part_b(a, trainer) -> dict:
         m, lo, hi = bootstrap_ci([g['drop'].to_numpy()], n_boot=a.n_boot)
         drops.append(dict(side=side, model=model, clean=g.clean_accuracy.mean(), accuracy=g.accuracy.mean(),
                           drop=m, drop_low=lo, drop_high=hi))
-    verdicts = [dict(seed=seed, section=sec, model=m, correct=np.asarray(v, int).tolist())
-                for seed, s in zip(a.seeds, per_seed) for sec, by in s.items() for m, v in by.items()]
     return dict(sizes={k: len(D[k]) for k in ('train', 'validation', 'test')}, shared_answers=D['shared_answers'],
-                n_bon_pools=len(pools), verdicts=verdicts, power=power, differences=diffs, robustness=R,
+                n_bon_pools=len(pools), verdicts=verdict_records(a.seeds, per_seed), power=power, differences=diffs, robustness=R,
                 robustness_drops=pd.DataFrame(drops), bon=pd.concat(bon, ignore_index=True))
+
+
+def verdict_records(seeds: list, per_seed: list) -> list[dict]:
+    "One record per (seed, section, model) with its 0/1 array: what a results file stores for `resummarise`."
+    return [dict(seed=seed, section=sec, model=m, correct=np.asarray(v, int).tolist())
+            for seed, s in zip(seeds, per_seed) for sec, by in s.items() for m, v in by.items()]
+
+
+def per_seed_from(records: list) -> list:
+    "The inverse of `verdict_records`: one {section: {model: 0/1 array}} per seed, in seed order."
+    V = pd.DataFrame(records)
+    return [{sec: {m: np.asarray(r.correct, float) for m, r in h.set_index('model').iterrows()}
+             for sec, h in g.groupby('section', sort=False)} for _, g in V.groupby('seed', sort=True)]
 
 
 def summarise_b(per_seed: list, baselines: list, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -230,9 +241,7 @@ def resummarise(path: str, out: str):
         S, D = summarise_a(A, n_boot)
         res |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D)}; done.append('testbed')
     if 'real_verdicts' in res:
-        V = pd.DataFrame(res['real_verdicts'])
-        per_seed = [{sec: {m: np.asarray(r.correct) for m, r in h.set_index('model').iterrows()}
-                     for sec, h in g.groupby('section', sort=False)} for _, g in V.groupby('seed', sort=True)]
+        per_seed = per_seed_from(res['real_verdicts'])
         models = list(per_seed[0][next(iter(per_seed[0]))])
         boots['real'] = n_boot = res.get('meta_real', res['meta'])['config']['n_boot']
         res['real_power'], res['real_differences'] = summarise_b(

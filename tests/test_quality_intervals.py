@@ -1,0 +1,68 @@
+"""benchmarks/quality.py: the intervals a results file reports can be recomputed from its stored per-pair verdicts
+(`--resummarise`), and the testbed resamples the pairs a seed's cue kinds share once."""
+import json, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / 'benchmarks')]
+quality = pytest.importorskip('quality')
+from crome.evaluate import save_results  # noqa: E402
+from crome.stats import bootstrap_ci  # noqa: E402
+
+RECIPES, CUES, SEEDS = ('vanilla', 'rrm', 'crome'), ('signoff', 'markdown'), (0, 1, 2)
+
+
+def fake_testbed(seed: int = 0) -> pd.DataFrame:
+    "Per (task, seed) its own pairs (lengths differ by seed) shared by the cue kinds; per-pair difficulty."
+    rng, rows = np.random.default_rng(seed), []
+    for task in ('relevance', 'requested_item'):
+        for s in SEEDS:
+            p = rng.beta(0.3, 0.3, 40 + s)  # one chance per pair, shared by cues and recipes
+            for cue in CUES:
+                for r in RECIPES:
+                    rows.append(dict(task=task, recipe=r, cue=cue, seed=s, split='test', flip_share=rng.random(),
+                                     n_kept=10.0, clean_correct=(rng.random(len(p)) < p).astype(int).tolist(),
+                                     reversed_correct=(rng.random(len(p)) < p / 2).astype(int).tolist()))
+    return pd.DataFrame(rows)
+
+
+def test_testbed_keys_are_seeds_and_resummarise_reproduces(tmp_path):
+    A = fake_testbed()
+    g = A[(A.task == 'relevance') & (A.recipe == 'crome')]
+    assert quality._pair_keys(g) == [0, 1, 2, 0, 1, 2]  # sorted by (cue, seed): a seed's cues share its pairs
+    with pytest.raises(ValueError, match='same length'):  # keyed by cue, arrays of different seeds would be mixed
+        bootstrap_ci(quality._units(g, 'clean_correct'), pairs=['markdown'] * 3 + ['signoff'] * 3)
+    S, D = quality.summarise_a(A, 200)
+    res = {'meta': {'config': {'n_boot': 200}}, 'testbed': A.drop(columns=['clean_correct', 'reversed_correct']),
+           'testbed_verdicts': A[['task', 'cue', 'seed', 'recipe', 'clean_correct', 'reversed_correct']],
+           'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': quality.goals_a(D)}
+    src, out = save_results(res, tmp_path / 'run.json'), tmp_path / 'again.json'
+    quality.resummarise(str(src), str(out))
+    a, b = json.loads(src.read_text()), json.loads(out.read_text())
+    for k in ('testbed_summary', 'testbed_differences', 'testbed_goals'): assert a[k] == b[k], k
+    assert b['resummarised']['parts'] == ['testbed'] and b['resummarised']['n_boot'] == {'testbed': 200}
+    # crossed over a seed's cues: wider than treating the two cue kinds' answers to one pair as two pairs
+    row = S[(S.task == 'relevance') & (S.recipe == 'crome')].iloc[0]
+    nested = bootstrap_ci(quality._units(g, 'clean_correct'), n_boot=200, pairs=range(6))
+    assert row.clean_high - row.clean_low > nested[2] - nested[1]
+
+
+def test_real_verdicts_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    p = {'Safety': rng.beta(0.3, 0.3, 30), 'Chat': rng.beta(0.3, 0.3, 50)}
+    per_seed = [{sec: {m: (rng.random(len(q)) < q).astype(float) for m in ('vanilla', 'rrm', 'crome', 'length')}
+                 for sec, q in p.items()} for _ in SEEDS]
+    for s in per_seed: s['Avg'] = {m: np.concatenate([s[x][m] for x in p]) for m in s['Safety']}
+    recs = quality.verdict_records(list(SEEDS), per_seed)
+    back = quality.per_seed_from(json.loads(json.dumps(recs)))
+    assert [list(s) for s in back] == [list(s) for s in per_seed]
+    assert all((back[i][sec][m] == per_seed[i][sec][m]).all() for i in range(3) for sec in per_seed[i]
+               for m in per_seed[i][sec])
+    power, diffs = quality.summarise_b(per_seed, ['length'], 200)
+    res = {'meta': {'config': {'n_boot': 200}}, 'real_verdicts': recs, 'real_power': power, 'real_differences': diffs}
+    src, out = save_results(res, tmp_path / 'real.json'), tmp_path / 'real2.json'
+    quality.resummarise(str(src), str(out))
+    a, b = json.loads(src.read_text()), json.loads(out.read_text())
+    assert a['real_power'] == b['real_power'] and a['real_differences'] == b['real_differences']
+    assert b['resummarised']['parts'] == ['real']
