@@ -72,10 +72,13 @@ def _run_exit() -> int:
 
 def format_results(res: dict) -> str:
     "The side-by-side tables of a pipeline result: accuracy (higher is better), then flip share (lower is better)."
-    from crome.report import summary_table, flip_table
+    from crome.report import summary_table, flip_table, interval_view
     t = summary_table(res['accuracy']).reset_index()
     lines = ['accuracy over preference pairs (higher is better), mean over seeds; rows: test split / subset',
              t.to_string(index=False)]
+    if res.get('intervals') is not None and len(res['intervals']):
+        lines += ['', 'with 95% intervals over seeds and test pairs, and paired differences from vanilla:',
+                  interval_view(res['intervals']).to_string(index=False)]
     ft = flip_table(res['accuracy'])
     if ft is not None:
         lines += ['', 'share of clean-correct pairs flipped by the reversed cue (lower is better):', ft.to_string()]

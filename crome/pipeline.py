@@ -183,7 +183,9 @@ def _name_parts(name: str) -> tuple[str, int]:
     recipe, _, seed = name.rpartition('-s')
     return (recipe, int(seed)) if recipe and seed.isdigit() else (name, 0)
 
-def accuracy_table(models: dict, splits: dict) -> 'pd.DataFrame':
+def accuracy_table(models: dict, splits: dict,
+                   verdicts: list | None = None,  # if given, one row per counted pair is appended to it
+                  ) -> 'pd.DataFrame':
     "Tidy accuracy over preference pairs: model, recipe, seed, split, subset ('all' included), n, ties, accuracy."
     import pandas as pd
     rows = []
@@ -193,6 +195,9 @@ def accuracy_table(models: dict, splits: dict) -> 'pd.DataFrame':
         for split, ds in splits.items():
             c, counted = _correct(m, ds)
             ok[split] = c & counted
+            if verdicts is not None:
+                verdicts += [dict(recipe=recipe, seed=seed, split=split, pair=int(i), correct=int(c[i]))
+                             for i in np.flatnonzero(counted)]
             sub = np.array(ds['subset']) if 'subset' in ds.column_names else np.array(['all'] * len(ds))
             groups = [('all', np.ones(len(ds),
                                       bool))] + ([(s, sub == s) for s in sorted(set(sub))] if len(set(sub)) > 1 else [])
@@ -281,7 +286,10 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
         from crome.report import edit_examples
-        acc = accuracy_table(models, tests); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
+        v = []
+        acc = accuracy_table(models, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
+        pd.DataFrame(v, columns=['recipe', 'seed', 'split', 'pair', 'correct']).to_csv(
+            run_.path('metrics', 'verdicts.csv'), index=False)
         first = tests.get('clean') or tests[sorted(tests)[0]]
         sub = first.select(range(min(cfg.evaluate.max_pairs, len(first))))
         eval_models = {n: m for n, m in models.items() if n.endswith(f'-s{base_seed}')}
@@ -295,10 +303,12 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             shift_summary(sh).to_csv(run_.path('metrics', 'shift_summary.csv'), index=False)
         if emb: emb.save()
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models], do_eval,
-               ['metrics/accuracy.csv'])
+               ['metrics/accuracy.csv', 'metrics/verdicts.csv'])
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
+    from crome.stats import recipe_intervals
     acc = pd.read_csv(d / 'metrics/accuracy.csv')
-    return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc), 'ran': run_.ran,
+    return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
+            'intervals': recipe_intervals(pd.read_csv(d / 'metrics/verdicts.csv')), 'ran': run_.ran,
             'skipped': run_.skipped}

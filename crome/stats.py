@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['bootstrap_ci', 'paired_diff_ci', 'verdict', 'power_table']
+__all__ = ['bootstrap_ci', 'paired_diff_ci', 'verdict', 'power_table', 'recipe_intervals']
 
 # %% ../nbs/10c_stats.ipynb #ci000002
 def _per_seed(x) -> list[np.ndarray]:
@@ -88,3 +88,22 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
     df['above_baselines'] = (df[lows] > 0).all(axis=1) & ~df.model.isin(baselines) if lows else False
     df['has_power'] = df.groupby('section').above_baselines.transform('any')
     return df
+
+# %% ../nbs/10c_stats.ipynb #e271dca3
+def recipe_intervals(verdicts: pd.DataFrame,  # per-pair rows: recipe, seed, split, pair, correct (0/1)
+                     baseline: str = 'vanilla',  # the recipe every other one is compared with
+                     n_boot: int = 2000) -> pd.DataFrame:
+    "Per (split, recipe): accuracy [95% CI] over seeds and pairs, and the paired difference from `baseline`."
+    out = []
+    for split, g in verdicts.groupby('split', sort=False):
+        arrs = {r: [h.sort_values('pair').correct.to_numpy(float) for _, h in x.groupby('seed')]
+                for r, x in g.groupby('recipe', sort=False)}
+        for r, a in arrs.items():
+            row = dict(split=split, recipe=r, seeds=len(a), pairs=len(a[0]))
+            row['accuracy'], row['low'], row['high'] = bootstrap_ci(a, n_boot=n_boot, pairs=[0] * len(a))
+            b = arrs.get(baseline)
+            if r != baseline and b is not None and len(b) == len(a):
+                d = paired_diff_ci(a, b, n_boot=n_boot, pairs=[0] * len(a))
+                row |= dict(diff=d[0], diff_low=d[1], diff_high=d[2], verdict=verdict(d, f'{r} - {baseline}'))
+            out.append(row)
+    return pd.DataFrame(out)

@@ -49,6 +49,13 @@ def test_killed_run_resumes_without_redoing_stages(tmp_path):
     html = res['report'].read_text()
     assert 'Counterfactual fidelity' in html and 'spurious_change_rate' in html  # crome.verify.fidelity_table
     assert not any(s.startswith('val') for s in res['accuracy']['split'])  # validation splits are not test splits
+    iv, a = res['intervals'].set_index(['split', 'recipe']), res['accuracy']  # from metrics/verdicts.csv
+    a = a[(a.subset == 'all') & (a.split != 'flip_share')].groupby(['split', 'recipe']).accuracy.mean()
+    assert set(iv.index) == set(a.index) and all(abs(iv.accuracy[k] - a[k]) < 1e-9 for k in a.index)
+    assert (iv.low <= iv.accuracy).all() and (iv.accuracy <= iv.high).all() and iv.verdict.notna().sum() == 2 * 2
+    assert 'Intervals and differences from vanilla' in html
+    from crome.cli import format_results
+    assert 'paired differences from vanilla' in format_results(res)
     again = run(cfg_path)
     assert again['ran'] == []
 
