@@ -225,7 +225,11 @@ def ablation(a) -> list[str]:
     b = S[S.task == 'both']
     t = pd.DataFrame({'variant': b.variant, 'clean': [ci(*x) for x in zip(b['clean'], b.clean_low, b.clean_high)],
                       'reversed': [ci(*x) for x in zip(b['reversed'], b.reversed_low, b.reversed_high)]})
-    out = ['### Design choices, selected on validation', '', meta_line(a['meta']), '',
+    old = ([] if 'verdicts' in a else
+           ["_This file predates crossed intervals (crome.stats): it resampled each cue kind's copy of a seed's "
+            'pairs as if they were different pairs, so its intervals are too narrow, and it kept no per-pair '
+            'verdicts to recompute them; rerun `crome_ablation.py`._', ''])
+    out = ['### Design choices, selected on validation', '', meta_line(a['meta']), ''] + old + [
            "Crome's variants on the demo's validation splits (both tasks, 3 cue kinds, pooled):", '', md(t), '']
     if 'vs_default' in a:
         out += [f'- {r.verdict}' for r in pd.DataFrame(a['vs_default']).itertuples()] + ['']
