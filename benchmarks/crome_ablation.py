@@ -4,14 +4,16 @@ the requested-item edit (one data-drawn word vs the first version's three pool w
 the tie-loss weight lambda and the filter threshold tau. Every variant is trained with the same frozen-MiniLM trainer
 and budget as benchmarks/quality.py (vanilla baseline filter, 2 x originals, 50% augmented) and scored on the demo's
 val_clean / val_reversed splits, per causal-attribute kind, pooled over cues and seeds with 95% bootstrap intervals
-(crome.stats.bootstrap_ci; a (task, seed) demo set's pairs are shared by its cues and resampled once for them).
+(crome.stats.bootstrap_ci; a (task, seed) demo set's pairs are shared by its cues and resampled once for them; the
+two tasks are strata, pooled and never resampled). `--resummarise JSON` recomputes them from the stored verdicts.
 Selection rule: a variant replaces the default only if its reversed accuracy (both tasks pooled) is significantly
 above the default's (paired bootstrap interval above 0) and its clean accuracy is not significantly below; otherwise
 the default stays (a difference inside the noise is not a ranking). quality.py then scores the defaults once on test.
 
 Usage: python benchmarks/crome_ablation.py [--seeds 0,1,2] [--cues signoff,markdown,verbosity] [--n 1200]
 Writes benchmarks/results/crome_ablation.json."""
-import argparse, os, time, warnings
+import argparse, os, sys, time, warnings
+from pathlib import Path
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TQDM_DISABLE', '1')
 warnings.filterwarnings('ignore')
@@ -21,7 +23,7 @@ from crome.augment import ATTRIBUTE_EDITS
 from crome.stress import stress_test, FrozenTrainer
 from crome.stats import bootstrap_ci, paired_diff_ci, verdict
 from crome.evaluate import save_results
-from common import RESULTS, run_meta
+from common import RESULTS, ROOT, run_meta
 
 VARIANTS = {  # name -> (augment arguments, trainer arguments, tau)
     'default': ({}, {}, 0.2),
@@ -49,7 +51,9 @@ def main():
     p.add_argument('--variants', default=','.join(VARIANTS)); p.add_argument('--epochs', type=int, default=20)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', default=str(RESULTS / 'crome_ablation.json'))
+    p.add_argument('--resummarise', metavar='JSON', help='recompute the intervals of a results file into --out')
     a = p.parse_args()
+    if a.resummarise: return resummarise(a.resummarise, a.out)
     seeds, cues = [int(s) for s in a.seeds.split(',')], a.cues.split(',')
     torch.set_num_threads(a.threads)
     meta, t0, frames = run_meta(vars(a), seeds), time.time(), []
@@ -65,25 +69,36 @@ def main():
             frames.append(df.assign(variant=name, task=task))
         print(f'{name}: {time.time() - t0:.0f} s', flush=True)
     A = pd.concat(frames, ignore_index=True)
+    S, D, best = summarise(A)
+    meta['seconds'] = round(time.time() - t0, 1)
+    save_results({'meta': meta, 'summary': S, 'vs_default': D, 'selected': best,
+                  'rows': A.drop(columns=['clean_correct', 'reversed_correct']),
+                  'verdicts': A[['variant', 'task', 'cue', 'seed', 'clean_correct', 'reversed_correct']]}, a.out)
+    print('wrote', a.out)
+
+
+def summarise(A: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Per (variant, task) and both tasks pooled: accuracy with intervals; paired differences from the default and
+    the selection. A (task, seed) demo set's pairs are shared by its cues (one pairs key); the task is a fixed factor
+    (a stratum: pooled, never resampled)."""
     rows = []
     for (name, task), g in list(A.groupby(['variant', 'task'], sort=False)) + list(A.assign(task='both').groupby(
             ['variant', 'task'], sort=False)):
-        row = dict(variant=name, task=task)
-        keys = list(zip(A.loc[g.index, 'task'], g.seed))  # a (task, seed) demo set is shared by its cues
+        row, tasks = dict(variant=name, task=task), A.loc[g.index, 'task'].tolist()
         for split in ('clean', 'reversed'):
             row[split], row[f'{split}_low'], row[f'{split}_high'] = bootstrap_ci(
-                [np.asarray(x, float) for x in g[f'{split}_correct']], pairs=keys)
+                [np.asarray(x, float) for x in g[f'{split}_correct']], pairs=list(zip(tasks, g.seed)), strata=tasks)
         rows.append(row)
     S = pd.DataFrame(rows)
     key = lambda g: g.sort_values(['task', 'cue', 'seed'])
     units = {n: key(g) for n, g in A.groupby('variant', sort=False)}
     arr = lambda n, col: [np.asarray(x, float) for x in units[n][col]]
-    keys = lambda n: list(zip(units[n].task, units[n].seed))
+    kw = lambda n: dict(pairs=list(zip(units[n].task, units[n].seed)), strata=units[n].task.tolist())
     diffs, best = [], 'default'
     for name in units:
         if name == 'default': continue
-        dr = paired_diff_ci(arr(name, 'reversed_correct'), arr('default', 'reversed_correct'), pairs=keys(name))
-        dc = paired_diff_ci(arr(name, 'clean_correct'), arr('default', 'clean_correct'), pairs=keys(name))
+        dr = paired_diff_ci(arr(name, 'reversed_correct'), arr('default', 'reversed_correct'), **kw(name))
+        dc = paired_diff_ci(arr(name, 'clean_correct'), arr('default', 'clean_correct'), **kw(name))
         diffs.append(dict(variant=name, reversed_diff=dr[0], reversed_low=dr[1], reversed_high=dr[2], clean_diff=dc[0],
                           clean_low=dc[1], clean_high=dc[2], verdict=verdict(dr, f'{name} - default, reversed')))
         if dr[1] > 0 and dc[2] >= 0 and (best == 'default' or dr[0] > max(d['reversed_diff'] for d in diffs[:-1])):
@@ -91,11 +106,20 @@ def main():
     D = pd.DataFrame(diffs)
     print(S.round(3).to_string(index=False)); print(D[['verdict']].to_string(index=False))
     print(f'\nselected on validation: {best!r}')
-    meta['seconds'] = round(time.time() - t0, 1)
-    save_results({'meta': meta, 'summary': S, 'vs_default': D, 'selected': best,
-                  'rows': A.drop(columns=['clean_correct', 'reversed_correct']),
-                  'verdicts': A[['variant', 'task', 'cue', 'seed', 'clean_correct', 'reversed_correct']]}, a.out)
-    print('wrote', a.out)
+    return S, D, best
+
+
+def resummarise(path: str, out: str):
+    "Recompute the intervals, differences and selection of a results file from its stored per-pair verdicts."
+    import json, subprocess
+    res = json.loads(Path(path).read_text())
+    if 'verdicts' not in res: raise SystemExit(f'{path} stores no per-pair verdicts: rerun crome_ablation.py')
+    A = pd.DataFrame(res['rows']).merge(pd.DataFrame(res['verdicts']), on=['variant', 'task', 'cue', 'seed'],
+                                        validate='one_to_one')
+    res['summary'], res['vs_default'], res['selected'] = summarise(A)
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    res['resummarised'] = dict(commit=commit, command=' '.join(sys.argv[1:]))
+    save_results(res, out); print('resummarised ->', out)
 
 
 if __name__ == '__main__':

@@ -229,6 +229,10 @@ def ablation(a) -> list[str]:
            ["_This file predates crossed intervals (crome.stats): it resampled each cue kind's copy of a seed's "
             'pairs as if they were different pairs, so its intervals are too narrow, and it kept no per-pair '
             'verdicts to recompute them; rerun `crome_ablation.py`._', ''])
+    rs = a.get('resummarised')
+    old += [f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
+            f"(`crome_ablation.py {rs['command']}`): a seed's cue kinds share its pairs, the two tasks are strata._",
+            ''] if rs else []
     out = ['### Design choices, selected on validation', '', meta_line(a['meta']), ''] + old + [
            "Crome's variants on the demo's validation splits (both tasks, 3 cue kinds, pooled):", '', md(t), '']
     if 'vs_default' in a:

@@ -17,48 +17,56 @@ def _per_seed(x) -> list[np.ndarray]:
     if not arrs or any(len(a) == 0 for a in arrs): raise ValueError('need at least one non-empty array per seed')
     return arrs
 
-def _pair_sets(arrs: list, pairs: Sequence | None) -> list[np.ndarray]:
-    "One (arrays, pairs) grid per set of shared pairs, in first-seen order (see `bootstrap_ci`)."
+def _pair_sets(arrs: list, pairs: Sequence | None, strata: Sequence | None = None) -> tuple[list, list]:
+    "One (arrays, pairs) grid per set of shared pairs, in first-seen order, and the sets' indices per stratum."
     if pairs is None: pairs = [0] * len(arrs) if len({len(a) for a in arrs}) == 1 else list(range(len(arrs)))
-    if len(pairs) != len(arrs): raise ValueError(f'pairs has {len(pairs)} keys for {len(arrs)} arrays')
-    sets = {}
-    for a, k in zip(arrs, pairs): sets.setdefault(k, []).append(a)
+    strata = [0] * len(arrs) if strata is None else list(strata)
+    if len(pairs) != len(arrs) or len(strata) != len(arrs):
+        raise ValueError(f'pairs has {len(pairs)} keys and strata {len(strata)} for {len(arrs)} arrays')
+    sets, of = {}, {}
+    for a, k, s in zip(arrs, pairs, strata): sets.setdefault(k, []).append(a); of.setdefault(k, set()).add(s)
     bad = {k: sorted({len(a) for a in g}) for k, g in sets.items() if len({len(a) for a in g}) > 1}
     if bad: raise ValueError(f'arrays with the same pairs key must have the same length; lengths per key: {bad}')
-    return [np.stack(g) for g in sets.values()]
+    if any(len(s) > 1 for s in of.values()): raise ValueError('arrays with the same pairs key must share a stratum')
+    layers = {}
+    for i, k in enumerate(sets): layers.setdefault(next(iter(of[k])), []).append(i)
+    return [np.stack(g) for g in sets.values()], list(layers.values())
 
-def _boot_means(grids: list, n_boot: int, seed: int) -> np.ndarray:
-    "Bootstrap distribution of the pooled mean: sets resampled; in each drawn set, its seeds and (once) its pairs."
+def _boot_means(grids: list, layers: list, n_boot: int, seed: int) -> np.ndarray:
+    "Bootstrap distribution of the pooled mean: sets resampled per stratum; in each, its seeds and (once) its pairs."
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     for b in range(n_boot):
         tot = cnt = 0.0
-        for k in rng.integers(len(grids), size=len(grids)):
-            g = grids[k]
-            if len(g) > 1: g = g[rng.integers(len(g), size=len(g))]
-            g = g[:, rng.integers(g.shape[1], size=g.shape[1])]
-            tot += g.sum(); cnt += g.size
+        for layer in layers:
+            for k in rng.integers(len(layer), size=len(layer)):
+                g = grids[layer[k]]
+                if len(g) > 1: g = g[rng.integers(len(g), size=len(g))]
+                g = g[:, rng.integers(g.shape[1], size=g.shape[1])]
+                tot += g.sum(); cnt += g.size
         out[b] = tot / cnt
     return out
 
 def bootstrap_ci(values,  # one array of per-pair values (e.g. 0/1 correct) per seed, or a single array
                  level: float = 0.95, n_boot: int = 2000, seed: int = 0,
                  pairs: Sequence | None = None,  # per array, the key of the pairs it holds (None: see above)
+                 strata: Sequence | None = None,  # per array, a fixed factor (e.g. the task): resampled within only
                 ) -> tuple[float, float, float]:
     "(mean, low, high): the pooled mean and its bootstrap interval over seeds and pairs."
     arrs = _per_seed(values)
     mean = float(np.concatenate(arrs).mean())
-    lo, hi = np.quantile(_boot_means(_pair_sets(arrs, pairs), n_boot, seed), [(1 - level) / 2, (1 + level) / 2])
+    boots = _boot_means(*_pair_sets(arrs, pairs, strata), n_boot, seed)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return mean, float(lo), float(hi)
 
 def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a - b is compared
                    level: float = 0.95, n_boot: int = 2000, seed: int = 0,
-                   pairs: Sequence | None = None,  # as in `bootstrap_ci`
+                   pairs: Sequence | None = None, strata: Sequence | None = None,  # as in `bootstrap_ci`
                   ) -> tuple[float, float, float]:
     "(mean difference a - b, low, high), resampling seeds and pairs jointly for both."
     A, B = _per_seed(a), _per_seed(b)
     if [len(x) for x in A] != [len(x) for x in B]: raise ValueError('a and b must hold the same pairs per seed')
-    return bootstrap_ci([x - y for x, y in zip(A, B)], level, n_boot, seed, pairs)
+    return bootstrap_ci([x - y for x, y in zip(A, B)], level, n_boot, seed, pairs, strata)
 
 def verdict(diff: tuple[float, float, float], what: str = 'difference') -> str:
     "'+0.052 [+0.031, +0.074] (significant)' or '... (no significant difference)'."

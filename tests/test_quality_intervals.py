@@ -66,3 +66,25 @@ def test_real_verdicts_round_trip(tmp_path):
     a, b = json.loads(src.read_text()), json.loads(out.read_text())
     assert a['real_power'] == b['real_power'] and a['real_differences'] == b['real_differences']
     assert b['resummarised']['parts'] == ['real']
+
+
+def test_ablation_pools_tasks_as_strata(tmp_path):
+    ablation = pytest.importorskip('crome_ablation')
+    A = fake_testbed()
+    A = A[A.recipe == 'crome'].drop(columns='recipe')
+    zero = A.task == 'requested_item'  # tasks far apart: the pooled mean depends on the mix
+    A.loc[zero, 'reversed_correct'] = A.loc[zero, 'reversed_correct'].map(lambda x: [0] * len(x))
+    A = pd.concat([A.assign(variant='default'), A.assign(variant='lambda 2')], ignore_index=True)
+    S, D, best = ablation.summarise(A)
+    both = S[(S.task == 'both') & (S.variant == 'default')].iloc[0]
+    free = bootstrap_ci([np.asarray(x, float) for x in A[A.variant == 'default'].reversed_correct], n_boot=2000,
+                        pairs=list(zip(A[A.variant == 'default'].task, A[A.variant == 'default'].seed)))
+    assert both.reversed_high - both.reversed_low < free[2] - free[1]  # the task mix is not counted as noise
+    assert best == 'default' and (D.reversed_diff == 0).all()  # identical variants: nothing is selected
+    rows = A.drop(columns=['clean_correct', 'reversed_correct'])
+    res = {'meta': {}, 'summary': S, 'vs_default': D, 'selected': best, 'rows': rows,
+           'verdicts': A[['variant', 'task', 'cue', 'seed', 'clean_correct', 'reversed_correct']]}
+    src, out = save_results(res, tmp_path / 'abl.json'), tmp_path / 'abl2.json'
+    ablation.resummarise(str(src), str(out))
+    a, b = json.loads(src.read_text()), json.loads(out.read_text())
+    assert a['summary'] == b['summary'] and a['vs_default'] == b['vs_default'] and b['selected'] == 'default'
