@@ -34,12 +34,11 @@ def summary_table(acc) -> 'pd.DataFrame':
 
 def interval_view(t) -> 'pd.DataFrame':  # `crome.stats.recipe_intervals(...)`
     "Accuracy [95% CI] per split and recipe, and the paired difference from the baseline [95% CI] with its verdict."
-    ci = lambda m, lo, hi, f: f'{m:{f}.3f} [{lo:{f}.3f}, {hi:{f}.3f}]'
+    from crome.stats import verdict
     out = t[['split', 'recipe', 'seeds', 'pairs']].copy()
-    out['accuracy [95% CI]'] = [ci(*x, '') for x in zip(t['accuracy'], t['low'], t['high'])]
+    out['accuracy [95% CI]'] = [f'{m:.3f} [{lo:.3f}, {hi:.3f}]' for m, lo, hi in zip(t.accuracy, t.low, t.high)]
     if 'diff' in t.columns:
-        out['vs vanilla [95% CI]'] = ['' if d != d else ci(d, lo, hi, '+') + (' (significant)' if lo > 0 or hi < 0
-                                                                              else ' (no significant difference)')
+        out['vs vanilla [95% CI]'] = ['' if d != d else verdict((d, lo, hi), '').strip()
                                       for d, lo, hi in zip(t['diff'], t['diff_low'], t['diff_high'])]
     return out
 
