@@ -23,7 +23,7 @@ from crome.augment import ATTRIBUTE_EDITS
 from crome.stress import stress_test, FrozenTrainer
 from crome.stats import bootstrap_ci, paired_diff_ci, verdict
 from crome.evaluate import save_results
-from common import RESULTS, ROOT, run_meta
+from common import RESULTS, git, run_meta
 
 VARIANTS = {  # name -> (augment arguments, trainer arguments, tau)
     'default': ({}, {}, 0.2),
@@ -111,13 +111,13 @@ def summarise(A: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 
 def resummarise(path: str, out: str):
     "Recompute the intervals, differences and selection of a results file from its stored per-pair verdicts."
-    import json, subprocess
+    import json
     res = json.loads(Path(path).read_text())
     if 'verdicts' not in res: raise SystemExit(f'{path} stores no per-pair verdicts: rerun crome_ablation.py')
     A = pd.DataFrame(res['rows']).merge(pd.DataFrame(res['verdicts']), on=['variant', 'task', 'cue', 'seed'],
                                         validate='one_to_one')
     res['summary'], res['vs_default'], res['selected'] = summarise(A)
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = git('rev-parse', 'HEAD')
     res['resummarised'] = dict(commit=commit, command=' '.join(sys.argv[1:]))
     save_results(res, out); print('resummarised ->', out)
 

@@ -35,7 +35,7 @@ from crome.stats import bootstrap_ci, paired_diff_ci, power_table, verdict
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
 from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses
 from crome.schema import to_dataset
-from common import RESULTS, ROOT, need_data, run_meta
+from common import RESULTS, git, need_data, run_meta
 
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
 PAIRS = [('crome', 'vanilla'), ('crome', 'rrm'), ('rrm', 'vanilla')]
@@ -231,7 +231,7 @@ def resummarise(path: str, out: str):
     """Recompute the intervals of a results file from its stored per-pair verdicts (no training): the testbed's
     summary, differences and goals, and the real-data power table and differences where their verdicts are stored;
     with the run's own number of bootstrap draws."""
-    import json, subprocess
+    import json
     res = json.loads(Path(path).read_text())
     done, boots = [], {}
     if 'testbed_verdicts' in res:
@@ -249,7 +249,7 @@ def resummarise(path: str, out: str):
         done.append('real')
     elif 'real_power' in res:
         print('note: no real_verdicts stored; the real-data intervals are left as they were (rerun --skip-a)')
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = git('rev-parse', 'HEAD')
     res['resummarised'] = dict(parts=done, commit=commit, n_boot=boots, command=' '.join(sys.argv[1:]))
     save_results(res, out); print('resummarised', done, '->', out)
 
