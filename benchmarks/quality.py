@@ -12,7 +12,8 @@ another question's solution, under Chat) and PandaLM majority preferences (Chat)
 prompt. Section accuracy with intervals (the five training seeds score the same test pairs: seeds and pairs are
 resampled crossed) against two untrained baselines (longer answer wins; prompt-answer cosine);
 a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table). The eval-role
-robustness suite (accuracy drop, micro-averaged) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
+robustness suite (accuracy drop, micro-averaged; interval over seeds and pairs, a pair's transformations resampled
+together) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
 The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
@@ -29,9 +30,9 @@ import numpy as np, pandas as pd, torch
 import datasets; datasets.disable_progress_bars()
 
 from crome.stress import stress_test, FrozenTrainer, recipe_data
-from crome.evaluate import section_correct, robustness_suite, save_results
+from crome.evaluate import section_correct, robustness_instances, robustness_table, save_results
 from crome.scorers import LengthScorer, CosineScorer
-from crome.stats import bootstrap_ci, paired_diff_ci, power_table, verdict
+from crome.stats import bootstrap_ci, clustered_ci, paired_diff_ci, power_table, verdict
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
 from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses
 from crome.schema import to_dataset
@@ -139,7 +140,7 @@ def part_b(a, trainer) -> dict:
     baselines = {'length': LengthScorer(), 'cosine': CosineScorer(trainer.fm.embed)}
     pools = gsm8k_pools(D['bon_questions'], n_candidates=8, seed=0)
     rob_idx = sorted(np.random.default_rng(0).choice(len(test), size=min(a.n_rob, len(test)), replace=False).tolist())
-    per_seed, rob, bon = [], [], []
+    per_seed, rob, bon, rob_pairs = [], [], [], []
     for seed in a.seeds:
         t0 = time.time()
         base = trainer(recipe_data(train, 'vanilla', seed, budget)[0], 'vanilla', seed)
@@ -148,21 +149,43 @@ def part_b(a, trainer) -> dict:
             rows, _ = recipe_data(train, r, seed, budget, 0.5, base if r in ('rrm', 'crome') else None, a.tau)
             models[r] = trainer(rows, r, seed)
         per_seed.append(section_correct(models | baselines, test, section_map=SECTIONS))
-        rb = robustness_suite(models | baselines, test.select(rob_idx), seed=seed)
-        rob.append(rb.assign(seed=seed))
+        inst = robustness_instances(models | baselines, test.select(rob_idx), seed=seed)
+        rob.append(robustness_table(inst, n_boot=0).drop(columns=['drop_low', 'drop_high']).assign(seed=seed))
+        rob_pairs += robustness_pair_records(inst, seed)
         bon.append(best_of_n(models | baselines, pools, ns=(1, 2, 4, 8), seeds=(seed,)).assign(train_seed=seed))
         print(f'  [B] seed {seed}: {time.time() - t0:.0f} s', flush=True)
     power, diffs = summarise_b(per_seed, list(baselines), a.n_boot)
     R = pd.concat(rob, ignore_index=True)
-    micro = R[R.transformation == 'micro_avg']
-    drops = []
-    for (side, model), g in micro.groupby(['side', 'model'], sort=False):
-        m, lo, hi = bootstrap_ci([g['drop'].to_numpy()], n_boot=a.n_boot)
-        drops.append(dict(side=side, model=model, clean=g.clean_accuracy.mean(), accuracy=g.accuracy.mean(),
-                          drop=m, drop_low=lo, drop_high=hi))
     return dict(sizes={k: len(D[k]) for k in ('train', 'validation', 'test')}, shared_answers=D['shared_answers'],
                 n_bon_pools=len(pools), verdicts=verdict_records(a.seeds, per_seed), power=power, differences=diffs, robustness=R,
-                robustness_drops=pd.DataFrame(drops), bon=pd.concat(bon, ignore_index=True))
+                robustness_pairs=rob_pairs, robustness_drops=summarise_drops(rob_pairs, a.n_boot), bon=pd.concat(bon, ignore_index=True))
+
+
+def robustness_pair_records(inst: pd.DataFrame, seed: int) -> list[dict]:
+    "Per (model, side): each pair's number of transformed instances and its sums of ok and clean_ok (all it takes)."
+    g = inst.groupby(['model', 'side', 'pair'], sort=False).agg(n=('ok', 'size'), ok=('ok', 'sum'),
+                                                                clean_ok=('clean_ok', 'sum')).reset_index()
+    return [dict(seed=seed, model=m, side=s, pair=h.pair.tolist(), n=h.n.astype(int).tolist(),
+                 ok=h.ok.astype(int).tolist(), clean_ok=h.clean_ok.astype(int).tolist())
+            for (m, s), h in g.groupby(['model', 'side'], sort=False)]
+
+
+def summarise_drops(records: list, n_boot: int) -> pd.DataFrame:
+    """Micro-averaged robustness drop per (side, model) over seeds, with a 95% interval over seeds and pairs: every
+    seed transforms the same test pairs, and a pair's transformations are resampled together (`clustered_ci`)."""
+    out = []
+    for (side, model), g in pd.DataFrame(records).groupby(['side', 'model'], sort=False):
+        vals, labels = [], []
+        for r in g.sort_values('seed').itertuples():
+            n = np.asarray(r.n, float)
+            vals.append(np.repeat((np.asarray(r.clean_ok) - np.asarray(r.ok)) / n, r.n))  # same pair sums and counts
+            labels.append(np.repeat(np.asarray(r.pair, dtype=str), r.n))
+        m, lo, hi = clustered_ci(vals, labels, n_boot=n_boot)
+        out.append(dict(side=side, model=model, seeds=len(g),
+                        clean=np.mean([sum(r.clean_ok) / sum(r.n) for r in g.itertuples()]),
+                        accuracy=np.mean([sum(r.ok) / sum(r.n) for r in g.itertuples()]),
+                        drop=m, drop_low=lo, drop_high=hi))
+    return pd.DataFrame(out)
 
 
 def verdict_records(seeds: list, per_seed: list) -> list[dict]:
@@ -249,6 +272,11 @@ def resummarise(path: str, out: str):
         done.append('real')
     elif 'real_power' in res:
         print('note: no real_verdicts stored; the real-data intervals are left as they were (rerun --skip-a)')
+    if 'real_robustness_pairs' in res:
+        boots['robustness'] = n_boot = res.get('meta_real', res['meta'])['config']['n_boot']
+        res['real_robustness_drops'] = summarise_drops(res['real_robustness_pairs'], n_boot); done.append('robustness')
+    elif 'real_robustness_drops' in res:
+        print('note: no real_robustness_pairs stored; the robustness intervals are over seeds only (rerun --skip-a)')
     commit = git('rev-parse', 'HEAD')
     res['resummarised'] = dict(parts=done, commit=commit, n_boot=boots, command=' '.join(sys.argv[1:]))
     save_results(res, out); print('resummarised', done, '->', out)

@@ -126,7 +126,9 @@ def real(q) -> list[str]:
                 f"({d['crome']:.3f} vs {d['vanilla']:.3f}); both drops are a few points at most.", '']
     else: goal = []
     out += ['', 'Robustness suite (eval-role meaning-preserving transformations on both answers; accuracy drop, '
-            'micro-averaged, lower is better; interval over seeds):', '',
+            'micro-averaged, lower is better; ' + ('95% interval over seeds and test pairs, a pair\'s transformations '
+                                                  'resampled together' if 'real_robustness_pairs' in q
+                                                  else 'interval over seeds') + '):', '',
             md(pd.DataFrame({'model': [NAMES.get(m, m) for m in R.model], 'clean': R['clean'].round(3),
                              'transformed': R.accuracy.round(3), 'drop': [ci(*x) for x in zip(R['drop'], R.drop_low,
                                                                                               R.drop_high)]})), '']

@@ -12,14 +12,15 @@ import pandas as pd
 
 from .schema import text_of, response_text
 from .edits import get_edit, edit_rng
+from .stats import clustered_ci
 from .scorers import CachedScorer, as_models, LengthScorer, CosineScorer  # noqa: F401 (re-exported)
 from .transforms import (PARAPHRASE_PROMPT, TRANSLATE_PROMPT, SIDES, llm_rewrites,  # noqa: F401 (re-exported)
                               eval_edit, eval_edit_names, transform_pair, _transformed)
 
 # %% auto #0
 __all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'SHIFT_COLUMNS', 'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows',
-           'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'robustness_suite', 'reward_shifts',
-           'shift_summary', 'model_summary', 'save_results']
+           'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'robustness_instances',
+           'robustness_table', 'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #acc00002
 def preference_mask(labels: Sequence | None, n: int) -> np.ndarray:
@@ -134,31 +135,49 @@ def section_correct(scorers,  # a scorer or {name: scorer}
 
 
 # %% ../nbs/10_evaluate.ipynb #63fc0ea9
+def robustness_instances(scorers,  # a scorer or {name: scorer}
+                         ds,  # evaluation pairs
+                         edits: Sequence[str] | None = None,  # eval-role spurious edit names (default: all of them)
+                         seed: int = 0,  # edit randomness (per pair: f'{seed}:{pair_id}')
+                         sides: Sequence[str] = ('both', 'rejected'),  # application modes (see above)
+                         oracle=None,  # LLM oracle for paraphrase / back-translation (None: offline ones only)
+                        ) -> pd.DataFrame:
+    "One row per model and transformed pair: side, transformation, pair (its pair_id), ok and clean_ok (0/1)."
+    models, rows = as_models(scorers), eval_rows(ds, 'robustness_suite')
+    sides = (sides,) if isinstance(sides, str) else tuple(sides)
+    inst = _transformed(rows, eval_edit_names(edits, 'spurious'), sides, seed, oracle)
+    if not inst: raise ValueError('no transformation applies to any pair')
+    clean, out = _verdicts(models, rows), []
+    for name, m in models.items():
+        mt = m.margin([t[0] for *_, t in inst], [t[1] for *_, t in inst], [t[2] for *_, t in inst])
+        out.append(pd.DataFrame({'model': name, 'side': [x[0] for x in inst], 'transformation': [x[1] for x in inst],
+                                 'pair': [rows[x[2]]['pair_id'] for x in inst], 'ok': pair_correct(mt),
+                                 'clean_ok': pair_correct(clean[name][[x[2] for x in inst]])}))
+    return pd.concat(out, ignore_index=True)
+
+def robustness_table(inst: pd.DataFrame,  # `robustness_instances(...)`
+                     n_boot: int = 1000,  # bootstrap draws of each drop's interval (0: no interval)
+                    ) -> pd.DataFrame:
+    "Per (model, side, transformation) and micro average: n, accuracy, clean accuracy, drop and its 95% interval."
+    out = []
+    for (name, side), df in inst.groupby(['model', 'side'], sort=False):
+        for t, g in list(df.groupby('transformation', sort=False)) + [('micro_avg', df)]:
+            d = g.clean_ok.to_numpy(float) - g.ok.to_numpy(float)
+            lo, hi = clustered_ci(d, g.pair.to_numpy(), n_boot=n_boot)[1:] if n_boot else (np.nan, np.nan)
+            out.append(dict(model=name, side=side, transformation=t, n=len(g), accuracy=g.ok.mean(),
+                            clean_accuracy=g.clean_ok.mean(), drop=d.mean(), drop_low=lo, drop_high=hi))
+    return pd.DataFrame(out)
+
 def robustness_suite(scorers,  # a scorer or {name: scorer}
                      ds,  # evaluation pairs
                      edits: Sequence[str] | None = None,  # eval-role spurious edit names (default: all of them)
                      seed: int = 0,  # edit randomness (per pair: f'{seed}:{pair_id}')
                      sides: Sequence[str] = ('both', 'rejected'),  # application modes (see above)
                      oracle=None,  # LLM oracle for paraphrase / back-translation (None: offline transformations only)
+                     n_boot: int = 1000,  # bootstrap draws of each drop's interval over pairs (0: no interval)
                     ) -> pd.DataFrame:
     "Accuracy per (model, side, transformation) with the clean accuracy of the same pairs, the drop, micro averages."
-    models, rows = as_models(scorers), eval_rows(ds, 'robustness_suite')
-    sides = (sides,) if isinstance(sides, str) else tuple(sides)
-    inst = _transformed(rows, eval_edit_names(edits, 'spurious'), sides, seed, oracle)
-    if not inst: raise ValueError('no transformation applies to any pair')
-    clean = _verdicts(models, rows)
-    out = []
-    for name, m in models.items():
-        mt = m.margin([t[0] for *_, t in inst], [t[1] for *_, t in inst], [t[2] for *_, t in inst])
-        df = pd.DataFrame({'side': [x[0] for x in inst], 'transformation': [x[1] for x in inst],
-                           'ok': pair_correct(mt), 'clean_ok': pair_correct(clean[name][[x[2] for x in inst]])})
-        agg = dict(n=('ok', 'size'), accuracy=('ok', 'mean'), clean_accuracy=('clean_ok', 'mean'))
-        g = df.groupby(['side', 'transformation'], sort=False).agg(**agg).reset_index()
-        micro = df.groupby('side', sort=False).agg(**agg).reset_index()
-        out.append(pd.concat([g, micro.assign(transformation='micro_avg')]).assign(model=name))
-    res = pd.concat(out, ignore_index=True)
-    res['drop'] = res.clean_accuracy - res.accuracy
-    return res[['model', 'side', 'transformation', 'n', 'accuracy', 'clean_accuracy', 'drop']]
+    return robustness_table(robustness_instances(scorers, ds, edits, seed, sides, oracle), n_boot)
 
 # %% ../nbs/10_evaluate.ipynb #5c765c5c
 SHIFT_COLUMNS = ['model', 'edit', 'edit_kind', 'attribute', 'direction', 'pair_id', 'side', 'reward_before',

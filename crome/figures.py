@@ -133,7 +133,11 @@ def robustness_figure(df,  # `robustness_suite(...)`: model, [side,] transformat
             if s[value].isna().all(): continue
             hover = [f'n {n}, clean {c:.3f}' if isinstance(c, float) and not math.isnan(c) else '' for n, c in
                      zip(s.get('n', _nans(len(s))), s.get('clean_accuracy', _nans(len(s))))]
-            fig.add_trace(go.Bar(x=ts, y=s[value].tolist(), name=m, legendgroup=m, offsetgroup=m,
+            err = None
+            if value == 'drop' and {'drop_low', 'drop_high'} <= set(s.columns) and s.drop_low.notna().any():
+                err = dict(type='data', symmetric=False, array=(s.drop_high - s['drop']).tolist(),
+                           arrayminus=(s['drop'] - s.drop_low).tolist(), color='#444', thickness=1.2)
+            fig.add_trace(go.Bar(x=ts, y=s[value].tolist(), name=m, legendgroup=m, offsetgroup=m, error_y=err,
                                  marker_color=colors[m], customdata=hover,
                                  showlegend=i == 1,
                                  hovertemplate=f'{_E(m)}<br>%{{x}}: %{{y:.3f}}<br>%{{customdata}}<extra></extra>'),

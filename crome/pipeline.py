@@ -285,7 +285,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
-        from crome.report import edit_examples
+        from crome.examples import edit_examples
         v = []
         acc = accuracy_table(models, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
         pd.DataFrame(v, columns=['recipe', 'seed', 'split', 'pair', 'correct']).to_csv(

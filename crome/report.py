@@ -11,15 +11,17 @@ if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported wh
 
 import numpy as np
 
-from .views import diff_html
+from .examples import edit_examples, examples_html  # noqa: F401 (re-exported)
 
 VULN_SHIFT_SD = 0.5  # a spurious edit raising the mean reward by more than this many reward SDs is a vulnerability
 VULN_FLIP = 0.10  # ... and so is one flipping more than this share of pairs
 
+def _e(x) -> str: return html.escape(str(x))
+
 # %% auto #0
-__all__ = ['VULN_SHIFT_SD', 'VULN_FLIP', 'SHIFT_KEYS', 'HOW_TO_READ', 'summary_table', 'interval_view', 'flip_table',
-           'reward_scale', 'normalized_shifts', 'vulnerabilities', 'edit_examples', 'examples_html', 'history_steps',
-           'section', 'write_report', 'fidelity_section', 'build_report']
+__all__ = ['VULN_SHIFT_SD', 'VULN_FLIP', 'SHIFT_KEYS', 'HOW_TO_READ', 'summary_table', 'interval_view', 'robustness_view',
+           'flip_table', 'reward_scale', 'normalized_shifts', 'vulnerabilities', 'history_steps', 'section',
+           'write_report', 'fidelity_section', 'build_report']
 
 # %% ../nbs/11b_report.ipynb #c93478c3
 def summary_table(acc) -> 'pd.DataFrame':
@@ -40,6 +42,16 @@ def interval_view(t) -> 'pd.DataFrame':  # `crome.stats.recipe_intervals(...)`
     if 'diff' in t.columns:
         out['vs vanilla [95% CI]'] = ['' if d != d else verdict((d, lo, hi), '').strip()
                                       for d, lo, hi in zip(t['diff'], t['diff_low'], t['diff_high'])]
+    return out
+
+def robustness_view(rb) -> 'pd.DataFrame':  # `crome.evaluate.robustness_suite(...)` (metrics/robustness.csv)
+    "Per model and side, all transformations pooled: instances, clean and transformed accuracy, drop [95% CI]."
+    m = rb[rb['transformation'] == 'micro_avg'].reset_index(drop=True)
+    out = m[['model', 'side', 'n']].rename(columns={'n': 'instances'})
+    out['clean'], out['transformed'] = m['clean_accuracy'].round(3), m['accuracy'].round(3)
+    lo, hi = (m[c] if c in m.columns else m['drop'] * np.nan for c in ('drop_low', 'drop_high'))
+    out['drop [95% CI over pairs]'] = [f'{d:+.3f}' + (f' [{a:+.3f}, {b:+.3f}]' if a == a else '')
+                                       for d, a, b in zip(m['drop'], lo, hi)]
     return out
 
 def flip_table(acc) -> 'pd.DataFrame | None':
@@ -83,70 +95,6 @@ def vulnerabilities(shifts, shift_sd: float = VULN_SHIFT_SD, flip: float = VULN_
     out = out.sort_values(['shift_sd', 'flip_rate'], ascending=False)
     return out[['model', 'edit', 'n', 'mean_shift', 'shift_sd', 'flip_rate', 'why']].reset_index(drop=True)
 
-# %% ../nbs/11b_report.ipynb #9652aa14
-def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, responses) or a callable
-                  ds,  # clean test pairs (prompt, chosen, rejected)
-                  per_edit: int = 1,  # examples per edit
-                  max_rows: int = 60,  # rows searched for pairs an edit applies to
-                  seed: int = 0,
-                 ) -> list[dict]:
-    "Per registered edit, `per_edit` examples: the edited answer before/after and each model's two rewards."
-    from crome.edits import EDITS, apply_edit
-    from crome.schema import response_text
-    rows = [dict(r) for r in ds.select(range(min(max_rows, len(ds))))] if hasattr(ds, 'select') else list(ds)[:max_rows]
-    donors = [response_text(r['chosen']) for r in rows]
-    out = []
-    for name, e in EDITS.items():
-        found = 0
-        for i, r in enumerate(rows):
-            if found >= per_edit: break
-            for side, other in (('chosen', 'rejected'), ('rejected', 'chosen')):
-                got = apply_edit(name, r['prompt'], r[side], seed=f'{seed}:{i}:{side}', other=response_text(r[other]),
-                                 donors=donors[:i] + donors[i + 1:i + 7])
-                if got is None: continue
-                p2, a2 = got
-                rew = {}
-                for m, sc in models.items():
-                    fn = sc.score if hasattr(sc, 'score') else sc
-                    s = np.asarray(fn([r['prompt'], p2], [r[side], a2]), dtype=float)
-                    rew[m] = [float(s[0]), float(s[1])]
-                out.append(dict(edit=name, kind=e.kind, attribute=e.attribute, direction=e.direction, side=side,
-                                prompt=response_text(r['prompt']) if not isinstance(r['prompt'], str) else r['prompt'],
-                                before=response_text(r[side]), after=response_text(a2), rewards=rew))
-                found += 1
-                break
-    return out
-
-# %% ../nbs/11b_report.ipynb #bd34e913
-def _e(x) -> str: return html.escape(str(x))
-
-def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = None) -> str:
-    "Example pairs grouped by edit kind: prompt, word diff of the answer, each model's rewards and shift."
-    scale = scale or {}
-    box = 'border:1px solid #ccc;border-radius:4px;padding:4px 8px;white-space:pre-wrap;max-height:10em;overflow:auto'
-    parts = []
-    for kind, title in (('causal', 'Causal edits: the reward should move (down for degrade, up for upgrade)'),
-                        ('spurious', 'Spurious edits: the reward should not move')):
-        ex = [x for x in examples if x['kind'] == kind]
-        if not ex: continue
-        parts.append(f'<h3>{_e(title)}</h3>')
-        for x in ex:
-            l, r = diff_html(x['before'], x['after'])
-            head = '<tr><th>model</th><th>reward before</th><th>after</th><th>shift</th><th>shift (SD)</th></tr>'
-            body = ''.join(
-                f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td>'
-                f'<td>{(a - b) / scale[m]:+.2f}</td></tr>' if scale.get(m) else
-                f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td><td>-</td></tr>'
-                for m, (b, a) in x['rewards'].items())
-            what = ', '.join(_e(v) for v in (x.get('attribute'), x.get('direction')) if v)
-            parts.append(f'<div class="example"><h4>{_e(x["edit"])}{f" ({what})" if what else ""}, applied to the '
-                         f'{_e(x["side"])} answer</h4><div><b>prompt</b></div>'
-                         f'<div style="{box}">{_e(x["prompt"])}</div>'
-                         f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:8px;margin-top:4px">'
-                         f'<div><b>before</b><div style="{box}">{l}</div></div><div><b>after</b>'
-                         f'<div style="{box}">{r}</div></div></div><table class="tbl">{head}{body}</table></div>')
-    return ''.join(parts) or '<p><i>no edit applied to the evaluated pairs</i></p>'
-
 # %% ../nbs/11b_report.ipynb #6e4b32a4
 def history_steps(history, total_steps: int | None = None) -> list[dict]:
     "A history as a list of dicts with 'step' (trainer logs and crome frozen logs keep theirs)."
@@ -173,7 +121,9 @@ HOW_TO_READ = {
     'examples': 'One pair per edit: the answer before and after (word diff) and each model\'s rewards. '
                 'Check that causal edits really change quality and spurious ones do not.',
     'robustness': 'Accuracy after meaning-preserving transformations (bars) against clean accuracy (dash in the '
-                  'model\'s colour). A bar far below its dash is a transformation the model is fragile to.',
+                  'model\'s colour). A bar far below its dash is a transformation the model is fragile to. '
+                  'The table pools them; a drop whose interval (over test pairs) contains 0 is no evidence of '
+                  'fragility.',
     'fidelity': 'Per edit: how many rewrites were applied, verified and rejected, and how often an edit changed '
                 'something besides its target. Low fidelity means the counterfactuals are not what they claim.',
     'keep_rates': 'Share of augmented pairs the baseline filter kept, per kind / attribute / direction. '
@@ -185,7 +135,8 @@ HOW_TO_READ = {
 def _table_html(df, caption: str | None = None, index: bool = True) -> str:
     cap = f'<caption>{_e(caption)}</caption>' if caption else ''
     h = df.to_html(classes='tbl', float_format=lambda x: f'{x:.3f}', border=0, na_rep='-', index=index)
-    return h.replace('<table border="0" class="dataframe tbl">', f'<table class="dataframe tbl">{cap}', 1)
+    head, rest = h.split('>', 1)  # the caption goes right after the opening <table ...> tag (pandas 2 and 3 differ)
+    return f'{head}>{cap}{rest}'
 
 def section(title: str, how: str, body: str, anchor: str | None = None) -> str:
     "One report section: heading, a short 'how to read this', then the body HTML."
@@ -293,7 +244,8 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                             'examples'))
     if rb is not None and len(rb):
         secs.append(section('Robustness to meaning-preserving transformations', HOW_TO_READ['robustness'],
-                            _fig_html(F.robustness_figure(rb)), 'robustness'))
+                            _table_html(robustness_view(rb), 'all transformations pooled', index=False)
+                            + _fig_html(F.robustness_figure(rb)), 'robustness'))
     fid = fidelity_section(d)
     if fid: secs.append(section('Counterfactual fidelity', HOW_TO_READ['fidelity'], fid, 'fidelity'))
     kr = _read(d, 'filter/keep_rates.csv')

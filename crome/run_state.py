@@ -38,7 +38,7 @@ _RUBRICS = ('offline_rubrics', 'rubric_prompts', 'rubrics') + _ORACLE
 STAGE_MODULES = {'data': ('schema', 'data', 'demo'), 'rubrics': _RUBRICS,
                  'augment': ('augment', 'neutrals', 'edits', 'causal_edits', 'spurious_edits', 'verify') + _RUBRICS,
                  'model': ('model', 'frozen', 'train', 'frozen_fit', 'losses'), 'filter': ('filter', 'model', 'frozen'),
-                 'evaluate': ('evaluate', 'stats', 'edits', 'spurious_edits', 'eval_edits', 'pipeline', 'report'),
+                 'evaluate': ('evaluate', 'stats', 'edits', 'spurious_edits', 'eval_edits', 'pipeline', 'examples'),
                  'report': ('inspect', 'figures', 'report')}
 
 def _lib() -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['bootstrap_ci', 'paired_diff_ci', 'verdict', 'power_table', 'recipe_intervals']
+__all__ = ['bootstrap_ci', 'paired_diff_ci', 'verdict', 'clustered_ci', 'power_table', 'recipe_intervals']
 
 # %% ../nbs/10c_stats.ipynb #ci000002
 def _per_seed(x) -> list[np.ndarray]:
@@ -73,6 +73,25 @@ def verdict(diff: tuple[float, float, float], what: str = 'difference') -> str:
     d, lo, hi = diff
     sig = 'significant' if lo > 0 or hi < 0 else 'no significant difference'
     return f'{what} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({sig})'
+
+# %% ../nbs/10c_stats.ipynb #cab6ad29
+def clustered_ci(values,  # per seed, one array of per-instance values (or a single array)
+                 clusters,  # per seed, the pair label of each instance (same structure as `values`)
+                 level: float = 0.95, n_boot: int = 2000, seed: int = 0,
+                ) -> tuple[float, float, float]:
+    "(mean, low, high) of an instance mean whose instances come in clusters: pairs resampled whole, crossed with seeds."
+    V = _per_seed(values)
+    C = [np.asarray(c).reshape(-1) for c in (clusters if isinstance(values, (list, tuple)) else [clusters])]
+    if [len(c) for c in C] != [len(v) for v in V]:
+        raise ValueError(f'clusters: {[len(c) for c in C]} labels per seed for {[len(v) for v in V]} values')
+    labels, idx = np.unique(np.concatenate(C), return_inverse=True)
+    arrs, start = [], 0
+    for v in V:
+        i = idx[start:start + len(v)]; start += len(v)
+        s, k = np.bincount(i, v, len(labels)), np.bincount(i, minlength=len(labels))
+        r = s.sum() / k.sum()
+        arrs.append(r + (s - r * k) * len(labels) / k.sum())
+    return bootstrap_ci(arrs, level, n_boot, seed, pairs=[0] * len(arrs))
 
 # %% ../nbs/10c_stats.ipynb #1c9e1cef
 def power_table(per_seed: Sequence[dict],  # one `section_correct` result per training seed (same test pairs)

@@ -121,7 +121,27 @@ def test_robustness_flags_length_scorer_not_oracle(demo):
     both = rs[(rs.model == 'len') & (rs.side == 'both')]
     assert both[both.transformation == 'micro_avg'].n.item() == both[both.transformation != 'micro_avg'].n.sum() == len(demo) * len(edits)
     assert ('len', 'rejected', 'rot13') not in r.index
-    assert list(rs.columns) == ['model', 'side', 'transformation', 'n', 'accuracy', 'clean_accuracy', 'drop']
+    assert list(rs.columns) == ['model', 'side', 'transformation', 'n', 'accuracy', 'clean_accuracy', 'drop',
+                                'drop_low', 'drop_high']
+    # the drop's interval is over pairs: within bounds, and the lossless oracle's is exactly zero
+    assert (rs.drop_low <= rs['drop'] + 1e-12).all() and (rs['drop'] <= rs.drop_high + 1e-12).all()
+    assert r.loc[('oracle', 'rejected', 'micro_avg'), ['drop_low', 'drop_high']].tolist() == [0.0, 0.0]
+    assert r.loc[('len', 'rejected', 'micro_avg'), 'drop_low'] > 0
+
+
+def test_robustness_interval_counts_pairs_not_instances():
+    "Twelve transformations of 40 pairs that all go the same way per pair: the interval is that of 40 pairs."
+    from crome.evaluate import robustness_table
+    from crome.stats import bootstrap_ci
+    rng = np.random.default_rng(0)
+    lost = rng.random(40) < 0.3  # pairs whose transformations all flip the verdict
+    inst = pd.DataFrame([dict(model='m', side='both', transformation=f't{t}', pair=str(p), clean_ok=1.0,
+                              ok=float(not lost[p])) for p in range(40) for t in range(12)])
+    row = robustness_table(inst).set_index('transformation').loc['micro_avg']
+    _, lo, hi = bootstrap_ci(lost.astype(float), n_boot=1000)  # one value per pair
+    assert abs(row['drop'] - lost.mean()) < 1e-12
+    assert abs((row.drop_high - row.drop_low) - (hi - lo)) < 0.05 and row.drop_high - row.drop_low > 0.2
+    assert robustness_table(inst, n_boot=0).drop_low.isna().all()
 
 
 def test_transform_pair_sides_and_determinism():

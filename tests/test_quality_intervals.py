@@ -88,3 +88,38 @@ def test_ablation_pools_tasks_as_strata(tmp_path):
     ablation.resummarise(str(src), str(out))
     a, b = json.loads(src.read_text()), json.loads(out.read_text())
     assert a['summary'] == b['summary'] and a['vs_default'] == b['vs_default'] and b['selected'] == 'default'
+
+
+def fake_instances(seed: int) -> pd.DataFrame:
+    "Robustness instances of 30 pairs (1-6 transformations each) for two models; per-pair difficulty shared."
+    rng = np.random.default_rng(seed)
+    q, rows = np.random.default_rng(9).beta(0.3, 0.3, 30), []
+    for m in ('vanilla', 'crome'):
+        for side in ('both', 'rejected'):
+            for p in range(30):
+                for t in range(1 + p % 6):
+                    rows.append(dict(model=m, side=side, transformation=f't{t}', pair=f'id{p}', clean_ok=1.0,
+                                     ok=float(rng.random() > q[p] / (2 if m == 'crome' else 1))))
+    return pd.DataFrame(rows)
+
+
+def test_robustness_drops_cluster_pairs_and_resummarise(tmp_path):
+    from crome.stats import clustered_ci
+    insts = [fake_instances(s) for s in SEEDS]
+    recs = [r for s, inst in zip(SEEDS, insts) for r in quality.robustness_pair_records(inst, s)]
+    D = quality.summarise_drops(json.loads(json.dumps(recs)), 300).set_index(['side', 'model'])
+    for side, m in (('both', 'vanilla'), ('rejected', 'crome')):
+        g = [i[(i.model == m) & (i.side == side)] for i in insts]
+        want = clustered_ci([(x.clean_ok - x.ok).to_numpy() for x in g], [x.pair.to_numpy() for x in g], n_boot=300)
+        row = D.loc[(side, m)]
+        assert np.allclose([row['drop'], row.drop_low, row.drop_high], want, atol=1e-12), (row, want)
+        assert abs(row.accuracy - np.mean([x.ok.mean() for x in g])) < 1e-12 and row.seeds == 3
+    # instances of one pair are not independent: pooling them as pairs would give a narrower interval
+    g = [i[(i.model == 'vanilla') & (i.side == 'both')] for i in insts]
+    naive = bootstrap_ci([(x.clean_ok - x.ok).to_numpy() for x in g], n_boot=300)
+    assert D.loc[('both', 'vanilla'), 'drop_high'] - D.loc[('both', 'vanilla'), 'drop_low'] > 1.3 * (naive[2] - naive[1])
+    res = {'meta': {'config': {'n_boot': 300}}, 'real_robustness_pairs': recs, 'real_robustness_drops': D.reset_index()}
+    src, out = save_results(res, tmp_path / 'rob.json'), tmp_path / 'rob2.json'
+    quality.resummarise(str(src), str(out))
+    a, b = json.loads(src.read_text()), json.loads(out.read_text())
+    assert a['real_robustness_drops'] == b['real_robustness_drops'] and b['resummarised']['parts'] == ['robustness']
