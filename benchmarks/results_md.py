@@ -90,8 +90,11 @@ def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
     return out + ['']
 
 
+POOLED = 'All pairs (pooled)'  # older results files call it 'Avg'; it is not RewardBench's mean of sections
+
+
 def real(q) -> list[str]:
-    P = pd.DataFrame(q['real_power'])
+    P = pd.DataFrame(q['real_power']).replace({'section': {'Avg': POOLED}})
     sizes = q['real_sizes']
     out = ['### Real data', '', meta_line(q.get('meta_real', q['meta'])), '',
            f"{sizes['train']} training / {sizes['validation']} validation / {sizes['test']} test pairs, split by prompt. "
@@ -102,7 +105,8 @@ def real(q) -> list[str]:
         piv.setdefault(r.section, {})[NAMES.get(r.model, r.model)] = ci(r.accuracy, r.low, r.high)
     models = [NAMES.get(m, m) for m in P.model.unique()]
     t = pd.DataFrame([{'section': s, **{m: v.get(m, '') for m in models}} for s, v in piv.items()])
-    out += [md(t), '']
+    out += [md(t), '', f'_{POOLED}: every test pair counted once, so sections weigh by their size; it is not '
+            "RewardBench's Avg (the mean of the section accuracies)._", '']
     power = P.groupby('section').has_power.first()
     for s, hp in power.items():
         if hp:
@@ -111,10 +115,10 @@ def real(q) -> list[str]:
         else:
             out.append(f'- {s}: no recipe is significantly above both untrained baselines: **this section cannot rank '
                        'recipes** at this model size.')
-    D = pd.DataFrame(q['real_differences'])
+    D = pd.DataFrame(q['real_differences']).replace({'section': {'Avg': POOLED}})
     out += ['', 'Paired differences:', ''] + [f'- {r.section}: {r.verdict}' for r in D.itertuples()]
-    sec = [s for s in power.index if s != 'Avg']
-    if not any(power[s] for s in sec) and power.get('Avg', False):
+    sec = [s for s in power.index if s != POOLED]
+    if not any(power[s] for s in sec) and power.get(POOLED, False):
         out += ['', '_Only the pooled average has power, and it mixes sections of different kinds; per section, no '
                 'recipe beats both baselines, so these data cannot rank recipes section by section._']
     R = pd.DataFrame(q['real_robustness_drops'])

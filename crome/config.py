@@ -68,7 +68,7 @@ class OracleConfig(_Strict):
 class AugmentConfig(_Strict):
     kinds: list[Literal['causal', 'iqn', 'para', 'can']] = ['causal', 'iqn']
     iqn_per_pair: float = Field(1.0, ge=0)
-    rubrics: bool = True  # derive attributes per pair from rubrics (else every attribute)
+    rubrics: bool = True  # a rubrics stage names each pair's attributes (False: the offline per-pair rules do)
 
 class FilterConfig(_Strict):
     enabled: bool = True
@@ -81,12 +81,13 @@ class TrainSettings(_Strict):
     batch_size: int = Field(128, gt=0)
     lr: float | None = Field(None, gt=0)  # default: 1e-3 for a frozen head, 2e-5 for fine-tuning
     max_length: int = Field(128, ge=16)
-    seeds: list[int] = [0]
+    seeds: list[int] = Field([0], min_length=1)  # the first seed's vanilla model is the filter's baseline
     backbone: str | None = None  # local model path (default: MiniLM from its package)
     lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
 
 class EvalConfig(_Strict):
-    max_pairs: int = Field(300, gt=0)  # pairs per test split used by the robustness suite and reward shifts
+    max_pairs: int = Field(300, gt=0)  # pairs of the first test split ('clean' if any) for the robustness suite
+    shift_pairs: int = Field(100, gt=0)  # of those, pairs whose answers get every edit (reward shifts)
     robustness: bool = True
     reward_shifts: bool = True
 
@@ -128,12 +129,17 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
         import yaml
         p = Path(src)
         if not p.exists(): raise ConfigError(f'{p}: no such config file')
+        if not p.is_file(): raise ConfigError(f'{p}: not a file (give the path of a YAML config)')
         try: data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e: raise ConfigError(f'{p}: not valid YAML ({e})') from None
         if not isinstance(data, dict): raise ConfigError(f'{p}: expected a mapping of settings at the top level')
     for k, v in overrides.items():
         *path, last = k.split('.'); d = data
-        for part in path: d = d.setdefault(part, {})
+        for i, part in enumerate(path):
+            if d.get(part) is None: d[part] = {}  # a missing or empty section (`train:` alone in YAML)
+            if not isinstance(d[part], dict):
+                raise ConfigError(f"{'.'.join(path[:i + 1])}: is {d[part]!r}, not a section, so '{k}' cannot be set")
+            d = d[part]
         d[last] = v
     try: return RunConfig.model_validate(data)
     except ValidationError as e:

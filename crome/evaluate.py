@@ -18,8 +18,8 @@ from .transforms import (PARAPHRASE_PROMPT, TRANSLATE_PROMPT, SIDES, llm_rewrite
                               eval_edit, eval_edit_names, transform_pair, _transformed)
 
 # %% auto #0
-__all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'SHIFT_COLUMNS', 'preference_mask', 'pair_correct', 'pair_accuracy', 'eval_rows',
-           'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'robustness_instances',
+__all__ = ['SECTION_MAP', 'REWARDBENCH_WEIGHTS', 'POOLED', 'SHIFT_COLUMNS', 'preference_mask', 'pair_correct', 'pair_accuracy',
+           'eval_rows', 'section_of', 'load_rewardbench', 'section_accuracy', 'section_correct', 'robustness_instances',
            'robustness_table', 'robustness_suite', 'reward_shifts', 'shift_summary', 'model_summary', 'save_results']
 
 # %% ../nbs/10_evaluate.ipynb #acc00002
@@ -123,15 +123,17 @@ def section_accuracy(scorers,  # a scorer or {name: scorer}
     return pd.concat(out, ignore_index=True)[cols].astype({'n': int, 'correct': int, 'ties': int})
 
 # %% ../nbs/10_evaluate.ipynb #pow00002
+POOLED = 'All pairs (pooled)'  # not RewardBench's Avg (the mean of the section accuracies, `section_accuracy`)
+
 def section_correct(scorers,  # a scorer or {name: scorer}
                     ds,  # evaluation pairs with a subset column
                     section_map: Mapping[str, str] = SECTION_MAP) -> dict[str, dict[str, np.ndarray]]:
-    "{section: {model: 0/1 array over that section's pairs}} (pairs in row order; 'Avg' pools every pair)."
+    "{section: {model: 0/1 array over that section's pairs}} (row order); `POOLED` holds every pair, once."
     models, rows = as_models(scorers), eval_rows(ds, 'section_correct')
     secs = np.array([section_of(r.get('subset') or 'all', section_map) for r in rows])
     ver = {k: pair_correct(v) for k, v in _verdicts(models, rows).items()}
     out = {s: {k: v[secs == s] for k, v in ver.items()} for s in dict.fromkeys(secs)}
-    return out | {'Avg': ver}
+    return out | {POOLED: ver}
 
 
 # %% ../nbs/10_evaluate.ipynb #63fc0ea9

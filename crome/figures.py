@@ -50,7 +50,8 @@ def shift_stats(df, normalize: bool = False):
         d = df.copy()
         if normalize:
             _need(df, ['reward_before'], 'shift_stats(normalize=True)')
-            sd = d.groupby('model')['reward_before'].transform('std').replace(0, np.nan)
+            once = d.drop_duplicates(['model', 'pair_id', 'side']) if {'pair_id', 'side'} <= set(d.columns) else d
+            sd = d['model'].map(once.groupby('model')['reward_before'].std()).replace(0, np.nan)  # each answer once
             d['shift'] = d['shift'] / sd
         g = d.groupby(SHIFT_KEYS, dropna=False, sort=False)['shift']
         out = g.agg(n='count', mean_shift='mean', sd='std').reset_index()

@@ -4,47 +4,24 @@
 
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
-import json, logging, math, os
+import json, logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
-
-import numpy as np
+from typing import Callable
 
 from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConfig,  # noqa: F401 (re-exported)
                           FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
 from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # noqa: F401 (re-exported)
                              stage_modules)  # see 12a_run_state
+from .run_state import provenance, source_key
+from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
+                          build_augmented, build_data, filter_sets, frozen_history, load_model, test_splits,
+                          train_one)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'ORACLE_STAGES', 'RECIPE_DATA', 'build_data', 'test_splits', 'make_oracle', 'early_stages', 'oracle_work',
-           'lazy_oracle', 'build_augmented', 'Embeddings', 'frozen_history', 'train_one', 'load_model',
-           'accuracy_table', 'run']
-
-# %% ../nbs/12_pipeline.ipynb #297c71e2
-def build_data(cfg: RunConfig) -> dict:
-    "Train and test splits for the run's data source."
-    from crome import data as D
-    dc = cfg.data
-    if dc.source == 'demo':
-        from crome.demo import make_demo, CueSpec
-        d = make_demo(dc.n, tasks=dc.tasks, cues=[CueSpec(c.kind, c.rho, c.strength) for c in dc.cues],
-                      test_fraction=dc.test_fraction, seed=cfg.seed)
-        return dict(d)
-    loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm,
-               'gsm8k': lambda: D.gsm8k_pairs(D.load_gsm8k(), seed=cfg.seed)}
-    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns)
-    if 'label' in ds.column_names: ds = ds.filter(lambda r: r['label'] == 1.0)  # ties are not training preferences here
-    if len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))
-    return dict(D.split_by_prompt(ds, {'train': 1 - dc.test_fraction, 'test': dc.test_fraction}, seed=cfg.seed))
-
-def test_splits(run: Run) -> list[str]:
-    "The run's test splits: every saved split but train and the validation splits (kept for design choices)."
-    return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet')
-                  if p.stem != 'train' and not p.stem.startswith('val'))
+__all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'oracle_work', 'lazy_oracle', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #20487f63
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
@@ -74,13 +51,15 @@ def _settings(cfg: RunConfig, *sections) -> dict:
 def early_stages(cfg: RunConfig) -> dict:
     "The stages before training: `{name: {'settings', 'deps', 'outputs'}}`, in order (see `Run.stage`)."
     recipes, llm = cfg.train.recipes, {'oracle': cfg.oracle.fingerprint()}
-    out = {'data': dict(settings=_settings(cfg, 'data'), deps=[], outputs=['data/train.parquet'])}
+    out = {'data': dict(settings=_settings(cfg, 'data') | {'code': source_key(build_data)}, deps=[],
+                        outputs=['data/train.parquet'])}
     if 'crome' in recipes and cfg.augment.rubrics:
         out['rubrics'] = dict(settings=_settings(cfg) | llm, deps=['data'], outputs=['rubrics/train.parquet'])
     aug = sorted({'crome', 'rrm'} & set(recipes))
     if aug:
-        out['augment'] = dict(settings=_settings(cfg, 'augment') | {'recipes': aug} | (llm if 'crome' in aug else {}),
-                              deps=['data', 'rubrics'], outputs=[f'augment/{r}.parquet' for r in aug])
+        out['augment'] = dict(settings=_settings(cfg, 'augment') | {'recipes': aug, 'code': source_key(build_augmented)}
+                              | (llm if 'crome' in aug else {}), deps=['data', 'rubrics'],
+                              outputs=[f'augment/{r}.parquet' for r in aug])
     return out
 
 def oracle_work(run: Run, stages: dict) -> list[str]:
@@ -97,122 +76,6 @@ def lazy_oracle(cfg: RunConfig, cache_dir: Path) -> Callable:
         return made[0]
     return get
 
-def build_augmented(cfg: RunConfig, train, oracle) -> dict:
-    "Crome and RRM augmented sets (originals included) and Crome's rejects table."
-    from crome.neutrals import augment
-    need = set(cfg.train.recipes)
-    out = {}
-    if 'crome' in need:
-        res = augment(train, oracle=oracle, kinds=tuple(cfg.augment.kinds), seed=cfg.seed,
-                      iqn_per_pair=cfg.augment.iqn_per_pair,
-                      attributes=None, progress=True)
-        out['crome'], out['crome_rejects'] = res.rows, res.rejects
-    if 'rrm' in need:
-        res = augment(train, kinds=('rrm',), seed=cfg.seed, progress=True)
-        out['rrm'], out['rrm_rejects'] = res.rows, res.rejects
-    return out
-
-# %% ../nbs/12_pipeline.ipynb #71ffa5b5
-RECIPE_DATA = {'vanilla': 'train', 'odin': 'train', 'mmd': 'train', 'rrm': 'rrm', 'crome': 'crome'}
-
-class Embeddings:
-    "One frozen encoder and its embedding cache shared by all frozen models of a run (saved in the run dir)."
-    def __init__(self, cfg: RunConfig, path: Path):
-        from crome.frozen import FrozenRewardModel
-        self.path, self.cfg = path, cfg
-        self.fm = FrozenRewardModel(cfg.train.backbone, max_length=cfg.train.max_length)
-        # keys carry encoder, max length and truncation side: entries built under other settings are never reused
-        if path.exists(): self.fm.load_cache(path)
-    def share(self, m):
-        "Point model `m` at the shared cache, and at the loaded encoder when it is the same one."
-        return m.share_from(self.fm)
-    def model(self, seed: int):
-        from crome.frozen import FrozenRewardModel
-        return self.share(FrozenRewardModel(self.cfg.train.backbone, max_length=self.cfg.train.max_length, seed=seed))
-    def save(self):
-        "Write the cache atomically (a kill while saving leaves the previous file intact)."
-        if not self.fm.cache: return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + '.tmp.npz')
-        self.fm.save_cache(tmp); os.replace(tmp, self.path)
-
-# %% ../nbs/12_pipeline.ipynb #cb85af86
-def frozen_history(losses: list, n_rows: int, tc: TrainSettings) -> list[dict]:
-    "Per-pass losses of a frozen fit as `{'step', 'loss'}`: the optimizer step at the end of each pass."
-    per_pass = max(1, math.ceil(n_rows / tc.batch_size))
-    return [{'step': min((i + 1) * per_pass, tc.steps), 'loss': float(l)} for i, l in enumerate(losses)]
-
-def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embeddings | None):
-    "Train one recipe on `ds` with the run's budget; save it to `out`; return the model."
-    tc = cfg.train
-    kw = {} if tc.lambda_tie is None else {'lambda_tie': tc.lambda_tie}
-    if tc.mode == 'frozen':
-        from crome.frozen_fit import fit_frozen
-        m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
-                       seed=seed, progress=True, **kw)
-        m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, len(ds), tc)))
-        emb.save()
-        return m
-    from crome.train import train_reward_model, TrainConfig
-    tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.lr,
-                       max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
-    m = train_reward_model(ds, recipe=recipe, config=tcfg)
-    (out / 'history.json').write_text(json.dumps(m.history))
-    return m
-
-def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):
-    "Reload a model saved by `train_one`."
-    if cfg.train.mode == 'frozen':
-        from crome.frozen import FrozenRewardModel
-        return emb.share(FrozenRewardModel.load(out, backbone=cfg.train.backbone))
-    from crome.model import RewardModel
-    return RewardModel.from_pretrained(out / 'model', max_length=cfg.train.max_length)
-
-# %% ../nbs/12_pipeline.ipynb #6468f836
-def _correct(m, ds) -> tuple[np.ndarray, np.ndarray]:
-    "`(correct, counted)` per row, by `crome.evaluate.pair_correct` (ties, label 0.5, are not counted)."
-    from crome.evaluate import pair_correct, preference_mask
-    lab = list(ds['label']) if 'label' in ds.column_names else None
-    P = list(ds['prompt'])
-    counted = preference_mask(lab, len(ds))
-    correct = np.zeros(len(ds), bool)
-    correct[counted] = pair_correct(m.score(P, list(ds['chosen'])) - m.score(P, list(ds['rejected'])), lab) > 0
-    return correct, counted
-
-def _name_parts(name: str) -> tuple[str, int]:
-    recipe, _, seed = name.rpartition('-s')
-    return (recipe, int(seed)) if recipe and seed.isdigit() else (name, 0)
-
-def accuracy_table(models: dict, splits: dict,
-                   verdicts: list | None = None,  # if given, one row per counted pair is appended to it
-                  ) -> 'pd.DataFrame':
-    "Tidy accuracy over preference pairs: model, recipe, seed, split, subset ('all' included), n, ties, accuracy."
-    import pandas as pd
-    rows = []
-    for name, m in models.items():
-        recipe, seed = _name_parts(name)
-        ok = {}
-        for split, ds in splits.items():
-            c, counted = _correct(m, ds)
-            ok[split] = c & counted
-            if verdicts is not None:
-                verdicts += [dict(recipe=recipe, seed=seed, split=split, pair=int(i), correct=int(c[i]))
-                             for i in np.flatnonzero(counted)]
-            sub = np.array(ds['subset']) if 'subset' in ds.column_names else np.array(['all'] * len(ds))
-            groups = [('all', np.ones(len(ds),
-                                      bool))] + ([(s, sub == s) for s in sorted(set(sub))] if len(set(sub)) > 1 else [])
-            for s, mask in groups:
-                use = mask & counted
-                rows.append(dict(model=name, recipe=recipe, seed=seed, split=split, subset=s, n=int(use.sum()),
-                                 ties=int((mask & ~counted).sum()),
-                                 accuracy=float(c[use].mean()) if use.any() else float('nan')))
-        if 'clean' in ok and 'reversed' in ok and len(ok['clean']) == len(ok['reversed']):
-            was = ok['clean']
-            rows.append(dict(model=name, recipe=recipe, seed=seed, split='flip_share', subset='all', n=int(was.sum()),
-                             ties=0,
-                             accuracy=float((was & ~ok['reversed']).sum() / max(was.sum(), 1))))
-    return pd.DataFrame(rows)
-
 # %% ../nbs/12_pipeline.ipynb #dec0c5a9
 def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict or RunConfig
         **overrides,  # dotted keys, e.g. {'train.steps': 100}
@@ -227,6 +90,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     if oracle_work(run_, early): oracle()  # preflight before any work; a fully cached resume never asks the oracle
 
     def do_data():
+        for old in (d / 'data').glob('*.parquet'): old.unlink()  # an earlier config's splits are not this run's
         for k, ds in build_data(cfg).items(): _save(ds, run_.path('data', f'{k}.parquet'))
     run_.stage('data', fn=do_data, **early['data'])
     train = _load(d / 'data/train.parquet')
@@ -240,15 +104,15 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         run_.stage('rubrics', fn=do_rubrics, **early['rubrics'])
     if aug_needed:
         def do_augment():
-            rub = d / 'rubrics/train.parquet'
-            src = _load(rub) if rub.exists() and cfg.augment.rubrics else train
+            src = _load(d / 'rubrics/train.parquet') if 'rubrics' in early else train  # never an older run's
             for k, v in build_augmented(cfg, src, oracle() if 'crome' in recipes else None).items():
                 if k.endswith('_rejects'): _write(run_.path('augment', f'{k}.csv'), lambda p: v.to_csv(p, index=False))
                 else: _save(v, run_.path('augment', f'{k}.parquet'))
         run_.stage('augment', fn=do_augment, **early['augment'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
-    tset = cfg.train.model_dump(exclude={'recipes', 'seeds'})
+    tset = cfg.train.model_dump(exclude={'recipes', 'seeds'}) | {'code': source_key(train_one, Embeddings,
+                                                                                 frozen_history)}
     models = {}
     def model_stage(recipe, seed, ds_fn, deps):
         name = f'{recipe}-s{seed}'; out = d / 'models' / name
@@ -260,18 +124,11 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     model_stage('vanilla', base_seed, lambda: train, ['data'])  # the baseline of the filter
     if aug_needed:
         def do_filter():
-            from crome.filter import filter_augmented, keep_rates
-            base = models[f'vanilla-s{base_seed}']
-            rates = []
-            for r in ('crome', 'rrm'):
-                if r not in recipes: continue
-                f = filter_augmented(_load(d / 'augment' / f'{r}.parquet'), base, tau=cfg.filter.tau, progress=False)
-                _save(f, run_.path('filter', f'{r}.parquet'))
-                kr = keep_rates(f); kr.insert(0, 'set', r); rates.append(kr)
-            pd.concat(rates).to_csv(run_.path('filter', 'keep_rates.csv'), index=False)
+            rates = filter_sets(cfg, d / 'augment', d / 'filter', models[f'vanilla-s{base_seed}'])
+            rates.to_csv(run_.path('filter', 'keep_rates.csv'), index=False)
             if emb: emb.save()
-        run_.stage('filter', _settings(cfg, 'filter'), ['augment', f'model:vanilla-s{base_seed}'], do_filter,
-                   ['filter/keep_rates.csv'])
+        run_.stage('filter', _settings(cfg, 'filter') | {'code': source_key(filter_sets)},
+                   ['augment', f'model:vanilla-s{base_seed}'], do_filter, ['filter/keep_rates.csv'])
 
     def recipe_data(recipe):
         if RECIPE_DATA[recipe] == 'train': return train
@@ -286,6 +143,8 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
         from crome.examples import edit_examples
+        for old in ('robustness.csv', 'reward_shifts.csv', 'shift_summary.csv', 'examples.json'):
+            (d / 'metrics' / old).unlink(missing_ok=True)  # what this config does not compute must not be reported
         v = []
         acc = accuracy_table(models, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
         pd.DataFrame(v, columns=['recipe', 'seed', 'split', 'pair', 'correct']).to_csv(
@@ -298,9 +157,10 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             rob.to_csv(run_.path('metrics', 'robustness.csv'), index=False)
         (run_.path('metrics', 'examples.json')).write_text(json.dumps(edit_examples(eval_models, sub, seed=cfg.seed)))
         if cfg.evaluate.reward_shifts:
-            sh = reward_shifts(eval_models, sub.select(range(min(100, len(sub)))), seed=cfg.seed)
+            sh = reward_shifts(eval_models, sub.select(range(min(cfg.evaluate.shift_pairs, len(sub)))), seed=cfg.seed)
             sh.to_csv(run_.path('metrics', 'reward_shifts.csv'), index=False)
             shift_summary(sh).to_csv(run_.path('metrics', 'shift_summary.csv'), index=False)
+        _write(run_.path('metrics', 'provenance.json'), lambda p: p.write_text(json.dumps(provenance(), indent=1)))
         if emb: emb.save()
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models], do_eval,
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'])

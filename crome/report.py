@@ -192,9 +192,9 @@ def _read(d: Path, p: str):
     import pandas as pd
     return pd.read_csv(d / p) if (d / p).exists() and (d / p).stat().st_size else None
 
-def _histories(d: Path, steps: int | None) -> dict:
-    return {p.parent.name: history_steps(json.loads(p.read_text()),
-                                         steps) for p in sorted((d / 'models').glob('*/history.json'))}
+def _histories(d: Path, steps: int | None, names: set | None = None) -> dict:  # names: the config's models
+    return {p.parent.name: history_steps(json.loads(p.read_text()), steps)
+            for p in sorted((d / 'models').glob('*/history.json')) if names is None or p.parent.name in names}
 
 def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                  config: Mapping | None = None,  # the run's config as a dict (default: run_dir/config.yaml)
@@ -246,13 +246,15 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         secs.append(section('Robustness to meaning-preserving transformations', HOW_TO_READ['robustness'],
                             _table_html(robustness_view(rb), 'all transformations pooled', index=False)
                             + _fig_html(F.robustness_figure(rb)), 'robustness'))
-    fid = fidelity_section(d)
+    recipes = tr.get('recipes')  # an older config's files in the same folder are not reported
+    names = {f'{r}-s{s}' for r in recipes for s in tr.get('seeds', [0])} if recipes else None
+    fid = fidelity_section(d) if recipes is None or 'crome' in recipes else None
     if fid: secs.append(section('Counterfactual fidelity', HOW_TO_READ['fidelity'], fid, 'fidelity'))
     kr = _read(d, 'filter/keep_rates.csv')
-    if kr is not None and len(kr) and 'crome' in set(kr['set']):
+    if kr is not None and len(kr) and 'crome' in set(kr['set']) and (recipes is None or 'crome' in recipes):
         secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'],
                             _fig_html(TF.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))), 'keep_rates'))
-    hist = _histories(d, tr.get('steps'))
+    hist = _histories(d, tr.get('steps'), names)
     if hist:
         fig = TF.training_curves_figure(hist)
         fig.update_xaxes(title_text='optimizer step')

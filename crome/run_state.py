@@ -13,7 +13,7 @@ from .config import RunConfig
 log = logging.getLogger('crome.pipeline')  # the 'run x' / 'skip x' lines keep the pipeline's logger name
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'stage_modules', 'code_key', 'Run']
+__all__ = ['log', 'STAGE_MODULES', 'stage_modules', 'code_key', 'source_key', 'provenance', 'Run']
 
 # %% ../nbs/12a_run_state.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -70,6 +70,42 @@ def stage_modules(stage: str) -> list[str]:
 def code_key(stage: str) -> str:
     "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
     return _hash({m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)})
+
+def source_key(*objs) -> str:
+    "Hash of the source of the functions (or classes) a stage calls from a module shared by all stages."
+    import inspect
+    return _hash([inspect.getsource(o) for o in objs])
+
+# %% ../nbs/12a_run_state.ipynb #d67ae75d
+def _git_commit(folder: Path) -> str | None:
+    "HEAD of the checkout `folder` is the root of (+ '-dirty' with uncommitted changes to crome/); else None."
+    import subprocess
+    if not (folder / '.git').exists(): return None  # an installed crome inside some other repository says nothing
+    def git(*a):
+        r = subprocess.run(['git', *a], cwd=folder, capture_output=True, text=True, timeout=10)
+        return r.stdout.strip() if r.returncode == 0 else None
+    try: head, dirty = git('rev-parse', 'HEAD'), git('status', '--porcelain', '--', 'crome')
+    except (OSError, subprocess.SubprocessError): return None
+    return head and head + ('-dirty' if dirty else '')
+
+def _device() -> str:
+    import platform, torch
+    if torch.cuda.is_available(): return f'cuda: {torch.cuda.get_device_name(0)}'
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    return f'cpu: {cpu}, {torch.get_num_threads()} torch threads'
+
+def provenance() -> dict:
+    "Where and with what a run's numbers were computed: crome commit or version, packages, device, time."
+    import importlib.metadata as md, platform, sys
+    def ver(p):
+        try: return md.version(p)
+        except md.PackageNotFoundError: return None
+    return {'crome_commit': _git_commit(_lib().parent), 'python': sys.version.split()[0],
+            'platform': platform.platform(),
+            'packages': {p: ver(p) for p in ('crome', 'torch', 'transformers', 'datasets', 'numpy')},
+            'device': _device(), 'time': time.strftime('%Y-%m-%d %H:%M:%S %Z')}
 
 # %% ../nbs/12a_run_state.ipynb #c2dbb724
 class Run:

@@ -186,9 +186,9 @@ def test_shift_figure_values():
     from crome.evaluate import shift_summary
     fs = shift_figure(shift_summary(_shifts()))
     assert {(t.name, t.xaxis): list(t.y) for t in fs.data}[('crome', 'x')] == [-3.0]
-    # normalised by the SD of each model's rewards before the edit ([0, 1, 0, 1]: SD 0.5774)
+    # normalised by the SD of each model's rewards before the edit, each edited answer once ([0, 1]: SD 0.7071)
     fn = shift_figure(_shifts(), normalize=True)
-    assert math.isclose({(t.name, t.xaxis): t.y[0] for t in fn.data}['vanilla', 'x2'], 1.5 / np.std([0, 1, 0, 1], ddof=1))
+    assert math.isclose({(t.name, t.xaxis): t.y[0] for t in fn.data}['vanilla', 'x2'], 1.5 / np.std([0, 1], ddof=1))
     with pytest.raises(ValueError, match='edit_kind'): shift_figure(_shifts().drop(columns='edit_kind'))
     with pytest.raises(ValueError, match='no rows'): shift_figure(_shifts().iloc[:0])
 

@@ -83,3 +83,32 @@ def test_finetune_keeps_the_batch_size(tmp_path, monkeypatch):  # issue 16 bug 8
     cfg = load_config({'train': {'mode': 'finetune', 'batch_size': 64, 'lambda_tie': 0}})
     P.train_one(cfg, 'crome', [], 0, tmp_path, None)
     assert seen['c'].batch_size == 64 and seen['c'].lambda_tie == 0
+
+
+@pytest.mark.slow
+def test_reused_folder_reports_only_the_current_config(tmp_path):
+    "A run folder reused with another config: no stale split, metric, rubric file or model reaches the results."
+    from crome.demo import make_demo
+    from crome.schema import response_text, text_of
+    out = str(tmp_path / 'run')
+    run(dict(SMALL, name='a', out_dir=out))  # demo: train / clean / reversed; vanilla, rrm, crome (rubrics stage)
+    src = tmp_path / 'pairs.jsonl'
+    src.write_text(''.join(json.dumps(dict(prompt=text_of(r['prompt']) + ' (jsonl)', chosen=response_text(r['chosen']),
+                                           rejected=response_text(r['rejected']))) + '\n'
+                           for r in make_demo(200, seed=5)['train']))
+    res = run({'name': 'b', 'out_dir': out, 'data': {'source': str(src), 'n': 200},
+               'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'rrm']},
+               'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}})
+    assert set(res['accuracy'].split) == {'test'}  # not the demo's clean / reversed / flip_share
+    d = Path(out)
+    assert not (d / 'metrics/robustness.csv').exists() and not (d / 'metrics/reward_shifts.csv').exists()
+    from crome.run_state import _load
+    train_prompts = set(_load(d / 'data/train.parquet')['prompt'])
+    rrm = _load(d / 'augment/rrm.parquet')
+    assert set(rrm['prompt']) <= train_prompts  # augmented from this run's train split, not the old rubrics file
+    html = res['report'].read_text()
+    for old in ('Robustness to meaning-preserving', 'Counterfactual fidelity', 'Baseline filter keep rates',
+                'Reward shifts under', 'crome-s0'):
+        assert old not in html, old
+    prov = json.loads((d / 'metrics/provenance.json').read_text())
+    assert prov['packages']['torch'] and prov['device']
