@@ -55,6 +55,12 @@ def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known
                            f"{', '.join(map(str, raw)) or 'none'}){hint}", unit))
     return out
 
+def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
+    "Column -> the row's columns that the map sends there, where more than one does (which one wins is ambiguous)."
+    to = {}
+    for k in raw: to.setdefault(column_map.get(k, k), []).append(k)
+    return {t: tuple(sorted(ks, key=str)) for t, ks in to.items() if len(ks) > 1}
+
 def _stem(path: Path) -> str: return path.name.split('.')[0] or 'row'
 
 def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz), dataset folder, or hub dataset name
@@ -63,7 +69,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
                fmt: str | None = None,  # force a format (see FORMATS)
                return_report: bool = False,  # also return a LoadReport
                empty_response_ok: bool = False,  # accept empty chosen/rejected
-               split: str = 'train',  # split of a hub dataset or data-file folder
+               split: str = 'train',  # split of a hub dataset, data-file folder or saved DatasetDict
               ):
     "Load and validate preference pairs into a crome `Dataset`."
     path = check_exists(path)
@@ -71,15 +77,18 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
                      'keep'): raise ValueError(f"extra must be 'error', 'drop' or 'keep', got {extra!r}")
     column_map = column_map or {}
     fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
-    unit = 'line' if fmt in ('jsonl', 'json') else 'row'
+    unit = {'jsonl': 'line', 'json': 'item'}.get(fmt, 'row')
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
-    records, rows, problems, report, seen_cols, missing = [], [], [], LoadReport(str(path)), set(), {}
+    records, rows, problems, report, seen_cols, missing, clashes = [], [], [], LoadReport(str(path)), set(), {}, {}
     for pos, raw in read_rows(path, fmt, split=split):
         report.read += 1
         if not isinstance(raw, dict):
             problems.append(Problem(str(path), pos, None, f'expected an object with columns, got {type(raw).__name__}',
                                     unit)); continue
         seen_cols |= set(raw)
+        clash = {t: ks for t, ks in _clashes(raw, column_map).items() if extra != 'drop' or t in known}
+        for t, ks in clash.items(): clashes.setdefault((t, ks), [pos, 0])[1] += 1  # first position, count
+        if clash: continue
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
         miss = _missing_problems(raw, rec, str(path), pos, unit, known)
@@ -90,11 +99,18 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
             try: rec['label'] = float(rec['label'])
             except ValueError: pass
         if rec.get('id') is None: rec['id'] = f'{_stem(path)}-{pos}'
-        rec.setdefault('source_id', rec['id']); rec.setdefault('kind', 'original')
+        rec.setdefault('source_id', rec['id'])
+        if rec.get('kind') is None or (isinstance(rec['kind'], str) and not rec['kind'].strip()):
+            rec['kind'] = 'original'  # a blank cell is an original pair, not an augmentation of unknown kind
         records.append(make_record(**rec)); rows.append(pos)
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
     for p, n in missing.values():
         problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s lack it]', unit))
+    for (t, ks), (pos, n) in clashes.items():
+        both = 'both' if len(ks) == 2 else 'all'
+        problems.append(Problem(str(path), pos, t, f"columns {', '.join(map(repr, ks))} {both} become '{t}' under "
+                                f"column_map={column_map}; drop or rename one" + (f' [{n} {unit}s]' if n > 1 else ''),
+                                unit))
     unused = [k for k in column_map if k not in seen_cols and report.read]
     if unused: problems.append(Problem(str(path), None, None, f"column_map names {', '.join(map(repr, unused))}, which "
                                        f"no row has (columns in the data: {', '.join(map(str, sorted(seen_cols)))})"))

@@ -160,11 +160,17 @@ def rrm_augment(ds, seed: int = 0, shard: int = 0, num_shards: int = 1, progress
     for i in _progress(shard_range(len(src), shard, num_shards), progress, desc='rrm'):
         x, sid = src.rows[i]['prompt'], src.ids[i]
         own = [src.rows[i]['chosen'], src.rows[i]['rejected']]
-        nc = [src.rows[s1[i]]['chosen'], src.rows[s1[i]]['rejected'], src.rows[s2[i]]['chosen'],
-              src.rows[s2[i]]['rejected']]
-        pairs = [(a, b, 1.0) for a in own for b in nc] + [(a, b, 0.5) for a, b in itertools.combinations(nc, 2)]
-        for k, (a, b, lab) in enumerate(pairs):
+        js = (s1[i], s1[i], s2[i], s2[i])
+        nc = [src.rows[j][c] for j, c in zip(js, ('chosen', 'rejected') * 2)]
+        same = [src.ids[j] if src.keys[j] == src.keys[i] else None for j in js]  # the repair failed for these
+        first = lambda a, b: same[b] if same[a] is None else same[a]
+        pairs = ([(a, nc[b], 1.0, same[b]) for a in own for b in range(4)] +
+                 [(nc[a], nc[b], 0.5, first(a, b)) for a, b in itertools.combinations(range(4), 2)])
+        for k, (a, b, lab, by) in enumerate(pairs):
             rid = f'{sid}:rrm:{k}'
+            if by is not None: rejects.append(_reject(rid, sid, 'rrm', 'no_noncontextual', f'the shuffle left an '
+                                                      f'answer of {by}, which has the same prompt (one prompt holds '
+                                                      'too many rows)')); continue
             if lab == 1.0 and a == b: rejects.append(_reject(rid, sid, 'rrm', 'identical_texts',
                                                              'own answer equals a non-contextual one')); continue
             rows.append(src.record(i, x, a, b, label=lab, id=rid, kind='rrm', generator='rule:rrm'))

@@ -18,7 +18,8 @@ FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'hub')
 
 def detect_format(path: Path) -> str:
     "The format: 'hf' for a `save_to_disk` folder, 'hub' for a folder of data files or a hub name, else the suffix."
-    if path.is_dir(): return 'hf' if (path / 'dataset_info.json').exists() or (path / 'state.json').exists() else 'hub'
+    saved = ('dataset_info.json', 'state.json', 'dataset_dict.json')  # a Dataset's or a DatasetDict's save_to_disk
+    if path.is_dir(): return 'hf' if any((path / f).exists() for f in saved) else 'hub'
     if not path.exists() and is_hub_name(path): return 'hub'
     name = path.name.lower().removesuffix('.gz')
     for ext, fmt in (('.jsonl', 'jsonl'), ('.ndjson', 'jsonl'), ('.json', 'json'), ('.csv', 'csv'),
@@ -80,7 +81,16 @@ def _csv_value(k, v):
     if k == 'kept': return {'true': True, 'false': False}.get(v.lower(), v)
     return v
 
-def _read_table(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
+def _load_saved(path: Path, split: str):
+    "A `save_to_disk` folder: a Dataset, or the `split` of a DatasetDict (a missing split names those there are)."
+    from datasets import DatasetDict, load_from_disk
+    ds = load_from_disk(str(path))
+    if isinstance(ds, DatasetDict) and split not in ds:
+        raise _err(path, None, None, f"saved DatasetDict has no split {split!r}; its splits: {', '.join(ds)} "
+                   "(choose one with split=)", 'row')
+    return ds[split] if isinstance(ds, DatasetDict) else ds
+
+def _read_table(path: Path, fmt: str, split: str = 'train') -> Iterator[tuple[int, Any]]:
     try:
         if fmt == 'csv':
             import pandas as pd
@@ -89,9 +99,8 @@ def _read_table(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
         elif fmt == 'parquet':
             import pyarrow.parquet as pq
             rows = pq.read_table(path).to_pylist()
-        else:
-            from datasets import load_from_disk
-            rows = load_from_disk(str(path)).to_list()
+        else: rows = _load_saved(path, split).to_list()
+    except CromeDataError: raise
     except UnicodeDecodeError as e: raise _err(path, None, None, f'invalid UTF-8 at byte offset {e.start}',
                                                'row') from None
     except Exception as e: raise _err(path, None, None, f'cannot be read as {fmt}: {type(e).__name__}: {e}',
@@ -121,7 +130,7 @@ def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> 
 
 def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder, or a Hugging Face dataset name
               fmt: str | None = None,  # one of FORMATS; default: from the name
-              split: str = 'train',  # split of a hub dataset or data-file folder
+              split: str = 'train',  # split of a hub dataset, data-file folder or saved DatasetDict
              ) -> Iterator[tuple[int, Any]]:
     "Yield `(position, row)`; position is the line (jsonl, json) or 1-based row."
     path = check_exists(path)
@@ -130,4 +139,4 @@ def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder
     if fmt == 'hub': yield from _read_hub(path, split)
     elif fmt == 'jsonl': yield from _read_jsonl(path)
     elif fmt == 'json': yield from _read_json(path)
-    else: yield from _read_table(path, fmt)
+    else: yield from _read_table(path, fmt, split)

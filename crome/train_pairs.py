@@ -45,12 +45,13 @@ def spurious_values(responses: Sequence, fn: str | Callable = 'length') -> np.nd
     return np.array([float(fn(response_text(r))) for r in responses], dtype=np.float64)
 
 def margins(ds, column: str) -> np.ndarray:
-    "Per-pair margins from `column` (finite numbers; ties may hold any value, they ignore it)."
+    "Per-pair margins from `column`: finite numbers on preference rows; ties may hold any value (null too), read as 0."
     if column not in ds.column_names: raise ValueError(f"margin_column {column!r} is not a column of the training data")
     m = np.asarray(ds[column], dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(m))
+    tie = np.asarray(ds['label'], dtype=np.float64) == 0.5 if 'label' in ds.column_names else np.zeros(len(m), bool)
+    bad = np.flatnonzero(~np.isfinite(m) & ~tie)
     if len(bad): raise ValueError(f'margin column {column!r}: rows {bad[:10].tolist()} are not finite numbers')
-    return m
+    return np.where(tie, 0.0, m)  # the loss ignores a tie's margin; 0 keeps a NaN out of every tensor
 
 def prepare_pairs(ds,  # crome Dataset
                   model: RewardModel | PairPM,  # supplies the encoding

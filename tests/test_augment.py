@@ -273,3 +273,20 @@ def test_demo_counterfactuals_keep_the_cue(cue):
     assert sum(has_cue(a, cue) != has_cue(b, cue) for a, b in sides) == 0
     assert sum(bool(spurious_changes(a, b)) for a, b in sides) == 0
     assert sum(r['direction'] == 'upgrade' for r in rows) >= 0.3 * len(rows)
+
+
+@pytest.mark.parametrize('share', [0.3, 0.5, 0.6])
+def test_rrm_never_uses_an_answer_to_the_same_prompt(share):
+    "Review: with one prompt holding >= 45% of rows, the shuffle left same-prompt 'non-contextual' answers, labelled 1."
+    n, k = 100, int(share * 100)
+    recs = [make_record('same prompt' if i < k else f'prompt {i}', f'good {i}', f'bad {i}', id=str(i)) for i in range(n)]
+    prompt_of = {t: r['prompt'] for r in recs for t in (r['chosen'], r['rejected'])}
+    r = rrm_augment(recs, seed=0)
+    borrowed = lambda x: (x['rejected'],) if x['label'] == 1.0 else (x['chosen'], x['rejected'])
+    assert [x['id'] for x in r.records if any(prompt_of[t] == x['prompt'] for t in borrowed(x))] == []
+    assert len(r.records) + len(r.reject_records) == n * 14  # every attempt is a row or a reject
+    no = [x for x in r.reject_records if x['reason'] == 'no_noncontextual']
+    assert all(int(x['source_id']) < k and 'which has the same prompt' in x['detail'] for x in no)
+    assert (len(no) > 0) == (share >= 0.5)
+    kept = {x['id'] for x in r.records}  # a reject's row id is exactly the row that would have been mislabelled
+    assert not kept & {x['id'] for x in no}

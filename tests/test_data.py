@@ -244,3 +244,52 @@ def test_readers_names_stay_importable_from_data():
     import crome.data, crome.readers
     for n in ('read_rows', 'detect_format', 'is_hub_name', 'check_exists', 'FORMATS'):
         assert getattr(crome.data, n) is getattr(crome.readers, n), n
+
+
+def test_null_or_blank_kind_is_original(tmp_path):
+    "Review: a blank kind cell kept kind None, and crome.filter then treated the original pair as an augmentation."
+    w(tmp_path / 'k.csv', 'prompt,chosen,rejected,kind\nQ1,a,b,original\nQ2,c,d,\n')
+    assert load_pairs(tmp_path / 'k.csv')['kind'] == ['original', 'original']
+    p = jl(tmp_path, [dict(GOOD, kind=None), dict(GOOD, prompt='Q2', kind=' '), dict(GOOD, prompt='Q3', kind='iqn',
+                                                                                    label=0.5)])
+    assert load_pairs(p)['kind'] == ['original', 'original', 'iqn']
+
+
+def test_json_array_positions_are_items(tmp_path):
+    "Review: a JSON array's problems said 'line N' for the N-th item."
+    p = w(tmp_path / 'a.json', json.dumps([GOOD, dict(GOOD, chosen='')], indent=2))
+    err = one_error(p)
+    assert [str(x) for x in err.problems] == [f"{p}, item 2, field 'chosen': is empty"]
+    assert 'line 1' in str(one_error(w(tmp_path / 'b.json', '[{"prompt": "Q",}]')))  # a syntax error has a real line
+
+
+def test_column_map_collisions_are_errors(tmp_path):
+    "Review: a mapped column that clashed with an existing one silently overwrote it (the last key won)."
+    p = jl(tmp_path, [dict(GOOD, question='other Q'), dict(GOOD, question='other Q')], 'c.jsonl')
+    err = one_error(p, column_map={'question': 'prompt'})
+    assert [(x.row, x.field) for x in err.problems] == [(1, 'prompt')]
+    assert (f"{p}, line 1, field 'prompt': columns 'prompt', 'question' both become 'prompt' under "
+            "column_map={'question': 'prompt'}; drop or rename one [2 lines]") == str(err.problems[0])
+    q = jl(tmp_path, [{'q': 'Q', 'question': 'Q?', 'chosen': 'a', 'rejected': 'b'}], 'two.jsonl')
+    err = one_error(q, column_map={'q': 'prompt', 'question': 'prompt'})  # two mapped columns onto one
+    assert "columns 'q', 'question' both become 'prompt'" in str(err) and len(err.problems) == 1
+    # a swap is not a clash, and a clash on a column that extra='drop' drops anyway is harmless
+    ds = load_pairs(p, column_map={'question': 'prompt', 'prompt': 'old_prompt'}, extra='keep')
+    assert (ds[0]['prompt'], ds[0]['old_prompt']) == ('other Q', 'Q?')
+    r = jl(tmp_path, [dict(GOOD, a=1, b=2)], 'drop.jsonl')
+    assert load_pairs(r, column_map={'a': 'meta', 'b': 'meta'}, extra='drop')[0]['prompt'] == 'Q?'
+
+
+def test_saved_dataset_dict_reads_one_split(tmp_path):
+    "Review: a DatasetDict.save_to_disk folder fell to load_dataset's folder guessing (splits could be mixed)."
+    from datasets import Dataset, DatasetDict
+    from crome.readers import detect_format
+    tr = [dict(GOOD, id=f't{i}') for i in range(3)]
+    te = [dict(GOOD, prompt='other', id=f'e{i}') for i in range(2)]
+    DatasetDict(train=Dataset.from_list(tr), test=Dataset.from_list(te)).save_to_disk(str(tmp_path / 'dd'))
+    assert detect_format(tmp_path / 'dd') == 'hf'
+    assert load_pairs(tmp_path / 'dd')['id'] == ['t0', 't1', 't2']
+    assert load_pairs(tmp_path / 'dd', split='test')['id'] == ['e0', 'e1']
+    err = one_error(tmp_path / 'dd', split='validation')
+    assert str(err.problems[0]) == (f"{tmp_path / 'dd'}: saved DatasetDict has no split 'validation'; its splits: "
+                                    "train, test (choose one with split=)")
