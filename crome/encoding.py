@@ -62,45 +62,93 @@ def _clean_backend(tok):
         _CLEAN[tok] = bt
     return _CLEAN[tok]
 
+def _split_budget(n_p: int, n_r: int, budget: int) -> tuple[int, int]:
+    "Tokens kept of an `n_p`-token prompt and an `n_r`-token response: the response gets all but min(n_p, budget//4)."
+    kr = min(n_r, budget - min(n_p, budget // 4))
+    return min(n_p, budget - kr), kr
+
 def _encode_text_pair(tok, prompts, responses, max_length):
     prompts, responses = [text_of(p) for p in prompts], [response_text(r) for r in responses]
     budget = max_length - tok.num_special_tokens_to_add(pair=True)
     if budget < 2: raise ValueError(f'max_length={max_length} leaves no room for text')
+    out = {'input_ids': [], 'attention_mask': [], 'token_type_ids': []}
     bt = _clean_backend(tok)
     if bt is not None:  # fast path: two Rust passes, truncate the encodings, add special tokens
-        out = {'input_ids': [], 'attention_mask': [], 'token_type_ids': []}
         ps = bt.encode_batch(prompts, add_special_tokens=False)
         for p, r in zip(ps, bt.encode_batch(responses, add_special_tokens=False)):
-            keep = budget - min(len(p.ids), budget // 4)
-            if len(r.ids) > keep: r.truncate(keep, direction='right')
-            if len(p.ids) + len(r.ids) > budget: p.truncate(budget - len(r.ids), direction='left')
+            kp, kr = _split_budget(len(p.ids), len(r.ids), budget)
+            if len(r.ids) > kr: r.truncate(kr, direction='right')
+            if len(p.ids) > kp: p.truncate(kp, direction='left')
             e = bt.post_process(p, r, add_special_tokens=True)
             out['input_ids'].append(e.ids); out['attention_mask'].append(e.attention_mask)
             out['token_type_ids'].append(e.type_ids)
-        if 'token_type_ids' not in tok.model_input_names: del out['token_type_ids']
-        return out
-    p_len = [len(x) for x in tok(prompts, add_special_tokens=False)['input_ids']]
-    r_enc = tok(responses, add_special_tokens=False, return_offsets_mapping=True)
-    cut = []
-    for r, ids, offs, pl in zip(responses, r_enc['input_ids'], r_enc['offset_mapping'], p_len):
-        keep = budget - min(pl, budget // 4)
-        cut.append(r[:offs[keep - 1][1]] if len(ids) > keep else r)
-    side = tok.truncation_side
-    try:
-        tok.truncation_side = 'left'
-        enc = tok(prompts, cut, truncation='only_first', max_length=max_length)
-    finally: tok.truncation_side = side
-    return {k: enc[k] for k in ('input_ids', 'attention_mask', 'token_type_ids') if k in enc}
+    else:  # slow (Python) tokenizers: the same cut on token ids, special tokens by the tokenizer's own pair rule
+        ps, rs = (tok(x, add_special_tokens=False)['input_ids'] for x in (prompts, responses))
+        for p, r in zip(ps, rs):
+            kp, kr = _split_budget(len(p), len(r), budget)
+            p, r = p[len(p) - kp:], r[:kr]
+            ids = tok.build_inputs_with_special_tokens(p, r)
+            out['input_ids'].append(ids); out['attention_mask'].append([1] * len(ids))
+            out['token_type_ids'].append(tok.create_token_type_ids_from_sequences(p, r))
+    if 'token_type_ids' not in tok.model_input_names: del out['token_type_ids']
+    return out
+
+def _sides(tok, p, r):
+    "Prompt and response as the message lists a chat template reads (one plain-text message each without one)."
+    if getattr(tok, 'chat_template', None): return _msgs(p, 'user'), _msgs(r, 'assistant')
+    return [{'role': 'user', 'content': text_of(p)}], [{'role': 'assistant', 'content': response_text(r)}]
+
+def _render(tok, pm, rm) -> str:
+    if getattr(tok, 'chat_template', None): return tok.apply_chat_template(pm + rm, tokenize=False)
+    return f"{pm[0]['content']}\n\n{rm[0]['content']}{tok.eos_token or ''}"
 
 def chat_texts(tok, prompts, responses) -> list[str]:
     "The conversation strings a decoder reward model reads (chat template, or `prompt\\n\\nresponse<eos>`)."
-    if getattr(tok, 'chat_template', None):
-        return [tok.apply_chat_template(_msgs(p, 'user') + _msgs(r, 'assistant'), tokenize=False)
-                for p, r in zip(prompts, responses)]
-    eos = tok.eos_token or ''
-    return [f'{text_of(p)}\n\n{response_text(r)}{eos}' for p, r in zip(prompts, responses)]
+    return [_render(tok, *_sides(tok, p, r)) for p, r in zip(prompts, responses)]
 
-def encode_pairs(tok,  # tokenizer (fast)
+def _cut(tok, text: str, n: int, keep: str) -> str:
+    "`text` cut at a token boundary to its first (keep='start') or last (keep='end') `n` tokens."
+    bt = _clean_backend(tok)
+    if bt is not None:
+        offs = bt.encode(text, add_special_tokens=False).offsets
+        if len(offs) <= n: return text
+        return '' if n <= 0 else text[:offs[n - 1][1]] if keep == 'start' else text[offs[-n][0]:]
+    ids = tok(text, add_special_tokens=False)['input_ids']
+    if len(ids) <= n: return text
+    return '' if n <= 0 else tok.decode(ids[:n] if keep == 'start' else ids[-n:])
+
+def _cut_msgs(tok, msgs, n: int, keep: str):
+    "Messages holding `n` content tokens from the start or the end; a message cut to nothing is dropped (not the last)."
+    order = msgs if keep == 'start' else msgs[::-1]
+    counts = [len(x) for x in tok([m.get('content') or '' for m in order], add_special_tokens=False)['input_ids']]
+    out = []
+    for m, k in zip(order, counts):
+        if n <= 0 and out: break
+        out.append({**m, 'content': _cut(tok, m.get('content') or '', n, keep)}); n -= k
+    return out if keep == 'start' else out[::-1]
+
+def _fit_chat(tok, pm, rm, max_length, special):
+    "Token ids of a conversation over `max_length`: its contents cut as text pairs are, the template kept whole."
+    enc = lambda pm, rm: tok(_render(tok, pm, rm), add_special_tokens=special)['input_ids']
+    blank = lambda ms: [{**m, 'content': ''} for m in ms]
+    n_p, n_r = (sum(map(len, tok([m.get('content') or '' for m in ms], add_special_tokens=False)['input_ids']))
+                for ms in (pm, rm))
+    budget = max_length - len(enc(blank(pm[-1:]), blank(rm[:1])))  # the template around what always stays
+    while budget >= 2:
+        kp, kr = _split_budget(n_p, n_r, budget)
+        ids = enc(_cut_msgs(tok, pm, kp, 'end'), _cut_msgs(tok, rm, kr, 'start'))
+        if len(ids) <= max_length: return ids
+        budget -= len(ids) - max_length  # cut texts retokenise differently, or more headers stayed: retry
+    raise ValueError(f'max_length={max_length} leaves no room for text in the chat template')
+
+def _encode_chat(tok, prompts, responses, max_length):
+    sides = [_sides(tok, p, r) for p, r in zip(prompts, responses)]
+    special = not getattr(tok, 'chat_template', None)  # a template writes its own BOS/EOS
+    ids = tok([_render(tok, *s) for s in sides], add_special_tokens=special)['input_ids']
+    ids = [x if len(x) <= max_length else _fit_chat(tok, *s, max_length, special) for x, s in zip(ids, sides)]
+    return {'input_ids': ids, 'attention_mask': [[1] * len(x) for x in ids]}
+
+def encode_pairs(tok,  # tokenizer (fast, or slow: the same cuts on token ids)
                  prompts: Sequence,  # prompts (strings or chat message lists)
                  responses: Sequence,  # one response per prompt
                  max_length: int = 256,  # tokens per (prompt, response) sequence
@@ -111,13 +159,7 @@ def encode_pairs(tok,  # tokenizer (fast)
     if not prompts: return {'input_ids': [], 'attention_mask': []}
     if pair_format == 'text_pair': return _encode_text_pair(tok, prompts, responses, max_length)
     if pair_format != 'chat': raise ValueError(f"pair_format must be 'text_pair' or 'chat', got {pair_format!r}")
-    side = tok.truncation_side
-    try:
-        tok.truncation_side = 'left'
-        enc = tok(chat_texts(tok, prompts, responses), truncation=True, max_length=max_length,
-                  add_special_tokens=not getattr(tok, 'chat_template', None))
-    finally: tok.truncation_side = side
-    return {'input_ids': enc['input_ids'], 'attention_mask': enc['attention_mask']}
+    return _encode_chat(tok, prompts, responses, max_length)
 
 def pad_batch(features: Sequence[dict], pad_id: int, side: str = 'right') -> dict[str, torch.Tensor]:
     "Pad a list of {input_ids, attention_mask[, token_type_ids]} dicts to their longest member."

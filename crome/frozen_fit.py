@@ -15,9 +15,13 @@ from .head_init import scale_head
 from .train_config import TrainConfig, resolve_recipe
 
 # %% auto #0
-__all__ = ['fit_frozen']
+__all__ = ['FROZEN_FIELDS', 'fit_frozen']
 
 # %% ../nbs/09a_frozen_fit.ipynb #2b608213
+FROZEN_FIELDS = ('use_ties', 'lambda_tie', 'spurious', 'n_bins', 'lambda_mmd', 'mmd_conditional', 'lambda_len',
+                 'lambda_quality', 'lambda_orth', 'orth_normalized', 'reward_init_std', 'head_lr_gain',
+                 'center_rewards_coefficient', 'margin_column')  # the TrainConfig fields `fit_frozen` honours
+
 def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and trained
                ds,  # crome Dataset
                recipe: str = 'crome',  # vanilla | rrm | crome | odin | mmd
@@ -28,10 +32,14 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
                weight_decay: float = 0.0,
                seed: int | None = None,  # default: the model's seed
                progress: bool = False,  # tqdm bar over epochs
-               **overrides,  # recipe settings: lambda_tie, lambda_mmd, n_bins, spurious, ...
+               **overrides,  # recipe settings (`FROZEN_FIELDS`): lambda_tie, lambda_mmd, n_bins, spurious, ...
               ) -> FrozenRewardModel:
     "Train the head of a frozen-backbone reward model with a recipe; loss per epoch in `fm.history`."
     from tqdm.auto import tqdm
+    unused = sorted(set(overrides) - set(FROZEN_FIELDS))
+    if unused:
+        raise ValueError(f"fit_frozen does not use {', '.join(unused)} (fine-tuning settings or unknown); it honours "
+                         f"{', '.join(FROZEN_FIELDS)} and its own arguments (epochs, steps, lr, batch_size, ...)")
     cfg = resolve_recipe(recipe, replace(TrainConfig(), **overrides))
     ds, labels = select_rows(ds, cfg, recipe)
     P, C, R = list(ds['prompt']), list(ds['chosen']), list(ds['rejected'])
@@ -41,7 +49,6 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     B = bin_ids(S.numpy(), quantile_edges(S.numpy(), cfg.n_bins)) if cfg.n_bins else None
     y = torch.tensor(labels, dtype=torch.float32)
     M = torch.tensor(margins(ds, cfg.margin_column), dtype=torch.float32) if cfg.margin_column else None
-    if cfg.peft_config: raise ValueError('peft_config applies to fine-tuning, not to a frozen-backbone head')
     fm.seed = fm.seed if seed is None else seed
     fm.n_outputs = 2 if recipe == 'odin' else 1
     head = fm.build_head(X.shape[1]); head.train()

@@ -147,6 +147,9 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     if own_dir: cfg = replace(cfg, output_dir=tempfile.mkdtemp(prefix='crome-train-'))
     set_seed(cfg.seed)
     if model is None: model = build_model(cfg, recipe)
+    elif 'max_length' in overrides or (config is not None and config.max_length != TrainConfig.max_length):
+        model.max_length = cfg.max_length  # a max_length given explicitly is what the model trains (and scores) at
+    else: cfg = replace(cfg, max_length=model.max_length)  # else the model's own, recorded in train_config
     if isinstance(model, PairPM): cfg = replace(cfg, model_type='pairpm'); cfg = resolve_recipe(recipe, cfg)
     elif recipe == 'odin' and model.model.config.num_labels < 2:
         raise ValueError('odin trains two heads: pass a model with num_labels=2 (or leave model=None)')

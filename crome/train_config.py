@@ -66,6 +66,11 @@ class TrainConfig:
     progress: bool = False  # tqdm bars
     training_args: dict = field(default_factory=dict)  # extra `TrainingArguments` (e.g. deepspeed=, fsdp=)
 
+    def __post_init__(self):
+        if not 0 <= self.warmup_ratio < 1:  # transformers 5 reads warmup_steps >= 1 as a number of steps
+            raise ValueError(f'warmup_ratio must be a share of the updates, 0 <= warmup_ratio < 1, got '
+                             f"{self.warmup_ratio} (a number of steps: training_args={{'warmup_steps': N}})")
+
 def tie_weight(cfg: TrainConfig) -> float:
     "Weight of tie rows in the loss: `lambda_tie`, 1.0 only when it is unset (0 switches ties off)."
     return 1.0 if cfg.lambda_tie is None else float(cfg.lambda_tie)
@@ -82,6 +87,9 @@ def resolve_recipe(recipe: str, config: TrainConfig) -> TrainConfig:
         raise ValueError(f'margin_column is not supported with recipe {recipe!r} / model_type {config.model_type!r}')
     if config.model_type == 'pairpm' and recipe in ('odin', 'mmd'):
         raise ValueError(f'recipe {recipe!r} needs a BT reward model, not a PairPM')
+    unused = [k for k in ('center_rewards_coefficient', 'reward_init_std') if getattr(cfg, k)]
+    if config.model_type == 'pairpm' and unused:  # a PairPM's loss has no reward head to centre or rescale
+        raise ValueError(f"{', '.join(unused)} apply to a BT reward model's head, not to a PairPM (leave them unset)")
     return cfg
 
 # %% ../nbs/09b_train_config.ipynb #0aad4d30

@@ -49,6 +49,25 @@ def test_truncation_keeps_prompt_end_and_response_start(tok):
     assert len(encode_pairs(tok, ['q'], [''], 32)['input_ids'][0]) == 4
 
 
+def test_chat_truncation_keeps_the_template(tok):
+    "A long conversation is cut inside the chat template: BOS, role headers and EOS stay, prompt end, response start."
+    ctok = load_tokenizer(default_backbone())
+    ctok.chat_template = "[CLS]{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}[SEP]"
+    ids = encode_pairs(ctok, ['pstart ' + 'alpha ' * 50 + 'pend'], ['rstart ' + 'beta ' * 50 + 'rend'], 32, 'chat')['input_ids'][0]
+    toks = ctok.convert_ids_to_tokens(ids)
+    assert len(ids) == 32 and toks[:4] == ['[CLS]', '<', 'user', '>'] and toks[-1] == '[SEP]'
+    assert toks[4:17] == ['alpha'] * 4 + ['pen', '##d', '<', 'assistant', '>', 'rs', '##tar', '##t', 'beta']
+
+
+def test_slow_tokenizer_text_pairs():
+    "A slow (Python) tokenizer takes the same cuts on token ids (it used to need offsets only fast ones give)."
+    from transformers import PerceiverTokenizer
+    stok = PerceiverTokenizer()
+    assert encode_pairs(stok, P, R, 512) == dict(stok(P, R))
+    ids = encode_pairs(stok, ['pstart ' + 'a' * 100 + ' pend'], ['rstart ' + 'b' * 100], 43)['input_ids'][0]
+    assert stok.decode(ids) == '[CLS]aaaaa pend[SEP]rstart ' + 'b' * 23 + '[SEP]'
+
+
 def test_length_batches():
     b = length_batches([5, 1, 9, 3, 7], 2)
     assert [x.tolist() for x in b] == [[2, 4], [0, 3], [1]]

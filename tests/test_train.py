@@ -439,3 +439,28 @@ def test_packed_forward_runs_under_ddp(tok, toy, tmp_path, monkeypatch):
     assert calls == [1] and 'forward' not in vars(m)  # packed once; the module's own forward is back
     assert (out - ref).abs().max() < 1e-5
     assert max(float((p.grad - g_ref[n]).abs().max()) for n, p in m.named_parameters()) < 1e-5
+
+
+def test_options_a_fit_would_ignore_are_refused(tok, toy):
+    "fit_frozen names the fine-tuning fields it would ignore; a PairPM refuses the BT head's options; warmup_ratio < 1."
+    fm = FrozenRewardModel(head='linear', device='cpu')
+    with pytest.raises(ValueError, match=r'does not use gradient_accumulation, max_length, max_steps \(.*lambda_tie'):
+        fit_frozen(fm, toy, 'vanilla', epochs=1, max_steps=2, gradient_accumulation=4, max_length=8)
+    assert fm.head is None  # refused before any embedding or fit
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id))
+    for k in ('center_rewards_coefficient', 'reward_init_std'):
+        with pytest.raises(ValueError, match=f"{k} apply to a BT reward model's head, not to a PairPM"):
+            train_reward_model(toy, 'crome', model=PairPM(lm, tok, max_length=64), **{k: 0.1}, **FAST)
+    with pytest.raises(ValueError, match=r'0 <= warmup_ratio < 1, got 1.0'): TrainConfig(warmup_ratio=1.0)
+
+
+def test_max_length_override_applies_to_a_given_model(tok, toy):
+    "With model=, an explicit max_length is what the model trains at; without one, the model's own is recorded."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        m = train_reward_model(toy, 'vanilla', model=tiny_rm(tok), max_length=16, **{**FAST, 'max_steps': 1})
+        assert (m.max_length, m.train_config.max_length, max(m.trainer.train_dataset['length'])) == (16, 16, 16)
+        m = train_reward_model(toy, 'vanilla', model=tiny_rm(tok), **{**FAST, 'max_steps': 1})
+        assert (m.max_length, m.train_config.max_length) == (48, 48)
