@@ -8,32 +8,9 @@ import argparse, json, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['INSPECT_CELLS', 'COLUMNS_HELP', 'DATA_HELP', 'demo_summary', 'format_summary', 'format_results', 'cmd_demo',
-           'cmd_run', 'cmd_data', 'cmd_data_get', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
-           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'build_parser', 'main']
-
-# %% ../nbs/13_cli.ipynb #42060c57
-def demo_summary(d) -> dict:
-    "Sizes, task mix and measured cue shares of a demo `DatasetDict` (a plain dict, JSON-ready)."
-    from crome.demo import CUES, has_cue
-    out = {}
-    for split, ds in d.items():
-        n = len(ds); ch, rj = list(ds['chosen']), list(ds['rejected'])
-        tasks = {t: list(ds['subset']).count(t) for t in sorted(set(ds['subset']))}
-        cues = {k: {'on_chosen': round(sum(map(lambda t: has_cue(t, k), ch)) / n, 3),
-                    'on_rejected': round(sum(map(lambda t: has_cue(t, k), rj)) / n, 3)} for k in CUES}
-        out[split] = {'pairs': n, 'tasks': tasks,
-                      'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
-    return out
-
-def format_summary(s: dict) -> str:
-    "A small text table of `demo_summary`."
-    lines = [f"{'split':<10}{'pairs':>7}  tasks / cue share on chosen : rejected"]
-    for split, v in s.items():
-        cues = ', '.join(f"{k} {c['on_chosen']:.2f}:{c['on_rejected']:.2f}" for k, c in v['cues'].items()) or 'no cue'
-        tasks = ', '.join(f'{t} {n}' for t, n in v['tasks'].items())
-        lines.append(f"{split:<10}{v['pairs']:>7}  {tasks} | {cues}")
-    return '\n'.join(lines)
+__all__ = ['INSPECT_CELLS', 'COLUMNS_HELP', 'DATA_HELP', 'format_results', 'cmd_demo', 'cmd_run', 'cmd_data', 'cmd_data_get',
+           'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval', 'inspect_notebook', 'cmd_inspect',
+           'cmd_report', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
 _ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env',
@@ -113,7 +90,7 @@ def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."
     if a.action == 'get': return cmd_data_get(a)
     if a.names: raise ValueError(f"unexpected arguments {' '.join(a.names)} (did you mean `crome data get ...`?)")
-    from crome.demo import make_demo, CueSpec
+    from crome.demo import make_demo, CueSpec, demo_summary, format_summary
     cues = [CueSpec(k, a.rho, a.strength) for k in a.cue] if a.cue != ['none'] else []
     d = make_demo(a.n, cues=cues, seed=a.seed)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -219,6 +196,8 @@ def cmd_eval(a) -> int:
     prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
     if a.robustness and len(prefs):
         res['robustness'] = robustness_suite({'model': m}, prefs.select(range(min(a.max_pairs, len(prefs)))))
+    from crome.run_state import provenance
+    res['meta'] = dict(model=str(a.model), data=str(a.data), mode=mode, max_pairs=a.max_pairs, provenance=provenance())
     out = Path(a.out) if a.out else Path(a.model) / 'eval.json'
     save_results(res, out); print(acc.to_string(index=False)); print(f'\nresults -> {out}'); return 0
 

@@ -11,7 +11,7 @@ from .data import split_by_prompt
 
 # %% auto #0
 __all__ = ['CATEGORIES', 'AUDIENCES', 'ASKS', 'NEEDS', 'ANSWERS', 'TASKS', 'CUES', 'SIGNOFFS', 'FILLERS', 'relevance_pair',
-           'requested_item_pair', 'CueSpec', 'add_cue', 'has_cue', 'make_demo']
+           'requested_item_pair', 'CueSpec', 'add_cue', 'has_cue', 'make_demo', 'demo_summary', 'format_summary']
 
 # %% ../nbs/01a_demo.ipynb #c69f47b0
 CATEGORIES = {
@@ -205,3 +205,25 @@ def make_demo(n: int = 2000,  # pairs in total (before the split)
         out[name + 'reversed'] = to_dataset(_plant([dict(r) for r in held], cues, rng, lambda c, m: 0),
                                             source=f'demo {name}reversed')
     return DatasetDict(out)
+
+# %% ../nbs/01a_demo.ipynb #e738db0a
+def demo_summary(d) -> dict:
+    "Sizes, task mix and measured cue shares of a demo `DatasetDict` (a plain dict, JSON-ready)."
+    out = {}
+    for split, ds in d.items():
+        n = len(ds); ch, rj = list(ds['chosen']), list(ds['rejected'])
+        tasks = {t: list(ds['subset']).count(t) for t in sorted(set(ds['subset']))}
+        cues = {k: {'on_chosen': round(sum(map(lambda t: has_cue(t, k), ch)) / n, 3),
+                    'on_rejected': round(sum(map(lambda t: has_cue(t, k), rj)) / n, 3)} for k in CUES}
+        out[split] = {'pairs': n, 'tasks': tasks,
+                      'cues': {k: v for k, v in cues.items() if v['on_chosen'] or v['on_rejected']}}
+    return out
+
+def format_summary(s: dict) -> str:
+    "A small text table of `demo_summary`."
+    lines = [f"{'split':<10}{'pairs':>7}  tasks / cue share on chosen : rejected"]
+    for split, v in s.items():
+        cues = ', '.join(f"{k} {c['on_chosen']:.2f}:{c['on_rejected']:.2f}" for k, c in v['cues'].items()) or 'no cue'
+        tasks = ', '.join(f'{t} {n}' for t, n in v['tasks'].items())
+        lines.append(f"{split:<10}{v['pairs']:>7}  {tasks} | {cues}")
+    return '\n'.join(lines)

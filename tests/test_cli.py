@@ -55,6 +55,7 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
     res = json.loads((tmp_path / 'm' / 'eval.json').read_text())  # written next to the model, not into the cwd
     acc = res['accuracy'][0]
     assert (acc['n'], acc['ties']) == (2, 1) and not (Path.cwd() / 'eval.json').exists()  # the tie is not a preference
+    assert res['meta']['mode'] == 'frozen' and res['meta']['provenance']['device']  # what, where, with what
 
 
 def test_eval_errors_are_one_line(tmp_path, capsys):
