@@ -170,21 +170,33 @@ def robustness_pair_records(inst: pd.DataFrame, seed: int) -> list[dict]:
             for (m, s), h in g.groupby(['model', 'side'], sort=False)]
 
 
-def summarise_drops(records: list, n_boot: int) -> pd.DataFrame:
+def _drop_instances(r) -> tuple[np.ndarray, np.ndarray]:
+    "Per-instance drop values and pair labels of one record (each pair's sum and count, which is all that matters)."
+    n = np.asarray(r['n'])
+    return (np.repeat((np.asarray(r['clean_ok']) - np.asarray(r['ok'])) / n, n),
+            np.repeat(np.asarray(r['pair'], dtype=str), n))
+
+
+def summarise_drops(records: list, n_boot: int, baseline: str = 'vanilla') -> pd.DataFrame:
     """Micro-averaged robustness drop per (side, model) over seeds, with a 95% interval over seeds and pairs: every
-    seed transforms the same test pairs, and a pair's transformations are resampled together (`clustered_ci`)."""
-    out = []
-    for (side, model), g in pd.DataFrame(records).groupby(['side', 'model'], sort=False):
-        vals, labels = [], []
-        for r in g.sort_values('seed').itertuples():
-            n = np.asarray(r.n, float)
-            vals.append(np.repeat((np.asarray(r.clean_ok) - np.asarray(r.ok)) / n, r.n))  # same pair sums and counts
-            labels.append(np.repeat(np.asarray(r.pair, dtype=str), r.n))
-        m, lo, hi = clustered_ci(vals, labels, n_boot=n_boot)
-        out.append(dict(side=side, model=model, seeds=len(g),
-                        clean=np.mean([sum(r.clean_ok) / sum(r.n) for r in g.itertuples()]),
-                        accuracy=np.mean([sum(r.ok) / sum(r.n) for r in g.itertuples()]),
-                        drop=m, drop_low=lo, drop_high=hi))
+    seed transforms the same test pairs, and a pair's transformations are resampled together (`clustered_ci`). Also
+    the paired difference from `baseline` (same seeds, pairs and transformations) with its verdict."""
+    R, out = pd.DataFrame(records), []
+    base = {(r['side'], r['seed']): r for r in records if r['model'] == baseline}
+    for (side, model), g in R.groupby(['side', 'model'], sort=False):
+        recs = g.sort_values('seed').to_dict('records')
+        vals, labels = zip(*map(_drop_instances, recs))
+        m, lo, hi = clustered_ci(list(vals), list(labels), n_boot=n_boot)
+        share = lambda k: np.mean([sum(r[k]) / sum(r['n']) for r in recs])  # noqa: E731
+        row = dict(side=side, model=model, seeds=len(g), clean=share('clean_ok'), accuracy=share('ok'), drop=m,
+                   drop_low=lo, drop_high=hi)
+        b = [base.get((side, r['seed'])) for r in recs]
+        same = lambda x, r: x is not None and list(x['pair']) == list(r['pair']) and list(x['n']) == list(r['n'])  # noqa: E731
+        if model != baseline and all(same(x, r) for x, r in zip(b, recs)):
+            d = clustered_ci([v - _drop_instances(x)[0] for v, x in zip(vals, b)], list(labels), n_boot=n_boot)
+            row |= dict(vs_baseline=d[0], vs_baseline_low=d[1], vs_baseline_high=d[2],
+                        verdict=verdict(d, f'{model} - {baseline}'))
+        out.append(row)
     return pd.DataFrame(out)
 
 

@@ -126,8 +126,11 @@ def real(q) -> list[str]:
     d = R.set_index('model')['drop']
     if {'crome', 'vanilla'} <= set(d.index):
         half = d['crome'] <= d['vanilla'] / 2
+        v = R.set_index('model').get('verdict', pd.Series(dtype=object)).get('crome')
         goal = [f"Goal \"Crome's drop at most half of vanilla's\": {'met' if half else '**not met**'} "
-                f"({d['crome']:.3f} vs {d['vanilla']:.3f}); both drops are a few points at most.", '']
+                f"({d['crome']:.3f} vs {d['vanilla']:.3f}); both drops are a few points at most."
+                + (f' Paired difference of the drops: {v}; a difference inside the noise is not a ranking.'
+                   if isinstance(v, str) else ''), '']
     else: goal = []
     out += ['', 'Robustness suite (eval-role meaning-preserving transformations on both answers; accuracy drop, '
             'micro-averaged, lower is better; ' + ('95% interval over seeds and test pairs, a pair\'s transformations '

@@ -118,6 +118,12 @@ def test_robustness_drops_cluster_pairs_and_resummarise(tmp_path):
     g = [i[(i.model == 'vanilla') & (i.side == 'both')] for i in insts]
     naive = bootstrap_ci([(x.clean_ok - x.ok).to_numpy() for x in g], n_boot=300)
     assert D.loc[('both', 'vanilla'), 'drop_high'] - D.loc[('both', 'vanilla'), 'drop_low'] > 1.3 * (naive[2] - naive[1])
+    gv, gc = ([i[(i.model == m) & (i.side == 'both')] for i in insts] for m in ('vanilla', 'crome'))
+    want = clustered_ci([(c.clean_ok - c.ok).to_numpy() - (v.clean_ok - v.ok).to_numpy() for c, v in zip(gc, gv)],
+                        [c.pair.to_numpy() for c in gc], n_boot=300)  # paired: same seeds, pairs, transformations
+    row = D.loc[('both', 'crome')]
+    assert np.allclose([row.vs_baseline, row.vs_baseline_low, row.vs_baseline_high], want, atol=1e-12)
+    assert row.verdict.startswith('crome - vanilla') and pd.isna(D.loc[('both', 'vanilla'), 'verdict'])
     res = {'meta': {'config': {'n_boot': 300}}, 'real_robustness_pairs': recs, 'real_robustness_drops': D.reset_index()}
     src, out = save_results(res, tmp_path / 'rob.json'), tmp_path / 'rob2.json'
     quality.resummarise(str(src), str(out))
