@@ -153,17 +153,20 @@ class Edit:
         new_p, new_r = prompt, response
         if self.target in ('prompt', 'both'):
             t = self.fn(c.request, rng, c)
-            if t is not None and t != c.request: new_p = _replace_request(prompt, t)
+            p = _replace_request(prompt, t) if t is not None and t != c.request else None
+            if p is not None: new_p = p
         if self.target in ('response', 'both'):
             t = self.fn(resp, rng, c)
             if t is not None and t != resp: new_r = replace_response(response, t)
         return None if (new_p is prompt and new_r is response) else (new_p, new_r)
 
 def _replace_request(prompt, new: str):
-    "`prompt` with its last user turn's text replaced by `new`."
+    "`prompt` with its last user turn's text replaced by `new` (None for messages without a user turn)."
     if is_messages(prompt):
         out = [dict(m) for m in prompt]
-        i = max(i for i, m in enumerate(out) if m.get('role') == 'user')
+        us = [i for i, m in enumerate(out) if m.get('role') == 'user']
+        if not us: return None  # nothing to rewrite: a prompt-target edit does not apply
+        i = us[-1]
         out[i]['content'] = new
         return out
     s, e = _request_span(prompt)

@@ -9,14 +9,15 @@ from .schema import text_of
 from .edits import register, get_edit
 
 # %% auto #0
-__all__ = ['arith_value', 'strip_calculator', 'arith_slips', 'arith_slip', 'swap_answer']
+__all__ = ['arith_value', 'strip_calculator', 'wrong_steps', 'arith_slips', 'arith_slip', 'swap_answer']
 
 # %% ../nbs/04d_eval_edits.ipynb #evgen002
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _NUMTOK = r'\$?\d[\d,]*(?:\.\d+)?'
 _OPTOK = r'(?:\s*[-+*/×]\s*|\s+x\s+)'
+_NOTE = re.compile(r'<<[^<>]*>>')
 _EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + r'(?:' + _OPTOK + _NUMTOK + r')+)(?:\s+[A-Za-z][A-Za-z/]*){0,2}'
-                 r'\s*=\s*\$?(\d[\d,]*(?:\.\d+)?)')
+                 r'\s*=\s*\$?(?:<<[^<>]*>>\$?)?(\d[\d,]*(?:\.\d+)?)')  # a calculator note may sit before the result
 _SWAP = {'+': '-', '-': '+', '*': '+', '×': '+', 'x': '+', '/': '*'}
 
 def arith_value(expr: str) -> float | None:
@@ -37,7 +38,17 @@ def _fmt(v: float, like: str) -> str:
 
 def strip_calculator(text: str) -> str:
     "GSM8K solution text without its `<<...>>` calculator annotations."
-    return re.sub(r'<<[^<>]*>>', '', text)
+    return _NOTE.sub('', text)
+
+def _set_result(text: str, m, expr: str, new: str) -> tuple[str, int]:
+    "`text` with equation `m`'s expression and result set (a note between them rewritten to match), result's end."
+    mid = text[m.end(1):m.start(2)]
+    n = _NOTE.search(mid)
+    if n:
+        note = re.sub(r'\s+x\s+', '*', expr).replace('×', '*')
+        mid = mid[:n.start()] + '<<' + re.sub(r'[\s$,]', '', note) + '=' + new.replace(',', '') + '>>' + mid[n.end():]
+    t = text[:m.start(1)] + expr + mid + new
+    return t + text[m.end(2):], len(t)
 
 # %% ../nbs/04d_eval_edits.ipynb #evgen003
 def _replace_after(text: str, old: str, new: str, pos: int) -> str:
@@ -54,16 +65,22 @@ def _propagate(text: str, pos: int, steps: int = 30) -> str:
             v, old = arith_value(m.group(1)), m.group(2)
             if v is None or abs(v - float(old.replace(',', ''))) < 1e-6: continue
             new = _fmt(v, old)
-            text = text[:m.start(2)] + new + text[m.end(2):]
-            pos = m.start(2) + len(new)
+            text, pos = _set_result(text, m, m.group(1), new)
             text = _replace_after(text, old, new, pos)
             break
         else: return text
     return text
 
+def wrong_steps(text: str) -> int:
+    "How many steps of `text` state a result their operands do not give (to 2 decimals): visible ones, then notes."
+    eqs = [m.groups() for m in _EQ.finditer(strip_calculator(text))]
+    eqs += [n.group()[2:-2].rsplit('=', 1) for n in _NOTE.finditer(text) if '=' in n.group()]
+    return sum(v is not None and re.fullmatch(r'\d[\d,]*(?:\.\d+)?', r) is not None
+               and abs(round(v, 2) - float(r.replace(',', ''))) > 1e-6 for e, r in eqs for v in [arith_value(e)])
+
 def arith_slips(text: str) -> list[str]:
     "Every distinct `arith_slip` of `text`: one operator swapped, the error carried through later steps."
-    out = []
+    out, wrong = [], wrong_steps(text)
     for m in _EQ.finditer(text):
         expr, old = m.group(1), m.group(2)
         v0 = arith_value(expr)
@@ -74,10 +91,10 @@ def arith_slips(text: str) -> list[str]:
             if v is None or v < 0 or abs(v - v0) < 1e-9 or abs(v * 100 - round(v * 100)) > 1e-6: continue
             if v0 > 0 and not 0.2 <= v / v0 <= 5: continue  # a plausible slip, not an absurd number
             new = _fmt(v, old)
-            t = text[:m.start(1)] + new_expr + text[m.end(1):m.start(2)] + new + text[m.end(2):]
-            end = m.start(2) + len(new) + (len(new_expr) - len(expr))
+            t, end = _set_result(text, m, new_expr, new)
             t = _propagate(_replace_after(t, old, new, end), end)
-            if t != text and t not in out: out.append(t)
+            if t != text and t not in out and wrong_steps(t) <= wrong and strip_calculator(t) != strip_calculator(text):
+                out.append(t)
     return out
 
 @register('arith_slip', 'causal', 'correctness', 'degrade', family='eval_arithmetic', role='eval',

@@ -51,6 +51,7 @@ _W = r"(?!(?:and|or)\b)[\w*'-]+"
 _ITEM = _W + r"(?: " + _W + r")?"
 _LIST = re.compile(_ITEM + r"(?:(?:, |,? (?:and|or) )" + _ITEM + r")+")
 _SEP = re.compile(r",? (?:and|or) |, ")
+_MARKUP = re.compile(r'[*`]|\b_|_\b')  # bold, italic or code marks: an item carrying them is never dropped
 
 def enumerations(text: str) -> list[tuple[int, list[tuple[int, int]]]]:
     "Enumerations of 3+ items (`a, b and c`, `a, b, c`): (start, separator spans relative to start) each."
@@ -62,14 +63,16 @@ def enumerations(text: str) -> list[tuple[int, list[tuple[int, int]]]]:
 
 @register('drop_list_item', 'causal', 'completeness', 'degrade', family='list_items', role='train')
 def drop_list_item(text, rng, ctx):
-    "Remove one middle item (with its separator) of an enumeration in the key sentence."
+    "Remove one middle item (with its separator) of an enumeration in the key sentence; never an emphasised item."
     sp = key_sentence(text, ctx.request)
     if sp is None: return None
     lists = enumerations(text[sp[0]:sp[1]])
     if not lists: return None
     start, seps = lists[0]
-    i = rng.randrange(1, len(seps))  # item i sits between separators i-1 and i
-    a, b = sp[0] + start + seps[i - 1][0], sp[0] + start + seps[i][0]
+    span = lambda i: (sp[0] + start + seps[i - 1][0], sp[0] + start + seps[i][0])  # item i: between separators i-1, i
+    plain = [i for i in range(1, len(seps)) if not _MARKUP.search(text[slice(*span(i))])]
+    if not plain: return None
+    a, b = span(rng.choice(plain))
     return text[:a] + text[b:]
 
 # %% ../nbs/04e_minimal_edits.ipynb #fc5f9d66

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04b_spurious_edits.ipynb #31963a2a
 from __future__ import annotations
-import re
+import ast, io, re, tokenize
 
 from .edits import _NUM, final_answer, register, sentence_spans
 
@@ -26,9 +26,17 @@ register('rot13', 'spurious', 'encoding', target='prompt', family='encoding', ro
 register('rot2', 'spurious', 'encoding', target='prompt', family='encoding', role='eval')(lambda t, rng, c: _rot(t, 2))
 register('add_quotes', 'spurious', 'format', target='both', family='punctuation', role='eval')(
     lambda t, rng, c: f'"{t}"' if t.strip() else None)
+
+def _spaced(t: str) -> str:
+    "Spaces around punctuation, except inside a number: before a digit, after a digit, '$', an operator or '='."
+    def f(m):
+        prev, nxt = t[m.start() - 1:m.start()], t[m.end():m.end() + 1]
+        num = nxt.isdigit() and (not prev or prev.isdigit() or prev.isspace() or prev in '$=+-*/×(')
+        return m.group() if num else f' {m.group()} '  # '3.50', '18*.5', '$.75' stay numbers
+    return re.sub(r'[.,;:!?]', f, t)
+
 register('punct_spaces', 'spurious', 'format', target='both', family='punctuation', role='eval')(
-    lambda t, rng, c: re.sub(r'(?<!\d)([.,;:!?])|([.,;:!?])(?!\d)', lambda m: f' {m.group()} ', t)
-    if t.strip() else None)
+    lambda t, rng, c: _spaced(t) if t.strip() else None)
 _ALPHA = 'abcdefghijklmnopqrstuvwxyz'
 register('twitter_handle', 'spurious', 'format', family='social_noise', role='eval')(
     lambda t, rng, c: t + ' @' + ''.join(rng.choice(_ALPHA) for _ in range(8)))
@@ -70,11 +78,14 @@ register('char_insert', 'spurious', 'typos', family='typos', role='eval')(
 register('char_delete', 'spurious', 'typos', family='typos', role='eval')(
     lambda t, rng, c: _noisy_words(t, rng, 0.1, 4, _del))
 
-_KEEP = frozenset('not no never nor none cannot without'.split())
+_KEEP = frozenset('''not no never nor none cannot without nothing nobody neither nowhere zero one two three four five
+six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty
+fifty sixty seventy eighty ninety hundred hundreds thousand thousands million millions billion half halves twice thrice
+once double triple quarter quarters third thirds fourth fifth dozen dozens percent'''.split())  # negations, numbers
 @register('word_deletion', 'spurious', 'typos', family='typos', role='eval')
 def word_deletion(t, rng, c):
-    "Delete ~5% of the words (never numbers or negations)."
-    ms = [m for m in re.finditer(r' ([A-Za-z]+)\b', t) if m.group(1).lower() not in _KEEP]
+    "Delete ~5% of the words (never numbers, number words or negations, nor a word before an apostrophe: don't)."
+    ms = [m for m in re.finditer(r" ([A-Za-z]+)\b(?!['’])", t) if m.group(1).lower() not in _KEEP]
     if not ms: return None
     drop = set(rng.sample(range(len(ms)), max(1, round(0.05 * len(ms)))))
     out, prev = [], 0
@@ -101,12 +112,29 @@ def _on_code(t: str, f) -> str | None:
     for a, b in reversed(spans): t = t[:a] + f(t[a:b]) + t[b:]
     return t
 
+def _py_tokens(code: str) -> list | None:
+    "Python tokens of `code`, or None when it does not parse as Python."
+    try:
+        ast.parse(code)
+        return list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (SyntaxError, ValueError, tokenize.TokenError): return None
+
 def _minify(code: str) -> str:
-    c = _comment(code)
-    lines = [re.sub(r'\s+' + re.escape(c) + r' .*$', '', l).rstrip() for l in code.split('\n')]
-    lines = [re.sub(r'^((?:    )+)', lambda m: ' ' * (len(m.group(1)) // 4), l) for l in lines
-             if l.strip() and not l.strip().startswith(c)]
-    return '\n'.join(lines) + ('\n' if code.endswith('\n') else '')
+    "Comments (outside strings), blank lines and 4-space indents to 1 space; nothing that changes the program."
+    lines, toks, keep = code.split('\n'), _py_tokens(code) if _comment(code) == '#' else None, set()
+    if toks is not None:  # Python that parses: tokenize finds the comments; rows inside a string stay as they are
+        for t in reversed(toks):
+            keep.update(range(t.start[0], t.end[0]))  # 0-based rows after a multi-line token's first
+            if t.type == tokenize.COMMENT: lines[t.start[0] - 1] = lines[t.start[0] - 1][:t.start[1]].rstrip()
+    elif _comment(code) == '//':  # a `//` comment, unless a quote comes before it on its line
+        cut = lambda l, m: l[:m.start()].rstrip() if m and not re.search('[\'"`]', l[:m.start()]) else l
+        lines = [cut(l, re.search(r'(?:^|\s)//(?:\s|$)', l)) for l in lines]
+    ind = [len(l) - len(l.lstrip(' ')) for k, l in enumerate(lines) if k not in keep and l.strip()]
+    by4 = all(n % 4 == 0 for n in ind) and not any(l.lstrip(' ').startswith('\t') for l in lines)
+    out = [l if k in keep else ' ' * ((len(l) - len(l.lstrip(' '))) // 4) + l.lstrip(' ') if by4 else l
+           for k, l in enumerate(lines) if k in keep or l.strip()]
+    new = '\n'.join(out) + ('\n' if code.endswith('\n') else '')
+    return code if toks is not None and _py_tokens(new) is None else new
 
 register('code_minify', 'spurious', 'code_style', family='code_style', role='eval')(
     lambda t, rng, c: _on_code(t, _minify))
@@ -153,13 +181,18 @@ register('verbosity_padding', 'spurious', 'length', family='style_probe', role='
 
 @register('markdown_format', 'spurious', 'format', family='style_probe', role='eval')
 def markdown_format(t, rng, c):
-    "Add a header, bold the first sentence and turn later lines into bullets."
-    sp = sentence_spans(t)
+    "Add a header, bold the first sentence and turn later lines into bullets (never inside a ``` code block)."
+    code = [m.span() for m in re.finditer(r'```.*?(?:```|$)', t, re.S)]
+    sp = [(a, b) for a, b in sentence_spans(t) if not any(a < e and s < b for s, e in code)]
     if not sp: return None
     a, b = sp[0]
-    body = t[:a] + '**' + t[a:b] + '**' + t[b:]
-    body = re.sub(r'\n(?!\s*(?:[-*]|\d+\.|#|```))(?=\S)', '\n- ', body)
-    return '### Answer\n\n' + body
+    lines, inside = (t[:a] + '**' + t[a:b] + '**' + t[b:]).split('\n'), False
+    for k, l in enumerate(lines):
+        fence = l.lstrip().startswith('```')
+        if k and not inside and not fence and l[:1].strip() and not re.match(r'(?:[-*]|\d+\.|#)', l):
+            lines[k] = '- ' + l
+        inside ^= fence
+    return '### Answer\n\n' + '\n'.join(lines)
 
 register('politeness', 'spurious', 'tone', family='style_probe', role='eval')(
     lambda t, rng, c: 'Thank you for your question! ' + t.rstrip() + ' I hope this helps, and have a wonderful day!'
@@ -192,22 +225,22 @@ def reorder_list_items(t, rng, c):
 
 SYNONYMS = {'big': 'large', 'large': 'big', 'small': 'little', 'quick': 'fast', 'fast': 'quick', 'begin': 'start',
             'start': 'begin', 'help': 'assist', 'often': 'frequently', 'usually': 'typically', 'maybe': 'perhaps',
-            'perhaps': 'maybe', 'choose': 'pick', 'pick': 'choose', 'about': 'around', 'examples': 'instances',
-            'need': 'require', 'show': 'demonstrate', 'buy': 'purchase', 'enough': 'sufficient', 'could': 'might',
-            'some': 'several', 'several': 'some', 'easy': 'simple', 'simple': 'easy', 'hard': 'difficult',
-            'difficult': 'hard', 'also': 'additionally', 'answer': 'reply', 'idea': 'notion', 'try': 'attempt',
-            'get': 'obtain', 'find': 'locate', 'make': 'create', 'important': 'essential', 'mostly': 'largely',
-            'altogether': 'in total', 'twice': 'two times', 'bought': 'purchased', 'buys': 'purchases',
-            'remaining': 'left over', 'needs': 'requires', 'gets': 'receives', 'currently': 'presently',
+            'perhaps': 'maybe', 'examples': 'instances', 'buy': 'purchase', 'several': 'some', 'easy': 'simple',
+            'simple': 'easy', 'difficult': 'hard', 'also': 'additionally', 'try': 'attempt',
+            'important': 'essential', 'mostly': 'largely', 'altogether': 'in total', 'twice': 'two times',
+            'bought': 'purchased', 'buys': 'purchases', 'remaining': 'left over', 'currently': 'presently',
             'actually': 'in fact', 'really': 'truly', 'clarify': 'explain', 'website': 'site', 'quickly': 'fast',
-            'want': 'wish', 'think': 'believe', 'total': 'sum', 'people': 'folks', 'kids': 'children',
-            'children': 'kids', 'cheap': 'inexpensive', 'expensive': 'costly', 'car': 'automobile', 'job': 'position'}
-_SYN = re.compile(r'\b(' + '|'.join(SYNONYMS) + r')\b', re.I)
+            'people': 'folks', 'kids': 'children', 'children': 'kids', 'cheap': 'inexpensive', 'expensive': 'costly',
+            'car': 'automobile'}
+_PARTICLE = r'(?!\s+(?:up|out|on|off|over|away|back|down|around|along|through|by|but|it|\w+self|\w+selves)\b)'
+_SYN = re.compile(r'\b(' + '|'.join(SYNONYMS) + r')\b' + _PARTICLE, re.I)
 
 @register('synonym_swap', 'spurious', 'paraphrase', family='paraphrase', role='train')
 def synonym_swap(t, rng, c):
-    "Replace up to two words by a synonym (case kept)."
-    ms = list(_SYN.finditer(t))
+    "Replace up to two words by a synonym (case kept; never where 'a'/'an' before it would no longer fit)."
+    an = lambda m: re.search(r'\b(an?) $', t[:m.start()], re.I)  # 'a simple' -> 'an easy' would need a new article
+    ms = [m for m in _SYN.finditer(t) if not an(m) or (an(m).group(1).lower() == 'an') == (
+          SYNONYMS[m.group().lower()][0] in 'aeiou')]
     if not ms: return None
     pick = set(rng.sample(range(len(ms)), min(2, len(ms))))
     out, prev = [], 0

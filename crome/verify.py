@@ -35,8 +35,8 @@ def _count(rx): return lambda t: len(rx.findall(t))
 DETECTORS: dict[str, Callable[[str], object]] = {
     'headers': _count(re.compile(r'(?m)^\s{0,3}#{1,6}\s')),
     'list_lines': _count(re.compile(r'(?m)^\s*(?:[-*+\u2022]|\d+[.)])\s')),
-    'emphasis': lambda t: bool(re.search(r'\*\*[^*\n]+\*\*|__[^_\n]+__|(?<![*\w])\*[^*\s][^*\n]*\*(?!\*)', t)),
-    'code': lambda t: (t.count('```'), '`' in t.replace('```', '')),
+    'emphasis': _count(re.compile(r'\*\*[^*\n]+\*\*|__[^_\n]+__|(?<![*\w])\*[^*\s][^*\n]*\*(?!\*)')),
+    'code': lambda t: (t.count('```'), t.replace('```', '').count('`')),  # fences, inline code marks
     'quote_lines': _count(re.compile(r'(?m)^\s*>\s')),
     'closing': _count(_CLOSING),
     'politeness': _count(_POLITE),
@@ -90,9 +90,24 @@ def terms(text: str) -> set[str]:
 def _nums(t): return sorted(x.replace(',', '') for x in _NUMS.findall(t))
 def _declines(t): return bool(_REFUSAL.search(t))
 
+_NEGATION = re.compile(r"n't\b|\bnot\b|\bcannot\b", re.I)
+_UNNEGATE = [(re.compile(r"\bwon't\b", re.I), 'will'), (re.compile(r"\bcan't\b|\bcannot\b", re.I), 'can'),
+             (re.compile(r"n't\b", re.I), ''), (re.compile(r'\s+not\b', re.I), '')]
+
+def _unnegated(t: str) -> str:
+    for p, r in _UNNEGATE: t = p.sub(r, t)
+    return t
+
+def _negation_flip(o, n) -> bool:
+    "The only change: one negation added or removed ('is' <-> 'is not' / \"isn't\", 'can' <-> 'cannot')."
+    return abs(len(_NEGATION.findall(o)) - len(_NEGATION.findall(n))) == 1 and _unnegated(o) == _unnegated(n)
+
 def _correct_deg(o, n, req, other, ref):
     fo, fn = final_value(o), final_value(n)
-    return fo != fn if fo is not None and fn is not None else _nums(o) != _nums(n)
+    if fo is None or fn is None: moved = _nums(o) != _nums(n)
+    else:  # the final value, or only numbers of the working (an intermediate step) changed
+        moved = fo != fn or (_NUMS.findall(o) != _NUMS.findall(n) and _NUMS.sub('0', o) == _NUMS.sub('0', n))
+    return moved or _negation_flip(o, n)
 def _correct_up(o, n, req, other, ref):
     if not ref: return False
     fr = final_value(ref)

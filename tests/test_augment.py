@@ -107,7 +107,7 @@ def test_attribute_mapping_and_rubric_parsing():
 def test_rubric_column_and_unknown_attribute():
     rub = '{"attributes": [{"name": "wit"}, {"name": "relevance"}]}'
     recs = [make_record('Human: How do I bake bread at home?',
-                        'Knead the dough well. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
+                        'Knead the dough well. Let it rise. Bake the bread hot for an hour.', 'No idea.', id=f'r{i}',
                         rubric=rub) for i in range(3)]
     ds = to_dataset(recs, allow_extra=True)
     r = augment(ds, kinds=('causal',), progress=False, include_original=False)
