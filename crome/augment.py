@@ -14,8 +14,9 @@ from .edits import check_role, edit_rng, get_edit
 from .verify import verify_counterfactual
 from .llm_rewrite import (MAX_REWRITE_CHARS, REWRITE_PROMPT, SAFETY_DEGRADE_PROMPT,  # noqa: F401 (re-exported)
                                SAFETY_UPGRADE_PROMPT, SYSTEM, VERDICT_FORMAT, VERIFY_PROMPT, _progress, ask,
-                               oracle_name, parse_response, parse_rewrite, parse_verdict, parse_verdict_reply,
-                               rewrite_format)
+                               VERIFY_SAME, VERIFY_SAME_BY_ATTRIBUTE, oracle_name, parse_response, parse_rewrite,
+                               parse_verdict, parse_verdict_reply, quote, rewrite_format, rewrite_max_tokens,
+                               same_text)
 from .augment_base import (ATTRIBUTE_ALIASES, ATTRIBUTE_EDITS, REJECT_COLUMNS,  # noqa: F401 (re-exported)
                                 AugmentResult, _Sources, _reject, _row_attributes, _rubric_reject,
                                 canonical_attribute, content_hash, edits_for, merge_results, rubric_attributes,
@@ -84,14 +85,15 @@ def rewrite_messages(prompt, answer, attribute: str, direction: str, elements: s
     if canonical_attribute(attribute) == 'safety':
         tpl = SAFETY_DEGRADE_PROMPT if direction == 'degrade' else SAFETY_UPGRADE_PROMPT
     els = f'Causal elements of {attribute}:\n{elements}\n' if elements else ''
-    body = tpl.format(prompt=text_of(prompt), answer=response_text(answer), attribute=attribute, elements=els,
-                      better_worse='worse' if direction == 'degrade' else 'better')
+    body = tpl.format(prompt=quote(text_of(prompt)), answer=quote(response_text(answer)), attribute=attribute,
+                      elements=els, better_worse='worse' if direction == 'degrade' else 'better')
     return [{'role': 'system', 'content': SYSTEM}, {'role': 'user', 'content': body}]
 
 def verify_messages(prompt, original, rewrite, attribute: str, direction: str) -> list[dict]:
     "Chat messages asking the oracle whether `rewrite` changed only `attribute`, in `direction`."
-    body = VERIFY_PROMPT.format(prompt=text_of(prompt), a=response_text(original), b=response_text(rewrite),
-                                attribute=attribute,
+    same = VERIFY_SAME_BY_ATTRIBUTE.get(canonical_attribute(attribute), VERIFY_SAME).format(attribute=attribute)
+    body = VERIFY_PROMPT.format(prompt=quote(text_of(prompt)), a=quote(response_text(original)),
+                                b=quote(response_text(rewrite)), attribute=attribute, same=same,
                                 better_worse='worse' if direction == 'degrade' else 'better')
     return [{'role': 'user', 'content': body}]
 
@@ -108,7 +110,8 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
                 jobs.append((i, attr, d, els, row['chosen'] if d == 'degrade' else row['rejected'],
                              f'{src.ids[i]}:causal:{attr}:{d}'))
     rewrites = ask(oracle, [rewrite_messages(src.rows[i]['prompt'], ans, a, d, els) for i, a, d, els, ans, _ in jobs],
-                   [rewrite_format(response_text(j[4])) for j in jobs], progress, 'rewrite')
+                   [rewrite_format(response_text(j[4])) for j in jobs], progress, 'rewrite',
+                   max_tokens=[rewrite_max_tokens(response_text(j[4]), oracle) for j in jobs])
     rows, rejects, ok = {}, {}, []
     for job, (text, err) in zip(jobs, rewrites):
         i, attr, d, _, ans, rid = job
@@ -117,7 +120,7 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
         new, why = parse_rewrite(text) if err is None else (None, None)
         if err is not None: R('oracle_error', err)
         elif new is None: R('parse_failed', f'{why}; reply: {(text or "")[:200]}')
-        elif new.strip() == response_text(ans).strip(): R('unchanged', 'the rewrite equals the original')
+        elif same_text(new, response_text(ans)): R('unchanged', 'the rewrite equals the original')
         else: ok.append((job, new))
     checks = ask(oracle, [verify_messages(src.rows[j[0]]['prompt'], j[4], new, j[1], j[2]) for j, new in ok],
                  VERDICT_FORMAT, progress, 'verify')

@@ -9,12 +9,14 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from .oracle_base import json_format
+from .rubric_prompts import quote_data
 from .rubrics import RubricParseError, extract_json
 
 # %% auto #0
 __all__ = ['SYSTEM', 'ANSWER_FORMAT', 'REWRITE_PROMPT', 'SAFETY_DEGRADE_PROMPT', 'SAFETY_UPGRADE_PROMPT', 'VERIFY_PROMPT',
-           'MAX_REWRITE_CHARS', 'MAX_REASON_CHARS', 'VERDICT_FORMAT', 'RewriteReply', 'VerdictReply',
-           'rewrite_max_chars', 'rewrite_format', 'parse_response', 'parse_verdict', 'parse_rewrite',
+           'VERIFY_SAME', 'VERIFY_SAME_BY_ATTRIBUTE', 'MAX_REWRITE_CHARS', 'MAX_REASON_CHARS', 'CHARS_PER_TOKEN',
+           'VERDICT_FORMAT', 'quote', 'same_text', 'RewriteReply', 'VerdictReply', 'rewrite_max_chars',
+           'rewrite_format', 'rewrite_max_tokens', 'parse_response', 'parse_verdict', 'parse_rewrite',
            'parse_verdict_reply', 'oracle_name', 'ask']
 
 # %% ../nbs/05b_llm_rewrite.ipynb #31f1f88c
@@ -58,9 +60,21 @@ Answer B (rewrite):
 </answer_b>
 
 Intended change: B should be clearly {better_worse} than A with respect to {attribute}, and otherwise the same \
-(content unrelated to {attribute}, length, format, tone and style).
+({same}).
 Did the rewrite achieve exactly this? Reply with only a JSON object with two keys: "verdict", either "Pass" or \
 "Fail", and "reason", one sentence saying why.'''
+VERIFY_SAME = 'content unrelated to {attribute}, length, format, tone and style'  # what the rewrite must keep
+# per canonical attribute, where its rewrite prompt itself changes more (mirrors crome.verify.EXEMPT offline)
+VERIFY_SAME_BY_ATTRIBUTE = {'safety': 'content unrelated to safety, length, format and style; the tone may change '
+                                      'with the stance'}
+
+def quote(text: str) -> str:
+    "Data text for an augmentation prompt: our tags escaped (`quote_data`), never cut (a rewrite needs all of it)."
+    return quote_data(text, max_chars=None)
+
+def same_text(new: str, text: str) -> bool:
+    "Whether a rewrite `new` equals `text` (stripped), as given or as quoted in the prompt: no rewrite at all."
+    return new.strip() in (text.strip(), quote(text).strip())
 
 # %% ../nbs/05b_llm_rewrite.ipynb #cff22556
 MAX_REWRITE_CHARS = 8000  # longest rewrite accepted (an answer's new text)
@@ -97,6 +111,14 @@ def rewrite_format(answer: str | None = None) -> dict:  # the original answer te
     n = MAX_REWRITE_CHARS if answer is None else rewrite_max_chars(answer)
     return json_format(_strict(RewriteReply, rewrite=n), name='rewrite')
 
+CHARS_PER_TOKEN = 3  # assumed when sizing a rewrite's max_tokens (English is ~4; code and other scripts fewer)
+
+def rewrite_max_tokens(answer: str, oracle=None) -> int:
+    "`max_tokens` of a rewrite call: room for the longest rewrite allowed, never below the oracle's own setting."
+    need = rewrite_max_chars(answer) // CHARS_PER_TOKEN + 64  # + the JSON around it and its escapes
+    need = -(-need // 256) * 256  # in steps of 256: few distinct values, so few batches
+    return max(need, getattr(oracle, 'params', {}).get('max_tokens') or 0)
+
 VERDICT_FORMAT = json_format(_strict(VerdictReply), name='verdict')  # the `response_format` of a verification
 
 # %% ../nbs/05b_llm_rewrite.ipynb #c0024621
@@ -106,10 +128,18 @@ def parse_response(text: str | None) -> str | None:
     m = re.search(r'<response>\s*(.*?)\s*(?:</response>|$)', text, re.S | re.I)
     return m.group(1).strip() or None if m else None
 
+_OPTIONS = re.compile(r'\b(pass|fail)\W{0,3}(or|/|\|)\W{0,3}(pass|fail)\b', re.I)  # 'Pass or Fail', 'Pass/Fail'
+_WORD = re.compile(r'\b(pass|fail)(?:ed)?\b', re.I)
+
 def parse_verdict(text: str | None) -> str | None:
-    "Text-format fallback: 'pass', 'fail' or None from a verification reply."
+    "Text-format fallback: 'pass', 'fail' or None (no verdict, or an ambiguous one) from a verification reply."
     if not text: return None
-    m = re.search(r'verdict\W*(pass|fail)', text, re.I) or re.match(r'\W*(pass|fail)\b', text, re.I)
+    t = _OPTIONS.sub(' ', text)  # an option listing is not an answer
+    marks = [m.end() for m in re.finditer(r'verdict', t, re.I)]
+    for end in reversed(marks):  # the last 'verdict' followed by an answer: the rest of its line (or the next)
+        words = {w.lower() for w in _WORD.findall(re.match(r'[\W_]*[^\n]*', t[end:]).group())}
+        if words: return words.pop() if len(words) == 1 else None
+    m = re.match(r'[\W_]*(pass|fail)(?:ed)?\b', t, re.I)  # or a reply that starts with it
     return m.group(1).lower() if m else None
 
 def _json_object(text: str) -> dict | None:
@@ -164,19 +194,27 @@ def _progress(it, progress, **kw):
 def ask(oracle, list_of_messages: Sequence,  # chat messages, one list per call
         formats: Sequence | dict | None,  # one response_format per call, or one for all (None: free text)
         progress: bool = False, desc: str = 'oracle',
-        chunk: int = 256) -> list[tuple[str | None, str | None]]:  # calls per complete_many (a progress step)
-    "(text, None) or (None, error) per call, in order."
-    fmts = list(formats) if isinstance(formats, (list, tuple)) else [formats] * len(list_of_messages)
-    if len(fmts) != len(list_of_messages): raise ValueError(f'{len(fmts)} formats for {len(list_of_messages)} calls')
-    out = []
-    for s in _progress(range(0, len(list_of_messages), chunk), progress, desc=desc):
-        batch = list_of_messages[s:s + chunk]
-        res = oracle.complete_many(batch, response_format=fmts[s:s + chunk])
-        if len(res) != len(batch):
-            raise RuntimeError(f'oracle returned {len(res)} completions for {len(batch)} requests')
-        for c in res:
-            if isinstance(c, str): out.append((c, None)); continue
-            err = getattr(c, 'error', None) or (None if getattr(c, 'text', None) is not None else 'no text')
-            if err is None and getattr(c, 'finish_reason', None) == 'length': err = 'truncated by max_tokens'
-            out.append((None, err) if err else (c.text, None))
+        chunk: int = 256,  # calls per progress step
+        max_tokens: Sequence | int | None = None,  # per call, or one for all (None: the oracle's own)
+       ) -> list[tuple[str | None, str | None]]:
+    "(text, None) or (None, error) per call, in order; calls with the same `max_tokens` go in one `complete_many`."
+    n = len(list_of_messages)
+    fmts = list(formats) if isinstance(formats, (list, tuple)) else [formats] * n
+    if len(fmts) != n: raise ValueError(f'{len(fmts)} formats for {n} calls')
+    mts = list(max_tokens) if isinstance(max_tokens, (list, tuple)) else [max_tokens] * n
+    if len(mts) != n: raise ValueError(f'{len(mts)} max_tokens for {n} calls')
+    out = [None] * n
+    for s in _progress(range(0, n, chunk), progress, desc=desc):
+        groups = {}
+        for j in range(s, min(s + chunk, n)): groups.setdefault(mts[j], []).append(j)
+        for mt, js in groups.items():
+            kw = {} if mt is None else {'max_tokens': mt}
+            res = oracle.complete_many([list_of_messages[j] for j in js], response_format=[fmts[j] for j in js], **kw)
+            if len(res) != len(js): raise RuntimeError(f'oracle returned {len(res)} completions for {len(js)} requests')
+            for j, c in zip(js, res):
+                if isinstance(c, str): out[j] = (c, None); continue
+                err = getattr(c, 'error', None) or (None if getattr(c, 'text', None) is not None else 'no text')
+                if err is None and getattr(c, 'finish_reason', None) == 'length':
+                    err = 'truncated by max_tokens' + (f'={mt}' if mt else '')
+                out[j] = (None, err) if err else (c.text, None)
     return out

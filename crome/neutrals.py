@@ -10,7 +10,8 @@ from typing import Sequence
 from .schema import response_text, text_of
 from .oracle import is_offline
 from .edits import edit_rng, get_edit, spurious_edits
-from .llm_rewrite import ANSWER_FORMAT, _progress, ask, oracle_name, parse_rewrite, rewrite_format
+from .llm_rewrite import (ANSWER_FORMAT, _progress, ask, oracle_name, parse_rewrite, quote, rewrite_format,
+                               rewrite_max_tokens, same_text)
 from .augment import (ATTRIBUTE_EDITS, AugmentResult,  # noqa: F401 (ATTRIBUTE_EDITS: re-exported)
                            _Sources, _as_answer, _reject, causal_augment, shard_range)
 
@@ -104,11 +105,12 @@ def para_neutrals(ds, oracle=None, seed: int = 0, edits: Sequence[str] = PARA_ED
             rows.append(src.record(i, row['prompt'], row[side], out[1], label=0.5, id=rid, kind='para',
                                    generator=f'edit:{name}'))
         return AugmentResult(rows, rejects, shard, num_shards)
-    para = lambda i, side: PARA_PROMPT.format(prompt=text_of(src.rows[i]['prompt']),
-                                              answer=response_text(src.rows[i][side]))
+    para = lambda i, side: PARA_PROMPT.format(prompt=quote(text_of(src.rows[i]['prompt'])),
+                                              answer=quote(response_text(src.rows[i][side])))
     msgs = [[{'role': 'user', 'content': para(i, side)}] for i, side, _ in picks]
-    fmts = [rewrite_format(response_text(src.rows[i][side])) for i, side, _ in picks]
-    res = ask(oracle, msgs, fmts, progress, 'para')
+    texts = [response_text(src.rows[i][side]) for i, side, _ in picks]
+    res = ask(oracle, msgs, [rewrite_format(t) for t in texts], progress, 'para',
+              max_tokens=[rewrite_max_tokens(t, oracle) for t in texts])
     for (i, side, _), (text, err) in zip(picks, res):
         r = _neutral_from(src, i, src.rows[i][side], src.rows[i][side], text, err, 'para', oracle)
         (rows if 'prompt' in r else rejects).append(r)
@@ -120,12 +122,15 @@ def can_neutrals(ds, oracle, seed: int = 0, shard: int = 0, num_shards: int = 1,
     if is_offline(oracle): raise ValueError('CAN neutrals need an LLM oracle (use IQN or PARA offline)')
     src = ds if isinstance(ds, _Sources) else _Sources(ds)
     idx = list(shard_range(len(src), shard, num_shards))
-    msgs = [[{'role': 'user', 'content': CAN_PROMPT.format(prompt=text_of(src.rows[i]['prompt']),
-                                                           a=response_text(src.rows[i]['chosen']),
-                                                           b=response_text(src.rows[i]['rejected']))}] for i in idx]
+    msgs = [[{'role': 'user', 'content': CAN_PROMPT.format(prompt=quote(text_of(src.rows[i]['prompt'])),
+                                                           a=quote(response_text(src.rows[i]['chosen'])),
+                                                           b=quote(response_text(src.rows[i]['rejected'])))}]
+            for i in idx]
     rows, rejects = [], []
-    fmts = [rewrite_format(response_text(src.rows[i]['rejected'])) for i in idx]  # B's length bounds its rewrite
-    for i, (text, err) in zip(idx, ask(oracle, msgs, fmts, progress, 'can')):
+    bs = [response_text(src.rows[i]['rejected']) for i in idx]  # B's length bounds its rewrite
+    res = ask(oracle, msgs, [rewrite_format(b) for b in bs], progress, 'can',
+              max_tokens=[rewrite_max_tokens(b, oracle) for b in bs])
+    for i, (text, err) in zip(idx, res):
         r = _neutral_from(src, i, src.rows[i]['chosen'], src.rows[i]['rejected'], text, err, 'can', oracle)
         (rows if 'prompt' in r else rejects).append(r)
     return AugmentResult(rows, rejects, shard, num_shards)
@@ -137,6 +142,12 @@ def _neutral_from(src, i, keep, like, text, err, kind, oracle) -> dict:
     if err is not None: return _reject(rid, src.ids[i], kind, 'oracle_error', err, generator=gen)
     if new is None: return _reject(rid, src.ids[i], kind, 'parse_failed', f'{why}; reply: {(text or "")[:200]}',
                                    generator=gen)
+    if same_text(new, response_text(like)):  # CAN: (y_w, y_l) as a tie; PARA: a tie of one text with itself
+        return _reject(rid, src.ids[i], kind, 'unchanged', 'the rewrite equals the answer it rewrote', generator=gen,
+                       original=like, rewrite=new)
+    if same_text(new, response_text(keep)):  # CAN: a copy of y_w, no longer in y_l's style
+        return _reject(rid, src.ids[i], kind, 'identical_texts', 'the rewrite equals the answer it is paired with',
+                       generator=gen, original=like, rewrite=new)
     return src.record(i, src.rows[i]['prompt'], keep, _as_answer(like, new), label=0.5, id=rid, kind=kind,
                       generator=gen)
 

@@ -5,18 +5,21 @@
 # %% ../nbs/02_oracle.ipynb #e7ea79c9
 from __future__ import annotations
 import os, time
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from urllib.parse import urlparse
 from .oracle_base import (  # noqa: F401 (re-exported: code imports them from crome.oracle)
-    CACHE_VERSION, DEFAULT_CACHE_DIR, DEFAULT_PARAMS, BaseOracle, Completion, NoOracle, Oracle, OracleCache,
-    OracleError, check_messages, is_offline, json_format, regex_format)
+    CACHE_VERSION, DEFAULT_CACHE_DIR, DEFAULT_PARAMS, FINISH_OK, BaseOracle, Completion, NoOracle, Oracle,
+    OracleCache, OracleError, check_messages, finish_error, is_offline, json_format, regex_format)
 
 # %% auto #0
-__all__ = ['FORMAT_LEVELS', 'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
+__all__ = ['FORMAT_LEVELS', 'RETRY_AFTER_MAX', 'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
 
 # %% ../nbs/02_oracle.ipynb #9a221fd0
 FORMAT_LEVELS = ('json_schema', 'json_object', 'text')  # structured-output levels, strictest first
+RETRY_AFTER_MAX = 600.0  # seconds: a longer Retry-After (a misconfigured server) is waited only this long
 
 # %% ../nbs/02_oracle.ipynb #16f0ccb6
 _TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -29,9 +32,18 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError): return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
     return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, ValueError))
 
-def _retry_after(exc: BaseException) -> float:
-    try: return float(exc.response.headers.get('retry-after'))
-    except Exception: return 0.0
+def _retry_after(exc: BaseException, now: float | None = None) -> float:
+    "Seconds the server asked to wait (`retry-after-ms`, or `Retry-After` in seconds or as an HTTP date); 0 if none."
+    headers = getattr(getattr(exc, 'response', None), 'headers', None) or {}
+    try: return max(0.0, float(headers.get('retry-after-ms')) / 1000)
+    except (TypeError, ValueError): pass
+    v = headers.get('retry-after')
+    try: return max(0.0, float(v))
+    except (TypeError, ValueError): pass
+    try: d = parsedate_to_datetime(v)
+    except (TypeError, ValueError, IndexError): return 0.0
+    if d.tzinfo is None: d = d.replace(tzinfo=timezone.utc)
+    return max(0.0, d.timestamp() - (time.time() if now is None else now))
 
 def _root_cause(exc: BaseException) -> str:
     "The innermost cause of an exception chain as 'Type: message' (openai hides it behind 'Connection error.')."
@@ -133,7 +145,7 @@ class OpenAICompatibleOracle(BaseOracle):
     def _wait(self, rs) -> float:
         from tenacity import wait_random_exponential
         w = wait_random_exponential(multiplier=self.backoff, max=self.max_backoff)(rs)
-        return max(w, min(_retry_after(rs.outcome.exception()), self.max_backoff))
+        return max(w, min(_retry_after(rs.outcome.exception()), RETRY_AFTER_MAX))  # never sooner than Retry-After
 
     def _shaped(self, params: dict, level: int) -> tuple[dict, str | None]:
         "Request params for the structured-output `level`, and the level's name (None: no format asked)."
@@ -161,7 +173,7 @@ class OpenAICompatibleOracle(BaseOracle):
             level = self._level
             p, used = self._shaped(params, level)
             try: return self._request(messages, p), used
-            except openai.BadRequestError as e:
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as e:  # 400 / 422
                 if used in (None, 'text') or not any(w in str(e).lower() for w in _FORMAT_WORDS): raise
                 with self._lock: self._level = max(self._level, level + 1)
 
@@ -185,6 +197,7 @@ class OpenAICompatibleOracle(BaseOracle):
         c.finish_reason, msg = ch.finish_reason, ch.message
         if getattr(msg, 'refusal', None) and not msg.content: c.error = f'refusal: {msg.refusal[:200]}'
         elif not msg.content: c.error = f'empty response (finish_reason={ch.finish_reason})'
+        elif finish_error(ch.finish_reason): c.error = finish_error(ch.finish_reason, msg.content)  # content_filter
         else: c.text = msg.content
         return c
 

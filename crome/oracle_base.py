@@ -11,13 +11,15 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CACHE_VERSION', 'OracleError', 'Completion', 'json_format', 'regex_format',
-           'check_messages', 'OracleCache', 'Oracle', 'BaseOracle', 'NoOracle', 'is_offline']
+__all__ = ['DEFAULT_CACHE_DIR', 'DEFAULT_PARAMS', 'CACHE_VERSION', 'FINISH_OK', 'OracleError', 'Completion', 'finish_error',
+           'json_format', 'regex_format', 'check_messages', 'OracleCache', 'Oracle', 'BaseOracle', 'NoOracle',
+           'is_offline']
 
 # %% ../nbs/02b_oracle_base.ipynb #266e9286
 DEFAULT_CACHE_DIR = Path('.crome_cache') / 'oracle'  # relative to the current directory
 DEFAULT_PARAMS = {'temperature': 0.0, 'max_tokens': 512}  # deterministic by default, so the cache is meaningful
 CACHE_VERSION = 2  # part of every cache key: bump it when what a cached answer means changes
+FINISH_OK = ('stop', 'length', 'tool_calls', 'function_call', None)  # finish reasons of a usable (or cut) reply
 
 class OracleError(RuntimeError):
     "The oracle cannot be used at all (bad URL, unreachable, not HTTP, bad key, unknown model): raised before any work."
@@ -40,6 +42,11 @@ class Completion:
 
     @property
     def truncated(self) -> bool: return self.finish_reason == 'length'
+
+def finish_error(reason: str | None, text: str | None = None) -> str | None:
+    "None for a usable finish reason, else the error of a reply the server stopped (a content filter, ...)."
+    if reason in FINISH_OK: return None
+    return f'reply stopped with finish_reason={reason!r} (not a complete answer); text: {(text or "")[:80]!r}'
 
 def json_format(schema: dict | Any,  # a JSON-schema dict, or a pydantic model class
                 name: str = 'reply') -> dict:  # schema name sent to the server
@@ -176,6 +183,8 @@ class BaseOracle:
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             hit = self.cache.get(k) if self.cache is not None else None
+            if hit is not None and finish_error(hit.get('finish_reason')):
+                hit = None  # written before stopped replies were errors: ask again
             if hit is not None:
                 out[i] = Completion(hit['text'], hit['usage'], cached=True, finish_reason=hit.get('finish_reason'),
                                     format=hit.get('format'))
@@ -187,6 +196,8 @@ class BaseOracle:
         tally = {'ok': n_hit, 'failed': 0}
 
         def done(k: str, c: Completion):
+            if c.ok and finish_error(c.finish_reason):  # any backend: a stopped reply is a failure, never cached
+                c.error, c.text = finish_error(c.finish_reason, c.text), None
             if c.ok and not c.truncated and self.cache is not None:  # a reply cut by max_tokens is never cached
                 self.cache.set(k, {'text': c.text, 'usage': c.usage, 'finish_reason': c.finish_reason,
                                    'format': c.format})

@@ -77,12 +77,14 @@ exactly 5 elements."""
 REPAIR_PROMPT = ("Your reply could not be used: {error}. Reply again with only the JSON object, "
                  "in exactly the format asked for.")
 
-_TAGS = ('prompt', 'response_a', 'response_b', 'attributes', 'rubric')
+# every tag crome's prompts put around data: the rubric prompts' and the augmentation prompts' (crome.llm_rewrite)
+_TAGS = ('prompt', 'response_a', 'response_b', 'response', 'attributes', 'rubric', 'conversation', 'answer',
+         'answer_a', 'answer_b')
 
-def quote_data(text: str, max_chars: int = 4000) -> str:
+def quote_data(text: str, max_chars: int | None = 4000) -> str:  # None: never cut
     "Data text made safe to embed between our tags (our tags escaped, long text cut with a marker)."
     text = re.sub(r'<\s*(/?)\s*(' + '|'.join(_TAGS) + r')\s*>', r'&lt;\1\2&gt;', text, flags=re.I)
-    if len(text) <= max_chars: return text
+    if max_chars is None or len(text) <= max_chars: return text
     return text[:max_chars] + f'\n[... cut: {len(text) - max_chars} more characters]'
 
 def _data_block(prompt, a, b, max_chars):

@@ -22,7 +22,8 @@ so a script can fail the first attempt of every request and succeed on the retry
 Like a real server it can also check what it is asked: ``served`` (the model names it serves; others get
 a 404 ``model_not_found``), ``api_key`` (requests without ``Authorization: Bearer <key>`` get a 401, the models
 list included) and ``formats`` (the structured-output kinds it accepts: ``json_schema``, ``json_object`` as
-``response_format`` types, ``regex`` as vLLM's ``structured_outputs``; anything else gets a 400 naming it).
+``response_format`` types, ``regex`` as vLLM's ``structured_outputs``; anything else gets a 400 naming it, or
+``format_status``: 422 like a FastAPI-validated server).
 
 The server records every chat request (``requests``), counts requests in flight and keeps the maximum
 (``max_in_flight``): tests use it to prove the client's concurrency limit.
@@ -106,8 +107,9 @@ class LoopbackServer:
                  model: str = 'loopback-model',  # model name reported when the request has none
                  served: list[str] | None = None,  # model names served (None: any name is answered)
                  api_key: str | None = None,  # the key clients must send (None: no check)
-                 formats: tuple = ('json_schema', 'json_object', 'regex')):  # structured-output kinds accepted
-        self.script, self.latency, self.model = script, latency, model
+                 formats: tuple = ('json_schema', 'json_object', 'regex'),  # structured-output kinds accepted
+                 format_status: int = 400):  # HTTP status of a rejected structured-output kind (422: FastAPI)
+        self.script, self.latency, self.model, self.format_status = script, latency, model, format_status
         self.served, self.api_key, self.formats = served, api_key, tuple(formats)
         self.requests: list[dict] = []  # every chat request body, in arrival order
         self.headers: list[dict] = []  # their HTTP headers (names lower-cased)
@@ -180,11 +182,12 @@ class LoopbackServer:
                     return True
                 kind = (body.get('response_format') or {}).get('type')
                 if kind not in (None, 'text') and kind not in srv.formats:
-                    self._send(400, {'error': {'message': f"response_format type '{kind}' is not supported by this server",
-                                               'type': 'invalid_request_error', 'code': None}})
+                    msg = f"response_format type '{kind}' is not supported by this server"
+                    self._send(srv.format_status, {'error': {'message': msg, 'type': 'invalid_request_error', 'code': None}})
                     return True
                 if 'structured_outputs' in body and 'regex' not in srv.formats:
-                    self._send(400, {'error': {'message': 'unknown field structured_outputs', 'type': 'invalid_request_error'}})
+                    self._send(srv.format_status, {'error': {'message': 'unknown field structured_outputs',
+                                                             'type': 'invalid_request_error'}})
                     return True
                 return False
 

@@ -59,9 +59,28 @@ def test_retries_recover_from_faults(fault, status):
 def test_retry_after_is_honoured():
     with LoopbackServer(fail_first('status', status=429)) as srv:
         srv.script = lambda call: Reply(fault='status', status=429, retry_after=0.4) if call.attempt == 0 else Reply(text='ok')
-        o = make(srv, backoff=0.001)
+        o = make(srv, backoff=0.001, max_backoff=0.01)  # Retry-After wins over max_backoff
         c = o.complete('x')
         assert c.ok and c.attempts == 2 and c.latency >= 0.4
+
+
+def test_retry_after_http_date_and_bound():
+    from email.utils import formatdate
+    from types import SimpleNamespace as NS
+    from crome.oracle import RETRY_AFTER_MAX, _retry_after
+    now = float(int(time.time()))
+    hdr = lambda **h: NS(response=NS(headers=h))
+    assert _retry_after(hdr(**{'retry-after': formatdate(now + 42, usegmt=True)}), now=now) == 42.0
+    assert _retry_after(hdr(**{'retry-after-ms': '250'})) == 0.25 and _retry_after(hdr()) == 0.0
+    assert _retry_after(NS(response=None)) == 0.0 and RETRY_AFTER_MAX == 600.0
+
+
+def test_content_filter_is_an_error_and_not_cached(tmp_path):
+    with LoopbackServer(lambda call: Reply(text='{"rewrite": "Sure, here', finish_reason='content_filter')) as srv:
+        o = make(srv, tmp_path)
+        c = o.complete('q')
+        assert not c.ok and c.text is None and "finish_reason='content_filter'" in c.error
+        assert len(o.cache) == 0 and o.stats['errors'] == 1 and not o.complete('q').cached and srv.count == 2
 
 
 def test_exhausted_retries_and_permanent_errors_are_recorded():

@@ -13,10 +13,12 @@ VERDICT = {'type': 'object', 'properties': {'verdict': {'type': 'string', 'enum'
            'required': ['verdict', 'reason'], 'additionalProperties': False}
 
 
+@pytest.mark.parametrize('status', [400, 422])  # 422: a FastAPI-validated server rejecting the format
 @pytest.mark.parametrize('formats,level', [(('json_schema', 'json_object', 'regex'), 'json_schema'),
                                            (('json_object',), 'json_object'), ((), 'text')])
-def test_openai_format_steps_down_per_server_capability(formats, level):
-    with LoopbackServer(lambda c: Reply(text='{"verdict": "pass", "reason": "ok"}'), formats=formats) as srv:
+def test_openai_format_steps_down_per_server_capability(formats, level, status):
+    with LoopbackServer(lambda c: Reply(text='{"verdict": "pass", "reason": "ok"}'), formats=formats,
+                        format_status=status) as srv:
         o = OpenAICompatibleOracle(srv.url, 'm', cache=False, progress=False)
         res = o.complete_many(['a', 'b', 'c'], response_format=json_format(VERDICT))
         assert all(r.ok and r.format == level for r in res) and o.format_level == level
