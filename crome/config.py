@@ -40,7 +40,7 @@ class OracleConfig(_Strict):
     api_key_env: str | None = None  # NAME of the environment variable holding the key (the key itself is never stored)
     max_concurrency: int = Field(8, ge=1)  # openai: requests in flight
     batch_size: int = Field(4, ge=1)  # transformers: conversations per generate call
-    max_tokens: int = Field(512, ge=1)  # per reply (rubric stages ask for at least what they need)
+    max_tokens: int = Field(512, ge=1)  # per reply (rubric stages and rewrites ask for at least what they need)
     temperature: float = Field(0.0, ge=0)
     timeout: float = Field(60.0, gt=0)  # seconds per request (transformers: per batch)
     max_retries: int = Field(5, ge=0)  # openai: retries of a transient failure

@@ -79,7 +79,7 @@ REPAIR_PROMPT = ("Your reply could not be used: {error}. Reply again with only t
 
 # every tag crome's prompts put around data: the rubric prompts' and the augmentation prompts' (crome.llm_rewrite)
 _TAGS = ('prompt', 'response_a', 'response_b', 'response', 'attributes', 'rubric', 'conversation', 'answer',
-         'answer_a', 'answer_b')
+         'answer_a', 'answer_b', 'text')  # text: crome.transforms' paraphrase and translation prompts
 
 def quote_data(text: str, max_chars: int | None = 4000) -> str:  # None: never cut
     "Data text made safe to embed between our tags (our tags escaped, long text cut with a marker)."

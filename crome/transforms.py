@@ -57,24 +57,29 @@ TRANSLATE_PROMPT = ('Translate the text below into {lang}. Keep numbers and form
                     'Reply with the translation only.'
                     '\n\n<text>\n{text}\n</text>')
 
-def _ask(oracle, prompts: list[str]) -> list[str | None]:
-    "Completion texts (None for a failed or empty call), in order."
-    res = oracle.complete_many([[{'role': 'user', 'content': p}] for p in prompts])
-    out = []
-    for c in res:
-        t = getattr(c, 'text', None) if getattr(c, 'error', None) is None else None
-        t = t.strip() if isinstance(t, str) else None
-        out.append(t.removeprefix('<text>').removesuffix('</text>').strip() if t else None)
+def _ask(oracle, template: str, texts: list[str], **fmt) -> list[str | None]:
+    "Completion texts (None for a failed, empty or truncated call), in order; data quoted, room for the whole text."
+    from crome.llm_rewrite import quote, rewrite_max_tokens
+    out, groups = [None] * len(texts), {}
+    for i, t in enumerate(texts): groups.setdefault(rewrite_max_tokens(t, oracle), []).append(i)
+    for mt, idx in groups.items():  # one call per max_tokens value (texts of similar length)
+        res = oracle.complete_many([[{'role': 'user', 'content': template.format(text=quote(texts[i]), **fmt)}]
+                                    for i in idx], max_tokens=mt)
+        for i, c in zip(idx, res):
+            t = getattr(c, 'text', None) if getattr(c, 'error', None) is None else None
+            if getattr(c, 'finish_reason', None) == 'length': t = None  # cut by max_tokens: not a rewrite of all
+            t = t.strip() if isinstance(t, str) else None
+            out[i] = t.removeprefix('<text>').removesuffix('</text>').strip() if t else None
     return out
 
 def llm_rewrites(oracle, texts: Sequence[str], kind: str = 'paraphrase') -> list[str | None]:
     "Paraphrases or back-translations (English -> French -> English) of `texts` by an oracle; None where a call failed."
     uniq = list(dict.fromkeys(texts))
-    if kind == 'paraphrase': new = _ask(oracle, [PARAPHRASE_PROMPT.format(text=t) for t in uniq])
+    if kind == 'paraphrase': new = _ask(oracle, PARAPHRASE_PROMPT, uniq)
     elif kind == 'back_translation':
-        fr = _ask(oracle, [TRANSLATE_PROMPT.format(lang='French', text=t) for t in uniq])
+        fr = _ask(oracle, TRANSLATE_PROMPT, uniq, lang='French')
         ok = [i for i, t in enumerate(fr) if t]
-        back = _ask(oracle, [TRANSLATE_PROMPT.format(lang='English', text=fr[i]) for i in ok]) if ok else []
+        back = _ask(oracle, TRANSLATE_PROMPT, [fr[i] for i in ok], lang='English') if ok else []
         new = [None] * len(uniq)
         for i, b in zip(ok, back): new[i] = b
     else: raise ValueError(f"kind must be 'paraphrase' or 'back_translation', got {kind!r}")
