@@ -13,6 +13,7 @@ SHARED_DATA = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 
 # the loaders' default folder (crome.data.data_dir): the shared copy when there is one
 if 'CROME_DATA' not in os.environ and SHARED_DATA.is_dir(): os.environ['CROME_DATA'] = str(SHARED_DATA)
 DATA = Path(os.environ.get('CROME_DATA', Path.home() / '.cache' / 'crome' / 'data'))
+if not SHARED_DATA.is_dir(): SHARED_DATA = DATA  # a checkout elsewhere with CROME_DATA set: the tests read that copy
 HAVE_DATA = all((DATA / f).exists() for f in ('hh-rlhf/harmless-base/test.jsonl.gz', 'gsm8k/train.jsonl',
                                               'gsm8k/test.jsonl', 'pandalm/testset-v1.json'))
 NO_DATA_REASON = ('the public data sets are not in CROME_DATA / ~/.cache/crome/data: run `crome data get` once '
