@@ -98,13 +98,10 @@ def _device() -> str:
 
 def provenance() -> dict:
     "Where and with what a run's numbers were computed: crome commit or version, packages, device, time."
-    import importlib.metadata as md, platform, sys
-    def ver(p):
-        try: return md.version(p)
-        except md.PackageNotFoundError: return None
+    import platform, sys
+    from crome.report import _versions  # the versions the report prints
     return {'crome_commit': _git_commit(_lib().parent), 'python': sys.version.split()[0],
-            'platform': platform.platform(),
-            'packages': {p: ver(p) for p in ('crome', 'torch', 'transformers', 'datasets', 'numpy')},
+            'platform': platform.platform(), 'packages': _versions(),
             'device': _device(), 'time': time.strftime('%Y-%m-%d %H:%M:%S %Z')}
 
 # %% ../nbs/12a_run_state.ipynb #c2dbb724
