@@ -117,20 +117,35 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
     return df
 
 # %% ../nbs/10c_stats.ipynb #e271dca3
+def _seed_verdicts(x: pd.DataFrame, split, recipe) -> dict:
+    "One recipe's rows on one split -> {seed: correct (float) indexed by pair}; every seed must hold the same pairs."
+    if x.duplicated(['seed', 'pair']).any():
+        raise ValueError(f'verdicts: split {split!r}, recipe {recipe!r} has a pair twice for one seed')
+    out = {s: h.set_index('pair').correct.astype(float).sort_index() for s, h in x.groupby('seed')}
+    ref = next(iter(out.values())).index
+    bad = [s for s, v in out.items() if not v.index.equals(ref)]
+    if bad: raise ValueError(f'verdicts: split {split!r}, recipe {recipe!r}: seeds {bad} hold other pairs than the '
+                             f'first seed (every seed must score the same test pairs)')
+    return out
+
 def recipe_intervals(verdicts: pd.DataFrame,  # per-pair rows: recipe, seed, split, pair, correct (0/1)
                      baseline: str = 'vanilla',  # the recipe every other one is compared with
                      n_boot: int = 2000) -> pd.DataFrame:
     "Per (split, recipe): accuracy [95% CI] over seeds and pairs, and the paired difference from `baseline`."
     out = []
     for split, g in verdicts.groupby('split', sort=False):
-        arrs = {r: [h.sort_values('pair').correct.to_numpy(float) for _, h in x.groupby('seed')]
-                for r, x in g.groupby('recipe', sort=False)}
+        arrs = {r: _seed_verdicts(x, split, r) for r, x in g.groupby('recipe', sort=False)}
         for r, a in arrs.items():
-            row = dict(split=split, recipe=r, seeds=len(a), pairs=len(a[0]))
-            row['accuracy'], row['low'], row['high'] = bootstrap_ci(a, n_boot=n_boot, pairs=[0] * len(a))
-            b = arrs.get(baseline)
-            if r != baseline and b is not None and len(b) == len(a):
-                d = paired_diff_ci(a, b, n_boot=n_boot, pairs=[0] * len(a))
-                row |= dict(diff=d[0], diff_low=d[1], diff_high=d[2], verdict=verdict(d, f'{r} - {baseline}'))
+            row = dict(split=split, recipe=r, seeds=len(a), pairs=len(next(iter(a.values()))))
+            row['accuracy'], row['low'], row['high'] = bootstrap_ci([v.to_numpy() for v in a.values()],
+                                                                  n_boot=n_boot, pairs=[0] * len(a))
+            b, common = arrs.get(baseline), [s for s in a if s in arrs.get(baseline, {})]
+            if r != baseline and common:  # paired by seed number and pair id, over the seeds both ran
+                if not a[common[0]].index.equals(b[common[0]].index):
+                    raise ValueError(f'verdicts: split {split!r}: {r!r} and {baseline!r} scored different pairs')
+                d = paired_diff_ci([a[s].to_numpy() for s in common], [b[s].to_numpy() for s in common],
+                                   n_boot=n_boot, pairs=[0] * len(common))
+                row |= dict(diff=d[0], diff_low=d[1], diff_high=d[2], diff_seeds=len(common),
+                            verdict=verdict(d, f'{r} - {baseline}'))
             out.append(row)
     return pd.DataFrame(out)
