@@ -118,14 +118,17 @@ def _cut(tok, text: str, n: int, keep: str) -> str:
     return '' if n <= 0 else tok.decode(ids[:n] if keep == 'start' else ids[-n:])
 
 def _cut_msgs(tok, msgs, n: int, keep: str):
-    "Messages holding `n` content tokens from the start or the end; a message cut to nothing is dropped (not the last)."
+    """Messages holding `n` content tokens from the start or the end; a message cut to nothing is dropped (not the
+    last), except a leading system message, which stays empty (a template would otherwise insert its default one)."""
     order = msgs if keep == 'start' else msgs[::-1]
     counts = [len(x) for x in tok([m.get('content') or '' for m in order], add_special_tokens=False)['input_ids']]
     out = []
     for m, k in zip(order, counts):
         if n <= 0 and out: break
         out.append({**m, 'content': _cut(tok, m.get('content') or '', n, keep)}); n -= k
-    return out if keep == 'start' else out[::-1]
+    if keep == 'start': return out
+    if len(out) < len(msgs) and msgs[0].get('role') == 'system': out.append({**msgs[0], 'content': ''})
+    return out[::-1]
 
 def _fit_chat(tok, pm, rm, max_length, special):
     "Token ids of a conversation over `max_length`: its contents cut as text pairs are, the template kept whole."
@@ -133,7 +136,8 @@ def _fit_chat(tok, pm, rm, max_length, special):
     blank = lambda ms: [{**m, 'content': ''} for m in ms]
     n_p, n_r = (sum(map(len, tok([m.get('content') or '' for m in ms], add_special_tokens=False)['input_ids']))
                 for ms in (pm, rm))
-    budget = max_length - len(enc(blank(pm[-1:]), blank(rm[:1])))  # the template around what always stays
+    stays = pm[:1] + pm[-1:] if len(pm) > 1 and pm[0].get('role') == 'system' else pm[-1:]  # see `_cut_msgs`
+    budget = max_length - len(enc(blank(stays), blank(rm[:1])))  # the template around what always stays
     while budget >= 2:
         kp, kr = _split_budget(n_p, n_r, budget)
         ids = enc(_cut_msgs(tok, pm, kp, 'end'), _cut_msgs(tok, rm, kr, 'start'))
