@@ -200,6 +200,12 @@ def augment_warnings(res: AugmentResult, n_pairs: int) -> list[str]:
         out.append(f'most causal counterfactuals were rejected by verification ({failed} rejected vs {n_rows} kept; '
                    f'rejects: {counts}). What to do: read `fidelity_table(result)` to see which generator fails which '
                    'check, then look at those rejects (`result.rejects`); for an LLM oracle, try a stronger model.')
+    dirs = Counter(r.get('direction') for r in res.records if r['kind'] == 'causal')
+    if dirs['degrade'] >= 10 and dirs['upgrade'] < 0.1 * dirs['degrade']:
+        out.append(f"causal augmentation made {dirs['upgrade']} upgrades and {dirs['degrade']} degrades: Crome's "
+                   'upgrade half (the rejected answer made better) is nearly missing, so the model learns mostly '
+                   'what makes an answer worse. Offline, upgrades need a reference_column (correctness) or an '
+                   'answer that has what the other lacks (relevance, completeness); an LLM oracle makes both.')
     if rej.get('rubric_failed'):
         out.append(f"{rej['rubric_failed']} pairs got no causal augmentation because their rubric failed (see the "
                    'rubric_error column and the rejects with reason rubric_failed); re-run rubricate on them.')

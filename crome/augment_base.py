@@ -140,7 +140,8 @@ ATTRIBUTE_EDITS = {
 }
 ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'truthfulness': 'correctness',
                      'reasoning': 'correctness', 'math': 'correctness', 'harmlessness': 'safety', 'harm': 'safety',
-                     'ethic': 'safety', 'helpfulness': 'relevance', 'topic': 'relevance', 'focus': 'relevance',
+                     'ethic': 'safety', 'safe': 'safety', 'toxic': 'safety', 'refus': 'safety', 'danger': 'safety',
+                     'helpfulness': 'relevance', 'topic': 'relevance', 'focus': 'relevance',
                      'detail': 'completeness', 'thorough': 'completeness', 'specific': 'completeness',
                      'coherence': 'clarity', 'organization': 'clarity', 'structure': 'clarity', 'logic': 'clarity',
                      'readab': 'clarity', 'instruction': 'instruction_following',

@@ -23,8 +23,9 @@ __all__ = ['SYSTEM', 'ANSWER_FORMAT', 'REWRITE_PROMPT', 'SAFETY_DEGRADE_PROMPT',
 SYSTEM = 'You help build counterfactual training data for reward models. Follow the requested output format exactly.'
 # the shared head of the rewrite prompts
 _ANSWER_BLOCK = '<conversation>\n{prompt}\n</conversation>\n\nOriginal answer:\n<answer>\n{answer}\n</answer>\n\n'
-ANSWER_FORMAT = ('Reply with only a JSON object with one key, "rewrite", whose value is the complete new answer '
-                 '(the whole text, not a description of the change).')
+ANSWER_FORMAT = ('Reply with only a JSON object with two keys: first "reasoning", one or two sentences on what you '
+                 'will change and what you will keep, then "rewrite", whose value is the complete new answer (the '
+                 'whole text, not a description of the change).')
 REWRITE_PROMPT = _ANSWER_BLOCK + '''Attribute: {attribute}
 {elements}
 Rewrite the answer so that it becomes clearly {better_worse} with respect to {attribute} ONLY. Make a significant \
@@ -83,6 +84,7 @@ MAX_REASON_CHARS = 300  # longest verification reason
 class RewriteReply(BaseModel):
     "The reply to a rewrite prompt (causal rewrites, CAN, PARA)."
     model_config = ConfigDict(extra='ignore')
+    reasoning: str = Field(default='', max_length=MAX_REASON_CHARS)  # what changes, said before the rewrite
     rewrite: str = Field(min_length=1, max_length=MAX_REWRITE_CHARS)  # the complete new answer
 
 class VerdictReply(BaseModel):
@@ -98,7 +100,7 @@ class VerdictReply(BaseModel):
 def _strict(model, **bounds) -> dict:
     "The model's JSON schema with no extra keys allowed and `bounds` ({field: maxLength}) applied."
     s = model.model_json_schema()
-    s['additionalProperties'] = False
+    s['additionalProperties'], s['required'] = False, list(s['properties'])  # every key asked for, in order
     for k, n in bounds.items(): s['properties'][k]['maxLength'] = int(n)
     return s
 
@@ -115,7 +117,7 @@ CHARS_PER_TOKEN = 3  # assumed when sizing a rewrite's max_tokens (English is ~4
 
 def rewrite_max_tokens(answer: str, oracle=None) -> int:
     "`max_tokens` of a rewrite call: room for the longest rewrite allowed, never below the oracle's own setting."
-    need = rewrite_max_chars(answer) // CHARS_PER_TOKEN + 64  # + the JSON around it and its escapes
+    need = (rewrite_max_chars(answer) + MAX_REASON_CHARS) // CHARS_PER_TOKEN + 64  # + the JSON and its escapes
     need = -(-need // 256) * 256  # in steps of 256: few distinct values, so few batches
     return max(need, getattr(oracle, 'params', {}).get('max_tokens') or 0)
 

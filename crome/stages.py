@@ -4,7 +4,7 @@
 
 # %% ../nbs/12b_stages.ipynb #df70a827
 from __future__ import annotations
-import json, math, os
+import json, math, os, warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
@@ -36,7 +36,10 @@ def build_data(cfg: RunConfig) -> dict:
         return {k: D.gsm8k_pairs(v, seed=cfg.seed) for k, v in parts.items()}
     loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm}
     ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns)
-    if 'label' in ds.column_names: ds = ds.filter(lambda r: r['label'] == 1.0)  # ties are not training preferences here
+    if 'label' in ds.column_names:  # ties (and other non-preference labels) are not training preferences here
+        n0 = len(ds); ds = ds.filter(lambda r: r['label'] == 1.0)
+        if len(ds) < n0: warnings.warn(f'data {dc.source}: {n0 - len(ds)} of {n0} rows are not preferences (label '
+                                       f'other than 1, e.g. ties 0.5) and are left out of this run', stacklevel=2)
     if len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))
     return dict(D.split_by_prompt(ds, fractions, seed=cfg.seed))
 

@@ -49,7 +49,8 @@ DETECTORS: dict[str, Callable[[str], object]] = {
 }
 MAX_LENGTH_RATIO = 1.25
 EXEMPT = {'safety': frozenset({'politeness', 'sentences', 'questions', 'closing'})}
-_EXEMPT_NAMES = {'safety': ('safe', 'harm', 'ethic')}  # rubric names that mean the attribute (e.g. 'harmlessness')
+# rubric names that mean the attribute (e.g. 'harmlessness'; `crome.augment_base.ATTRIBUTE_ALIASES` agrees)
+_EXEMPT_NAMES = {'safety': ('safe', 'harm', 'ethic', 'toxic', 'refus', 'danger')}
 
 def exempt_for(attribute) -> frozenset:
     "The detectors `attribute` (a canonical or a rubric name) declares as part of itself."
