@@ -229,21 +229,22 @@ def summarise_b(per_seed: list, baselines: list, n_boot: int) -> tuple[pd.DataFr
 class FinetuneTrainer:
     """The fine-tuned protocol: MiniLM fine-tuned as a cross-encoder (`crome.train.train_reward_model`), same
     steps, batch and learning rate for every recipe. `fm` is a frozen encoder kept only for the cosine baseline."""
-    def __init__(self, steps: int, batch_size: int, max_length: int, lr: float = 5e-5, crome_lambda: float = 1.0):
+    def __init__(self, steps: int, batch_size: int, max_length: int, lr: float = 5e-5, crome_lambda: float = 1.0,
+                 rrm_lambda: float = 1.0):
         from crome.model import default_backbone
         self.kw = dict(max_steps=steps, batch_size=batch_size, max_length=max_length, lr=lr)
-        self.crome_lambda = crome_lambda
+        self.lambdas = {'crome': crome_lambda, 'rrm': rrm_lambda}
         self.fm = FrozenTrainer(max_length=max_length).fm
         self.backbone = default_backbone()
 
     def __call__(self, train_ds, recipe: str, seed: int):
         from crome.train import train_reward_model
-        extra = {'lambda_tie': self.crome_lambda} if recipe == 'crome' else {}
+        extra = {'lambda_tie': self.lambdas[recipe]} if recipe in self.lambdas else {}
         return train_reward_model(train_ds, recipe, seed=seed, **self.kw, **extra)
 
 
 class PerRecipe:
-    "One trainer per recipe where a design choice differs (Crome's lambda, selected on validation); one cache."
+    "One trainer per recipe where a design choice differs (Crome's and RRM's lambda, selected on validation); one cache."
     def __init__(self, base, **special):  # special: recipe -> trainer
         self.base, self.special, self.fm = base, special, base.fm
         for t in special.values(): t.fm.cache = base.fm.cache
@@ -303,6 +304,8 @@ def main():
                    help='a subset only for a reduced run (say so when reporting)')
     p.add_argument('--crome-lambda', type=float, default=2.0,
                    help="Crome's tie weight; 2 was selected on validation by crome_ablation.py (the paper uses 1)")
+    p.add_argument('--rrm-lambda', type=float, default=1.0,
+                   help="RRM's tie weight, selected on validation by crome_ablation.py ('rrm: ...' variants)")
     p.add_argument('--n-hh', type=int, default=1000); p.add_argument('--n-gsm', type=int, default=600)
     p.add_argument('--n-gsm-test', type=int, default=300); p.add_argument('--n-bon', type=int, default=100)
     p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20)
@@ -325,14 +328,15 @@ def main():
         a.seeds, a.cues, a.n_demo, a.n_hh, a.n_gsm, a.n_gsm_test, a.n_rob, a.n_bon, a.n_boot = \
             a.seeds[:2], a.cues[:1], 600, 300, 200, 100, 40, 30, 300
     torch.set_num_threads(a.threads)
-    trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length, crome_lambda=a.crome_lambda) if a.finetune
-               else PerRecipe(FrozenTrainer(epochs=a.epochs, max_length=a.max_length),
-                              crome=FrozenTrainer(epochs=a.epochs, max_length=a.max_length, lambda_tie=a.crome_lambda)))
+    special = {r: FrozenTrainer(epochs=a.epochs, max_length=a.max_length, lambda_tie=lam)
+               for r, lam in (('crome', a.crome_lambda), ('rrm', a.rrm_lambda)) if lam != 1.0}
+    trainer = (FinetuneTrainer(a.steps, a.batch, a.max_length, crome_lambda=a.crome_lambda, rrm_lambda=a.rrm_lambda)
+               if a.finetune else PerRecipe(FrozenTrainer(epochs=a.epochs, max_length=a.max_length), **special))
     name = (f'fine-tuned MiniLM-L6 cross-encoder, {a.steps} steps x {a.batch} pairs' if a.finetune
             else 'FrozenTrainer (frozen MiniLM-L6 + MLP head)')
     cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
         trainer=name, budget='2 x originals, 50% augmented',
-        filter='vanilla baseline, |p - y| > tau', crome_lambda_tie=a.crome_lambda, other_lambda_tie=1.0)
+        filter='vanilla baseline, |p - y| > tau', crome_lambda_tie=a.crome_lambda, rrm_lambda_tie=a.rrm_lambda)
     out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
     pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)
     if not a.skip_a:
