@@ -202,3 +202,39 @@ def test_drop_subset_removes_its_positions_and_robustness_pairs(tmp_path, monkey
     monkeypatch.setattr(quality, 'real_data', lambda a, prompt_match=False: bad)
     with pytest.raises(SystemExit, match='length baseline'):
         quality.resummarise(str(src), str(tmp_path / 'x.json'), [quality.PROMPT_MATCH])
+
+
+def test_results_md_goal_rule_matches_quality_and_reads_old_goals():
+    results_md = pytest.importorskip('results_md')
+    for low, high in ((0.1, 0.3), (0.19, 0.25), (0.2, 0.2), (0.0, 0.1), (-0.03, -0.01)):
+        for thr in (-0.02, 0.05, 0.2):
+            assert results_md.goal_status(low, high, thr) == quality.goal_status(low, high, thr)
+    D = pd.DataFrame([dict(task=t, compare=c, split=s, diff=0.0, low=0.0, high=0.0)
+                      for t in ('relevance', 'requested_item') for c in ('crome - vanilla', 'crome - rrm')
+                      for s in ('clean', 'reversed')])
+    for r in quality.goals_a(D).itertuples():  # files written before goals stored a threshold: read from the wording
+        assert results_md.goal_threshold(r.goal) == r.threshold
+
+
+def test_results_md_renders_both_ablation_formats():
+    results_md = pytest.importorskip('results_md')
+    ablation = pytest.importorskip('crome_ablation')
+    A = fake_testbed()
+    A = A[A.recipe == 'crome'].drop(columns='recipe')
+    A = pd.concat([A.assign(variant=v) for v in ('default', 'lambda 2', 'rrm: default', 'rrm: lambda 2')],
+                  ignore_index=True)
+    S, D, best = ablation.summarise(A)
+    meta = {'commit': 'f' * 40, 'dirty': False, 'seeds': [100, 101], 'config': {'cues': 'signoff,markdown'}}
+    new = json.loads(json.dumps({'meta': meta, 'summary': S.to_dict('records'), 'vs_default': D.to_dict('records'),
+                                 'selected': best, 'verdicts': []}))
+    text = '\n'.join(results_md.ablation(new))
+    assert '| RRM | rrm: lambda 2 |' in text and '| Crome | lambda 2 |' in text and 'RRM **rrm: default**' in text
+    assert 'Crome **default** (the default stays)' in text and '2 cue kinds' in text
+    assert all(repr(v) in text for v in ablation.NOT_EXERCISED) and 'Not run' in text
+    assert "include quality.py's test seeds" not in text
+    S1 = S[~S.variant.str.startswith('rrm:')]
+    old = json.loads(json.dumps({'meta': meta | {'seeds': [0, 1, 2]}, 'summary': S1.to_dict('records'),
+                                 'vs_default': D[D.recipe == 'crome'].drop(columns='recipe').to_dict('records'),
+                                 'selected': 'lambda 2', 'verdicts': []}))
+    text = '\n'.join(results_md.ablation(old))
+    assert '| recipe |' not in text and 'Selected: **lambda 2**' in text and "include quality.py's test seeds" in text
