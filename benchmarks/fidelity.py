@@ -6,17 +6,19 @@ For every cue kind of `crome.demo.CUES`: make the demo (n pairs, one planted cue
   or in the length bound),
 - cue-change rate by the testbed's own cue detector `crome.demo.has_cue` (independent of crome.verify),
 - upgrade share (upgrades / kept causal pairs),
-plus the rejects by reason and the fidelity table per generator. Writes benchmarks/results/fidelity.json.
+plus the rejects by reason and the fidelity table per generator. Writes benchmarks/results/fidelity.json (commit and
+dirty flag, command, config, seeds, device, library versions, wall time: `common.run_meta`).
 
     python benchmarks/fidelity.py [--n 1600] [--seeds 0]
 """
-import argparse, json, subprocess, sys, time, warnings
+import argparse, json, time, warnings
 from collections import Counter
 from pathlib import Path
 
 from crome.augment import causal_augment
 from crome.demo import CUES, CueSpec, has_cue, make_demo
 from crome.verify import EXEMPT, fidelity_table, spurious_changes
+from common import run_meta
 
 
 def sides(r):
@@ -67,11 +69,10 @@ def main():
               f"{100 * r['spurious_change_rate']:>6.2f} {100 * r['cue_change_rate']:>6.2f}  |              "
               f"{nv['kept_causal']:>6} {100 * nv['spurious_change_rate']:>6.2f} {100 * nv['cue_change_rate']:>6.2f}")
     for r in runs[:len(CUES)]: print(r['cue'], 'rejects:', r['rejects_by_reason'])
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    out = dict(benchmark='fidelity', commit=commit, config=dict(n=a.n, cues=list(CUES), rho=CueSpec().rho,
-               strength=CueSpec().strength, augmentation='causal_augment offline, offline rubrics, verify=True'),
-               seeds=a.seeds, device='cpu', python=sys.version.split()[0], wall_seconds=round(time.time() - t0, 1),
+    cfg = dict(n=a.n, cues=list(CUES), rho=CueSpec().rho, strength=CueSpec().strength,
+               augmentation='causal_augment offline, offline rubrics, verify=True')
+    secs = round(time.time() - t0, 1)
+    out = dict(run_meta(cfg, a.seeds), benchmark='fidelity', seconds=secs, wall_seconds=secs,
                targets=dict(spurious_change_rate_max=0.02, upgrade_share_min=0.30), runs=runs)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))

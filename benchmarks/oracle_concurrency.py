@@ -2,7 +2,8 @@
 
 Measures requests/s of `OpenAICompatibleOracle.complete_many` at concurrency 1, 8 and 32 (goal: >= 20x at 32
 vs 1), then reruns the largest batch with the cache warm (goal: 0 requests). Prints a table and writes
-benchmarks/results/oracle_concurrency.json.
+benchmarks/results/oracle_concurrency.json (commit and dirty flag, command, config, device, library versions, wall time:
+`common.run_meta`; not committed: a loopback measurement, rerun it to see the numbers).
 
     python benchmarks/oracle_concurrency.py [--latency 0.2] [--seconds 4]
 """
@@ -10,9 +11,10 @@ import argparse, json, platform, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / 'tests')]
+sys.path[:0] = [str(ROOT), str(ROOT / 'tests'), str(ROOT / 'benchmarks')]
 from crome.oracle import OpenAICompatibleOracle  # noqa: E402
 from loopback_server import LoopbackServer  # noqa: E402
+from common import run_meta  # noqa: E402
 
 
 def main():
@@ -22,7 +24,7 @@ def main():
     ap.add_argument('--levels', type=int, nargs='+', default=[1, 8, 32])
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'oracle_concurrency.json'))
     a = ap.parse_args()
-    rows = []
+    meta, t_start, rows = run_meta(vars(a), []), time.time(), []
     with LoopbackServer(latency=a.latency) as srv, tempfile.TemporaryDirectory() as tmp:
         for c in a.levels:
             n = max(c, int(round(a.seconds / a.latency)) * c)
@@ -49,8 +51,8 @@ def main():
     goal = dict(speedup_at_max=top, speedup_goal=20.0, speedup_met=top >= 20.0, cached_requests_goal_met=cached['requests'] == 0)
     print('goals:', goal)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(latency_s=a.latency, levels=rows, cached_rerun=cached, goals=goal,
-                                   python=platform.python_version(), when=time.strftime('%Y-%m-%d %H:%M:%S')), indent=2))
+    out.write_text(json.dumps(dict(meta, benchmark='oracle_concurrency', seconds=round(time.time() - t_start, 1),
+                                   latency_s=a.latency, levels=rows, cached_rerun=cached, goals=goal), indent=2))
     print('wrote', out)
 
 

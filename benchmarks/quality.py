@@ -1,19 +1,28 @@
 """The canonical quality protocol (benchmarks/README.md): vanilla, RRM, Crome (offline), ODIN and MMD with the same
-budget, trainer and seeds, scored once on test splits that share no prompt and no answer text with training.
+budget, trainer and seeds, scored once on test splits that share no prompt with training, and no answer text beyond
+a few short stock replies (in the reported run 10, e.g. '', 'Why?', '<nooutput>': counted in `real_shared_answers`,
+listed in `real_shared_answer_texts`).
 
 Part A, testbed: the code-generated demo (crome.demo) for each causal-attribute kind (relevance: contextual;
 requested_item: within-prompt) and each cue kind at rho 0.9; the augmentations are filtered by a vanilla baseline
 (tau 0.2) and never see the cue. Accuracy on the clean and reversed-cue test splits, pooled over cues and seeds, with
 95% bootstrap intervals (crome.stats.bootstrap_ci: seeds resampled; inside each, its cues and, once for all of them,
-its pairs, since a seed's cues share its demo pairs); paired differences between recipes.
+its pairs, since a seed's cues share its demo pairs); paired differences between recipes. A goal is met only when
+its interval clears the threshold, not met when the interval lies entirely on the wrong side, else undecided
+(`goal_status`).
 Part B, real data: hh-rlhf harmless (Safety), GSM8K (train.jsonl for training; test.jsonl for the test pairs:
-Reasoning = a correct vs an eval-role arithmetic-slip solution of the same question; prompt matching = own vs
-another question's solution, under Chat) and PandaLM majority preferences (Chat), split train / validation / test by
-prompt. Section accuracy with intervals (the five training seeds score the same test pairs: seeds and pairs are
+Reasoning = a correct vs an eval-role arithmetic-slip solution of the same question) and PandaLM majority preferences
+(Chat), split train / validation / test by prompt. GSM8K "prompt matching" pairs (own vs another question's solution,
+generator `gsm8k:other_solution`) are NOT a test subset: they are the construction of the GSM8K training pairs and of
+RRM's augmentation, and a generator family never both trains and tests (METHOD.md section 7). Runs before this rule
+scored them under Chat; `--resummarise JSON --drop-subset gsm8k-prompt-match` removes them from such a file.
+Section accuracy with intervals (the five training seeds score the same test pairs: seeds and pairs are
 resampled crossed) against two untrained baselines (longer answer wins; prompt-answer cosine);
 a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table). The eval-role
 robustness suite (accuracy drop, micro-averaged; interval over seeds and pairs, a pair's transformations resampled
-together) and Best-of-N on GSM8K test questions (eval-role pools) beside it.
+together) and Best-of-N on GSM8K test questions (eval-role pools) beside it. The results record, per seed and
+recipe, the augmented rows made and kept and the rows trained on (`real_training`), and every warning of the
+data-building steps with its count (`real_warnings`: e.g. GSM8K solutions left out for want of an arithmetic slip).
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
 The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
@@ -25,22 +34,26 @@ from pathlib import Path
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1'); os.environ.setdefault('TQDM_DISABLE', '1')
-warnings.filterwarnings('ignore')
+warnings.filterwarnings('ignore')  # library noise; part B records crome's own warnings (`_recorded`)
 import numpy as np, pandas as pd, torch
 import datasets; datasets.disable_progress_bars()
 
 from crome.stress import stress_test, FrozenTrainer, recipe_data
-from crome.evaluate import section_correct, robustness_instances, robustness_table, save_results
+from crome.evaluate import (POOLED, eval_rows, section_correct, section_of, robustness_instances, robustness_table,
+                            save_results)
 from crome.scorers import LengthScorer, CosineScorer
 from crome.stats import bootstrap_ci, clustered_ci, paired_diff_ci, power_table, verdict
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
-from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt, shared_responses
-from crome.schema import to_dataset
+from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt
+from crome.schema import text_of, to_dataset
 from common import RESULTS, git, need_data, run_meta
 
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
 PAIRS = [('crome', 'vanilla'), ('crome', 'rrm'), ('rrm', 'vanilla')]
-SECTIONS = {'hh-harmless': 'Safety', 'gsm8k-reasoning': 'Reasoning', 'gsm8k-prompt-match': 'Chat', 'pandalm': 'Chat'}
+SECTIONS = {'hh-harmless': 'Safety', 'gsm8k-reasoning': 'Reasoning', 'pandalm': 'Chat'}
+# Runs before the prompt-match pairs left the test split (see the docstring) scored them under Chat
+PROMPT_MATCH = 'gsm8k-prompt-match'
+LEGACY_SECTIONS = SECTIONS | {PROMPT_MATCH: 'Chat'}
 FRACTIONS = {'train': 0.6, 'validation': 0.15, 'test': 0.25}
 
 
@@ -86,19 +99,27 @@ def summarise_a(A: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, pd.DataFram
     return pd.DataFrame(rows), pd.DataFrame(diffs)
 
 
+def goal_status(low: float, high: float, threshold: float) -> str:
+    """A goal "difference >= threshold" judged on the difference's 95% interval: 'met' only when the whole interval
+    clears the threshold, 'not met' when it lies entirely below it, else 'undecided' (the threshold is inside the
+    noise). A point estimate on the right side is not enough."""
+    if low >= threshold: return 'met'
+    if high < threshold: return 'not met'
+    return 'undecided'
+
+
 def goals_a(D: pd.DataFrame) -> pd.DataFrame:
-    "The issue's goals, each with the measured difference and its interval: met means the point estimate is."
-    get = lambda t, c, s: D[(D['task'] == t) & (D['compare'] == c) & (D['split'] == s)].iloc[0]
+    "The issue's goals, each with the measured difference, its interval, the threshold and `goal_status`."
+    get = lambda t, c, s: D[(D['task'] == t) & (D['compare'] == c) & (D['split'] == s)].iloc[0]  # noqa: E731
     out = []
+    def goal(name, r, threshold):
+        st = goal_status(r['low'], r['high'], threshold)
+        out.append(dict(goal=name, diff=r['diff'], low=r['low'], high=r['high'], threshold=threshold, status=st,
+                        met=st == 'met'))
     for task in D.task.unique():
-        r, c = get(task, 'crome - vanilla', 'reversed'), get(task, 'crome - vanilla', 'clean')
-        out.append(dict(goal=f'{task}: Crome >= vanilla + 0.20 reversed', diff=r['diff'], low=r['low'], high=r['high'],
-                        met=bool(r['diff'] >= 0.20)))
-        out.append(dict(goal=f'{task}: Crome clean within 0.02 of vanilla (or above)', diff=c['diff'], low=c['low'],
-                        high=c['high'], met=bool(c['diff'] >= -0.02)))
-    r = get('requested_item', 'crome - rrm', 'reversed')
-    out.append(dict(goal='requested_item: Crome >= RRM + 0.05 reversed', diff=r['diff'], low=r['low'], high=r['high'],
-                    met=bool(r['diff'] >= 0.05)))
+        goal(f'{task}: Crome >= vanilla + 0.20 reversed', get(task, 'crome - vanilla', 'reversed'), 0.20)
+        goal(f'{task}: Crome clean within 0.02 of vanilla (or above)', get(task, 'crome - vanilla', 'clean'), -0.02)
+    goal('requested_item: Crome >= RRM + 0.05 reversed', get('requested_item', 'crome - rrm', 'reversed'), 0.05)
     return pd.DataFrame(out)
 
 
@@ -113,7 +134,32 @@ def _questions(ds, fractions, seed=0):
     return {k: v.rename_column('prompt', 'question') for k, v in sp.items()}
 
 
-def real_data(a) -> dict:
+def _recorded(where: str, log: list, fn, *args, **kw):
+    "fn(*args, **kw), appending each warning it raises to `log` (where, category, message) instead of hiding it."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        out = fn(*args, **kw)
+    log += [dict(where=where, category=w.category.__name__, message=str(w.message)[:400]) for w in caught]
+    return out
+
+
+def warning_counts(log: list) -> list[dict]:
+    "The recorded warnings, one row per distinct (where, category, message) with its count."
+    return (pd.DataFrame(log, columns=['where', 'category', 'message']).value_counts(sort=False)
+            .rename('count').reset_index().to_dict('records'))
+
+
+def shared_answer_texts(splits: dict) -> dict:
+    """{'a/b': sorted answer texts that occur in both splits a and b} (crome.data.shared_responses counts the same
+    sets); what a report needs to see that the shared ones are trivial."""
+    t = {n: {text_of(r[k]).strip() for r in ds for k in ('chosen', 'rejected')} for n, ds in splits.items()}
+    names = list(t)
+    return {f'{a}/{b}': sorted(t[a] & t[b]) for i, a in enumerate(names) for b in names[i + 1:]}
+
+
+def real_data(a, prompt_match: bool = False) -> dict:
+    """Train / validation / test pairs of part B. `prompt_match=True` rebuilds the test split of runs made before
+    the prompt-match pairs left it (for `--drop-subset` only: they share the training pairs' construction)."""
     hh = load_hh_rlhf(need_data('hh-rlhf', 'harmless-base', 'test.jsonl.gz')).shuffle(seed=0).select(range(a.n_hh))
     hh = split_by_prompt(hh, FRACTIONS, seed=0)
     pl = load_pandalm(need_data('pandalm', 'testset-v1.json')).filter(lambda r: r['label'] == 1.0)
@@ -122,31 +168,46 @@ def real_data(a) -> dict:
                      {'train': 0.8, 'validation': 0.2})
     gte = load_gsm8k(need_data('gsm8k', 'test.jsonl')).shuffle(seed=0).select(range(a.n_gsm_test))
     g = {'train': gsm8k_pairs(gtr['train'], seed=0), 'validation': gsm8k_pairs(gtr['validation'], seed=0)}
-    test = _cat([hh['test'], gsm8k_pairs(gte, seed=0), gsm8k_reasoning_pairs(gte, seed=0), pl['test']])
+    test = _cat([hh['test'], *([gsm8k_pairs(gte, seed=0)] if prompt_match else []),
+                 gsm8k_reasoning_pairs(gte, seed=0), pl['test']])
     out = dict(train=_cat([hh['train'], g['train'], pl['train']]),
                validation=_cat([hh['validation'], g['validation'], pl['validation']]), test=test,
                bon_questions=gte.select(range(min(a.n_bon, len(gte)))))
-    out['shared_answers'] = {f'{x}/{y}': n for (x, y), n in shared_responses(
-        {k: out[k] for k in ('train', 'validation', 'test')}).items()}
+    out['shared_answer_texts'] = shared_answer_texts({k: out[k] for k in ('train', 'validation', 'test')})
+    out['shared_answers'] = {k: len(v) for k, v in out['shared_answer_texts'].items()}
     return out
 
 
+def _training_record(seed: int, role: str, rows, info: dict) -> dict:
+    "What one recipe_data call made: originals, augmented rows made and kept by the filter, rows trained on by kind."
+    kinds = pd.Series(rows['kind']).value_counts().to_dict() if 'kind' in rows.column_names else {}
+    return dict(seed=seed, recipe=info['recipe'], role=role, n_original=info['n_original'],
+                n_augmented=info['n_augmented'], n_kept=info['n_kept'], n_train=info['n_train'],
+                rows_by_kind={str(k): int(v) for k, v in kinds.items()})
+
+
 def part_b(a, trainer) -> dict:
-    D = real_data(a)
+    log = []
+    D = _recorded('real_data', log, real_data, a)
     train, test = D['train'], D['test']
     print(f"  [B] {len(train)} train / {len(D['validation'])} validation / {len(test)} test pairs; "
-          f"answers shared across splits: {D['shared_answers']}", flush=True)
+          f"answers shared across splits: {D['shared_answer_texts']}", flush=True)
     budget = 2 * len(train)
     baselines = {'length': LengthScorer(), 'cosine': CosineScorer(trainer.fm.embed)}
-    pools = gsm8k_pools(D['bon_questions'], n_candidates=8, seed=0)
+    pools = _recorded('gsm8k_pools', log, gsm8k_pools, D['bon_questions'], n_candidates=8, seed=0)
     rob_idx = sorted(np.random.default_rng(0).choice(len(test), size=min(a.n_rob, len(test)), replace=False).tolist())
-    per_seed, rob, bon, rob_pairs = [], [], [], []
+    per_seed, rob, bon, rob_pairs, training = [], [], [], [], []
     for seed in a.seeds:
         t0 = time.time()
-        base = trainer(recipe_data(train, 'vanilla', seed, budget)[0], 'vanilla', seed)
+        rows, info = _recorded(f'recipe_data filter-baseline seed {seed}', log, recipe_data, train, 'vanilla', seed,
+                               budget)
+        training.append(_training_record(seed, 'filter baseline', rows, info))
+        base = trainer(rows, 'vanilla', seed)
         models = {}
         for r in a.recipes:
-            rows, _ = recipe_data(train, r, seed, budget, 0.5, base if r in ('rrm', 'crome') else None, a.tau)
+            rows, info = _recorded(f'recipe_data {r} seed {seed}', log, recipe_data, train, r, seed, budget, 0.5,
+                                   base if r in ('rrm', 'crome') else None, a.tau)
+            training.append(_training_record(seed, 'scored', rows, info))
             models[r] = trainer(rows, r, seed)
         per_seed.append(section_correct(models | baselines, test, section_map=SECTIONS))
         inst = robustness_instances(models | baselines, test.select(rob_idx), seed=seed)
@@ -156,7 +217,9 @@ def part_b(a, trainer) -> dict:
         print(f'  [B] seed {seed}: {time.time() - t0:.0f} s', flush=True)
     power, diffs = summarise_b(per_seed, list(baselines), a.n_boot)
     R = pd.concat(rob, ignore_index=True)
+    for w in warning_counts(log): print(f"  [B] warning x{w['count']} ({w['where']}): {w['message']}", flush=True)
     return dict(sizes={k: len(D[k]) for k in ('train', 'validation', 'test')}, shared_answers=D['shared_answers'],
+                shared_answer_texts=D['shared_answer_texts'], training=training, warnings=warning_counts(log),
                 n_bon_pools=len(pools), verdicts=verdict_records(a.seeds, per_seed), power=power, differences=diffs, robustness=R,
                 robustness_pairs=rob_pairs, robustness_drops=summarise_drops(rob_pairs, a.n_boot), bon=pd.concat(bon, ignore_index=True))
 
@@ -214,16 +277,88 @@ def per_seed_from(records: list) -> list:
 
 
 def summarise_b(per_seed: list, baselines: list, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Power table and paired differences; every seed scored the same test pairs, so seeds and pairs are crossed."
+    """Power table and paired differences; every seed scored the same test pairs, so seeds and pairs are crossed.
+    Each difference carries its section's `has_power`: in a section without power a significant difference between
+    two recipes is still no ranking of them (neither beats both untrained baselines)."""
     power = power_table(per_seed, baselines=baselines, n_boot=n_boot)
+    has_power = power.groupby('section').has_power.first()
     diffs = []
     for sec in per_seed[0]:
         for x, y in PAIRS:
             d = paired_diff_ci([s[sec][x] for s in per_seed], [s[sec][y] for s in per_seed], n_boot=n_boot,
                                pairs=[0] * len(per_seed))
             diffs.append(dict(section=sec, compare=f'{x} - {y}', diff=d[0], low=d[1], high=d[2],
-                              verdict=verdict(d, f'{x} - {y}')))
+                              verdict=verdict(d, f'{x} - {y}'), section_has_power=bool(has_power[sec])))
     return power, pd.DataFrame(diffs)
+
+
+def drop_subset(res: dict, subset: str) -> dict:
+    """Remove one test subset from a results file's real-data verdicts and robustness pairs, in place, without
+    training. The run's test split is rebuilt from its stored config (`real_data(prompt_match=True)`, the split of
+    runs made before `subset` left it) and checked: the stored sizes, and the untrained length baseline's stored
+    verdicts, which the rebuilt split must reproduce exactly for every seed and section (so the positions are right).
+    `section_correct` keeps row order inside a section and puts every row in the pooled one, so a section's array
+    positions are its rows in test order. Robustness records are labelled by pair id (`eval_rows`: a row's `id`),
+    which names one test row and so its subset. Returns what was dropped (`res['resummarised']['dropped']`)."""
+    import types
+    cfg = res.get('meta_real', res['meta'])['config']
+    a = types.SimpleNamespace(**{k: cfg[k] for k in ('n_hh', 'n_gsm', 'n_gsm_test', 'n_bon')})
+    log = []
+    D = _recorded('real_data (rebuilt)', log, real_data, a, prompt_match=True)
+    sizes = {k: len(D[k]) for k in ('train', 'validation', 'test')}
+    if sizes != res['real_sizes']:
+        raise SystemExit(f'the rebuilt split {sizes} is not the run\'s {res["real_sizes"]}: cannot drop {subset!r}')
+    rows = eval_rows(D['test'], 'drop_subset')
+    subs = np.array([r.get('subset') or 'all' for r in rows])
+    if subset not in subs: raise SystemExit(f'{subset!r} is not a test subset of this run ({sorted(set(subs))})')
+    secs = np.array([section_of(x, LEGACY_SECTIONS) for x in subs])
+    pooled = lambda sec: sec in (POOLED, 'Avg')  # noqa: E731  (older files call the pooled section 'Avg')
+    recs = res['real_verdicts']
+    keep = {sec: subs[np.arange(len(subs)) if pooled(sec) else np.flatnonzero(secs == sec)] != subset
+            for sec in dict.fromkeys(r['section'] for r in recs)}
+    bad = [(r['seed'], r['section'], r['model']) for r in recs if len(r['correct']) != len(keep[r['section']])]
+    if bad: raise SystemExit(f'stored verdict arrays do not match the rebuilt sections: {bad[:5]}')
+    checked = 'no length baseline stored'
+    if any(r['model'] == 'length' for r in recs):
+        ref = section_correct({'length': LengthScorer()}, D['test'], section_map=LEGACY_SECTIONS)
+        for r in (r for r in recs if r['model'] == 'length'):
+            mine = ref[POOLED if pooled(r['section']) else r['section']]['length']
+            if not np.array_equal(np.asarray(mine, int), np.asarray(r['correct'], int)):
+                raise SystemExit(f"the length baseline's verdicts (seed {r['seed']}, {r['section']}) differ on the "
+                                 'rebuilt split: its row order is not the run\'s')
+        checked = "the length baseline's stored verdicts reproduced exactly (every seed and section)"
+    res['real_verdicts'] = [r | {'correct': np.asarray(r['correct'])[keep[r['section']]].tolist()}
+                            for r in recs if keep[r['section']].any()]
+    n = int((subs == subset).sum())
+    out = dict(subset=subset, test_pairs=n, test_pairs_before=len(subs),
+               verdict_positions={sec: int((~k).sum()) for sec, k in keep.items()},
+               sections_left_out=[sec for sec, k in keep.items() if not k.any()],
+               checks=[f'sizes {sizes} as stored', checked], warnings_rebuilding=warning_counts(log))
+    res['real_sizes'] = sizes | {'test': len(subs) - n}
+    test = D['test'].filter(lambda r: r['subset'] != subset)
+    res['real_shared_answer_texts'] = shared_answer_texts({'train': D['train'], 'validation': D['validation'],
+                                                           'test': test})
+    res['real_shared_answers'] = {k: len(v) for k, v in res['real_shared_answer_texts'].items()}
+    if 'real_robustness_pairs' in res:
+        ids = pd.Series([r['pair_id'] for r in rows])
+        where = dict(zip(ids, subs))
+        labels = {p for r in res['real_robustness_pairs'] for p in r['pair']}
+        if ids.duplicated().any() or not labels <= set(where):
+            out['robustness'] = ('left as it was: its pair labels do not identify the subset (duplicate ids, or '
+                                 f'{len(labels - set(where))} labels not in the rebuilt test split)')
+        else:
+            before = {len(r['pair']) for r in res['real_robustness_pairs']}
+            recs = []
+            for r in res['real_robustness_pairs']:
+                k = [where[p] != subset for p in r['pair']]
+                recs.append(r | {c: [x for x, y in zip(r[c], k) if y] for c in ('pair', 'n', 'ok', 'clean_ok')})
+            res['real_robustness_pairs'] = recs
+            out['robustness'] = dict(pairs_before=sorted(before), pairs_after=sorted({len(r['pair']) for r in recs}),
+                                     pairs_dropped=len({p for p in labels if where[p] == subset}))
+        if 'real_robustness' in res:
+            out['not_recomputed'] = ['real_robustness (per seed and transformation: no per-pair data stored) still '
+                                     f'includes the {subset} pairs; real_robustness_drops is the recomputed summary']
+    return out
 
 
 class FinetuneTrainer:
@@ -263,13 +398,19 @@ def merge(parts: list[str], out: str):
     save_results(res | {k: v for k, v in b.items() if k != 'meta'}, out); print('wrote', out)
 
 
-def resummarise(path: str, out: str):
+def resummarise(path: str, out: str, drop: list[str] = ()):
     """Recompute the intervals of a results file from its stored per-pair verdicts (no training): the testbed's
     summary, differences and goals, and the real-data power table and differences where their verdicts are stored;
-    with the run's own number of bootstrap draws."""
+    with the run's own number of bootstrap draws. `drop`: test subsets to remove first (`drop_subset`); a subset an
+    earlier resummarise already dropped is not dropped twice."""
     import json
     res = json.loads(Path(path).read_text())
     done, boots = [], {}
+    dropped = list((res.get('resummarised') or {}).get('dropped', []))
+    for sub in drop:
+        if any(d['subset'] == sub for d in dropped): print(f'note: {sub!r} was dropped already'); continue
+        if 'real_verdicts' not in res: raise SystemExit(f'{path}: no real_verdicts stored, nothing to drop {sub!r} from')
+        dropped.append(drop_subset(res, sub)); print('dropped', dropped[-1])
     if 'testbed_verdicts' in res:
         A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
                                                on=['task', 'cue', 'seed', 'recipe'])
@@ -290,8 +431,9 @@ def resummarise(path: str, out: str):
         res['real_robustness_drops'] = summarise_drops(res['real_robustness_pairs'], n_boot); done.append('robustness')
     elif 'real_robustness_drops' in res:
         print('note: no real_robustness_pairs stored; the robustness intervals are over seeds only (rerun --skip-a)')
-    commit = git('rev-parse', 'HEAD')
-    res['resummarised'] = dict(parts=done, commit=commit, n_boot=boots, command=' '.join(sys.argv[1:]))
+    commit, dirty = git('rev-parse', 'HEAD'), bool(git('status', '--porcelain', '--', 'crome', 'benchmarks'))
+    res['resummarised'] = dict(parts=done, commit=commit, dirty=dirty, n_boot=boots, command=' '.join(sys.argv[1:]))
+    if dropped: res['resummarised']['dropped'] = dropped
     save_results(res, out); print('resummarised', done, '->', out)
 
 
@@ -318,9 +460,12 @@ def main():
     p.add_argument('--out', default=str(RESULTS / 'quality.json'))
     p.add_argument('--merge', nargs=2, metavar='JSON', help='merge a --skip-b and a --skip-a results file into --out')
     p.add_argument('--resummarise', metavar='JSON', help='recompute the intervals of a results file into --out')
+    p.add_argument('--drop-subset', action='append', default=[], metavar='SUBSET',
+                   help=f'with --resummarise: remove a test subset first (e.g. {PROMPT_MATCH}); needs the data')
     a = p.parse_args()
     if a.merge: return merge(a.merge, a.out)
-    if a.resummarise: return resummarise(a.resummarise, a.out)
+    if a.resummarise: return resummarise(a.resummarise, a.out, a.drop_subset)
+    if a.drop_subset: p.error('--drop-subset goes with --resummarise')
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(','); a.recipes = a.recipes.split(',')
     bad = [r for r in a.recipes if r not in RECIPES] or [r for r in ('vanilla', 'rrm', 'crome') if r not in a.recipes]
     if bad: p.error(f'--recipes: {bad} (choose from {RECIPES}; vanilla, rrm and crome are always compared)')
@@ -353,7 +498,9 @@ def main():
         print(f"\n== Part B: real data {B['sizes']}")
         print(B['power'][['section', 'model', 'n', 'accuracy', 'low', 'high', 'above_baselines', 'has_power']]
               .round(3).to_string(index=False))
-        print(B['differences'][['section', 'verdict']].to_string(index=False))
+        print(B['differences'].assign(verdict=lambda d: d.verdict.where(
+            d.section_has_power, d.verdict + ' [section without power: not a ranking]'))[['section', 'verdict']]
+              .to_string(index=False))
         print(B['robustness_drops'].round(3).to_string(index=False))
         print(B['bon'].groupby(['model', 'n'])[['accuracy', 'random_acc', 'oracle_acc']].mean().round(3).to_string())
     out['meta']['seconds'] = round(time.time() - t0, 1)

