@@ -3,7 +3,7 @@ import gzip, json
 from pathlib import Path
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, needs_data
+from conftest import DATA, needs_data
 from crome.data import (load_pairs, load_hh_rlhf, load_gsm8k, load_pandalm, split_by_prompt, prompt_key,
                         gsm8k_pairs, fetch_data, data_dir, default_path)
 from crome.readers import read_rows
@@ -34,8 +34,8 @@ def one_error(path, **kw):
 def test_real_counts():
     hh, rep = load_hh_rlhf(return_report=True)
     assert len(hh) == 2312 and rep.excluded == {}
-    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/train.jsonl')) == 7473
-    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl')) == 1319
+    assert len(load_gsm8k(DATA / 'gsm8k/train.jsonl')) == 7473
+    assert len(load_gsm8k(DATA / 'gsm8k/test.jsonl')) == 1319
     pl, prep = load_pandalm(return_report=True)
     assert prep.read == 999 and len(pl) == 999 - sum(prep.excluded.values())
     assert prep.notes['ties'] == 105 and sum(l == 0.5 for l in pl['label']) == 105
@@ -62,7 +62,7 @@ def test_pandalm_majority(tmp_path):
 
 @needs_data
 def test_split_is_grouped_and_seeded():
-    ds = gsm8k_pairs(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl').select(range(200)))
+    ds = gsm8k_pairs(load_gsm8k(DATA / 'gsm8k/test.jsonl').select(range(200)))
     ds = ds.add_item({**ds[0], 'id': 'dup-prompt'})  # a second row with the same prompt
     a = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
     b = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
