@@ -47,3 +47,15 @@ def test_api_reference_lists_public_names():
     for name in ('load_pairs', 'fetch_data', 'PairBrowser', 'build_report', 'vulnerabilities', 'shift_figure'):
         assert f'<b>{name}</b>' in page, name
     assert 'href="01_data.html"' in page and 'could not import' not in page
+
+
+def test_manual_install_brings_the_test_toolchain():
+    "Review: the README's `pip install -c constraints.txt -e .[dev,llm]` left out nbdev, which the tests need."
+    import configparser, shlex
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / 'settings.ini')
+    dev = shlex.split(cfg['DEFAULT']['dev_requirements'])
+    pins = [ln.strip() for ln in (ROOT / 'constraints.txt').read_text().splitlines() if ln.strip() and ln[0] != '#']
+    assert [p for p in pins if not p.startswith('torch')] == ['nbdev==2.4.14', 'fastcore<1.13', 'execnb<0.2']
+    assert all(p in dev for p in pins if not p.startswith('torch')), dev  # the dev extra carries the same pins
+    assert 'pip install -c constraints.txt -e ".[dev,llm]"' in (ROOT / 'README.md').read_text()
+    assert '-e ".[dev,llm,trl]"\n' in (ROOT / 'scripts' / 'setup_env.sh').read_text()  # no second copy of the pins
