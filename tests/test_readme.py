@@ -59,3 +59,13 @@ def test_manual_install_brings_the_test_toolchain():
     assert all(p in dev for p in pins if not p.startswith('torch')), dev  # the dev extra carries the same pins
     assert 'pip install -c constraints.txt -e ".[dev,llm]"' in (ROOT / 'README.md').read_text()
     assert '-e ".[dev,llm,trl]"\n' in (ROOT / 'scripts' / 'setup_env.sh').read_text()  # no second copy of the pins
+
+
+def test_docs_and_library_name_no_file_outside_the_project():
+    "Review: prose and the library cited METHOD.md, FINDINGS.md and ../shared, which a user's clone does not have."
+    import re
+    outside = re.compile(r'\b(?:METHOD|FINDINGS|DESIGN|ENVIRONMENT)\.md\b|\.\./shared\b|/work/')
+    files = [*sorted((ROOT / 'crome').glob('*.py')), *sorted((ROOT / 'nbs').glob('*.ipynb')), ROOT / 'README.md']
+    bad = [f'{p.relative_to(ROOT)}:{i}: {ln.strip()[:80]}' for p in files
+           for i, ln in enumerate(p.read_text().splitlines(), 1) if outside.search(ln)]
+    assert not bad, 'point at the project (e.g. nbs/00a_method.ipynb) or state the fact inline:\n' + '\n'.join(bad)
