@@ -69,3 +69,32 @@ def test_docs_and_library_name_no_file_outside_the_project():
     bad = [f'{p.relative_to(ROOT)}:{i}: {ln.strip()[:80]}' for p in files
            for i, ln in enumerate(p.read_text().splitlines(), 1) if outside.search(ln)]
     assert not bad, 'point at the project (e.g. nbs/00a_method.ipynb) or state the fact inline:\n' + '\n'.join(bad)
+
+
+def test_results_cell_runs_from_the_repository_root_and_from_nbs(monkeypatch):
+    "Review: the README's results snippet opened '../benchmarks/...', which fails where a reader runs it (the root)."
+    nb = json.loads((ROOT / 'nbs' / 'index.ipynb').read_text())
+    src = next(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code' and 'RESULTS.md' in ''.join(c['source']))
+    *body, last = src.strip().splitlines()
+    want = (ROOT / 'benchmarks' / 'results' / 'RESULTS.md').read_text()
+    for cwd in (ROOT, ROOT / 'nbs'):
+        monkeypatch.chdir(cwd); ns = {}
+        exec('\n'.join([*body, f'_out = {last}']), ns)
+        assert ns['_out'].data == want, cwd
+
+
+def test_backbone_section_names_real_entry_points():
+    "The README's 'Bring your own backbone' names a config key, a module flag and two constructors that exist."
+    import inspect
+    from crome.config import TrainSettings
+    from crome.frozen import FrozenRewardModel
+    from crome.model import RewardModel
+    from crome.train import main
+    from crome.train_config import TrainConfig
+    readme = (ROOT / 'README.md').read_text()
+    for s in ('train: {backbone: ', 'python -m crome.train pairs.jsonl --recipe crome --model',
+              "FrozenRewardModel(backbone='", "RewardModel.from_pretrained('", 'crome train --data'):
+        assert s in readme, s
+    assert {'backbone', 'max_length'} <= set(TrainSettings.model_fields) and 'model' in TrainConfig.__dataclass_fields__
+    assert 'backbone' in inspect.signature(FrozenRewardModel).parameters
+    assert 'path' in inspect.signature(RewardModel.from_pretrained).parameters and "'model'" in inspect.getsource(main)
