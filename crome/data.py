@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           text_of, to_dataset)
-from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows  # noqa: F401 (re-exported)
+from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
 from .public_sets import PANDALM_FILE, PUBLIC_SETS, default_path
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
@@ -61,9 +61,12 @@ def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
     for k in raw: to.setdefault(column_map.get(k, k), []).append(k)
     return {t: tuple(sorted(ks, key=str)) for t, ks in to.items() if len(ks) > 1}
 
-def _stem(path: Path) -> str: return path.name.split('.')[0] or 'row'
+def _stem(src: Path, root: Path) -> str:
+    "A default id's prefix: the file's stem, after its subfolders when it is one of a folder's files."
+    sub = src.relative_to(root).parts[:-1] if src != root else ()
+    return '-'.join((*sub, src.name.split('.')[0] or 'row'))
 
-def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz), dataset folder, or hub dataset name
+def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a folder of them, saved dataset, hub name
                column_map: dict | None = None,  # rename source columns, e.g. {'question': 'prompt'}
                extra: str = 'error',  # unknown columns: 'error', 'drop' or 'keep'
                fmt: str | None = None,  # force a format (see FORMATS)
@@ -76,46 +79,53 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (optionally .gz)
     if extra not in ('error', 'drop',
                      'keep'): raise ValueError(f"extra must be 'error', 'drop' or 'keep', got {extra!r}")
     column_map = column_map or {}
-    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
-    unit = {'jsonl': 'line', 'json': 'item'}.get(fmt, 'row')
+    files = source_files(path, fmt, split)  # a folder of data files: its split's files, each read on its own
+    unit = {'jsonl': 'line', 'json': 'item'}.get(files[0][1], 'row')
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
-    records, rows, problems, report, seen_cols, missing, clashes = [], [], [], LoadReport(str(path)), set(), {}, {}
-    for pos, raw in read_rows(path, fmt, split=split):
+    records, rows, srcs, problems, report, seen_cols = [], [], [], [], LoadReport(str(path)), set()
+    missing, clashes = {}, {}
+    for src, pos, raw in ((s, pos, raw) for s, f in files for pos, raw in read_rows(s, f, split=split)):
         report.read += 1
         if not isinstance(raw, dict):
-            problems.append(Problem(str(path), pos, None, f'expected an object with columns, got {type(raw).__name__}',
+            problems.append(Problem(str(src), pos, None, f'expected an object with columns, got {type(raw).__name__}',
                                     unit)); continue
         seen_cols |= set(raw)
         clash = {t: ks for t, ks in _clashes(raw, column_map).items() if extra != 'drop' or t in known}
-        for t, ks in clash.items(): clashes.setdefault((t, ks), [pos, 0])[1] += 1  # first position, count
+        for t, ks in clash.items(): clashes.setdefault((src, t, ks), [pos, 0])[1] += 1  # first position, count
         if clash: continue
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
-        miss = _missing_problems(raw, rec, str(path), pos, unit, known)
-        for p in miss: missing.setdefault(p.field, [p, 0])[1] += 1  # once per column, with the number of rows
+        miss = _missing_problems(raw, rec, str(src), pos, unit, known)
+        for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
+            m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
         if miss: continue
         if rec.get('label') is None: rec['label'] = 1.0
         if isinstance(rec.get('label'), str):
             try: rec['label'] = float(rec['label'])
             except ValueError: pass
-        if rec.get('id') is None: rec['id'] = f'{_stem(path)}-{pos}'
+        if rec.get('id') is None: rec['id'] = f'{_stem(src, path)}-{pos}'
         rec.setdefault('source_id', rec['id'])
         if rec.get('kind') is None or (isinstance(rec['kind'], str) and not rec['kind'].strip()):
             rec['kind'] = 'original'  # a blank cell is an original pair, not an augmentation of unknown kind
-        records.append(make_record(**rec)); rows.append(pos)
+        records.append(make_record(**rec)); rows.append(pos); srcs.append(str(src))
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
-    for p, n in missing.values():
-        problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s lack it]', unit))
-    for (t, ks), (pos, n) in clashes.items():
+    for p, n, fs in missing.values():
+        where = f' in {len(fs)} files' if len(fs) > 1 else ''
+        problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s{where} lack it]',
+                                                 unit))
+    for (src, t, ks), (pos, n) in clashes.items():
         both = 'both' if len(ks) == 2 else 'all'
-        problems.append(Problem(str(path), pos, t, f"columns {', '.join(map(repr, ks))} {both} become '{t}' under "
+        problems.append(Problem(str(src), pos, t, f"columns {', '.join(map(repr, ks))} {both} become '{t}' under "
                                 f"column_map={column_map}; drop or rename one" + (f' [{n} {unit}s]' if n > 1 else ''),
                                 unit))
     unused = [k for k in column_map if k not in seen_cols and report.read]
+    theirs = [str(c) for c in sorted(seen_cols, key=str) if c not in column_map]  # a typo's likely target
+    near = [f"'{m[0]}' for {k!r}" for k in unused for m in [difflib.get_close_matches(str(k), theirs, 1, 0.6)] if m]
     if unused: problems.append(Problem(str(path), None, None, f"column_map names {', '.join(map(repr, unused))}, which "
-                                       f"no row has (columns in the data: {', '.join(map(str, sorted(seen_cols)))})"))
+                                       f"no row has (columns in the data: {', '.join(map(str, sorted(seen_cols)))})"
+                                       + (f"; did you mean {', '.join(near)}?" if near else '')))
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
-                              empty_response_ok=empty_response_ok)
+                              empty_response_ok=empty_response_ok, sources=srcs)
     if problems: raise CromeDataError(problems)
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 
@@ -147,7 +157,7 @@ def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default:
                 ):
     "Load Anthropic hh-rlhf transcripts as prompt / chosen / rejected pairs."
     path = Path(path) if path else default_path(PUBLIC_SETS['hh-rlhf']['files']['test'])
-    records, rows, problems, report = [], [], [], LoadReport(str(path))
+    records, rows, problems, report, empty = [], [], [], LoadReport(str(path)), []
     for ln, raw in read_rows(path, 'jsonl'):
         report.read += 1
         P = lambda f, m: problems.append(Problem(str(path), ln, f, m, 'line'))
@@ -160,7 +170,7 @@ def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default:
         if k == 0: P('chosen', 'chosen and rejected share no Human turn to use as the prompt'); continue
         note = lambda k: report.notes.__setitem__(k, report.notes.get(k, 0) + 1)
         if k < len(c) - 1 or k < len(r) - 1: note('multi-turn answers')
-        if not c[-1]['content'].strip() or not r[-1]['content'].strip(): note('empty final answer')
+        if not c[-1]['content'].strip() or not r[-1]['content'].strip(): note('empty final answer'); empty.append(ln)
         prompt, ch, rj = c[:k], c[k:], r[k:]
         if not conversational:
             prompt, ch, rj = (render_turns(prompt), render_turns(ch).removeprefix('Assistant: '),
@@ -168,6 +178,9 @@ def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default:
         records.append(make_record(prompt, ch, rj, id=f'hh-{ln}', generator='human', subset='hh-harmless'))
         rows.append(ln)
     if problems: raise CromeDataError(problems)
+    if empty:
+        shown = ', '.join(map(str, empty[:10])) + (', ...' if len(empty) > 10 else '')
+        log.warning(f'{path}: kept {len(empty)} pairs with an empty final answer (lines {shown}), as the set has them')
     return _finish(records, report, str(path), 'line', rows, return_report, empty_response_ok=True)
 
 # %% ../nbs/01_data.ipynb #aa368bc8

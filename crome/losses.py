@@ -64,7 +64,7 @@ def soft_bt_loss(r_a: torch.Tensor,  # rewards of answer A (the `chosen` column)
 def crome_loss(r_chosen: torch.Tensor,  # rewards of the `chosen` column (answer A for ties), shape (n,)
                r_rejected: torch.Tensor,  # rewards of the `rejected` column (answer B for ties)
                labels: torch.Tensor,  # 1.0 for a preference, 0.5 for a tie
-               lambda_tie: float = 1.0,  # weight of the tie term (+lambda, METHOD.md)
+               lambda_tie: float = 1.0,  # weight of the tie term (+lambda; see 00a_method, step 4)
                reduction: str = 'mean',  # 'mean' (over all rows), 'sum' or 'none'
                margin: torch.Tensor | None = None,  # per-row margin of preference rows (TRL's `margin`); ties ignore it
               ) -> torch.Tensor:

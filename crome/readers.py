@@ -11,15 +11,15 @@ from typing import Any, Iterator
 from .schema import CromeDataError, Problem
 
 # %% auto #0
-__all__ = ['FORMATS', 'detect_format', 'is_hub_name', 'check_exists', 'read_rows']
+__all__ = ['FORMATS', 'detect_format', 'is_hub_name', 'check_exists', 'data_files', 'source_files', 'read_rows']
 
 # %% ../nbs/01b_readers.ipynb #8769fb83
-FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'hub')
+FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'files', 'hub')
 
 def detect_format(path: Path) -> str:
-    "The format: 'hf' for a `save_to_disk` folder, 'hub' for a folder of data files or a hub name, else the suffix."
+    "The format: 'hf' (a `save_to_disk` folder), 'files' (a folder of data files), 'hub' (a hub name) or the suffix."
     saved = ('dataset_info.json', 'state.json', 'dataset_dict.json')  # a Dataset's or a DatasetDict's save_to_disk
-    if path.is_dir(): return 'hf' if any((path / f).exists() for f in saved) else 'hub'
+    if path.is_dir(): return 'hf' if any((path / f).exists() for f in saved) else 'files'
     if not path.exists() and is_hub_name(path): return 'hub'
     name = path.name.lower().removesuffix('.gz')
     for ext, fmt in (('.jsonl', 'jsonl'), ('.ndjson', 'jsonl'), ('.json', 'json'), ('.csv', 'csv'),
@@ -119,8 +119,44 @@ def check_exists(path) -> Path:
     if not path.exists() and not is_hub_name(path): raise _err(path, None, None, 'no such file or directory')
     return path
 
+def _hidden(rel: Path) -> bool: return any(p.startswith(('.', '__')) for p in rel.parts)
+
+def data_files(folder: Path,  # a folder of data files (not a `save_to_disk` folder)
+               split: str = 'train',  # whose files: names pick the split as on the hub (train.jsonl, data/test-0.csv)
+               fmt: str | None = None,  # force every file's format; default: from each file's name
+              ) -> list[tuple[Path, str]]:
+    "The split's files of a folder, sorted, with their formats; a file in no split is an error, never skipped."
+    from datasets.data_files import FILES_TO_IGNORE, DataFilesDict, get_data_patterns
+    folder = Path(folder)
+    try: found = DataFilesDict.from_patterns(get_data_patterns(str(folder)), base_path=str(folder))
+    except Exception as e: raise _err(folder, None, None, f'holds no data files ({type(e).__name__})', 'row') from None
+    rel = lambda f: Path(f).resolve().relative_to(folder.resolve())
+    by_split = {str(k): sorted(folder / rel(f) for f in v) for k, v in found.items()}
+    if split not in by_split:
+        raise _err(folder, None, None, f"has no files of split {split!r}; its splits: {', '.join(by_split)} (a file's "
+                   "name picks its split, e.g. train.jsonl, test.jsonl; choose one with split=)", 'row')
+    listed = {f for fs in by_split.values() for f in fs}
+    def stray(f): return f not in listed and f.name not in FILES_TO_IGNORE and not _hidden(rel(f)) and _is_data(f)
+    lost = [f for f in sorted(folder.rglob('*')) if f.is_file() and stray(f)]
+    if lost: raise CromeDataError([Problem(str(f), None, None, f"is in no split of {folder} (its splits: "
+                                           f"{', '.join(by_split)}): name it after one (train, validation, test) or "
+                                           "move it out of the folder") for f in lost])
+    out = []
+    for f in by_split[split]:
+        if not (fmt or _is_data(f)): raise _err(f, None, None, f'is not a data file (jsonl, json, csv, parquet, '
+                                                 f'optionally .gz): move it out of {folder}, or pass fmt=', 'row')
+        out.append((f, fmt or detect_format(f)))
+    kinds = sorted({k for _, k in out})
+    if len(kinds) > 1: raise _err(folder, None, None, f"mixes formats ({', '.join(kinds)}) in split {split!r}: keep "
+                                  "one format per folder", 'row')
+    return out
+
+def _is_data(f: Path) -> bool:
+    try: return detect_format(f) in FORMATS
+    except CromeDataError: return False
+
 def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> Iterator[tuple[int, Any]]:
-    "Rows of a Hugging Face dataset by name (from the local hub cache when offline) or of a folder of data files."
+    "Rows of a Hugging Face dataset by name (from the local hub cache when offline); fmt='hub' on a local folder too."
     import datasets
     try: ds = datasets.load_dataset(str(path), data_dir=data_dir, split=split)
     except Exception as e:
@@ -128,15 +164,22 @@ def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> 
                    f'{str(e)[:300]}', 'row') from None
     yield from enumerate(ds.to_list(), 1)
 
+def source_files(path: str | Path, fmt: str | None = None, split: str = 'train') -> list[tuple[Path, str]]:
+    "What `read_rows` reads, as `(path, format)`: a folder of data files is its split's files, one by one."
+    path = check_exists(path)
+    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
+    if fmt not in FORMATS: raise _err(path, None, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if path.is_dir() and fmt not in ('hf', 'hub'): return data_files(path, split, None if fmt == 'files' else fmt)
+    if fmt == 'files': raise _err(path, None, None, "fmt='files' is for a folder of data files", 'row')
+    return [(path, fmt)]
+
 def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder, or a Hugging Face dataset name
               fmt: str | None = None,  # one of FORMATS; default: from the name
               split: str = 'train',  # split of a hub dataset, data-file folder or saved DatasetDict
              ) -> Iterator[tuple[int, Any]]:
-    "Yield `(position, row)`; position is the line (jsonl, json) or 1-based row."
-    path = check_exists(path)
-    fmt = 'hub' if is_hub_name(path) else fmt or detect_format(path)
-    if fmt not in FORMATS: raise _err(path, None, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == 'hub': yield from _read_hub(path, split)
-    elif fmt == 'jsonl': yield from _read_jsonl(path)
-    elif fmt == 'json': yield from _read_json(path)
-    else: yield from _read_table(path, fmt, split)
+    "Yield `(position, row)`: the line (jsonl, json) or 1-based row; a folder's positions restart with each file."
+    for src, f in source_files(path, fmt, split):
+        if f == 'hub': yield from _read_hub(src, split)
+        elif f == 'jsonl': yield from _read_jsonl(src)
+        elif f == 'json': yield from _read_json(src)
+        else: yield from _read_table(src, f, split)

@@ -81,10 +81,13 @@ def replace_response(x: Any, new: str) -> Any:
     raise TypeError(f"expected a string or a list of chat messages, got {type(x).__name__}")
 
 # %% ../nbs/00_schema.ipynb #a13404a2
+_EMPTY_OK = ' (to accept empty answers: empty_response_ok=True, or --allow-empty on the crome command line)'
+
 def _text_problems(v, field, empty_ok) -> list[str]:
     "Messages describing what is wrong with one text field value."
+    hint = _EMPTY_OK if field in ('chosen', 'rejected') else ''  # an empty prompt is never accepted
     if isinstance(v, str):
-        if not v.strip() and not empty_ok: return ['is empty']
+        if not v.strip() and not empty_ok: return ['is empty' + hint]
         if len(v) > MAX_TEXT_CHARS: return [f'is {len(v):,} characters long (limit {MAX_TEXT_CHARS:,})']
         return []
     if isinstance(v, (list, tuple)):
@@ -99,7 +102,7 @@ def _text_problems(v, field, empty_ok) -> list[str]:
                 out.append(f"message {i} has unknown role {m['role']!r} (expected one of {', '.join(ROLES)})")
             if not isinstance(m['content'],
                               str): out.append(f"message {i} content is a {type(m['content']).__name__}, not a string")
-            elif not m['content'].strip() and not empty_ok: out.append(f'message {i} content is empty')
+            elif not m['content'].strip() and not empty_ok: out.append(f'message {i} content is empty{hint}')
             elif len(m['content']) > MAX_TEXT_CHARS:
                 out.append(f"message {i} content is {len(m['content']):,} characters long (limit {MAX_TEXT_CHARS:,})")
         if field in ('chosen', 'rejected') and not out and not any(m['role'] == 'assistant' for m in v):
@@ -176,15 +179,20 @@ def _provenance_problems(rec, P) -> list[Problem]:
     return out
 
 # %% ../nbs/00_schema.ipynb #6aacbb69
+def _at(first: tuple, source: str, unit: str) -> str:
+    "Where an earlier row is: `line 3`, or `other.jsonl, line 3` when it sits in another file of a folder."
+    s0, r0 = first
+    return f'{unit} {r0}' if s0 == source else f'{s0}, {unit} {r0}'
+
 def _kind_problem(v, c, r, first_kind, source, unit) -> list[Problem]:
     "A column must hold one kind of text: strings, or message lists (Arrow cannot store both in one column)."
     kind = 'a string' if isinstance(v, str) else 'a message list' if isinstance(v, (list, tuple)) else None
     if kind is None: return []
-    if c not in first_kind: first_kind[c] = (kind, r); return []
-    k0, r0 = first_kind[c]
+    if c not in first_kind: first_kind[c] = (kind, (source, r)); return []
+    k0, first = first_kind[c]
     if kind == k0: return []
-    return [Problem(source, r, c, f'is {kind} but {unit} {r0} has {k0}: use one format (strings or message lists) '
-                    'per column', unit)]
+    return [Problem(source, r, c, f'is {kind} but {_at(first, source, unit)} has {k0}: use one format (strings or '
+                    'message lists) per column', unit)]
 
 def find_problems(records: Iterable[dict],  # rows to check
                   source: str = '<data>',  # file path or description
@@ -192,11 +200,12 @@ def find_problems(records: Iterable[dict],  # rows to check
                   rows: Sequence[int] | None = None,  # 1-based positions of the records (default 1, 2, ...)
                   allow_extra: bool = False,  # accept unknown columns
                   empty_response_ok: bool = False,  # accept empty chosen/rejected
+                  sources: Sequence[str] | None = None,  # each record's own source (a folder's files); default source
                  ) -> list[Problem]:
     "Every problem in `records`: each row's, ids duplicated as text (`1` and `'1'` clash), mixed text kinds."
     out, seen, first_kind = [], {}, {}
     for i, rec in enumerate(records):
-        r = rows[i] if rows is not None else i + 1
+        r, source = (rows[i] if rows is not None else i + 1), (sources[i] if sources is not None else source)
         probs = row_problems(rec, r, source, unit, allow_extra, empty_response_ok)
         out += probs
         if not isinstance(rec, dict): continue
@@ -207,9 +216,9 @@ def find_problems(records: Iterable[dict],  # rows to check
         if rid is not None:
             key = str(rid)
             if key in seen:
-                out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at {unit} {seen[key]}); '
-                                   'ids are compared as text', unit))
-            else: seen[key] = r
+                out.append(Problem(source, r, 'id', f'duplicated id {rid!r} (first seen at '
+                                   f'{_at(seen[key], source, unit)}); ids are compared as text', unit))
+            else: seen[key] = (source, r)
     return out
 
 def validate(records: Iterable[dict], source: str = '<data>', unit: str = 'row', rows=None,

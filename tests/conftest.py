@@ -9,11 +9,11 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 os.environ.setdefault('TQDM_DISABLE', '1')
 sys.path.insert(0, str(ROOT))
-SHARED_DATA = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
-# the loaders' default folder (crome.data.data_dir): the shared copy when there is one
-if 'CROME_DATA' not in os.environ and SHARED_DATA.is_dir(): os.environ['CROME_DATA'] = str(SHARED_DATA)
+# The one data folder every test reads (crome.data.data_dir, the loaders' default): $CROME_DATA; when it is unset,
+# a shared copy next to the checkout (../shared/data, or $CROME_SHARED_DATA) if there is one, else crome's cache.
+_SHARED = Path(os.environ.get('CROME_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
+if 'CROME_DATA' not in os.environ and _SHARED.is_dir(): os.environ['CROME_DATA'] = str(_SHARED)
 DATA = Path(os.environ.get('CROME_DATA', Path.home() / '.cache' / 'crome' / 'data'))
-if not SHARED_DATA.is_dir(): SHARED_DATA = DATA  # a checkout elsewhere with CROME_DATA set: the tests read that copy
 HAVE_DATA = all((DATA / f).exists() for f in ('hh-rlhf/harmless-base/test.jsonl.gz', 'gsm8k/train.jsonl',
                                               'gsm8k/test.jsonl', 'pandalm/testset-v1.json'))
 NO_DATA_REASON = ('the public data sets are not in CROME_DATA / ~/.cache/crome/data: run `crome data get` once '
@@ -21,8 +21,8 @@ NO_DATA_REASON = ('the public data sets are not in CROME_DATA / ~/.cache/crome/d
 import pytest  # noqa: E402
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason=NO_DATA_REASON)
 import re  # noqa: E402
-# a loader called without a path (its default is the data folder), or the shared copy named directly
-REAL_DATA = re.compile(r"load_(hh_rlhf|gsm8k|pandalm)\((\)|return_report|conversational)|SHARED_DATA /|SHARED / ")
+# a loader called without a path (its default is the data folder), or the data folder named directly
+REAL_DATA = re.compile(r"load_(hh_rlhf|gsm8k|pandalm)\((\)|return_report|conversational)|\bDATA /")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,7 +3,7 @@ import gzip, json
 from pathlib import Path
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, needs_data
+from conftest import DATA, needs_data
 from crome.data import (load_pairs, load_hh_rlhf, load_gsm8k, load_pandalm, split_by_prompt, prompt_key,
                         gsm8k_pairs, fetch_data, data_dir, default_path)
 from crome.readers import read_rows
@@ -34,8 +34,8 @@ def one_error(path, **kw):
 def test_real_counts():
     hh, rep = load_hh_rlhf(return_report=True)
     assert len(hh) == 2312 and rep.excluded == {}
-    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/train.jsonl')) == 7473
-    assert len(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl')) == 1319
+    assert len(load_gsm8k(DATA / 'gsm8k/train.jsonl')) == 7473
+    assert len(load_gsm8k(DATA / 'gsm8k/test.jsonl')) == 1319
     pl, prep = load_pandalm(return_report=True)
     assert prep.read == 999 and len(pl) == 999 - sum(prep.excluded.values())
     assert prep.notes['ties'] == 105 and sum(l == 0.5 for l in pl['label']) == 105
@@ -62,7 +62,7 @@ def test_pandalm_majority(tmp_path):
 
 @needs_data
 def test_split_is_grouped_and_seeded():
-    ds = gsm8k_pairs(load_gsm8k(SHARED_DATA / 'gsm8k/test.jsonl').select(range(200)))
+    ds = gsm8k_pairs(load_gsm8k(DATA / 'gsm8k/test.jsonl').select(range(200)))
     ds = ds.add_item({**ds[0], 'id': 'dup-prompt'})  # a second row with the same prompt
     a = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
     b = split_by_prompt(ds, {'train': .5, 'test': .5}, seed=1)
@@ -154,6 +154,20 @@ def test_all_problems_reported_at_once(tmp_path):
     assert [(q.row, q.field) for q in err.problems] == [(1, 'label'), (3, 'prompt'), (4, 'chosen')]
 
 
+def test_empty_answers_say_how_to_allow_them_and_hh_names_its_own(tmp_path, caplog):
+    "Review: load_pairs rejected empty answers without naming the escape; load_hh_rlhf kept its own silently."
+    p = jl(tmp_path, [GOOD, dict(GOOD, rejected='')], 'own.jsonl')
+    assert "own.jsonl, line 2, field 'rejected': is empty (to accept empty answers: empty_response_ok=True" in str(
+        one_error(p))
+    assert load_pairs(p, empty_response_ok=True)['rejected'] == ['no', '']
+    t = '\n\nHuman: Hi?\n\nAssistant: '
+    hh = jl(tmp_path, [{'chosen': t + 'Hello.', 'rejected': t + 'Go.'}, {'chosen': t + 'Hello.', 'rejected': t}], 'hh.jsonl')
+    with caplog.at_level('WARNING', logger='crome.data'): ds, rep = load_hh_rlhf(hh, return_report=True)
+    assert len(ds) == 2 and rep.notes == {'empty final answer': 1} and 'empty final answer: 1' in str(rep)
+    assert [r.getMessage() for r in caplog.records] == [f'{hh}: kept 1 pairs with an empty final answer (lines 2), '
+                                                        'as the set has them']
+
+
 def test_gsm8k_bad_rows(tmp_path):
     p = jl(tmp_path, [{'question': 'q', 'answer': 'no final'}, {'question': '', 'answer': 'x\n#### 3'}], 'g.jsonl')
     with pytest.raises(CromeDataError) as ei: load_gsm8k(p)
@@ -204,14 +218,58 @@ def test_missing_column_lists_the_users_columns_and_suggests(tmp_path):
 
 def test_column_map_that_matches_nothing_is_an_error(tmp_path):
     err = one_error(jl(tmp_path, [GOOD]), column_map={'better': 'chosen'})
-    assert "column_map names 'better', which no row has" in str(err)
+    assert "column_map names 'better', which no row has" in str(err) and 'did you mean' not in str(err)
+    typo = jl(tmp_path, [{'question': 'Q', 'chosen': 'a', 'rejected': 'b'}], 'typo.jsonl')
+    err = one_error(typo, column_map={'questoin': 'prompt'})  # review: a typo in the map got no hint
+    assert str(err.problems[-1]) == (f"{typo}: column_map names 'questoin', which no row has (columns in the data: "
+                                    "chosen, question, rejected); did you mean 'question' for 'questoin'?")
 
 
-def test_folder_of_data_files_loads_through_the_hub_path(tmp_path):
+def test_folder_of_data_files_loads_file_by_file(tmp_path):
     d = tmp_path / 'myset'; d.mkdir()
     (d / 'train.jsonl').write_text(json.dumps({'q': 'Q?', 'better': 'yes', 'worse': 'no'}) + '\n')
     ds = load_pairs(d, column_map={'q': 'prompt', 'better': 'chosen', 'worse': 'rejected'})
-    assert (ds[0]['prompt'], ds[0]['chosen'], ds[0]['rejected'], ds[0]['id']) == ('Q?', 'yes', 'no', 'myset-1')
+    assert (ds[0]['prompt'], ds[0]['chosen'], ds[0]['rejected'], ds[0]['id']) == ('Q?', 'yes', 'no', 'train-1')
+
+
+def test_folder_errors_name_the_file_and_line(tmp_path):
+    "Review: a folder's errors named neither file nor line ('fold3, row 1', or a DatasetGenerationError)."
+    d = tmp_path / 'fold'; d.mkdir()
+    jl(d, [GOOD, dict(GOOD, prompt='Q2')], 'a.jsonl')
+    jl(d, [dict(GOOD, prompt='Q3'), dict(GOOD, chosen=None), dict(GOOD, prompt='Q4', id='a-1')], 'b.jsonl')
+    err = one_error(d)
+    assert [str(p) for p in err.problems] == [f"{d / 'b.jsonl'}, line 2, field 'chosen': is null",
+                                              f"{d / 'b.jsonl'}, line 3, field 'id': duplicated id 'a-1' (first seen at "
+                                              f"{d / 'a.jsonl'}, line 1); ids are compared as text"]
+    jl(d, [GOOD, '{"prompt": "Q", "chosen": "a"', GOOD], 'b.jsonl')
+    assert [str(p) for p in one_error(d).problems] == [f"{d / 'b.jsonl'}, line 2: not valid JSON (Expecting ',' "
+                                                       "delimiter at column 1)"]
+    jl(d, [dict(GOOD, prompt=f'Q{i}') for i in range(3)], 'b.jsonl'); (d / 'sub').mkdir()
+    jl(d / 'sub', [dict(GOOD, prompt='Q9')], 'c.jsonl')
+    ds = load_pairs(d)  # every file, in order; default ids are each file's own stem and line
+    assert ds['id'] == ['a-1', 'a-2', 'b-1', 'b-2', 'b-3', 'sub-c-1'] and len(ds) == 6
+
+
+def test_folder_splits_and_strays(tmp_path):
+    d = tmp_path / 'sp'; d.mkdir()
+    jl(d, [GOOD], 'train.jsonl'); jl(d, [dict(GOOD, prompt='T')], 'test.jsonl'); jl(d, [GOOD], 'extra.jsonl')
+    err = one_error(d)  # the hub's folder loader would skip extra.jsonl without a word
+    assert str(err.problems[0]).startswith(f"{d / 'extra.jsonl'}: is in no split of {d} (its splits: train, test)")
+    (d / 'extra.jsonl').unlink(); (d / 'README.md').write_text('about')  # a README is not data and not an error
+    assert load_pairs(d, split='test')['prompt'] == ['T'] and load_pairs(d)['prompt'] == ['Q?']
+    assert "has no files of split 'validation'; its splits: train, test" in str(one_error(d, split='validation'))
+    (d / 'notes.txt').write_text('x'); (d / 'train.jsonl').rename(d / 'a.jsonl'); (d / 'test.jsonl').unlink()
+    assert "notes.txt: is not a data file (jsonl, json, csv, parquet, optionally .gz): move it out" in str(one_error(d))
+    (d / 'notes.txt').unlink(); pd.DataFrame([GOOD]).to_csv(d / 'b.csv', index=False)
+    assert 'mixes formats (csv, jsonl)' in str(one_error(d))
+
+
+def test_a_missing_column_is_reported_once_across_a_folder(tmp_path):
+    d = tmp_path / 'f'; d.mkdir()
+    for n in 'ab': jl(d, [{'promt': 'Q', 'chosen': 'a', 'rejected': 'b'}] * 2, f'{n}.jsonl')
+    err = one_error(d)
+    assert len(err.problems) == 1 and str(err.problems[0]).startswith(f"{d / 'a.jsonl'}, line 1, field 'prompt'")
+    assert "did you mean 'promt'?" in str(err) and '[4 lines in 2 files lack it]' in str(err)
 
 
 def test_default_paths_use_the_data_folder(tmp_path, monkeypatch):
@@ -259,7 +317,8 @@ def test_json_array_positions_are_items(tmp_path):
     "Review: a JSON array's problems said 'line N' for the N-th item."
     p = w(tmp_path / 'a.json', json.dumps([GOOD, dict(GOOD, chosen='')], indent=2))
     err = one_error(p)
-    assert [str(x) for x in err.problems] == [f"{p}, item 2, field 'chosen': is empty"]
+    assert [str(x) for x in err.problems] == [f"{p}, item 2, field 'chosen': is empty (to accept empty answers: "
+                                              "empty_response_ok=True, or --allow-empty on the crome command line)"]
     assert 'line 1' in str(one_error(w(tmp_path / 'b.json', '[{"prompt": "Q",}]')))  # a syntax error has a real line
 
 

@@ -1,11 +1,11 @@
 """Evaluation (crome.evaluate, crome.stress): hand-computed section accuracy, and a length-only scorer vs an
 oracle scorer that knows the causal answer, told apart by the robustness suite, reward shifts and Best-of-N."""
 import json, math, re, warnings
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import DATA, needs_data
 from crome.demo import make_demo, CueSpec, CATEGORIES, has_cue
 from crome.evaluate import (SECTION_MAP, REWARDBENCH_WEIGHTS, SHIFT_COLUMNS, section_accuracy,
                             section_of, load_rewardbench, robustness_suite, transform_pair, reward_shifts, shift_summary,
@@ -16,7 +16,7 @@ from crome.edits import get_edit, causal_edits, spurious_edits
 from crome.stress import stress_test, cue_metrics, recipe_data, STRESS_COLUMNS
 from crome.oracle import Completion
 
-GSM8K = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'gsm8k' / 'test.jsonl'
+GSM8K = DATA / 'gsm8k' / 'test.jsonl'  # the data folder: $CROME_DATA (see conftest)
 
 
 def length_rm(prompts, responses):
@@ -234,7 +234,7 @@ def test_reward_shifts_flag_length_scorer_not_oracle(demo):
 
 
 # ---------------------------------------------------------------- Best-of-N
-@pytest.mark.skipif(not GSM8K.exists(), reason='shared GSM8K not found')
+@needs_data
 def test_best_of_n_gsm8k_pools_from_eval_generators():
     from crome.data import load_gsm8k
     g = load_gsm8k(GSM8K).select(range(30))
@@ -258,7 +258,7 @@ def test_best_of_n_gsm8k_pools_from_eval_generators():
         best_of_n(length_rm, pools, ns=(32,))
 
 
-@pytest.mark.skipif(not GSM8K.exists(), reason='shared GSM8K not found')
+@needs_data
 def test_reasoning_pairs_are_same_question_and_wrong_by_exact_match():
     from crome.data import load_gsm8k
     g = load_gsm8k(GSM8K).select(range(60))

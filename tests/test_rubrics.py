@@ -14,7 +14,6 @@ from crome.schema import make_record, to_dataset
 sys.path.insert(0, str(Path(__file__).parent))
 from loopback_server import LoopbackServer, Reply  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 NAMES = ['Correctness', 'relevance', 'Completeness', 'safety', 'instruction-following']
 
 
