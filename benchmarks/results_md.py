@@ -138,8 +138,8 @@ def _dropped_note(q) -> list[str]:
     out = []
     for d in rs.get('dropped', []):
         why = (' They pair a GSM8K solution with another question\'s solution, the construction of the GSM8K training '
-               "pairs and of RRM's augmentation, so one generator family would both train and test (METHOD.md "
-               'section 7).' if d['subset'] == 'gsm8k-prompt-match' else '')
+               "pairs and of RRM's augmentation, so one generator family would both train and test "
+               '(evaluation hygiene: what trains never tests).' if d['subset'] == 'gsm8k-prompt-match' else '')
         rob = d.get('robustness')
         rob = (f" Robustness pairs left: {rob['pairs_after'][0]} of {rob['pairs_before'][0]}." if isinstance(rob, dict)
                else f' Robustness: {rob}.' if rob else '')
