@@ -34,7 +34,7 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
                progress: bool = False,  # tqdm bar over optimizer steps (comparable across recipes)
                **overrides,  # recipe settings (`FROZEN_FIELDS`): lambda_tie, lambda_mmd, n_bins, spurious, ...
               ) -> FrozenRewardModel:
-    "Train the head of a frozen-backbone reward model with a recipe; loss per epoch in `fm.history`, rows in `.train_rows`."
+    "Train the head of a frozen-backbone model with a recipe; per-epoch loss in `.history`, rows used in `.train_rows`."
     from tqdm.auto import tqdm
     unused = sorted(set(overrides) - set(FROZEN_FIELDS))
     if unused:
