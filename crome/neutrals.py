@@ -111,7 +111,7 @@ def para_neutrals(ds, oracle=None, seed: int = 0, edits: Sequence[str] = PARA_ED
     msgs = [[{'role': 'user', 'content': para(i, side)}] for i, side, _ in picks]
     texts = [response_text(src.rows[i][side]) for i, side, _ in picks]
     res = ask(oracle, msgs, [rewrite_format(t) for t in texts], progress, 'para',
-              max_tokens=[rewrite_max_tokens(t, oracle) for t in texts])
+              max_tokens=[rewrite_max_tokens(t, oracle) for t in texts], parse=parse_rewrite)
     for (i, side, _), (text, err) in zip(picks, res):
         r = _neutral_from(src, i, src.rows[i][side], src.rows[i][side], text, err, 'para', oracle)
         (rows if 'prompt' in r else rejects).append(r)
@@ -130,7 +130,7 @@ def can_neutrals(ds, oracle, seed: int = 0, shard: int = 0, num_shards: int = 1,
     rows, rejects = [], []
     bs = [response_text(src.rows[i]['rejected']) for i in idx]  # B's length bounds its rewrite
     res = ask(oracle, msgs, [rewrite_format(b) for b in bs], progress, 'can',
-              max_tokens=[rewrite_max_tokens(b, oracle) for b in bs])
+              max_tokens=[rewrite_max_tokens(b, oracle) for b in bs], parse=parse_rewrite)
     for i, (text, err) in zip(idx, res):
         r = _neutral_from(src, i, src.rows[i]['chosen'], src.rows[i]['rejected'], text, err, 'can', oracle)
         (rows if 'prompt' in r else rejects).append(r)
