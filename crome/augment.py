@@ -111,7 +111,7 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
                              f'{src.ids[i]}:causal:{attr}:{d}'))
     rewrites = ask(oracle, [rewrite_messages(src.rows[i]['prompt'], ans, a, d, els) for i, a, d, els, ans, _ in jobs],
                    [rewrite_format(response_text(j[4])) for j in jobs], progress, 'rewrite',
-                   max_tokens=[rewrite_max_tokens(response_text(j[4]), oracle) for j in jobs])
+                   max_tokens=[rewrite_max_tokens(response_text(j[4]), oracle) for j in jobs], parse=parse_rewrite)
     rows, rejects, ok = {}, {}, []
     for job, (text, err) in zip(jobs, rewrites):
         i, attr, d, _, ans, rid = job
@@ -123,7 +123,7 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
         elif same_text(new, response_text(ans)): R('unchanged', 'the rewrite equals the original')
         else: ok.append((job, new))
     checks = ask(oracle, [verify_messages(src.rows[j[0]]['prompt'], j[4], new, j[1], j[2]) for j, new in ok],
-                 VERDICT_FORMAT, progress, 'verify')
+                 VERDICT_FORMAT, progress, 'verify', parse=parse_verdict_reply)
     for ((i, attr, d, _, ans, rid), new), (text, err) in zip(ok, checks):
         v, why = parse_verdict_reply(text) if err is None else (None, err)
         if v != 'pass':

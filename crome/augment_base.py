@@ -96,8 +96,7 @@ class _Sources:
             raise CromeDataError([Problem('<augment input>', None, reference_column,
                                           'reference_column not in the data')])
         self.rows = ds.to_list() if hasattr(ds, 'to_list') else [dict(r) for r in ds]
-        if len(self.rows) < 2:
-            raise CromeDataError('augmentation needs at least 2 pairs (neutrals borrow from other pairs)')
+        if not self.rows: raise CromeDataError([Problem('<augment input>', None, None, 'has no pairs')])
         self.ids = [str(r['id']) if r.get('id') is not None else str(i) for i, r in enumerate(self.rows)]
         seen = {}
         dup = [Problem('<augment input>', i + 1, 'id', f'duplicated id {x!r}') for i, x in enumerate(self.ids)
@@ -123,9 +122,16 @@ class _Sources:
                            if r.get('label') is not None else 1.0,
                            id=self.ids[i], kind='original', generator=r.get('generator'))
 
+    def need_others(self, kind: str):
+        "Raise unless there is a pair to borrow from: `kind` takes prompts or answers from other pairs."
+        if len(self) < 2:
+            raise CromeDataError([Problem('<augment input>', None, None, f'augmentation kind {kind!r} needs at least 2 '
+                                          f'pairs (it borrows prompts or answers from other pairs); the input has '
+                                          f'{len(self)}: add pairs or leave {kind!r} out')])
+
     def other(self, i, rng, tries: int = 50) -> int | None:
-        "A seeded random other row whose prompt text differs from row i's."
-        for _ in range(tries):
+        "A seeded random other row whose prompt text differs from row i's (None when there is none)."
+        for _ in range(tries if len(self) > 1 else 0):
             j = rng.randrange(len(self) - 1); j += j >= i
             if self.keys[j] != self.keys[i]: return j
         return None

@@ -4,48 +4,66 @@
 
 # %% ../nbs/13_cli.ipynb #967e1f18
 from __future__ import annotations
-import argparse, json, sys
+import json, sys
+from collections import Counter
 from pathlib import Path
+from .cli_args import build_parser, oracle_overrides, http_logging  # noqa: F401 (build_parser re-exported)
 
 # %% auto #0
-__all__ = ['INSPECT_CELLS', 'COLUMNS_HELP', 'DATA_HELP', 'format_results', 'cmd_demo', 'cmd_run', 'cmd_data', 'cmd_data_get',
-           'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval', 'inspect_notebook', 'cmd_inspect',
-           'cmd_report', 'build_parser', 'main']
+__all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
+           'cmd_data', 'cmd_data_get', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
+           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
-_ORACLE_FLAGS = {'oracle_url': 'url', 'oracle_model': 'model', 'oracle_key_env': 'api_key_env',
-                 'oracle_gguf': 'gguf_file', 'oracle_max_tokens': 'max_tokens', 'oracle_temperature': 'temperature',
-                 'oracle_timeout': 'timeout', 'oracle_max_retries': 'max_retries', 'oracle_backoff': 'backoff',
-                 'oracle_concurrency': 'max_concurrency', 'oracle_batch_size': 'batch_size',
-                 'oracle_structured': 'structured'}  # --flag (argparse dest) -> key of the run config's oracle block
+def _given(flags: dict) -> dict:
+    "The `{key: (flag, value)}` the user gave (None: not given; 0 is a value)."
+    return {k: fv for k, fv in flags.items() if fv[1] is not None}
 
-def _oracle_overrides(a) -> dict:
-    "Run-config overrides from the --oracle-* flags (and --verbose: one log line per HTTP request)."
-    import logging
-    if getattr(a, 'verbose', False): logging.getLogger('httpx').setLevel(logging.INFO)
-    o = {f'oracle.{k}': getattr(a, f) for f, k in _ORACLE_FLAGS.items() if getattr(a, f, None) is not None}
-    if getattr(a, 'oracle_local', None): o.update({'oracle.backend': 'transformers', 'oracle.model': a.oracle_local})
-    if getattr(a, 'no_preflight', False): o['oracle.preflight'] = False
-    return o
+def _config(src, flags: dict, oracle: tuple = ({}, {})):  # flags: {key: (flag, value)}; oracle: oracle_overrides
+    "The run config from `src` (YAML file, or None: defaults), the oracle overrides and the flags; errors name flags."
+    from crome.config import load_config
+    ov, names = dict(oracle[0]), dict(oracle[1])
+    for k, (flag, v) in flags.items(): ov[k], names[k] = v, flag
+    return load_config(src, names=names, **ov)
 
 def _oracle(a):
-    from crome.config import load_config
     from crome.pipeline import make_oracle
-    cfg = load_config(None, **_oracle_overrides(a))
-    return make_oracle(cfg, Path(a.cache or '.crome_cache/oracle'))
+    return make_oracle(_config(None, {}, oracle_overrides(a)), Path(a.cache or '.crome_cache/oracle'))
 
 def _oracle_all_failed(oracle) -> bool:
     "True when an online oracle was asked something and not one answer came back."
     s = getattr(oracle, 'stats', None)
     return not getattr(oracle, 'offline', True) and bool(s) and s['calls'] > 0 and s['ok'] == 0
 
-def _run_exit() -> int:
-    "Exit code of a pipeline run: 3 when its oracle answered none of its calls, else 0."
+REPLY_FAILURES = ('rubric_failed', 'oracle_error', 'parse_failed', 'verification_error', 'verification_unparsed')
+
+def reply_failure(rubric_errors: list,  # the rubric_error column ('' where a rubric succeeded)
+                  kinds: list,  # the `kind` of every augmented row
+                  rejects: list,  # reject records (kind, reason)
+                 ) -> str | None:
+    "Why an LLM augmentation made nothing: no rubric, or no causal pair, because no reply was usable; else None."
+    bad = [e for e in rubric_errors if e]
+    if bad and len(bad) == len(rubric_errors):
+        return f'no rubric succeeded ({len(bad)} of {len(bad)} failed: {dict(Counter(e.split(":")[0] for e in bad))})'
+    why = Counter(r['reason'] for r in rejects if r['kind'] == 'causal')
+    if why and 'causal' not in kinds and set(why) <= set(REPLY_FAILURES):
+        return f'0 causal pairs: every oracle reply failed or did not parse ({dict(why)})'
+    return None
+
+def _run_exit(cfg, d: Path) -> int:
+    "Exit code of a pipeline run: 3 when its oracle answered none of its calls or no reply could be used, else 0."
     from crome.pipeline import make_oracle
     o = getattr(make_oracle, 'last', None)
-    if not _oracle_all_failed(o): return 0
-    print(f'crome: every oracle call failed ({o.stats}); see the rejects in the run folder', file=sys.stderr)
-    return 3
+    if _oracle_all_failed(o):
+        print(f'crome: every oracle call failed ({o.stats}); see the rejects in the run folder', file=sys.stderr)
+        return 3
+    rub, aug, rej = d / 'rubrics/train.parquet', d / 'augment/crome.parquet', d / 'augment/crome_rejects.csv'
+    if cfg.oracle.backend is None or not aug.exists() or not rej.exists(): return 0
+    import pandas as pd
+    why = reply_failure(list(pd.read_parquet(rub, columns=['rubric_error']).rubric_error) if rub.exists() else [],
+                        list(pd.read_parquet(aug, columns=['kind']).kind), pd.read_csv(rej).to_dict('records'))
+    if why: print(f'crome: {why}; see {rej}', file=sys.stderr)
+    return 3 if why else 0
 
 def format_results(res: dict) -> str:
     "The side-by-side tables of a pipeline result: accuracy (higher is better), then flip share (lower is better)."
@@ -67,24 +85,25 @@ def format_results(res: dict) -> str:
 def cmd_demo(a) -> int:
     "`crome demo`: the whole offline pipeline on the demo data."
     from crome.pipeline import run
-    ov = {'name': a.name, 'train.steps': a.steps, 'train.seeds': a.seeds, 'train.recipes': a.recipes, 'data.n': a.n,
-          **_oracle_overrides(a)}
-    if a.out: ov['out_dir'] = a.out
-    if a.mode: ov['train.mode'] = a.mode
-    res = run(None, **ov)
-    print(format_results(res)); return _run_exit()
+    cfg = _config(None, _given({'name': ('--name', a.name), 'out_dir': ('--out', a.out), 'data.n': ('--n', a.n),
+                                'train.steps': ('--steps', a.steps), 'train.seeds': ('--seeds', a.seeds),
+                                'train.recipes': ('--recipes', a.recipes), 'train.mode': ('--mode', a.mode)}),
+                  oracle_overrides(a))
+    res = run(cfg)
+    print(format_results(res)); return _run_exit(cfg, Path(res['dir']))
 
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
     import yaml
     from crome.config import ConfigError
     from crome.pipeline import run
-    ov = {}
+    sets = {}
     for kv in a.set or []:
         if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
-        k, v = kv.split('=', 1); ov[k] = yaml.safe_load(v)
-    res = run(a.config, **ov, **_oracle_overrides(a))
-    print(format_results(res)); return _run_exit()
+        k, v = kv.split('=', 1); sets[k] = (f'--set {k}', yaml.safe_load(v))  # null is a value: it unsets the key
+    cfg = _config(a.config, sets, oracle_overrides(a))
+    res = run(cfg)
+    print(format_results(res)); return _run_exit(cfg, Path(res['dir']))
 
 def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."
@@ -136,10 +155,15 @@ def column_map(columns) -> dict:
 def cmd_augment(a) -> int:
     "`crome augment`: rubrics and augmentation of a pairs file."
     from crome.data import load_pairs
+    from crome.oracle import is_offline
     from crome.rubrics import rubricate
-    from crome.neutrals import augment
+    from crome.neutrals import augment, BORROWING_KINDS
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop', empty_response_ok=a.allow_empty)
+    borrow = [k for k in a.kinds if k in BORROWING_KINDS]
+    if len(ds) < 2 and borrow:  # before the oracle is asked anything
+        raise ValueError(f"{a.data}: --kinds {' '.join(borrow)} need at least 2 pairs (they borrow prompts or answers "
+                         f'from other pairs) and the file has {len(ds)}: add pairs, or pass --kinds causal (or para)')
     oracle = _oracle(a)
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop')
     if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -151,22 +175,30 @@ def cmd_augment(a) -> int:
     print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     if _oracle_all_failed(oracle):
         print(f'crome augment: every oracle call failed ({oracle.stats}); see {rej}', file=sys.stderr); return 3
-    return 0
+    why = None if is_offline(oracle) or 'causal' not in a.kinds else reply_failure(
+        list(ds['rubric_error']), [r['kind'] for r in res.records], res.reject_records)
+    if why: print(f'crome augment: {why}; see {rej}', file=sys.stderr)
+    return 3 if why else 0
 
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
     from crome.data import load_pairs
-    from crome.config import load_config
     from crome.pipeline import train_one, Embeddings
-    ov = {'train.mode': a.mode, 'train.steps': a.steps, 'train.batch_size': a.batch_size, 'train.lr': a.lr,
-          'train.lambda_tie': a.lambda_tie}
-    cfg = load_config(None, **{k: v for k, v in ov.items() if v is not None})  # 0 is a value; None: the default
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=True)
+    cfg = _config(None, _given({'train.mode': ('--mode', a.mode), 'train.steps': ('--steps', a.steps),
+                                'train.batch_size': ('--batch-size', a.batch_size), 'train.lr': ('--lr', a.lr),
+                                'train.lambda_tie': ('--lambda-tie', a.lambda_tie),
+                                'train.backbone': ('--backbone', a.backbone),
+                                'train.max_length': ('--max-length', a.max_length)}))
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty)
+    n0 = len(ds)
     if 'kept' in ds.column_names: ds = ds.filter(lambda r: r['kept'] is not False)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     emb = Embeddings(cfg, out / 'embeddings.npz') if a.mode == 'frozen' else None
-    train_one(cfg, a.recipe, ds, a.seed, out, emb)
-    print(f'trained {a.recipe} on {len(ds)} rows ({a.steps} steps) -> {out}'); return 0
+    m = train_one(cfg, a.recipe, ds, a.seed, out, emb)
+    why = [f'{n0 - len(ds)} rows the filter dropped (kept=False)'] if len(ds) < n0 else []
+    if m.train_rows < len(ds): why.append(f'{len(ds) - m.train_rows} tie rows, {a.recipe} trains on preferences only')
+    left = f" (left out: {'; '.join(why)})" if why else ''
+    print(f'trained {a.recipe} on {m.train_rows} of {n0} rows{left}, {cfg.train.steps} steps -> {out}'); return 0
 
 def model_mode(path: str | Path, mode: str | None = None) -> str:
     "The mode of a model folder written by `crome train` ('frozen' or 'finetune'); a one-line error if it is not one."
@@ -186,15 +218,22 @@ def cmd_eval(a) -> int:
     from crome.config import load_config
     from crome.pipeline import load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
+    from crome.stages import TRAIN_META
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode})
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=True)
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty)
+    prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
+    if not len(prefs):
+        raise ValueError(f'{a.data}: 0 preference rows (all {len(ds)} are ties, label 0.5): accuracy needs pairs '
+                         'with a winner (label 1)')
+    meta_p = Path(a.model) / TRAIN_META  # written by `crome train` / a run; older model folders lack it
+    meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
     emb = Embeddings(cfg, Path(a.model) / 'embeddings.npz') if mode == 'frozen' else None
     m = load_model(cfg, Path(a.model), emb)
     acc = accuracy_table({'model': m}, {'eval': ds})
+    acc['model'], acc['recipe'], acc['seed'] = str(a.model), meta.get('recipe', 'unknown'), meta.get('seed', 'unknown')
     res = {'accuracy': acc}
-    prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
-    if a.robustness and len(prefs):
+    if a.robustness:
         res['robustness'] = robustness_suite({'model': m}, prefs.select(range(min(a.max_pairs, len(prefs)))))
     from crome.run_state import provenance
     res['meta'] = dict(model=str(a.model), data=str(a.data), mode=mode, max_pairs=a.max_pairs, provenance=provenance())
@@ -244,110 +283,12 @@ def cmd_report(a) -> int:
     cfg = load_config(d / 'config.yaml', out_dir=str(d))
     print(f'report -> {build_report(d, cfg.model_dump())}'); return 0
 
-# %% ../nbs/13_cli.ipynb #2c361779
-def _add_oracle(p):
-    g = p.add_argument_group('oracle (offline when neither --oracle-url nor --oracle-local is given)')
-    g.add_argument('--oracle-url', help='OpenAI-compatible base URL (vLLM, Ollama, llama.cpp server, hosted APIs)')
-    g.add_argument('--oracle-model', help='model name on that server')
-    g.add_argument('--oracle-key-env', help='NAME of the environment variable that holds the API key')
-    g.add_argument('--oracle-local', metavar='DIR', help='a local transformers model folder instead of a server')
-    g.add_argument('--oracle-gguf', metavar='FILE', help='with --oracle-local: a GGUF file in that folder')
-    g.add_argument('--oracle-max-tokens', type=int, help='most tokens per reply (default 512; rubric stages ask more)')
-    g.add_argument('--oracle-temperature', type=float, help='sampling temperature (default 0: greedy)')
-    g.add_argument('--oracle-timeout', type=float, help='seconds per request (local: per batch; default 60)')
-    g.add_argument('--oracle-max-retries', type=int, help='retries of a transient failure (default 5)')
-    g.add_argument('--oracle-backoff', type=float, help='backoff scale in seconds, doubled per retry (default 0.5)')
-    g.add_argument('--oracle-concurrency', type=int, help='requests in flight (default 8)')
-    g.add_argument('--oracle-batch-size', type=int, help='local model: conversations per batch (default 4)')
-    g.add_argument('--oracle-structured', choices=['json_schema', 'json_object', 'text'],
-                   help='strictest structured-output format to ask a server for (default json_schema)')
-    g.add_argument('--no-preflight', action='store_true', help='skip the check that the oracle answers before work')
-    g.add_argument('--verbose', action='store_true', help='log every HTTP request to the oracle')
-
-def _version() -> str:
-    import importlib.metadata as md
-    try: return md.version('crome')
-    except md.PackageNotFoundError: return 'unknown (not installed)'
-
-COLUMNS_HELP = ('map your columns to crome\'s: crome=yours pairs, e.g. --columns prompt=question,chosen=better,'
-                'rejected=worse')
-DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, or a Hugging Face dataset name'
-
-def _add_data(p, required: bool = True):
-    p.add_argument('--data', required=required, help=DATA_HELP)
-    p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='crome',
-                                description='Causally robust reward modeling (Crome): rubrics, counterfactual '
-                                'augmentation, tie-regularised reward models, and the evaluations that show the '
-                                'difference. Offline by default.')
-    p.add_argument('--version', action='version', version=f'crome {_version()}')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    d = sub.add_parser('demo',
-                       help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
-    d.add_argument('--name', default='demo', help='run name (folder runs/NAME)')
-    d.add_argument('--out', help='run folder (default runs/NAME)')
-    d.add_argument('--n', type=int, default=1600, help='demo pairs (default 1600)')
-    d.add_argument('--steps', type=int, default=400, help='optimizer steps per recipe, the same for all (default 400)')
-    d.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds (default 0)')
-    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'],
-                   choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    d.add_argument('--mode', choices=['frozen', 'finetune'],
-                   help='frozen MiniLM + head (default, fast) or full fine-tuning')
-    _add_oracle(d); d.set_defaults(func=cmd_demo)
-    r = sub.add_parser('run', help='run or resume a pipeline from a YAML config')
-    r.add_argument('config', help='YAML file (every key: nbs/12_config.ipynb)')
-    r.add_argument('--set', nargs='*', metavar='KEY=VALUE',
-                   help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
-    _add_oracle(r); r.set_defaults(func=cmd_run)
-    g = sub.add_parser('data', help='build the demo data and print a summary; `crome data get` fetches the public sets')
-    g.add_argument('action', nargs='?', choices=['demo', 'get'], default='demo',
-                   help='demo (default): build the code-generated demo data; get: fetch hh-rlhf / gsm8k (online, once)')
-    g.add_argument('names', nargs='*', help='get: which public sets (default: all of hh-rlhf, gsm8k)')
-    g.add_argument('--dest', help='get: data folder (default $CROME_DATA or ~/.cache/crome/data)')
-    g.add_argument('--source', nargs='+', metavar='NAME=HUB_NAME_OR_FOLDER', help='get: fetch a set from another copy')
-    g.add_argument('--n', type=int, default=2000); g.add_argument('--seed', type=int, default=0)
-    g.add_argument('--cue', nargs='+', default=['signoff'], choices=['signoff', 'markdown', 'verbosity', 'none'],
-                   help='cue kinds to plant')
-    g.add_argument('--rho', type=float, default=0.9,
-                   help='share of training pairs whose chosen answer carries each cue')
-    g.add_argument('--strength', type=int, default=1, choices=[1, 2, 3])
-    g.add_argument('--out', default='runs/demo-data')
-    g.set_defaults(func=cmd_data)
-    au = sub.add_parser('augment', help='rubrics + causal/neutral augmentation of a pairs file')
-    _add_data(au); au.add_argument('--out', required=True, help='output parquet')
-    au.add_argument('--kinds', nargs='+', default=['causal', 'iqn'], choices=['causal', 'iqn', 'para', 'can', 'rrm'])
-    au.add_argument('--seed', type=int, default=0); au.add_argument('--shard', type=int, default=0)
-    au.add_argument('--num-shards', type=int, default=1)
-    au.add_argument('--cache', help='oracle cache folder (default .crome_cache/oracle)'); _add_oracle(au)
-    au.set_defaults(func=cmd_augment)
-    t = sub.add_parser('train', help='train one recipe on a pairs file')
-    _add_data(t); t.add_argument('--out', required=True, help='model folder')
-    t.add_argument('--recipe', default='crome', choices=['vanilla', 'rrm', 'crome', 'odin', 'mmd'])
-    t.add_argument('--mode', default='frozen', choices=['frozen', 'finetune'])
-    t.add_argument('--steps', type=int, default=400)
-    t.add_argument('--batch-size', type=int, default=128)
-    t.add_argument('--lr', type=float, default=None, help='default: 1e-3 for a frozen head, 2e-5 for fine-tuning')
-    t.add_argument('--lambda-tie', type=float, default=None,
-                   help="weight of tie rows (default: the recipe's; 0 allowed)")
-    t.add_argument('--seed', type=int, default=0)
-    t.set_defaults(func=cmd_train)
-    e = sub.add_parser('eval', help='accuracy and robustness of a saved model on a pairs file')
-    e.add_argument('--model', required=True, help='model folder written by crome train')
-    _add_data(e); e.add_argument('--out', help='results JSON (default MODEL/eval.json)')
-    e.add_argument('--mode', choices=['frozen', 'finetune'], help='default: detected from the model folder')
-    e.add_argument('--max-pairs', type=int, default=200)
-    e.add_argument('--no-robustness', dest='robustness', action='store_false'); e.set_defaults(func=cmd_eval)
-    rp = sub.add_parser('report', help="rebuild a run's HTML report"); rp.add_argument('run_dir')
-    rp.set_defaults(func=cmd_report)
-    ins = sub.add_parser('inspect', help="write RUN_DIR/inspect.ipynb: the pair browser and figures of a finished run")
-    ins.add_argument('run_dir'); ins.add_argument('--out', help='notebook path (default RUN_DIR/inspect.ipynb)')
-    ins.add_argument('--open', action='store_true', help='start JupyterLab on it')
-    ins.set_defaults(func=cmd_inspect)
-    return p
-
 # %% ../nbs/13_cli.ipynb #edbadcf4
+COMMANDS = {'demo': cmd_demo, 'run': cmd_run, 'data': cmd_data, 'augment': cmd_augment, 'train': cmd_train,
+            'eval': cmd_eval, 'report': cmd_report, 'inspect': cmd_inspect}
+RESUMABLE = {'demo': 'finished stages are kept', 'run': 'finished stages are kept',
+             'augment': 'the oracle answers received so far are cached'}  # commands that pick up where they stopped
+
 def main(argv=None) -> int:
     "Entry point of the `crome` console script."
     import logging, datasets
@@ -355,15 +296,21 @@ def main(argv=None) -> int:
     from crome.oracle import OracleError
     datasets.disable_progress_bars()  # crome shows its own progress where work is long
     logging.basicConfig(level=logging.INFO, format='[crome] %(message)s')
-    for noisy in ('httpx', 'datasets', 'transformers'): logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ('datasets', 'transformers'): logging.getLogger(noisy).setLevel(logging.WARNING)
+    http_logging(False)  # the oracle client's request logs: only with --verbose
     p = build_parser()
     args = p.parse_args(argv)
-    if not getattr(args, 'func', None): p.print_help(); return 2
-    try: return args.func(args)
+    if not args.command: p.print_help(); return 2
+    try: return COMMANDS[args.command](args)
     except (ValueError, CromeDataError, FileNotFoundError) as e:  # bad values, configs or data: one message, exit 2
         print(f'crome {args.command}: error: {e}', file=sys.stderr); return 2
     except OracleError as e:  # the oracle cannot answer (preflight): one message naming the cause, exit 3
         print(f'crome {args.command}: oracle error: {e}', file=sys.stderr); return 3
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; 130 = 128 + SIGINT, as shells report it
+        how = RESUMABLE.get(args.command)
+        print(f'crome {args.command}: interrupted' + (f'; run the same command again to resume ({how})' if how else ''),
+              file=sys.stderr)
+        return 130
 
 if __name__ == '__main__' and '__file__' in globals():  # `python -m crome.cli` (not when this notebook runs)
     sys.exit(main())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from .demo import CUES
 
 # %% auto #0
 __all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig', 'TrainSettings',
@@ -18,13 +19,14 @@ __all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'Augme
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid')
 
 class CueConfig(_Strict):
-    kind: Literal['signoff', 'markdown', 'verbosity'] = 'signoff'
+    kind: Literal[CUES] = 'signoff'  # any cue of crome.demo.CUES
     rho: float = Field(0.9, ge=0, le=1)
     strength: int = Field(1, ge=1, le=3)
 
 class DataConfig(_Strict):
     source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs, or a Hugging Face name
     columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
+    allow_empty: bool = False  # a file of pairs: keep pairs with an empty chosen or rejected answer (else an error)
     n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
@@ -85,6 +87,13 @@ class TrainSettings(_Strict):
     backbone: str | None = None  # local model path (default: MiniLM from its package)
     lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
 
+    @field_validator('backbone')
+    @classmethod
+    def _backbone(cls, v):  # checked when the config is read, not after the stages before training have run
+        if v is not None and not Path(v).expanduser().is_dir():
+            raise ValueError(f'{v}: no such folder (a local model folder; leave it out for the default MiniLM)')
+        return v
+
 class EvalConfig(_Strict):
     max_pairs: int = Field(300, gt=0)  # pairs of the first test split ('clean' if any) for the robustness suite
     shift_pairs: int = Field(100, gt=0)  # of those, pairs whose answers get every edit (reward shifts)
@@ -119,6 +128,7 @@ class ConfigError(ValueError):
     "A bad run config; the message names each offending key."
 
 def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, dict, RunConfig, or None for defaults
+                names: dict | None = None,  # dotted key -> what the user set it with ('--steps'): errors name that
                 **overrides,  # dotted keys, e.g. {'train.steps': 100}
                ) -> RunConfig:
     "A validated `RunConfig`."
@@ -143,9 +153,17 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
         d[last] = v
     try: return RunConfig.model_validate(data)
     except ValidationError as e:
-        msgs = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}{_did_you_mean(err)}" for err in e.errors()]
-        where = f'{src}: ' if isinstance(src, (str, Path)) else ''
-        raise ConfigError(f'{where}bad run config:\n  ' + '\n  '.join(msgs)) from None
+        keys = ['.'.join(map(str, err['loc'])) for err in e.errors()]
+        msgs = [f"{_name(k, names or {})}: {err['msg']}{_did_you_mean(err)}" for k, err in zip(keys, e.errors())]
+        file = isinstance(src, (str, Path))
+        what = 'bad run config' if file or not names or not all(k in names for k in keys) else 'bad setting'
+        raise ConfigError(f"{f'{src}: ' if file else ''}{what}:\n  " + '\n  '.join(msgs)) from None
+
+def _name(key: str, names: dict) -> str:
+    "How the user set `key`: its flag or variable, the key with what set its section's keys, or the key itself."
+    if key in names: return names[key]
+    inner = sorted({v for k, v in names.items() if k.startswith(key + '.')})
+    return f"{key} (set by {', '.join(inner)})" if inner else key
 
 def _did_you_mean(err) -> str:
     "For an unknown key, the closest key of the same section."

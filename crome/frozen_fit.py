@@ -31,10 +31,10 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
                batch_size: int = 256,  # pairs per step
                weight_decay: float = 0.0,
                seed: int | None = None,  # default: the model's seed
-               progress: bool = False,  # tqdm bar over epochs
+               progress: bool = False,  # tqdm bar over optimizer steps (comparable across recipes)
                **overrides,  # recipe settings (`FROZEN_FIELDS`): lambda_tie, lambda_mmd, n_bins, spurious, ...
               ) -> FrozenRewardModel:
-    "Train the head of a frozen-backbone reward model with a recipe; loss per epoch in `fm.history`."
+    "Train the head of a frozen-backbone model with a recipe; per-epoch loss in `.history`, rows used in `.train_rows`."
     from tqdm.auto import tqdm
     unused = sorted(set(overrides) - set(FROZEN_FIELDS))
     if unused:
@@ -61,12 +61,14 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
     rest = [p for m in head.modules() if m is not last for p in m.parameters(recurse=False)]
     opt = torch.optim.AdamW([{'params': rest}, {'params': list(last.parameters()), 'lr': lr * gain,
                               'weight_decay': weight_decay / gain}], lr=lr, weight_decay=weight_decay)
-    fm.history = []
+    fm.history, per_epoch = [], math.ceil(n / batch_size)
     if steps is not None:  # a fixed budget of optimizer steps, whatever the data size (epochs ignored)
         if steps <= 0: raise ValueError(f'steps must be positive, got {steps}')
-        per_epoch = math.ceil(n / batch_size); epochs = math.ceil(steps / per_epoch)
+        epochs = math.ceil(steps / per_epoch)
+    bar = tqdm(total=steps if steps is not None else epochs * per_epoch, disable=not progress, desc=f'fit {recipe}',
+               unit='step')  # steps, not epochs: every recipe's bar shows the same budget
     done = 0
-    for _ in tqdm(range(epochs), disable=not progress, desc=f'fit {recipe}'):
+    for _ in range(epochs):
         tot, seen = 0.0, 0
         for idx in torch.randperm(n, generator=g).split(batch_size):
             if steps is not None and done >= steps: break
@@ -74,9 +76,10 @@ def fit_frozen(fm: FrozenRewardModel,  # the model whose head is (re)built and t
             bins = B[both] if B is not None else None
             loss, _ = recipe_loss(recipe, cfg, head(X[both]), y[idx], S[both], bins, last.weight,
                                   M[idx] if M is not None else None)
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad(); loss.backward(); opt.step(); bar.update(1)
             tot += loss.item() * len(idx); seen += len(idx); done += 1
         if seen: fm.history.append(tot / seen)
-    fm.steps_done, fm.head_lr_scale = done, gain
+    bar.close()
+    fm.steps_done, fm.head_lr_scale, fm.train_rows = done, gain, n  # train_rows: after a recipe left out ties
     head.eval()
     return fm

@@ -5,7 +5,7 @@
 # %% ../nbs/05b_llm_rewrite.ipynb #4044e5e1
 from __future__ import annotations
 import re
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from .oracle_base import json_format
@@ -198,6 +198,7 @@ def ask(oracle, list_of_messages: Sequence,  # chat messages, one list per call
         progress: bool = False, desc: str = 'oracle',
         chunk: int = 256,  # calls per progress step
         max_tokens: Sequence | int | None = None,  # per call, or one for all (None: the oracle's own)
+        parse: Callable | None = None,  # the replies' parser, (value, why): one it cannot use is 'failed' in the bar
        ) -> list[tuple[str | None, str | None]]:
     "(text, None) or (None, error) per call, in order; calls with the same `max_tokens` go in one `complete_many`."
     n = len(list_of_messages)
@@ -211,7 +212,9 @@ def ask(oracle, list_of_messages: Sequence,  # chat messages, one list per call
         for j in range(s, min(s + chunk, n)): groups.setdefault(mts[j], []).append(j)
         for mt, js in groups.items():
             kw = {} if mt is None else {'max_tokens': mt}
-            res = oracle.complete_many([list_of_messages[j] for j in js], response_format=[fmts[j] for j in js], **kw)
+            usable = None if parse is None else (lambda p, t: parse(t)[0] is not None)
+            res = oracle.complete_many([list_of_messages[j] for j in js], response_format=[fmts[j] for j in js],
+                                       desc=desc, valid=usable, **kw)
             if len(res) != len(js): raise RuntimeError(f'oracle returned {len(res)} completions for {len(js)} requests')
             for j, c in zip(js, res):
                 if isinstance(c, str): out[j] = (c, None); continue

@@ -16,8 +16,8 @@ from .augment import (ATTRIBUTE_EDITS, AugmentResult,  # noqa: F401 (ATTRIBUTE_E
                            _Sources, _as_answer, _reject, causal_augment, shard_range)
 
 # %% auto #0
-__all__ = ['CAN_PROMPT', 'PARA_PROMPT', 'PARA_EDITS', 'IQN_SOURCES', 'AUG_KINDS', 'iqn_neutrals', 'para_neutrals', 'can_neutrals',
-           'rrm_augment', 'augment']
+__all__ = ['CAN_PROMPT', 'PARA_PROMPT', 'PARA_EDITS', 'IQN_SOURCES', 'AUG_KINDS', 'BORROWING_KINDS', 'iqn_neutrals',
+           'para_neutrals', 'can_neutrals', 'rrm_augment', 'augment']
 
 # %% ../nbs/05a_neutrals.ipynb #bc3af334
 CAN_PROMPT = '''<conversation>
@@ -59,6 +59,7 @@ def iqn_neutrals(ds, causal: AugmentResult | Sequence[dict] | None = None,  # ca
                 ) -> AugmentResult:
     "Irrelevant-query neutrals: an answer pair attached to another (seeded, different) prompt, label 0.5."
     src = ds if isinstance(ds, _Sources) else _Sources(ds)
+    src.need_others('iqn')
     if per_pair < 0: raise ValueError(f'per_pair must be >= 0, got {per_pair}')
     if source not in IQN_SOURCES: raise ValueError(f'source must be one of {IQN_SOURCES}, got {source!r}')
     if source == 'original': causal = None
@@ -110,7 +111,7 @@ def para_neutrals(ds, oracle=None, seed: int = 0, edits: Sequence[str] = PARA_ED
     msgs = [[{'role': 'user', 'content': para(i, side)}] for i, side, _ in picks]
     texts = [response_text(src.rows[i][side]) for i, side, _ in picks]
     res = ask(oracle, msgs, [rewrite_format(t) for t in texts], progress, 'para',
-              max_tokens=[rewrite_max_tokens(t, oracle) for t in texts])
+              max_tokens=[rewrite_max_tokens(t, oracle) for t in texts], parse=parse_rewrite)
     for (i, side, _), (text, err) in zip(picks, res):
         r = _neutral_from(src, i, src.rows[i][side], src.rows[i][side], text, err, 'para', oracle)
         (rows if 'prompt' in r else rejects).append(r)
@@ -129,7 +130,7 @@ def can_neutrals(ds, oracle, seed: int = 0, shard: int = 0, num_shards: int = 1,
     rows, rejects = [], []
     bs = [response_text(src.rows[i]['rejected']) for i in idx]  # B's length bounds its rewrite
     res = ask(oracle, msgs, [rewrite_format(b) for b in bs], progress, 'can',
-              max_tokens=[rewrite_max_tokens(b, oracle) for b in bs])
+              max_tokens=[rewrite_max_tokens(b, oracle) for b in bs], parse=parse_rewrite)
     for i, (text, err) in zip(idx, res):
         r = _neutral_from(src, i, src.rows[i]['chosen'], src.rows[i]['rejected'], text, err, 'can', oracle)
         (rows if 'prompt' in r else rejects).append(r)
@@ -165,6 +166,7 @@ def _perm(src, rng) -> list[int]:
 def rrm_augment(ds, seed: int = 0, shard: int = 0, num_shards: int = 1, progress: bool = False) -> AugmentResult:
     "RRM: 8 contextual-beats-non-contextual pairs and 6 non-contextual ties per example."
     src = ds if isinstance(ds, _Sources) else _Sources(ds)
+    src.need_others('rrm')
     rng = random.Random(f'{seed}|rrm')
     s1, s2 = _perm(src, rng), _perm(src, rng)
     rows, rejects = [], []
@@ -189,6 +191,7 @@ def rrm_augment(ds, seed: int = 0, shard: int = 0, num_shards: int = 1, progress
 
 # %% ../nbs/05a_neutrals.ipynb #a1d44635
 AUG_KINDS = ('causal', 'iqn', 'can', 'para', 'rrm')
+BORROWING_KINDS = ('iqn', 'rrm')  # kinds that take prompts or answers from other pairs: they need at least 2 pairs
 
 def augment(ds,  # original pairs (crome schema)
             oracle=None,  # None / NoOracle: offline rules; else an LLM oracle with `complete_many`
@@ -209,6 +212,8 @@ def augment(ds,  # original pairs (crome schema)
     if 'can' in kinds and is_offline(oracle):
         raise ValueError("kind 'can' needs an LLM oracle (use 'iqn' or 'para' offline)")
     src = _Sources(ds, reference_column)
+    for k in BORROWING_KINDS:
+        if k in kinds: src.need_others(k)  # before any other kind's work (an LLM's, say) is done
     kw = dict(shard=shard, num_shards=num_shards, seed=seed)
     parts = {}
     if 'causal' in kinds or 'iqn' in kinds:

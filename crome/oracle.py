@@ -15,7 +15,7 @@ from .oracle_base import (  # noqa: F401 (re-exported: code imports them from cr
     OracleCache, OracleError, check_messages, finish_error, is_offline, json_format, regex_format)
 
 # %% auto #0
-__all__ = ['FORMAT_LEVELS', 'RETRY_AFTER_MAX', 'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
+__all__ = ['FORMAT_LEVELS', 'RETRY_AFTER_MAX', 'ORACLE_ENV', 'check_url', 'OpenAICompatibleOracle', 'oracle_from_env']
 
 # %% ../nbs/02_oracle.ipynb #9a221fd0
 FORMAT_LEVELS = ('json_schema', 'json_object', 'text')  # structured-output levels, strictest first
@@ -213,6 +213,10 @@ class OpenAICompatibleOracle(BaseOracle):
                 f'max_concurrency={self.max_concurrency})')
 
 # %% ../nbs/02_oracle.ipynb #0e6a7ff2
+ORACLE_ENV = {'CROME_ORACLE_URL': 'url', 'CROME_ORACLE_MODEL': 'model', 'CROME_ORACLE_KEY_ENV': 'api_key_env',
+              'CROME_ORACLE_CONCURRENCY': 'max_concurrency', 'CROME_ORACLE_TIMEOUT': 'timeout',
+              'CROME_ORACLE_MAX_RETRIES': 'max_retries'}  # environment variable -> setting (the run config's oracle:)
+
 def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOracle
                     env: dict | None = None,  # mapping to read instead of os.environ
                     **kw) -> BaseOracle:

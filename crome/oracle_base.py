@@ -135,12 +135,12 @@ class BaseOracle:
         self.reset_stats()
 
     def reset_stats(self):
-        self._stats = dict(calls=0, ok=0, cache_hits=0, requests=0, retries=0, errors=0, truncated=0,
+        self._stats = dict(calls=0, ok=0, cache_hits=0, requests=0, retries=0, errors=0, truncated=0, invalid=0,
                            prompt_tokens=0, completion_tokens=0)
 
     @property
     def stats(self) -> dict:
-        "Counters since `reset_stats()`: calls, ok, cache_hits, requests, retries, errors, truncated, tokens."
+        "Counters since `reset_stats()`: calls, ok, cache_hits, requests, retries, errors, truncated, invalid, tokens."
         with self._lock: return dict(self._stats)
 
     def _count(self, **kw):
@@ -169,6 +169,7 @@ class BaseOracle:
     def complete_many(self, list_of_messages: Sequence,  # each a list of {'role', 'content'} dicts (or a string)
                       desc: str = 'oracle',  # progress bar label
                       progress: bool | None = None,  # override the oracle's progress setting
+                      valid: Callable[[int, str], bool] | None = None,  # (position, reply) -> usable? no: 'failed'
                       **params) -> list[Completion]:  # temperature, max_tokens, top_p, seed, stop, response_format, ...
         """Answers in input order; cached ones cost nothing, failures come back with `.error`.
         `response_format` may be one format for all messages or a list with one per message (None: free text)."""
@@ -193,7 +194,15 @@ class BaseOracle:
         self._count(calls=len(msgs), cache_hits=n_hit, ok=n_hit)
         bar = tqdm(total=len(msgs), initial=n_hit, desc=desc, leave=False,
                    disable=not (self.progress if progress is None else progress))
-        tally = {'ok': n_hit, 'failed': 0}
+        tally = {'ok': 0, 'failed': 0}
+
+        def count(i: int, c: Completion):  # the bar's ok / failed: a reply the caller cannot use is a failure
+            good = c.ok and not c.truncated and (valid is None or bool(valid(i, c.text)))
+            tally['ok' if good else 'failed'] += 1
+            if c.ok and not c.truncated and not good: self._count(invalid=1)
+        for i, c in enumerate(out):
+            if c is not None: count(i, c)
+        if n_hit: bar.set_postfix(tally, refresh=False)
 
         def done(k: str, c: Completion):
             if c.ok and finish_error(c.finish_reason):  # any backend: a stopped reply is a failure, never cached
@@ -205,8 +214,7 @@ class BaseOracle:
                         ok=len(todo[k]) if c.ok and not c.truncated else 0,
                         truncated=int(c.ok and c.truncated), prompt_tokens=c.usage.get('prompt_tokens', 0),
                         completion_tokens=c.usage.get('completion_tokens', 0))
-            for i in todo[k]: out[i] = c
-            tally['ok' if c.ok and not c.truncated else 'failed'] += len(todo[k])
+            for i in todo[k]: out[i] = c; count(i, c)
             bar.set_postfix(tally, refresh=False); bar.update(len(todo[k]))
 
         try:

@@ -32,26 +32,35 @@ def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **par
     kind = desc.split()[0]
     if 'max_tokens' not in params:
         params['max_tokens'] = max(STAGE_MAX_TOKENS.get(kind, 0), getattr(oracle, 'params', {}).get('max_tokens') or 0)
+    def parsed(ids: list, pos: int, text: str) -> bool:  # the oracle's `valid`: parse once, count parse failures
+        i = ids[pos]
+        try: got[i] = (parse(i, text), None)
+        except RubricParseError as e: got[i] = (None, e)
+        return got[i][1] is None
+    result = lambda i, text: got[i] if i in got else (parsed([i], 0, text), got[i])[1]  # an oracle without `valid`
     fmt = {} if fmts is None else {'response_format': [fmts[i] for i in idx]}
-    comps = oracle.complete_many([msgs[i] for i in idx], desc=desc, **fmt, **params)
+    got = {}
+    comps = oracle.complete_many([msgs[i] for i in idx], desc=desc, valid=lambda p, t: parsed(idx, p, t), **fmt,
+                                 **params)
     repair = {}
     for i, c in zip(idx, comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc}: {c.error}')); continue
         if getattr(c, 'truncated', False):
             out[i] = (None, RubricFailure(kind, f'reply cut by max_tokens={params["max_tokens"]}', c.text[:2000]))
             continue
-        try: out[i] = (parse(i, c.text), None)
-        except RubricParseError as e:
-            repair[i] = (msgs[i] + [{'role': 'assistant', 'content': c.text},
-                                   {'role': 'user', 'content': REPAIR_PROMPT.format(error=e)}], str(e))
+        v, e = result(i, c.text)
+        if e is None: out[i] = (v, None); continue
+        repair[i] = (msgs[i] + [{'role': 'assistant', 'content': c.text},
+                                {'role': 'user', 'content': REPAIR_PROMPT.format(error=e)}], str(e))
     fmt = {} if fmts is None else {'response_format': [fmts[i] for i in repair]}
-    comps = (oracle.complete_many([m for m, _ in repair.values()], desc=f'{desc} (repair)', **fmt, **params)
-             if repair else [])
+    rid, got = list(repair), {}
+    comps = (oracle.complete_many([m for m, _ in repair.values()], desc=f'{desc} (repair)',
+                                  valid=lambda p, t: parsed(rid, p, t), **fmt, **params) if repair else [])
     for (i, (_, first)), c in zip(repair.items(), comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc} repair: {c.error}')); continue
-        try: out[i] = (parse(i, c.text), None)
-        except RubricParseError as e:
-            out[i] = (None, RubricFailure(kind, f'invalid after one repair: {e} (first reply: {first})', c.text[:2000]))
+        v, e = result(i, c.text)
+        out[i] = (v, None) if e is None else (None, RubricFailure(
+            kind, f'invalid after one repair: {e} (first reply: {first})', c.text[:2000]))
     return out
 
 def llm_rubrics(oracle,  # an oracle (see crome.oracle)

@@ -15,8 +15,8 @@ from .config import RunConfig, TrainSettings
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['RECIPE_DATA', 'build_data', 'test_splits', 'build_augmented', 'filter_sets', 'Embeddings', 'frozen_history',
-           'train_one', 'load_model', 'accuracy_table']
+__all__ = ['RECIPE_DATA', 'TRAIN_META', 'build_data', 'test_splits', 'build_augmented', 'filter_sets', 'Embeddings',
+           'frozen_history', 'train_one', 'load_model', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:
@@ -35,7 +35,8 @@ def build_data(cfg: RunConfig) -> dict:
         parts = D.split_by_prompt(q, fractions, seed=cfg.seed, prompt_column='question')
         return {k: D.gsm8k_pairs(v, seed=cfg.seed) for k, v in parts.items()}
     loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm}
-    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns)
+    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns,
+                                                                                  empty_response_ok=dc.allow_empty)
     if 'label' in ds.column_names:  # ties (and other non-preference labels) are not training preferences here
         n0 = len(ds); ds = ds.filter(lambda r: r['label'] == 1.0)
         if len(ds) < n0: warnings.warn(f'data {dc.source}: {n0 - len(ds)} of {n0} rows are not preferences (label '
@@ -106,22 +107,27 @@ def frozen_history(losses: list, n_rows: int, tc: TrainSettings) -> list[dict]:
     per_pass = max(1, math.ceil(n_rows / tc.batch_size))
     return [{'step': min((i + 1) * per_pass, tc.steps), 'loss': float(l)} for i, l in enumerate(losses)]
 
+TRAIN_META = 'crome_train.json'  # beside a trained model: recipe, seed, mode, budget, rows trained on
+
 def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embeddings | None):
-    "Train one recipe on `ds` with the run's budget; save it to `out`; return the model."
+    "Train one recipe on `ds` with the run's budget; save it to `out` (with `TRAIN_META`); return the model."
     tc = cfg.train
     kw = {} if tc.lambda_tie is None else {'lambda_tie': tc.lambda_tie}
     if tc.mode == 'frozen':
         from crome.frozen_fit import fit_frozen
         m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
                        seed=seed, progress=True, **kw)
-        m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, len(ds), tc)))
+        m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, m.train_rows, tc)))
         emb.save()
-        return m
-    from crome.train import train_reward_model, TrainConfig
-    tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.lr,
-                       max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
-    m = train_reward_model(ds, recipe=recipe, config=tcfg)
-    (out / 'history.json').write_text(json.dumps(m.history))
+    else:
+        from crome.train import train_reward_model, TrainConfig
+        tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.lr,
+                           max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
+        m = train_reward_model(ds, recipe=recipe, config=tcfg)
+        (out / 'history.json').write_text(json.dumps(m.history))
+    meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
+                rows=m.train_rows, rows_given=len(ds))  # rows: what the recipe trained on (ties left out or not)
+    (out / TRAIN_META).write_text(json.dumps(meta, indent=1))
     return m
 
 def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):

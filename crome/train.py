@@ -172,6 +172,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if ev is not None: trainer.evaluate()
     model.trainer, model.history, model.train_config, model.recipe = trainer, trainer.state.log_history, cfg, recipe
+    model.train_rows = len(train)  # the rows the recipe trained on (ties left out by a recipe without them)
     main_proc = trainer.is_world_process_zero()  # under DDP only the first process writes files
     if cfg.peft_config is not None:  # keep the adapters, return (and save) a plain merged model
         if not own_dir and main_proc: model.model.save_pretrained(Path(cfg.output_dir) / 'adapter')

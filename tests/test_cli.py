@@ -34,24 +34,28 @@ def test_column_map_flag():
 
 
 def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatch):
-    "3 rows of the user's own columns: --columns maps them, a tie row is excluded from accuracy (bug 2)."
+    "3 rows of the user's own columns: --columns maps them, a tie row is excluded from training and accuracy."
     rows = [{'q': 'Name a fruit.', 'better': 'An apple.', 'worse': 'A hammer.'},
             {'q': 'Name a tool.', 'better': 'A saw.', 'worse': 'A pear.'},
             {'q': 'Say hi.', 'better': 'Hi!', 'worse': 'Hello!', 'label': 0.5}]
     data = tmp_path / 'mine.jsonl'; data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
     bb = tiny_backbone(tmp_path)
+    cols = ['--columns', 'prompt=q,chosen=better,rejected=worse']
+    assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--steps', '3', '--batch-size', '2',
+                 '--recipe', 'vanilla', '--backbone', str(bb), '--max-length', '32', *cols]) == 0
+    out = capsys.readouterr().out  # review item 14: it trained on the 2 preference rows, and says so
+    assert 'trained vanilla on 2 of 3 rows (left out: 1 tie rows, vanilla trains on preferences only), 3 steps' in out, out
+    meta = json.loads((tmp_path / 'm' / 'crome_train.json').read_text())
+    assert (meta['recipe'], meta['rows'], meta['rows_given']) == ('vanilla', 2, 3)
+    assert json.loads((tmp_path / 'm' / 'crome_frozen.json').read_text())['max_length'] == 32  # review item 13
     import crome.pipeline as P
     real = P.Embeddings.__init__
     def tiny(self, cfg, path):
         cfg.train.backbone = str(bb); cfg.train.max_length = 32; real(self, cfg, path)
     monkeypatch.setattr(P.Embeddings, '__init__', tiny)
-    cols = ['--columns', 'prompt=q,chosen=better,rejected=worse']
-    assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--steps', '3', '--batch-size', '2',
-                 '--recipe', 'vanilla', *cols]) == 0
-    from crome.frozen import FrozenRewardModel
-    real_load = FrozenRewardModel.load.__func__
-    monkeypatch.setattr(FrozenRewardModel, 'load', classmethod(lambda cls, p, backbone=None: real_load(cls, p, str(bb))))
     assert main(['eval', '--model', str(tmp_path / 'm'), '--data', str(data), '--no-robustness', *cols]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ['model', 'recipe', 'seed'] and table[1].split()[1:3] == ['vanilla', '0'], table
     res = json.loads((tmp_path / 'm' / 'eval.json').read_text())  # written next to the model, not into the cwd
     acc = res['accuracy'][0]
     assert (acc['n'], acc['ties']) == (2, 1) and not (Path.cwd() / 'eval.json').exists()  # the tie is not a preference
@@ -74,7 +78,8 @@ def test_eval_errors_are_one_line(tmp_path, capsys):
 def test_train_keeps_lambda_tie_zero(tmp_path, monkeypatch):  # issue 16 bug 1, CLI side
     import crome.pipeline as P
     seen = {}
-    monkeypatch.setattr(P, 'train_one', lambda cfg, *a, **k: seen.setdefault('cfg', cfg))
+    monkeypatch.setattr(P, 'train_one', lambda cfg, recipe, ds, *a: seen.setdefault('cfg', cfg) and
+                        __import__('types').SimpleNamespace(train_rows=len(ds)))
     monkeypatch.setattr(P, 'Embeddings', lambda cfg, path: None)
     data = tmp_path / 'd.jsonl'; data.write_text(json.dumps({'prompt': 'q', 'chosen': 'a', 'rejected': 'b'}) + '\n')
     assert main(['train', '--data', str(data), '--out', str(tmp_path / 'm'), '--lambda-tie', '0']) == 0
@@ -94,6 +99,10 @@ def test_data_get_from_local_mirror(tmp_path, capsys):
     assert main(['data', 'get', 'gsm8k', '--dest', str(tmp_path / 'cache'), '--source', f'gsm8k={mirror}']) == 0
     assert (tmp_path / 'cache/gsm8k/train.jsonl').exists() and 'pandalm is not on the Hugging Face hub' in capsys.readouterr().out
     assert main(['data', 'get', 'nope', '--dest', str(tmp_path / 'cache')]) == 2
+    # review item 17: the set names may come after the options
+    assert main(['data', 'get', '--dest', str(tmp_path / 'c2'), '--source', f'gsm8k={mirror}', '--', 'gsm8k']) == 0
+    assert main(['data', 'get', '--dest', str(tmp_path / 'c3'), 'gsm8k', '--source', f'gsm8k={mirror}']) == 0
+    assert (tmp_path / 'c2/gsm8k/train.jsonl').exists() and (tmp_path / 'c3/gsm8k/train.jsonl').exists()
 
 
 def test_inspect_writes_a_notebook(tmp_path, capsys):
@@ -105,3 +114,34 @@ def test_inspect_writes_a_notebook(tmp_path, capsys):
     nb = nbformat.read(tmp_path / 'inspect.ipynb', 4)
     src = '\n'.join(c.source for c in nb.cells)
     assert 'PairBrowser.from_run' in src and 'shift_figure' in src and 'robustness.csv' not in src
+
+
+def test_every_cue_can_be_planted(tmp_path):  # review item 7: exclaim was in crome.demo.CUES but not requestable
+    from crome.demo import CUES
+    assert 'exclaim' in CUES
+    assert main(['data', '--n', '200', '--cue', 'exclaim', '--out', str(tmp_path)]) == 0
+    s = json.loads((tmp_path / 'summary.json').read_text())
+    assert abs(s['train']['cues']['exclaim']['on_chosen'] - 0.9) <= 0.05 and s['reversed']['cues']['exclaim']['on_chosen'] == 0
+
+
+def test_allow_empty_keeps_empty_answers(tmp_path, capsys):  # review item 6
+    rows = [{'prompt': 'Name a fruit.', 'chosen': 'An apple.', 'rejected': ''},
+            {'prompt': 'Name a tool.', 'chosen': 'A saw.', 'rejected': 'A pear.'}]
+    data = tmp_path / 'e.jsonl'; data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    for cmd in (['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet')], ['train', '--out', str(tmp_path / 'm')]):
+        assert main([*cmd, '--data', str(data)]) == 2
+        err = capsys.readouterr().err
+        assert 'e.jsonl' in err and 'rejected' in err and 'empty' in err, err
+    assert main(['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet'), '--data', str(data), '--allow-empty']) == 0
+    import pandas as pd
+    assert '' in set(pd.read_parquet(tmp_path / 'a.parquet').rejected)
+
+
+def test_help_texts_and_defaults():  # review item 16
+    for cmd, texts in (('train', ['training recipe (default crome)', 'optimizer steps (default 400)',
+                                  'pairs per optimizer step (default 128)', 'training seed (default 0)', '--backbone']),
+                       ('data', ['pairs to generate (default 2000)', 'exclaim']),
+                       ('eval', ['robustness suite edits (default 200)']), ('report', ['holds config.yaml'])):
+        r = run_py('-m', 'crome', cmd, '--help')
+        flat = ' '.join(r.stdout.split())
+        assert r.returncode == 0 and all(t in flat for t in texts), (cmd, r.stdout)

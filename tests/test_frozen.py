@@ -114,3 +114,19 @@ def test_model_and_frozen_import_no_later_stage():
         bad = {m for m in _imports(ROOT / 'crome' / f'{mod}.py') if any(m == x or m.startswith(x + '.') for x in later)}
         assert not bad, (mod, bad)
     assert 'crome.frozen' not in _imports(ROOT / 'crome' / 'model.py')
+
+
+def test_fit_bar_counts_optimizer_steps(bb, capsys):  # review item 18: the bar counted epochs (vanilla 0/50, rrm 0/12)
+    from crome.frozen_fit import fit_frozen
+    from crome.schema import make_record, to_dataset
+    rows = [make_record(f'q{i}', f'good answer {i}', f'bad {i}', id=str(i)) for i in range(10)]
+    rows += [make_record(f'q{i}', f'same {i}', f'also {i}', label=0.5, id=f't{i}') for i in range(10)]
+    ds = to_dataset(rows)
+    for recipe in ('vanilla', 'crome'):  # 10 rows vs 20 rows: different epochs, the same 7 steps on the bar
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            fm = fit_frozen(FrozenRewardModel(bb, head='linear', max_length=32), ds, recipe, steps=7, batch_size=4,
+                            progress=True)
+        err = capsys.readouterr().err
+        assert f'fit {recipe}' in err and '7/7' in err and fm.steps_done == 7, err
+        assert fm.train_rows == (10 if recipe == 'vanilla' else 20)

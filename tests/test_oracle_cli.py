@@ -70,17 +70,74 @@ def test_run_config_and_flags_reach_the_oracle(tmp_path):
         make_oracle(load_config(None, **{'oracle.backend': 'transformers', 'oracle.model': str(tmp_path / 'nope')}), tmp_path)
 
 
-def test_requests_are_logged_only_with_verbose(pairs, tmp_path, caplog):
-    from crome.cli import _oracle_overrides
-    import argparse
-    logging.getLogger('httpx').setLevel(logging.WARNING)
+def test_requests_are_logged_only_with_verbose(pairs, tmp_path, caplog):  # review item 1: openai logs through httpx2
+    from crome.cli_args import HTTP_LOGGERS
+    assert set(HTTP_LOGGERS) >= {'httpx', 'httpx2', 'openai'}
+    for verbose in (False, True):
+        with LoopbackServer() as srv, caplog.at_level(logging.INFO):
+            caplog.clear()
+            augment(pairs, tmp_path / str(verbose), '--oracle-url', srv.url, '--oracle-model', srv.model,
+                    *(['--verbose'] if verbose else []))
+            assert srv.count > 0
+        http = [r for r in caplog.records if r.name in HTTP_LOGGERS and 'HTTP Request' in r.getMessage()]
+        assert bool(http) == verbose, [r.getMessage() for r in http][:3]
+    assert all(logging.getLogger(n).level == logging.INFO for n in HTTP_LOGGERS)
+    assert main(['data', '--n', '20', '--out', str(tmp_path / 'd')]) == 0  # the next command is quiet again
+    assert all(logging.getLogger(n).level == logging.WARNING for n in HTTP_LOGGERS)
+
+
+def test_oracle_from_the_environment(pairs, tmp_path, capsys, caplog, monkeypatch):  # review item 9
     with LoopbackServer() as srv:
-        a = argparse.Namespace(oracle_url=srv.url, oracle_model=srv.model, verbose=False)
-        with caplog.at_level(logging.DEBUG, logger='crome'):
-            assert _oracle_overrides(a)['oracle.url'] == srv.url and logging.getLogger('httpx').level == logging.WARNING
-            _oracle_overrides(argparse.Namespace(verbose=True))
-            assert logging.getLogger('httpx').level == logging.INFO
-    logging.getLogger('httpx').setLevel(logging.WARNING)
+        monkeypatch.setenv('CROME_ORACLE_URL', srv.url); monkeypatch.setenv('CROME_ORACLE_MODEL', srv.model)
+        with caplog.at_level(logging.INFO): assert augment(pairs, tmp_path) == 3  # echo replies: no rubric parses
+        assert srv.count > 0 and 'no rubric succeeded' in capsys.readouterr().err and 'oracle settings from the environment: CROME_ORACLE_MODEL, CROME_ORACLE_URL' in caplog.text
+        n = srv.count  # a flag wins over its variable: a model the server does not serve is refused by name
+        assert augment(pairs, tmp_path, '--oracle-model', 'nope') == 3
+        assert "does not serve model 'nope'" in capsys.readouterr().err and srv.count == n
+    monkeypatch.delenv('CROME_ORACLE_URL')
+    assert augment(pairs, tmp_path) == 2
+    assert 'oracle (set by CROME_ORACLE_MODEL): Value error, model set but no url' in capsys.readouterr().err
+
+
+def test_unparseable_replies_fail_in_the_bar_and_exit_3(pairs, tmp_path, capsys):  # review item 10
+    with LoopbackServer(lambda c: Reply(text='hello world')) as srv:  # replies arrive, none is a rubric
+        assert augment(pairs, tmp_path, '--oracle-url', srv.url, '--oracle-model', srv.model) == 3
+    err = capsys.readouterr().err
+    assert 'ok=0, failed=3' in err and 'ok=3' not in err, err
+    assert 'crome augment: no rubric succeeded (3 of 3 failed' in err and 'aug_rejects.csv' in err
+
+
+def test_single_pair_augments_unless_a_kind_borrows(tmp_path, capsys):  # review item 3
+    one = tmp_path / 'one.jsonl'
+    one.write_text(json.dumps({'prompt': 'Name a fruit that is red.', 'chosen': 'A strawberry.', 'rejected': 'A banana.'}))
+    with LoopbackServer() as srv:
+        assert main(['augment', '--data', str(one), '--out', str(tmp_path / 'a.parquet'), '--oracle-url', srv.url,
+                     '--oracle-model', srv.model, '--cache', str(tmp_path / 'c')]) == 2  # default kinds: causal iqn
+        assert srv.count == 0  # refused before the oracle was asked anything
+    err = capsys.readouterr().err
+    assert f'{one}: --kinds iqn need at least 2 pairs' in err and '<data>' not in err, err
+    assert main(['augment', '--data', str(one), '--out', str(tmp_path / 'a.parquet'), '--kinds', 'causal']) == 0
+
+
+def test_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):  # review item 11
+    import crome.pipeline as P
+    def stop(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(P, 'run', stop)
+    assert main(['demo', '--n', '20']) == 130
+    err = capsys.readouterr().err
+    assert err == 'crome demo: interrupted; run the same command again to resume (finished stages are kept)\n'
+
+
+def test_run_exits_3_when_no_reply_was_usable(tmp_path, capsys):  # review item 10, `crome run` side
+    import pandas as pd
+    from crome.cli import _run_exit
+    (tmp_path / 'rubrics').mkdir(); (tmp_path / 'augment').mkdir()
+    pd.DataFrame({'rubric_error': ['attributes: no JSON'] * 2}).to_parquet(tmp_path / 'rubrics/train.parquet')
+    pd.DataFrame({'kind': ['original', 'original', 'iqn']}).to_parquet(tmp_path / 'augment/crome.parquet')
+    pd.DataFrame([{'kind': 'causal', 'reason': 'rubric_failed'}] * 2).to_csv(tmp_path / 'augment/crome_rejects.csv')
+    online = load_config(None, **{'oracle.url': 'http://127.0.0.1:1/v1', 'oracle.model': 'm'})
+    assert _run_exit(online, tmp_path) == 3 and 'no rubric succeeded (2 of 2' in capsys.readouterr().err
+    assert _run_exit(load_config(None), tmp_path) == 0  # offline: the rules made what they could
 
 
 def test_progress_bar_counts_ok_and_failed(capsys):

@@ -78,7 +78,7 @@ def test_accuracy_excludes_ties():  # issue 16 bug 2: tie rows (label 0.5) were 
 def test_finetune_keeps_the_batch_size(tmp_path, monkeypatch):  # issue 16 bug 8: silently capped at 16
     import crome.train, crome.pipeline as P
     seen = {}
-    class M: history = []
+    class M: history, train_rows = [], 0
     monkeypatch.setattr(crome.train, 'train_reward_model', lambda ds, recipe, config: seen.setdefault('c', config) and M())
     cfg = load_config({'train': {'mode': 'finetune', 'batch_size': 64, 'lambda_tie': 0}})
     P.train_one(cfg, 'crome', [], 0, tmp_path, None)

@@ -42,7 +42,9 @@ def test_fully_cached_resume_never_contacts_the_oracle(resumable, tmp_path, caps
     assert res['ran'] == [] and {'rubrics', 'augment'} <= set(res['skipped'])
     assert getattr(make_oracle, 'last', None) is None  # not built at all: the CLI's exit code reads no stale oracle
     p = tmp_path / 'cfg.yaml'; p.write_text(yaml.safe_dump(cfg))
-    assert main(['run', str(p)]) == 0 and 'none (all up to date)' in capsys.readouterr().out
+    assert main(['run', str(p)]) == 3  # the echo oracle's replies are no rubrics: a run that used none says so (exit 3)
+    out = capsys.readouterr()
+    assert 'none (all up to date)' in out.out and 'no rubric succeeded' in out.err and 'cannot be reached' not in out.err
 
 
 def test_partial_resume_checks_the_oracle_before_any_work(resumable, tmp_path, capsys):
