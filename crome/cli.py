@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_cli.ipynb #967e1f18
 from __future__ import annotations
-import json, sys
+import json, os, sys
 from collections import Counter
 from pathlib import Path
 from .cli_args import build_parser, oracle_overrides, http_logging  # noqa: F401 (build_parser re-exported)
@@ -243,7 +243,9 @@ def cmd_eval(a) -> int:
 INSPECT_CELLS = [
     '# Inspect run {name}\n\nThe pair browser over this run\'s augmented and filtered pairs, scored by its models, '
     'then its figures. Written by `crome inspect`; rerun all cells to refresh.',
-    'from pathlib import Path\nfrom crome.inspect import PairBrowser\nRUN = Path({run!r})\n'
+    'from pathlib import Path\nfrom crome.inspect import PairBrowser\n'
+    "RUN = Path({rel!r})  # the run folder, relative to this notebook (Jupyter runs it from its own folder)\n"
+    "if not (RUN / 'config.yaml').exists(): RUN = Path({run!r})  # opened from elsewhere: where it was written\n"
     "browser = PairBrowser.from_run(RUN, kind='causal')\nbrowser",
     'import pandas as pd\nfrom crome import figures as F\nF.use_small_renderer()\n'
     "sh = pd.read_csv(RUN / 'metrics/reward_shifts.csv')\nF.shift_figure(sh, normalize=True)",
@@ -256,12 +258,12 @@ def inspect_notebook(run_dir: str | Path, path: str | Path | None = None) -> Pat
     d = Path(run_dir)
     if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
     nb = nbformat.v4.new_notebook()
-    run = str(d.resolve())
+    out = Path(path) if path else d / 'inspect.ipynb'
+    run, rel = str(d.resolve()), os.path.relpath(d.resolve(), out.resolve().parent)
     nb.cells = [nbformat.v4.new_markdown_cell(INSPECT_CELLS[0].format(name=d.name))] + [
-        nbformat.v4.new_code_cell(c.format(run=run)) for c in INSPECT_CELLS[1:]
+        nbformat.v4.new_code_cell(c.format(run=run, rel=rel)) for c in INSPECT_CELLS[1:]
         if 'metrics/' not in c or (d / c.split("RUN / '")[1].split("'")[0]).exists()]
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    out = Path(path) if path else d / 'inspect.ipynb'
     nbformat.write(nb, out)
     return out
 

@@ -81,7 +81,8 @@ def replace_response(x: Any, new: str) -> Any:
     raise TypeError(f"expected a string or a list of chat messages, got {type(x).__name__}")
 
 # %% ../nbs/00_schema.ipynb #a13404a2
-_EMPTY_OK = ' (to accept empty answers: empty_response_ok=True, or --allow-empty on the crome command line)'
+_EMPTY_OK = (' (to accept empty answers: empty_response_ok=True, --allow-empty on the crome command line, or '
+             'data.allow_empty: true in a run config)')
 
 def _text_problems(v, field, empty_ok) -> list[str]:
     "Messages describing what is wrong with one text field value."

@@ -105,7 +105,7 @@ def test_data_get_from_local_mirror(tmp_path, capsys):
     assert (tmp_path / 'c2/gsm8k/train.jsonl').exists() and (tmp_path / 'c3/gsm8k/train.jsonl').exists()
 
 
-def test_inspect_writes_a_notebook(tmp_path, capsys):
+def test_inspect_writes_a_notebook(tmp_path, capsys, monkeypatch):
     import nbformat
     assert main(['inspect', str(tmp_path)]) == 2  # not a run folder: one line
     (tmp_path / 'config.yaml').write_text('name: x\n'); (tmp_path / 'metrics').mkdir()
@@ -114,6 +114,13 @@ def test_inspect_writes_a_notebook(tmp_path, capsys):
     nb = nbformat.read(tmp_path / 'inspect.ipynb', 4)
     src = '\n'.join(c.source for c in nb.cells)
     assert 'PairBrowser.from_run' in src and 'shift_figure' in src and 'robustness.csv' not in src
+    # review item 20: the run folder is found relative to the notebook, so a moved run folder keeps working
+    assert "RUN = Path('.')" in src
+    moved = tmp_path.parent / (tmp_path.name + '_moved'); tmp_path.rename(moved)
+    ns = {}; monkeypatch.chdir(moved)  # Jupyter runs a notebook from its own folder
+    first = next(c.source for c in nb.cells if c.cell_type == 'code')
+    exec(first.split('browser = ')[0].replace('from crome.inspect import PairBrowser\n', ''), ns)
+    assert ns['RUN'] == Path('.') and (ns['RUN'] / 'config.yaml').exists()
 
 
 def test_every_cue_can_be_planted(tmp_path):  # review item 7: exclaim was in crome.demo.CUES but not requestable

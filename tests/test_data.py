@@ -318,7 +318,8 @@ def test_json_array_positions_are_items(tmp_path):
     p = w(tmp_path / 'a.json', json.dumps([GOOD, dict(GOOD, chosen='')], indent=2))
     err = one_error(p)
     assert [str(x) for x in err.problems] == [f"{p}, item 2, field 'chosen': is empty (to accept empty answers: "
-                                              "empty_response_ok=True, or --allow-empty on the crome command line)"]
+                                              "empty_response_ok=True, --allow-empty on the crome command line, or "
+                                              "data.allow_empty: true in a run config)"]
     assert 'line 1' in str(one_error(w(tmp_path / 'b.json', '[{"prompt": "Q",}]')))  # a syntax error has a real line
 
 
