@@ -26,7 +26,7 @@ data-building steps with its count (`real_warnings`: e.g. GSM8K solutions left o
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
 The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
-side by side (about 28 minutes on 2 cores), then `quality.py --merge A.json B.json`.
+side by side (about 50 minutes on 2 cores), then `quality.py --merge A.json B.json`.
 Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included, and
 the per-pair verdicts: `quality.py --resummarise JSON --out JSON` recomputes every interval from them, no training)."""
 import argparse, os, sys, time, warnings
@@ -446,8 +446,8 @@ def main():
                    help='a subset only for a reduced run (say so when reporting)')
     p.add_argument('--crome-lambda', type=float, default=2.0,
                    help="Crome's tie weight; 2 was selected on validation by crome_ablation.py (the paper uses 1)")
-    p.add_argument('--rrm-lambda', type=float, default=1.0,
-                   help="RRM's tie weight, selected on validation by crome_ablation.py ('rrm: ...' variants)")
+    p.add_argument('--rrm-lambda', type=float, default=2.0,
+                   help="RRM's tie weight; 2 was selected on validation by crome_ablation.py ('rrm: ...' variants)")
     p.add_argument('--n-hh', type=int, default=1000); p.add_argument('--n-gsm', type=int, default=600)
     p.add_argument('--n-gsm-test', type=int, default=300); p.add_argument('--n-bon', type=int, default=100)
     p.add_argument('--n-rob', type=int, default=150); p.add_argument('--epochs', type=int, default=20)
