@@ -115,7 +115,9 @@ def _as_cache(cache) -> OracleCache | None:
 # %% ../nbs/02b_oracle_base.ipynb #2cfbe039
 @runtime_checkable
 class Oracle(Protocol):
-    "Anything with these two methods can serve as an oracle."
+    """Anything with these two methods can serve as an oracle. Besides sampling params (`response_format`,
+    `max_tokens`, ...), crome passes `desc`, `progress` and `valid` (a `(position, reply) -> usable` check for a
+    progress bar); an oracle that has no use for them must accept and ignore them, never send them on."""
     def complete(self, messages, **params) -> Completion: ...
     def complete_many(self, list_of_messages, **params) -> list[Completion]: ...
 
