@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MATH_MAX_LEN', 'packable', 'packed_logits']
+__all__ = ['packable', 'packed_logits']
 
 # %% ../nbs/07b_packed.ipynb #5b2e79a0
 def packable(model) -> bool:
@@ -37,23 +37,15 @@ def _seq_heads(x, nh, hd):
     "One sequence's packed rows (L, k * nh * hd) -> k tensors (1, nh, L, hd)."
     return x.view(1, x.shape[0], -1, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
 
-MATH_MAX_LEN = 160  # on the CPU, sequences up to this many tokens attend through two explicit matrix products
-
-def _attend(q, k, v, scale):
-    "Unmasked attention of (1, nh, m, hd) queries over (1, nh, n, hd) keys and values -> (1, nh, m, hd)."
-    if q.device.type == 'cpu' and k.shape[2] <= MATH_MAX_LEN:  # faster than SDPA's flash kernel there (see above)
-        return torch.matmul(torch.matmul(q * scale, k.transpose(-1, -2)).softmax(-1), v)
-    return F.scaled_dot_product_attention(q, k, v, scale=scale)
-
 def _attn_rows(qkv, lens, nh, hd, scale):
     "Self-attention of each sequence over its own packed rows (no padding, no mask): (T, 3 nh hd) -> (T, nh hd)."
-    return torch.cat([_attend(*_seq_heads(x, nh, hd), scale).transpose(1, 2).reshape(-1, nh * hd)
-                      for x in qkv.split(lens)])
+    return torch.cat([F.scaled_dot_product_attention(*_seq_heads(x, nh, hd), scale=scale)
+                      .transpose(1, 2).reshape(-1, nh * hd) for x in qkv.split(lens)])
 
 def _first_attn_rows(q, kv, lens, nh, hd, scale):
     "Each sequence's first-token query (B, nh hd) over its own keys and values (T, 2 nh hd) -> (B, nh hd)."
     return torch.cat([F.scaled_dot_product_attention(qb.view(1, nh, 1, hd), *_seq_heads(x, nh, hd), scale=scale)
-                      .reshape(1, nh * hd) for qb, x in zip(q, kv.split(lens))])  # one query: SDPA is faster
+                      .reshape(1, nh * hd) for qb, x in zip(q, kv.split(lens))])
 
 def _attn_grid(qkv, keep, flat, nh, hd, scale):
     "Self-attention as one masked SDPA call over the padded (B, nh, L, hd) grid, gathered back to the packed rows."
