@@ -47,13 +47,23 @@ def rrm_note(meta) -> list[str]:
 def ci(m, lo, hi) -> str: return f'{m:.3f} [{lo:.3f}, {hi:.3f}]'
 
 
-def code_changed(commit: str) -> bool | None:
-    "True when crome/ differs between `commit` and HEAD (`git diff --quiet`), None when git cannot tell."
+def code_changed(commit: str) -> list[str] | None:
+    "The crome/ files that differ between `commit` and HEAD (empty: none), None when git cannot tell."
     if not commit or commit == '?': return None
-    try: rc = subprocess.run(['git', 'diff', '--quiet', commit, 'HEAD', '--', 'crome'], cwd=ROOT,
-                             capture_output=True).returncode
+    try: r = subprocess.run(['git', 'diff', '--name-only', commit, 'HEAD', '--', 'crome'], cwd=ROOT,
+                            capture_output=True, text=True)
     except OSError: return None
-    return {0: False, 1: True}.get(rc)
+    return r.stdout.split() if r.returncode == 0 else None
+
+
+def changed_note(commit: str, files: list[str] | None) -> str:
+    "What `meta_line` says about code changes since `commit`: the files that differ (at most 3 named), or nothing."
+    if files is None: return ' (whether crome/ changed since cannot be told: commit unknown to git)'
+    if not files: return ''
+    files = sorted(files, key=lambda f: f.endswith('_modidx.py'))  # nbdev's symbol index says least: named last
+    names = ', '.join(f'`{f}`' for f in files[:3]) + (f' and {len(files) - 3} more' if len(files) > 3 else '')
+    verb = 'differs' if len(files) == 1 else 'differ'
+    return f' (code changed since: {names} {verb} between `{commit[:10]}` and HEAD when this file was written)'
 
 
 def meta_line(meta, script: str = '?') -> str:
@@ -65,9 +75,7 @@ def meta_line(meta, script: str = '?') -> str:
     secs = next((meta[k] for k in ('seconds', 'wall_s', 'wall_seconds') if meta.get(k) is not None), None)
     took = 'wall time not recorded' if secs is None else f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'
     seeds = meta.get('seeds')
-    changed = code_changed(commit)
-    note = {True: f' (code changed since: crome/ differs between `{commit[:10]}` and HEAD when this file was written)',
-            None: ' (whether crome/ changed since cannot be told: commit unknown to git)'}.get(changed, '')
+    note = changed_note(commit, code_changed(commit))
     cmd = re.sub(r'(?<![\w.])/\S*/(\S+)', r'\1', meta.get('command') or script)  # paths of this machine: file names
     return (f"_`{cmd}` at commit `{commit[:10]}`{dirty}{note}; seeds "
             f"{', '.join(map(str, seeds)) if seeds else 'not recorded'}; {meta.get('device', 'device not recorded')}; "
