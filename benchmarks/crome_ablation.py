@@ -13,7 +13,11 @@ the default stays (a difference inside the noise is not a ranking); among qualif
 gain wins. Crome's variants compete with Crome's default, RRM's with RRM's. quality.py then scores the selected
 choices once on test.
 
-Seeds: 100-104 by default, disjoint from quality.py's test seeds 0-4. `make_demo` draws its pairs in order from
+Seeds: 100-104 by default, disjoint from quality.py's test seeds 0-4. Disjoint seeds are not disjoint prompts: every
+demo set draws from one finite prompt space (at n=1200, 492 of seeds 100-104's 885 relevance validation pairs, 302 of 555
+prompts, and 28 of 902 requested-item pairs have a prompt in one of quality.py's test splits), so the validation pairs whose prompt is in any of
+quality.py's test splits (`--test-n`, `--test-seeds`: its defaults) are not scored (`stress_test(exclude_prompts=)`);
+the meta records how many prompts were left out per task. `make_demo` draws its pairs in order from
 `Random(seed)`, so a smaller demo of the same seed is a prefix of a larger one: with the same seeds, validation pairs
 here would be test pairs there (an earlier run used seeds 0-2 and shared 254 of 1,118 validation pairs with quality's
 test split). Not run by default (`--variants` can name them): 'non-neutral edits allowed' and 'contradict_fact in
@@ -30,6 +34,8 @@ import numpy as np, pandas as pd, torch
 
 from crome.augment import ATTRIBUTE_EDITS
 from crome.stress import stress_test, FrozenTrainer
+from crome.demo import make_demo
+from crome.schema import text_of
 from crome.stats import bootstrap_ci, paired_diff_ci, verdict
 from crome.evaluate import save_results
 from common import RESULTS, git, run_meta
@@ -62,12 +68,32 @@ def recipe_of(name: str) -> str: return 'rrm' if name.startswith('rrm:') else 'c
 def default_of(name: str) -> str: return 'rrm: default' if recipe_of(name) == 'rrm' else 'default'
 
 
+TASKS = ('relevance', 'requested_item')
+
+
+def test_prompts(task: str, n: int, seeds: list[int]) -> set[str]:
+    "Every prompt of quality.py's test splits for one task (the split does not depend on the cue: none planted here)."
+    return {text_of(x) for s in seeds for x in make_demo(n, tasks=task, cues=[], seed=s)['clean']['prompt']}
+
+
+def excluded_counts(held: dict, n: int, seeds: list[int]) -> dict:
+    "Per task: validation prompts (and pairs) of this run that are in a quality.py test split, out of all of them."
+    out = {}
+    for t, h in held.items():
+        ps = [text_of(x) for s in seeds for x in make_demo(n, tasks=t, cues=[], seed=s)['val_clean']['prompt']]
+        out[t] = dict(prompts=len({p for p in ps if p in h}), of_prompts=len(set(ps)),
+                      pairs=sum(p in h for p in ps), of_pairs=len(ps))
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--n', type=int, default=1200); p.add_argument('--seeds', default='100,101,102,103,104')
     p.add_argument('--cues', default='signoff,markdown,verbosity'); p.add_argument('--rho', type=float, default=0.9)
     p.add_argument('--variants', default=','.join(DEFAULT_VARIANTS)); p.add_argument('--epochs', type=int, default=20)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--test-n', type=int, default=1600, help="quality.py's --n-demo (its test prompts are not scored)")
+    p.add_argument('--test-seeds', default='0,1,2,3,4', help="quality.py's seeds (its test prompts are not scored)")
     p.add_argument('--out', default=str(RESULTS / 'crome_ablation.json'))
     p.add_argument('--resummarise', metavar='JSON', help='recompute the intervals of a results file into --out')
     a = p.parse_args()
@@ -76,14 +102,17 @@ def main():
     torch.set_num_threads(a.threads)
     meta, t0, frames = run_meta(vars(a), seeds), time.time(), []
     base_trainer = FrozenTrainer(epochs=a.epochs)
+    held = {t: test_prompts(t, a.test_n, [int(s) for s in a.test_seeds.split(',')]) for t in TASKS}
+    meta['excluded_test_prompts'] = excluded_counts(held, a.n, seeds)
+    print('validation prompts left out (in a quality.py test split):', meta['excluded_test_prompts'], flush=True)
     for name in a.variants.split(','):
         aug, tr, tau = VARIANTS[name]
         trainer = FrozenTrainer(epochs=a.epochs, **tr) if tr else base_trainer
         if tr: trainer.fm.cache = base_trainer.fm.cache  # share embeddings across variants
-        for task in ('relevance', 'requested_item'):
+        for task in TASKS:
             df = stress_test(recipes=[recipe_of(name)], cues=cues, rhos=[a.rho], seeds=seeds, n=a.n, tasks=task, trainer=trainer,
                              filter=True, tau=tau, split='validation', verdicts=True, augment_kw={recipe_of(name): aug},
-                             progress=False)
+                             exclude_prompts=held[task], progress=False)
             frames.append(df.assign(variant=name, task=task))
         print(f'{name}: {time.time() - t0:.0f} s', flush=True)
     A = pd.concat(frames, ignore_index=True)

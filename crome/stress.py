@@ -5,7 +5,7 @@
 # %% ../nbs/10a_stress.ipynb #32bdb672
 from __future__ import annotations
 import copy, itertools, math, random, warnings
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 import numpy as np
 import pandas as pd
 
@@ -62,7 +62,7 @@ def _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw) -> tuple[list
     if filter_scorer is not None and aug:
         from crome.filter import filter_augmented
         f = filter_augmented(to_dataset(aug, source='augmented', empty_response_ok=True), filter_scorer, tau=tau,
-                             progress=False)
+                             seed=seed, progress=False)  # the seed draws RRM's filtered half: a new draw per seed
         aug = [r for r, k in zip(aug, f['kept']) if k]
     return aug, made
 
@@ -116,8 +116,15 @@ def cue_metrics(scorer,  # a trained model (scorer protocol or pairwise)
 
 # %% ../nbs/10a_stress.ipynb #4d1642e0
 STRESS_COLUMNS = ['recipe', 'cue', 'strength', 'rho', 'seed', 'split', 'clean_acc', 'reversed_acc', 'flip_share',
-                  'shift_over_margin', 'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept']
+                  'shift_over_margin', 'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept', 'n_scored']
 SPLITS = {'test': ('clean', 'reversed'), 'validation': ('val_clean', 'val_reversed')}
+
+def _scored(clean, reversed_, exclude: set, seed: int) -> tuple:
+    "The (clean, reversed) pairs whose prompt is not in `exclude` (the two splits hold the same pairs, in order)."
+    if not exclude: return clean, reversed_
+    keep = [i for i, p in enumerate(clean['prompt']) if text_of(p) not in exclude]
+    if not keep: raise ValueError(f'stress_test: every scored pair of seed {seed} has an excluded prompt')
+    return clean.select(keep), reversed_.select(keep)
 
 def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
                 cues: Sequence[str] = ('signoff', 'markdown', 'verbosity'),  # cue kinds (crome.demo.CUES)
@@ -134,6 +141,7 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
                 split: str = 'test',  # 'test' (clean / reversed) or 'validation' (val_clean / val_reversed)
                 verdicts: bool = False,  # add per-pair 0/1 columns clean_correct / reversed_correct
                 augment_kw: dict | None = None,  # recipe -> extra `augment` arguments (ablations)
+                exclude_prompts: Collection[str] = (),  # prompt texts never scored (e.g. another experiment's test)
                 progress: bool = True) -> pd.DataFrame:
     "One row per (recipe, cue, strength, rho, seed): accuracies on clean and reversed splits and the cue's pull."
     from crome.demo import make_demo, CueSpec
@@ -144,6 +152,7 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
     out = []
     for cue, strength, rho, seed in tqdm(grid, disable=not progress, desc='stress'):
         d = make_demo(n, tasks=tasks, cues=[CueSpec(cue, rho, strength)], seed=seed)
+        scored = _scored(*(d[s] for s in SPLITS[split]), exclude=set(exclude_prompts), seed=seed)
         budget = round(budget_factor * len(d['train']))
         base = None
         if filter and any(AUGMENTATION[r] for r in recipes):
@@ -153,9 +162,9 @@ def stress_test(recipes: Sequence[str] = ('vanilla', 'rrm', 'crome'),
                                      base if AUGMENTATION[recipe] else None, tau, (augment_kw or {}).get(recipe))
             # the filter's baseline is the vanilla recipe's model (same rows, trainer and seed): train it once
             model = base if recipe == 'vanilla' and base is not None else trainer(rows, recipe, seed)
-            met = cue_metrics(model, *(d[s] for s in SPLITS[split]), verdicts=verdicts)
+            met = cue_metrics(model, *scored, verdicts=verdicts)
             out.append(dict(recipe=recipe, cue=cue, strength=strength, rho=rho, seed=seed, split=split,
                             filtered=base is not None and bool(AUGMENTATION[recipe]), **met,
-                            **{k: info[k] for k in ('n_train', 'n_augmented', 'n_kept')}))
+                            **{k: info[k] for k in ('n_train', 'n_augmented', 'n_kept')}, n_scored=len(scored[0])))
     cols = STRESS_COLUMNS + (['clean_correct', 'reversed_correct'] if verdicts else [])
     return pd.DataFrame(out, columns=cols)
