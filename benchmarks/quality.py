@@ -18,9 +18,11 @@ RRM's augmentation, and a generator family never both trains and tests (METHOD.m
 scored them under Chat; `--resummarise JSON --drop-subset gsm8k-prompt-match` removes them from such a file.
 Section accuracy with intervals (the five training seeds score the same test pairs: seeds and pairs are
 resampled crossed) against two untrained baselines (longer answer wins; prompt-answer cosine);
-a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table). The eval-role
-robustness suite (accuracy drop, micro-averaged; interval over seeds and pairs, a pair's transformations resampled
-together) and Best-of-N on GSM8K test questions (eval-role pools) beside it. The results record, per seed and
+a section ranks recipes only where some recipe is significantly above both (crome.stats.power_table; the pooled
+section also above the better baseline of each section). The eval-role robustness suite (accuracy drop,
+micro-averaged; interval over seeds and pairs, a pair's transformations resampled together) and Best-of-N on GSM8K
+test questions (eval-role pools; the pick's 0/1 per question stored, for intervals over seeds and questions)
+beside it. The results record, per seed and
 recipe, the augmented rows made and kept and the rows trained on (`real_training`), and every warning of the
 data-building steps with its count (`real_warnings`: e.g. GSM8K solutions left out for want of an arithmetic slip).
 
@@ -213,7 +215,8 @@ def part_b(a, trainer) -> dict:
         inst = robustness_instances(models | baselines, test.select(rob_idx), seed=seed)
         rob.append(robustness_table(inst, n_boot=0).drop(columns=['drop_low', 'drop_high']).assign(seed=seed))
         rob_pairs += robustness_pair_records(inst, seed)
-        bon.append(best_of_n(models | baselines, pools, ns=(1, 2, 4, 8), seeds=(seed,)).assign(train_seed=seed))
+        bon.append(best_of_n(models | baselines, pools, ns=(1, 2, 4, 8), seeds=(seed,), verdicts=True)
+                   .assign(train_seed=seed))
         print(f'  [B] seed {seed}: {time.time() - t0:.0f} s', flush=True)
     power, diffs = summarise_b(per_seed, list(baselines), a.n_boot)
     R = pd.concat(rob, ignore_index=True)

@@ -239,7 +239,9 @@ def real(q) -> list[str]:
             "RewardBench's Avg (the mean of the section accuracies)._", '']
     power = P.groupby('section', sort=False).has_power.first()
     for s, hp in power.items():
-        if hp:
+        if s == POOLED and 'vs_best_baseline' in P:
+            out.append(_pooled_power_line(P[P.section == s], hp))
+        elif hp:
             above = ', '.join(NAMES.get(m, m) for m in P[(P.section == s) & P.above_baselines].model)
             out.append(f'- {s}: {above} significantly above both untrained baselines: this section can rank recipes.')
         else:
@@ -268,7 +270,7 @@ def real(q) -> list[str]:
                                                                                               R.drop_high)]})), '']
     out += _robustness_goal(R)
     B = pd.DataFrame(q['real_bon'])
-    b = B.groupby(['model', 'n']).accuracy.mean().unstack('n').round(3)
+    b, bon_diffs = _bon_table(B)
     ref = B.groupby('n')[['random_acc', 'oracle_acc']].mean().round(3)
     b.loc['random pick'] = ref.random_acc; b.loc['best possible (pass@N)'] = ref.oracle_acc
     b.index = [NAMES.get(i, i) for i in b.index]
@@ -277,9 +279,41 @@ def real(q) -> list[str]:
     left = (f' (of the first {n_bon}: {n_bon - q["real_n_bon_pools"]} have no arithmetic slip to make and are left '
             'out)' if n_bon and n_bon > q['real_n_bon_pools'] else '')
     out += [f"Best-of-N on {q['real_n_bon_pools']} GSM8K test questions{left} (8 candidates: 2 right, 6 with an "
-            'arithmetic slip; decorations drawn alike for both), accuracy of the pick:', '',
-            md(b.reset_index(names='model')), '']
+            'arithmetic slip; decorations drawn alike for both), accuracy of the pick'
+            + (' with a 95% interval over seeds and questions:' if bon_diffs else
+               ' (mean over seeds; this file stores no per-question picks, so no intervals: rerun quality.py):'), '',
+            md(b.reset_index(names='model')), ''] + bon_diffs
     return out
+
+
+def _pooled_power_line(G: pd.DataFrame, has_power: bool) -> str:
+    "The pooled section's power: above both baselines pooled AND above the better baseline of each section."
+    best = G.best_baseline.dropna().iloc[0]
+    if has_power:
+        above = ', '.join(NAMES.get(m, m) for m in G[G.above_baselines].model)
+        return (f'- {POOLED}: {above} significantly above both untrained baselines and above the better of them in '
+                f'each section ({best:.3f}): this section can rank recipes.')
+    cols = {'vs_length_low', 'vs_cosine_low'}
+    pooled_only = G[(G.vs_length_low > 0) & (G.vs_cosine_low > 0)].model if cols <= set(G) else []
+    why = (f" ({', '.join(NAMES.get(m, m) for m in pooled_only)} above each baseline pooled only because each baseline "
+           'fails a different section)' if len(pooled_only) else '')
+    return (f'- {POOLED}: no recipe is significantly above the better untrained baseline of each section (accuracy '
+            f'{best:.3f}){why}: **this section cannot rank recipes** at this model size.')
+
+
+def _bon_table(B: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    "Best-of-N accuracy per (model, N), with 95% intervals and Crome's paired differences where picks are stored."
+    if 'correct' not in B:
+        return B.groupby(['model', 'n']).accuracy.mean().unstack('n').round(3).astype(object), []
+    from crome.stats import bootstrap_ci, paired_diff_ci, verdict
+    arrs = {k: [list(r) for r in g.sort_values('train_seed').correct] for k, g in B.groupby(['model', 'n'], sort=False)}
+    t = pd.DataFrame([{'model': m, 'n': n, 'acc': ci(*bootstrap_ci(v))} for (m, n), v in arrs.items()])
+    t = t.pivot(index='model', columns='n', values='acc').reindex(B.model.unique())
+    top = int(B.n.max())
+    lines = [f"- N={top}: {verdict(paired_diff_ci(arrs[('crome', top)], arrs[(o, top)]), f'Crome - {NAMES.get(o, o)}')}"
+             for o in B.model.unique() if o != 'crome' and ('crome', top) in arrs]
+    return t, (['Paired differences at the largest N (same questions, seeds and candidate orders):', ''] + lines + ['']
+               if lines else [''])
 
 
 def fidelity(f) -> list[str]:

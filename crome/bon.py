@@ -118,6 +118,7 @@ def best_of_n(scorers,  # a scorer or {name: scorer}
               ns: Sequence[int] = (1, 2, 4, 8),  # sample sizes N
               seeds: Sequence[int] = (0, 1, 2),  # one shuffle of every pool per seed
               methods: Sequence[str] | None = None,  # 'argmax' / 'knockout' (default: argmax BT, knockout pairwise)
+              verdicts: bool = False,  # also a `correct` column: the pick's 0/1 per pool (for intervals over pools)
              ) -> pd.DataFrame:
     "Accuracy of the picked candidate per (model, method, n, seed), with random-pick and pass@N references."
     models, pools = as_models(scorers), _pools(pools)
@@ -139,8 +140,9 @@ def best_of_n(scorers,  # a scorer or {name: scorer}
                     if me not in ('argmax', 'knockout'):
                         raise ValueError(f"method must be 'argmax' or 'knockout', got {me!r}")
                     picks = _argmax_picks(r, bounds, samples) if me == 'argmax' else _knockout(m, pools, samples)
+                    ok = [int(bool(p['correct'][i])) for p, i in zip(pools, picks)]
                     out.append(dict(model=name, method=me, n=int(n), seed=int(seed), n_prompts=len(pools),
-                                    accuracy=float(np.mean([p['correct'][i] for p, i in zip(pools, picks)])),
-                                    random_acc=float(np.mean([c.mean() for c in corr])),
-                                    oracle_acc=float(np.mean([c.any() for c in corr]))))
+                                    accuracy=float(np.mean(ok)), random_acc=float(np.mean([c.mean() for c in corr])),
+                                    oracle_acc=float(np.mean([c.any() for c in corr])))
+                               | ({'correct': ok} if verdicts else {}))
     return pd.DataFrame(out)

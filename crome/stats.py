@@ -94,9 +94,26 @@ def clustered_ci(values,  # per seed, one array of per-instance values (or a sin
     return bootstrap_ci(arrs, level, n_boot, seed, pairs=[0] * len(arrs))
 
 # %% ../nbs/10c_stats.ipynb #1c9e1cef
+def _best_baseline_rows(per_seed, pooled: str, baselines, out: list, n_boot: int):
+    "Add vs_best_baseline [low] to the pooled rows: the reference takes, per section, the baseline better there."
+    parts = [s for s in per_seed[0] if s != pooled]
+    bs = [b for b in baselines if b in per_seed[0].get(pooled, {})]
+    if len(bs) < 2 or not parts or sum(len(per_seed[0][s][bs[0]]) for s in parts) != len(per_seed[0][pooled][bs[0]]):
+        return  # one baseline (nothing to choose), or sections that do not partition the pooled pairs
+    best = {s: max(bs, key=lambda b: np.mean([x[s][b].mean() for x in per_seed])) for s in parts}
+    cat = lambda pick: [np.concatenate([x[s][pick(s)] for s in parts]) for x in per_seed]  # noqa: E731
+    ref = cat(best.get)
+    for row in out:
+        if row['section'] != pooled: continue
+        d = paired_diff_ci(cat(lambda s: row['model']), ref, n_boot=n_boot)
+        row |= dict(vs_best_baseline=d[0], vs_best_baseline_low=d[1], best_baseline=float(np.mean(ref)),
+                    best_baseline_by_section=best)
+
 def power_table(per_seed: Sequence[dict],  # one `section_correct` result per training seed (same test pairs)
                 baselines: Sequence[str] = ('length', 'cosine'),  # model names of the untrained baselines
-                n_boot: int = 2000) -> pd.DataFrame:
+                n_boot: int = 2000,
+                pooled: str = 'All pairs (pooled)',  # the section holding every pair (`crome.evaluate.POOLED`)
+               ) -> pd.DataFrame:
     "Per (section, model): accuracy [CI], difference from each baseline [CI], and whether the section has power."
     out = []
     for sec in per_seed[0]:
@@ -110,9 +127,12 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
                     d = paired_diff_ci(a, [s[sec][b] for s in per_seed], n_boot=n_boot)
                     row[f'vs_{b}'], row[f'vs_{b}_low'] = d[0], d[1]
             out.append(row)
+    _best_baseline_rows(per_seed, pooled, baselines, out, n_boot)
     df = pd.DataFrame(out)
-    lows = [c for c in df.columns if c.endswith('_low') and c.startswith('vs_')]
-    df['above_baselines'] = (df[lows] > 0).all(axis=1) & ~df.model.isin(baselines) if lows else False
+    lows = [f'vs_{b}_low' for b in baselines if f'vs_{b}_low' in df]
+    above = (df[lows] > 0).all(axis=1) if lows else pd.Series(False, index=df.index)
+    if 'vs_best_baseline_low' in df: above &= ~(df.vs_best_baseline_low <= 0)  # NaN: not the pooled section
+    df['above_baselines'] = above & ~df.model.isin(baselines)
     df['has_power'] = df.groupby('section').above_baselines.transform('any')
     return df
 

@@ -250,3 +250,30 @@ def test_results_md_names_the_files_changed_since_a_results_commit():
     many = results_md.changed_note(c, ['crome/_modidx.py'] + [f'crome/m{i}.py' for i in range(4)])
     assert '`crome/m2.py` and 2 more differ' in many and 'm3' not in many and '_modidx' not in many
     assert results_md.code_changed('HEAD') == [] and results_md.code_changed('0' * 40) is None
+
+
+def test_results_md_bon_intervals_and_paired_differences():
+    results_md = pytest.importorskip('results_md')
+    rng = np.random.default_rng(0)
+    rows = [dict(model=m, n=n, train_seed=s, accuracy=0.0, random_acc=0.25, oracle_acc=1.0,
+                 correct=(rng.random(60) < (0.9 if m == 'crome' else 0.3)).astype(int).tolist())
+            for m in ('vanilla', 'crome') for n in (1, 8) for s in range(5)]
+    B = pd.DataFrame(rows)
+    t, lines = results_md._bon_table(B)
+    m, lo, hi = bootstrap_ci([r['correct'] for r in rows if r['model'] == 'crome' and r['n'] == 8])
+    assert t.loc['crome', 8] == f'{m:.3f} [{lo:.3f}, {hi:.3f}]' and lo < m < hi
+    assert len(lines) == 4 and 'Crome - vanilla' in lines[2] and '(significant)' in lines[2]
+    old, none = results_md._bon_table(B.drop(columns='correct').assign(accuracy=0.5))
+    assert none == [] and old.loc['crome', 8] == 0.5
+
+
+def test_results_md_pooled_power_needs_the_better_baseline_per_section():
+    results_md = pytest.importorskip('results_md')
+    G = pd.DataFrame([dict(model='crome', vs_length_low=0.03, vs_cosine_low=0.01, vs_best_baseline_low=-0.05,
+                           best_baseline=0.546, above_baselines=False),
+                      dict(model='length', vs_length_low=None, vs_cosine_low=-0.08, vs_best_baseline_low=-0.2,
+                           best_baseline=0.546, above_baselines=False)])
+    line = results_md._pooled_power_line(G, False)
+    assert 'cannot rank recipes' in line and '0.546' in line and 'Crome above each baseline pooled only' in line
+    ok = results_md._pooled_power_line(G.assign(above_baselines=[True, False]), True)
+    assert 'Crome significantly above both' in ok and 'can rank recipes' in ok
