@@ -9,7 +9,7 @@ For every cue kind of `crome.demo.CUES`: make the demo (n pairs, one planted cue
 plus the rejects by reason and the fidelity table per generator. Writes benchmarks/results/fidelity.json (commit and
 dirty flag, command, config, seeds, device, library versions, wall time: `common.run_meta`).
 
-    python benchmarks/fidelity.py [--n 1600] [--seeds 0]
+    python benchmarks/fidelity.py [--n 1600] [--seeds 0 1 2 3 4]
 """
 import argparse, json, time, warnings
 from collections import Counter
@@ -56,7 +56,7 @@ def measure(kind: str, n: int, seed: int) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--n', type=int, default=1600)
-    ap.add_argument('--seeds', type=int, nargs='+', default=[0])
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])  # >= 5 seeds (METHOD 7)
     ap.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'fidelity.json'))
     a = ap.parse_args()
     t0 = time.time()

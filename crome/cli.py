@@ -152,19 +152,29 @@ def column_map(columns) -> dict:
     return out
 
 # %% ../nbs/13_cli.ipynb #9ba53219
+def _rubricate_shard(ds, idx: range, oracle):
+    "Rubrics for this shard's pairs only (the other pairs' causal edits are other shards' work: no repeated calls)."
+    from crome.rubrics import rubricate
+    part = rubricate(ds.select(idx), oracle=oracle) if len(idx) else None
+    rub, err = [None] * len(ds), [''] * len(ds)
+    if part is not None: rub[idx.start:idx.stop], err[idx.start:idx.stop] = part['rubric'], part['rubric_error']
+    ds = ds.remove_columns([c for c in ('rubric', 'rubric_error') if c in ds.column_names])
+    return ds.add_column('rubric', rub).add_column('rubric_error', err)
+
 def cmd_augment(a) -> int:
-    "`crome augment`: rubrics and augmentation of a pairs file."
+    "`crome augment`: rubrics and augmentation of a pairs file (of one shard of it: --shard / --num-shards)."
     from crome.data import load_pairs
     from crome.oracle import is_offline
-    from crome.rubrics import rubricate
+    from crome.augment_base import shard_range
     from crome.neutrals import augment, BORROWING_KINDS
     ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop', empty_response_ok=a.allow_empty)
     borrow = [k for k in a.kinds if k in BORROWING_KINDS]
     if len(ds) < 2 and borrow:  # before the oracle is asked anything
         raise ValueError(f"{a.data}: --kinds {' '.join(borrow)} need at least 2 pairs (they borrow prompts or answers "
                          f'from other pairs) and the file has {len(ds)}: add pairs, or pass --kinds causal (or para)')
+    idx = shard_range(len(ds), a.shard, a.num_shards)  # a bad --shard fails here, before any oracle call
     oracle = _oracle(a)
-    if 'causal' in a.kinds: ds = rubricate(ds, oracle=oracle)
+    if 'causal' in a.kinds: ds = _rubricate_shard(ds, idx, oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     rej = out.with_name(out.stem + '_rejects.csv')
@@ -204,7 +214,14 @@ def model_mode(path: str | Path, mode: str | None = None) -> str:
     "The mode of a model folder written by `crome train` ('frozen' or 'finetune'); a one-line error if it is not one."
     p = Path(path)
     if not p.is_dir(): raise FileNotFoundError(f'{p}: no such model folder (train one with `crome train --out {p}`)')
-    found = 'frozen' if (p / 'head.safetensors').exists() else 'finetune' if (p / 'model').is_dir() else None
+    from crome.stages import TRAIN_META
+    has = {'frozen': (p / 'head.safetensors').exists(), 'finetune': (p / 'model').is_dir()}
+    meta = json.loads((p / TRAIN_META).read_text()) if (p / TRAIN_META).exists() else {}
+    found = meta.get('mode') if has.get(meta.get('mode')) else None  # what `crome train` last wrote there
+    if found is None and all(has.values()):
+        raise ValueError(f'{p} holds both a frozen head and a fine-tuned model, and no {TRAIN_META} says which was '
+                         'trained last: retrain into an empty folder')
+    found = found or next((k for k, v in has.items() if v), None)
     if found is None:
         raise FileNotFoundError(f'{p}: not a crome model folder (expected head.safetensors from a frozen fit or '
                                 'model/ from fine-tuning, as `crome train` writes)')
@@ -218,9 +235,9 @@ def cmd_eval(a) -> int:
     from crome.config import load_config
     from crome.pipeline import load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
-    from crome.stages import TRAIN_META
+    from crome.stages import TRAIN_META, model_settings
     mode = model_mode(a.model, a.mode)
-    cfg = load_config(None, **{'train.mode': mode})
+    cfg = load_config(None, **{'train.mode': mode, **model_settings(Path(a.model), mode)})  # as it was trained
     ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty)
     prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
     if not len(prefs):

@@ -25,12 +25,19 @@ def http_logging(verbose: bool = False):  # True: one log line per HTTP request 
     "Quiet the oracle client's request logs (warnings only), or show them with `--verbose`."
     for name in HTTP_LOGGERS: logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
+_ENV_NUMBERS = {'max_concurrency': int, 'timeout': float, 'max_retries': int}
+
+def _env_value(key: str, text: str):
+    "An environment variable's text as its setting's type (the config is strict); text that is no number stays text."
+    try: return _ENV_NUMBERS[key](text) if key in _ENV_NUMBERS else text
+    except ValueError: return text  # the config check then names the variable: 'CROME_ORACLE_TIMEOUT: Input ...'
+
 def oracle_settings(a,  # parsed arguments (flags not given are None)
                     env: dict | None = None,  # mapping to read instead of os.environ
                    ) -> dict:
     "`{config key: (value, where it came from)}`: the CROME_ORACLE_* variables, then the --oracle-* flags (they win)."
     env = os.environ if env is None else env
-    out = {f'oracle.{k}': (env[v], v) for v, k in ORACLE_ENV.items() if env.get(v)}
+    out = {f'oracle.{k}': (_env_value(k, env[v]), v) for v, k in ORACLE_ENV.items() if env.get(v)}
     out |= {f'oracle.{k}': (getattr(a, f), '--' + f.replace('_', '-')) for f, k in ORACLE_FLAGS.items()
             if getattr(a, f, None) is not None}
     if getattr(a, 'oracle_local', None):

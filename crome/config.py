@@ -16,7 +16,7 @@ __all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'Augme
            'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
-class _Strict(BaseModel): model_config = ConfigDict(extra='forbid')
+class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
 
 class CueConfig(_Strict):
     kind: Literal[CUES] = 'signoff'  # any cue of crome.demo.CUES
@@ -31,6 +31,19 @@ class DataConfig(_Strict):
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
     test_fraction: float = Field(0.25, gt=0, lt=1)
+
+    @model_validator(mode='after')
+    def _used(self):  # nothing set is silently ignored
+        bad = {k: v for k, v in self.tasks.items() if not v >= 0}
+        if bad or not sum(self.tasks.values()) > 0:
+            raise ValueError(f'tasks: shares must be >= 0 with a positive total, got {self.tasks}')
+        named, f = ('demo', 'hh-rlhf', 'pandalm', 'gsm8k'), type(self).model_fields
+        stray = [k for k in ('tasks', 'cues') if self.source != 'demo' and getattr(self, k) != f[k].default]
+        stray += ['columns'] if self.columns and self.source in named else []
+        if stray:
+            raise ValueError(f"{', '.join(stray)} set, but source {self.source!r} does not use it (tasks, cues: the "
+                             'demo; columns: a file of pairs or a Hugging Face name): remove it or change the source')
+        return self
 
 ORACLE_TRANSPORT = ('api_key_env', 'max_concurrency', 'batch_size', 'timeout', 'max_retries', 'backoff', 'preflight')
 
@@ -53,8 +66,9 @@ class OracleConfig(_Strict):
     @model_validator(mode='after')
     def _complete(self):
         if self.backend is None and self.url: self.backend = 'openai'
-        if self.backend is None:
-            stray = [k for k in ('model', 'api_key_env', 'gguf_file') if getattr(self, k)]
+        if self.backend is None:  # offline: a setting that shapes the oracle's answers would be ignored: an error
+            f, keep = type(self).model_fields, {'backend', 'url', *ORACLE_TRANSPORT} - {'api_key_env'}
+            stray = [k for k in f if k not in keep and getattr(self, k) != f[k].default]  # transport: harmless
             if stray: raise ValueError(f"{', '.join(stray)} set but no url: set oracle.url (a server) or "
                                        "oracle.backend: transformers (a local model), or remove them")
         elif self.backend == 'openai' and not (self.url and self.model):
@@ -114,7 +128,8 @@ class RunConfig(_Strict):
     @field_validator('name')
     @classmethod
     def _name(cls, v):
-        if not v or '/' in v: raise ValueError('name must be a non-empty folder name')
+        if not v or '/' in v or '\\' in v or v in ('.', '..'):
+            raise ValueError(f'name must be one folder name (no /, not . or ..), got {v!r}')
         return v
 
     @property

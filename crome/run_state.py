@@ -107,10 +107,14 @@ def provenance() -> dict:
 # %% ../nbs/12a_run_state.ipynb #c2dbb724
 class Run:
     "A run directory with per-stage keys in `state.json`."
+    MARK = '.crome-run'  # written first: a folder without it (or state.json) and with files is not a run's
     def __init__(self, cfg: RunConfig):
         self.cfg, self.dir = cfg, cfg.run_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.dir / 'state.json'
+        self.state_path, mark = self.dir / 'state.json', self.dir / self.MARK
+        if not (self.state_path.exists() or mark.exists()) and self.dir.is_dir() and any(self.dir.iterdir()):
+            raise ValueError(f'{self.dir} holds files and is not a crome run folder (no {self.MARK}): a run replaces '
+                             'files in its folder, so it takes a new or empty one (name / out_dir / --out)')
+        self.dir.mkdir(parents=True, exist_ok=True); mark.touch()  # this folder is a crome run's from now on
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.ran, self.skipped, self.planned = [], [], {}
 

@@ -16,11 +16,23 @@ from .run_state import Run, _load, _save
 
 # %% auto #0
 __all__ = ['RECIPE_DATA', 'TRAIN_META', 'build_data', 'test_splits', 'build_augmented', 'filter_sets', 'Embeddings',
-           'frozen_history', 'train_one', 'load_model', 'accuracy_table']
+           'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:
-    "Train and test splits for the run's data source."
+    "Train and test splits for the run's data source (none of them empty)."
+    return _nonempty(_build_data(cfg), cfg.data)
+
+def _nonempty(splits: dict, dc) -> dict:
+    "The splits, or a one-line error naming the empty one (a later stage would fail on it with a datasets error)."
+    empty = [k for k, v in splits.items() if len(v) == 0]
+    if empty:
+        sizes = ', '.join(f'{k} {len(v)}' for k, v in splits.items())
+        raise ValueError(f'data {dc.source}: the {" and ".join(empty)} split has 0 pairs ({sizes}; test_fraction '
+                         f'{dc.test_fraction}, split by prompt): a run needs more pairs, or distinct prompts')
+    return splits
+
+def _build_data(cfg: RunConfig) -> dict:
     from crome import data as D
     dc = cfg.data
     if dc.source == 'demo':
@@ -113,6 +125,7 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
     "Train one recipe on `ds` with the run's budget; save it to `out` (with `TRAIN_META`); return the model."
     tc = cfg.train
     kw = {} if tc.lambda_tie is None else {'lambda_tie': tc.lambda_tie}
+    _drop_other_mode(out, tc.mode)
     if tc.mode == 'frozen':
         from crome.frozen_fit import fit_frozen
         m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
@@ -126,9 +139,29 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
         m = train_reward_model(ds, recipe=recipe, config=tcfg)
         (out / 'history.json').write_text(json.dumps(m.history))
     meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
+                max_length=tc.max_length, backbone=tc.backbone,
                 rows=m.train_rows, rows_given=len(ds))  # rows: what the recipe trained on (ties left out or not)
     (out / TRAIN_META).write_text(json.dumps(meta, indent=1))
     return m
+
+def _drop_other_mode(out: Path, mode: str):
+    "Before training into `out`: remove the other mode's saved model, which a later eval could pick up instead."
+    import shutil
+    from crome.frozen import FrozenRewardModel
+    if mode == 'frozen' and (out / 'model').is_dir(): shutil.rmtree(out / 'model')
+    if mode != 'frozen':
+        for f in ('head.safetensors', FrozenRewardModel.META): (out / f).unlink(missing_ok=True)
+
+def model_settings(out: Path, mode: str) -> dict:
+    "Config overrides that reload the model in `out` as it was trained: its max length, a frozen head's backbone."
+    from crome.frozen import FrozenRewardModel
+    from crome.model import RewardModel
+    f = out / FrozenRewardModel.META if mode == 'frozen' else out / 'model' / RewardModel.META
+    meta = json.loads(f.read_text()) if f.exists() else {}
+    got = {'train.max_length': meta['max_length']} if meta.get('max_length') else {}
+    if mode == 'frozen' and meta.get('backbone') and Path(meta['backbone']).is_dir():
+        got['train.backbone'] = meta['backbone']  # else the default encoder, which the head's fingerprint checks
+    return got
 
 def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):
     "Reload a model saved by `train_one`."

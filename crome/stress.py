@@ -116,7 +116,8 @@ def cue_metrics(scorer,  # a trained model (scorer protocol or pairwise)
 
 # %% ../nbs/10a_stress.ipynb #4d1642e0
 STRESS_COLUMNS = ['recipe', 'cue', 'strength', 'rho', 'seed', 'split', 'clean_acc', 'reversed_acc', 'flip_share',
-                  'shift_over_margin', 'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept', 'n_scored']
+                  'shift_over_margin', 'cue_shift', 'clean_margin', 'filtered', 'n_train', 'n_augmented', 'n_kept',
+                  'n_scored']
 SPLITS = {'test': ('clean', 'reversed'), 'validation': ('val_clean', 'val_reversed')}
 
 def _scored(clean, reversed_, exclude: set, seed: int) -> tuple:

@@ -48,11 +48,7 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
     meta = json.loads((tmp_path / 'm' / 'crome_train.json').read_text())
     assert (meta['recipe'], meta['rows'], meta['rows_given']) == ('vanilla', 2, 3)
     assert json.loads((tmp_path / 'm' / 'crome_frozen.json').read_text())['max_length'] == 32  # review item 13
-    import crome.pipeline as P
-    real = P.Embeddings.__init__
-    def tiny(self, cfg, path):
-        cfg.train.backbone = str(bb); cfg.train.max_length = 32; real(self, cfg, path)
-    monkeypatch.setattr(P.Embeddings, '__init__', tiny)
+    # eval reloads the head with the backbone and max length it was trained with (from the folder, no flags)
     assert main(['eval', '--model', str(tmp_path / 'm'), '--data', str(data), '--no-robustness', *cols]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ['model', 'recipe', 'seed'] and table[1].split()[1:3] == ['vanilla', '0'], table
@@ -60,6 +56,27 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
     acc = res['accuracy'][0]
     assert (acc['n'], acc['ties']) == (2, 1) and not (Path.cwd() / 'eval.json').exists()  # the tie is not a preference
     assert res['meta']['mode'] == 'frozen' and res['meta']['provenance']['device']  # what, where, with what
+
+
+def test_eval_scores_the_model_trained_last_as_it_was_trained(tmp_path, monkeypatch):
+    "Review: a frozen head left from an earlier `crome train` was scored instead of the fine-tuned model; and eval "
+    "loaded a fine-tuned model with the default max length instead of its own."
+    import crome.pipeline as P
+    data = tmp_path / 'd.jsonl'
+    data.write_text(''.join(json.dumps({'prompt': f'q{i}', 'chosen': 'yes ' * i, 'rejected': 'no'}) + '\n'
+                            for i in range(1, 4)))
+    m = tmp_path / 'm'
+    base = ['train', '--data', str(data), '--out', str(m), '--backbone', str(tiny_backbone(tmp_path)),
+            '--steps', '2', '--batch-size', '2']
+    assert main([*base, '--max-length', '32']) == 0 and model_mode(m) == 'frozen'
+    assert main([*base, '--mode', 'finetune', '--max-length', '24']) == 0
+    assert not (m / 'head.safetensors').exists() and model_mode(m) == 'finetune'
+    seen, real = {}, P.load_model
+    monkeypatch.setattr(P, 'load_model', lambda cfg, *a: seen.setdefault('cfg', cfg) and real(cfg, *a))
+    assert main(['eval', '--model', str(m), '--data', str(data), '--no-robustness']) == 0
+    assert json.loads((m / 'eval.json').read_text())['meta']['mode'] == 'finetune'
+    assert seen['cfg'].train.max_length == 24 and json.loads((m / 'crome_train.json').read_text())['max_length'] == 24
+    assert main([*base, '--max-length', '32']) == 0 and not (m / 'model').exists() and model_mode(m) == 'frozen'
 
 
 def test_eval_errors_are_one_line(tmp_path, capsys):
@@ -152,3 +169,21 @@ def test_help_texts_and_defaults():  # review item 16
         r = run_py('-m', 'crome', cmd, '--help')
         flat = ' '.join(r.stdout.split())
         assert r.returncode == 0 and all(t in flat for t in texts), (cmd, r.stdout)
+
+
+def test_sharded_augment_rubricates_only_its_shard(tmp_path, monkeypatch, capsys):
+    "Review: every shard wrote rubrics for every pair (N shards -> N x the oracle's rubric calls)."
+    import crome.rubrics as R
+    seen, real = [], R.rubricate
+    monkeypatch.setattr(R, 'rubricate', lambda ds, **k: seen.append(list(ds['prompt'])) or real(ds, **k))
+    data = tmp_path / 'd.jsonl'
+    data.write_text(''.join(json.dumps({'prompt': f'Name a fruit, {i}.', 'chosen': 'An apple.', 'rejected': 'A saw.'})
+                            + '\n' for i in range(5)))
+    base = ['augment', '--data', str(data), '--kinds', 'causal', '--num-shards', '2']
+    assert main([*base, '--shard', '2', '--out', str(tmp_path / 'bad.parquet')]) == 2 and seen == []  # before rubrics
+    assert 'need 0 <= shard < num_shards' in capsys.readouterr().err
+    assert main([*base, '--shard', '1', '--out', str(tmp_path / 's1.parquet')]) == 0
+    assert seen == [[f'Name a fruit, {i}.' for i in (2, 3, 4)]]
+    import pandas as pd
+    rows = pd.read_parquet(tmp_path / 's1.parquet')
+    assert set(rows.prompt) <= {f'Name a fruit, {i}.' for i in (2, 3, 4)} and len(rows)
