@@ -63,6 +63,11 @@ def shift_stats(df, normalize: bool = False):
     out['sem'] = np.nan
     return out.reset_index(drop=True)
 
+def _edit_info(attribute, direction) -> str:
+    "' (attribute / direction)' for a hover label, leaving out a missing part (spurious edits have no direction)."
+    parts = [x for x in (attribute, direction) if isinstance(x, str) and x]
+    return f" ({' / '.join(parts)})" if parts else ''
+
 def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
                  normalize: bool = False,  # divide by each model's reward SD (long table only)
                  title: str = SHIFT_TITLE):
@@ -85,13 +90,12 @@ def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
             s = sub[sub.model == m].set_index('edit').reindex(edits[k])
             if s.mean_shift.isna().all(): continue
             err = (1.96 * s['sem']).tolist()
-            info = [f'{a} / {d}' if isinstance(a, str) or isinstance(d, str) else '' for a,
-                    d in zip(s.attribute, s.direction)]
+            info = [_edit_info(a, d) for a, d in zip(s.attribute, s.direction)]
             fig.add_trace(go.Bar(x=edits[k], y=s.mean_shift.tolist(), name=m, legendgroup=m, showlegend=c == 1,
                                  marker_color=colors[m],
                                  error_y=dict(type='data', array=err, visible=not s['sem'].isna().all()),
                                  customdata=np.stack([info, s.get('n', _nans(len(s)))], axis=-1),
-                                 hovertemplate=f'{_E(m)}<br>%{{x}} (%{{customdata[0]}})<br>mean shift %{{y:.3f}}'
+                                 hovertemplate=f'{_E(m)}<br>%{{x}}%{{customdata[0]}}<br>mean shift %{{y:.3f}}'
                                                '<br>n %{customdata[1]}<extra></extra>'),
                           row=1, col=c)
     fig.add_hline(y=0, line_width=1, line_color='black')
