@@ -43,18 +43,15 @@ def _finish(records, report, source, unit, rows, return_report, **kw):
     return (ds, report) if return_report else ds
 
 # %% ../nbs/01_data.ipynb #c493c5ce
-def _map_hint(yours: str, c: str) -> str:
-    "How to map the user's column `yours` onto crome's `c`, in each place a map can be given."
-    return (f"map it with column_map={{'{yours}': '{c}'}} (Python), --columns {c}={yours} (crome train/eval/augment) "
-            f"or data.columns: {{{yours}: {c}}} (a run config)")
-
 def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known: set) -> list[Problem]:
     "One problem per required column missing after the column map, listing the user's own columns."
     out = []
     for c in ('prompt', 'chosen', 'rejected'):
         if c in rec: continue
         near = difflib.get_close_matches(c, [str(k) for k in raw if k not in known], 1, 0.6)
-        hint = f"; did you mean '{near[0]}'? {_map_hint(near[0], c)}" if near else f'; {_map_hint("YOURS", c)}'
+        y = near[0] if near else 'YOURS'  # the hint names each place a column map is given: Python, CLI, run config
+        hint = (f"; did you mean '{y}'?" if near else ';') + (f" map it with column_map={{'{y}': '{c}'}} (Python), "
+                f"--columns {c}={y} (crome train/eval/augment) or data.columns: {{{y}: {c}}} (a run config)")
         out.append(Problem(src, pos, c, f"missing required column '{c}' (columns in the data: "
                            f"{', '.join(map(str, raw)) or 'none'}){hint}", unit))
     return out
