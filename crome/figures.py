@@ -11,8 +11,8 @@ import numpy as np
 from .views import _E
 
 # %% auto #0
-__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'use_small_renderer', 'name_colors', 'shift_stats', 'shift_figure',
-           'robustness_figure', 'best_of_n_figure']
+__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'RUN_FIGURES', 'use_small_renderer', 'name_colors', 'shift_stats',
+           'shift_figure', 'robustness_figure', 'best_of_n_figure', 'run_figure']
 
 # %% ../nbs/11a_figures.ipynb #e3e23be0
 def use_small_renderer(renderer: str = 'plotly_mimetype+notebook_connected') -> str:
@@ -195,3 +195,21 @@ def best_of_n_figure(df,  # `best_of_n(...)`: model, n, seed, accuracy, method
                       legend_title_text='model')
     if (d.n > 0).all(): fig.update_xaxes(type='log', tickvals=sorted(set(d.n)))
     return fig
+
+# %% ../nbs/11a_figures.ipynb #3588c764
+RUN_FIGURES = {'shifts': 'metrics/reward_shifts.csv', 'robustness': 'metrics/robustness.csv'}
+
+def run_figure(run_dir,  # a run folder (`crome run` / `crome demo`)
+               which: str,  # 'shifts' or 'robustness'
+              ):
+    "A run's figure from its metrics file; None, with a printed note, while the file is missing (an unfinished run)."
+    import pandas as pd
+    from pathlib import Path
+    if which not in RUN_FIGURES: raise ValueError(f'which must be one of {sorted(RUN_FIGURES)}, got {which!r}')
+    p = Path(run_dir) / RUN_FIGURES[which]
+    if not p.exists() or not p.stat().st_size:
+        print(f'skipped the {which} figure: {p} does not exist yet (the run is unfinished; `crome report` says '
+              'which stages are left)')
+        return None
+    df = pd.read_csv(p)
+    return shift_figure(df, normalize=True) if which == 'shifts' else robustness_figure(df)
