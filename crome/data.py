@@ -49,8 +49,9 @@ def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known
     for c in ('prompt', 'chosen', 'rejected'):
         if c in rec: continue
         near = difflib.get_close_matches(c, [str(k) for k in raw if k not in known], 1, 0.6)
-        hint = (f"; did you mean '{near[0]}'? map it with column_map={{'{near[0]}': '{c}'}} or --columns {c}={near[0]}"
-                if near else f"; map yours with column_map={{'YOURS': '{c}'}} or --columns {c}=YOURS")
+        y = near[0] if near else 'YOURS'  # the hint names each place a column map is given: Python, CLI, run config
+        hint = (f"; did you mean '{y}'?" if near else ';') + (f" map it with column_map={{'{y}': '{c}'}} (Python), "
+                f"--columns {c}={y} (crome train/eval/augment) or data.columns: {{{y}: {c}}} (a run config)")
         out.append(Problem(src, pos, c, f"missing required column '{c}' (columns in the data: "
                            f"{', '.join(map(str, raw)) or 'none'}){hint}", unit))
     return out

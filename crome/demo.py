@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_demo.ipynb #9c22d6d2
 from __future__ import annotations
-import random
+import math, random
 from dataclasses import dataclass
 from .schema import make_record, to_dataset
 from .data import split_by_prompt
@@ -170,6 +170,14 @@ def _draw_unique(rng, task_fn, hard, seen, tries: int = 50):
     seen.update({c: p, r: p})
     return p, c, r
 
+def _check_shares(tasks: dict) -> list[float]:
+    "The task shares as floats; a ValueError naming the tasks if any is negative, not a number, or all are zero."
+    bad = {t: v for t, v in tasks.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0}
+    if bad: raise ValueError(f'task shares must be finite numbers >= 0; got {bad}')
+    if not sum(tasks.values()): raise ValueError(f'task shares must not all be zero; got {tasks}')
+    return [float(v) for v in tasks.values()]
+
 def make_demo(n: int = 2000,  # pairs in total (before the split)
               tasks: dict | str | None = None,  # task -> share, e.g. {'relevance': .5, 'requested_item': .5}, or a name
               cues=None,  # CueSpec, list of CueSpec/dicts/kind names, or [] for no cue; default: signoff at rho .9
@@ -188,7 +196,7 @@ def make_demo(n: int = 2000,  # pairs in total (before the split)
     cues = _as_cues(cues)
     if len({c.kind for c in cues}) != len(cues): raise ValueError('each cue kind may be planted once')
     rng = random.Random(seed)
-    names = list(tasks); weights = [tasks[t] for t in names]
+    names, weights = list(tasks), _check_shares(tasks)
     recs, seen = [], {}
     for i in range(n):
         task = rng.choices(names, weights)[0]

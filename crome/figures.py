@@ -11,8 +11,8 @@ import numpy as np
 from .views import _E
 
 # %% auto #0
-__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'use_small_renderer', 'name_colors', 'shift_stats', 'shift_figure',
-           'robustness_figure', 'best_of_n_figure']
+__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'RUN_FIGURES', 'use_small_renderer', 'name_colors', 'shift_stats',
+           'shift_figure', 'robustness_figure', 'best_of_n_figure', 'run_figure']
 
 # %% ../nbs/11a_figures.ipynb #e3e23be0
 def use_small_renderer(renderer: str = 'plotly_mimetype+notebook_connected') -> str:
@@ -63,6 +63,11 @@ def shift_stats(df, normalize: bool = False):
     out['sem'] = np.nan
     return out.reset_index(drop=True)
 
+def _edit_info(attribute, direction) -> str:
+    "' (attribute / direction)' for a hover label, leaving out a missing part (spurious edits have no direction)."
+    parts = [x for x in (attribute, direction) if isinstance(x, str) and x]
+    return f" ({' / '.join(parts)})" if parts else ''
+
 def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
                  normalize: bool = False,  # divide by each model's reward SD (long table only)
                  title: str = SHIFT_TITLE):
@@ -85,13 +90,12 @@ def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
             s = sub[sub.model == m].set_index('edit').reindex(edits[k])
             if s.mean_shift.isna().all(): continue
             err = (1.96 * s['sem']).tolist()
-            info = [f'{a} / {d}' if isinstance(a, str) or isinstance(d, str) else '' for a,
-                    d in zip(s.attribute, s.direction)]
+            info = [_edit_info(a, d) for a, d in zip(s.attribute, s.direction)]
             fig.add_trace(go.Bar(x=edits[k], y=s.mean_shift.tolist(), name=m, legendgroup=m, showlegend=c == 1,
                                  marker_color=colors[m],
                                  error_y=dict(type='data', array=err, visible=not s['sem'].isna().all()),
                                  customdata=np.stack([info, s.get('n', _nans(len(s)))], axis=-1),
-                                 hovertemplate=f'{_E(m)}<br>%{{x}} (%{{customdata[0]}})<br>mean shift %{{y:.3f}}'
+                                 hovertemplate=f'{_E(m)}<br>%{{x}}%{{customdata[0]}}<br>mean shift %{{y:.3f}}'
                                                '<br>n %{customdata[1]}<extra></extra>'),
                           row=1, col=c)
     fig.add_hline(y=0, line_width=1, line_color='black')
@@ -191,3 +195,21 @@ def best_of_n_figure(df,  # `best_of_n(...)`: model, n, seed, accuracy, method
                       legend_title_text='model')
     if (d.n > 0).all(): fig.update_xaxes(type='log', tickvals=sorted(set(d.n)))
     return fig
+
+# %% ../nbs/11a_figures.ipynb #3588c764
+RUN_FIGURES = {'shifts': 'metrics/reward_shifts.csv', 'robustness': 'metrics/robustness.csv'}
+
+def run_figure(run_dir,  # a run folder (`crome run` / `crome demo`)
+               which: str,  # 'shifts' or 'robustness'
+              ):
+    "A run's figure from its metrics file; None, with a printed note, while the file is missing (an unfinished run)."
+    import pandas as pd
+    from pathlib import Path
+    if which not in RUN_FIGURES: raise ValueError(f'which must be one of {sorted(RUN_FIGURES)}, got {which!r}')
+    p = Path(run_dir) / RUN_FIGURES[which]
+    if not p.exists() or not p.stat().st_size:
+        print(f'skipped the {which} figure: {p} does not exist yet (the run is unfinished; `crome report` says '
+              'which stages are left)')
+        return None
+    df = pd.read_csv(p)
+    return shift_figure(df, normalize=True) if which == 'shifts' else robustness_figure(df)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_report.ipynb #27f87c4e
 from __future__ import annotations
-import html, json, time
+import html, json, shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
@@ -21,7 +21,7 @@ def _e(x) -> str: return html.escape(str(x))
 # %% auto #0
 __all__ = ['VULN_SHIFT_SD', 'VULN_FLIP', 'SHIFT_KEYS', 'HOW_TO_READ', 'summary_table', 'interval_view', 'robustness_view',
            'flip_table', 'reward_scale', 'normalized_shifts', 'vulnerabilities', 'history_steps', 'section',
-           'write_report', 'fidelity_section', 'build_report']
+           'write_report', 'fidelity_section', 'build_report', 'run_status', 'unfinished_html']
 
 # %% ../nbs/11b_report.ipynb #c93478c3
 def summary_table(acc) -> 'pd.DataFrame':
@@ -152,10 +152,10 @@ def _versions() -> dict:
     return out
 
 def write_report(path: Path, title: str, sections: Sequence[str], config: dict | None = None,
-                 notes: Sequence[str] = ()) -> Path:
+                 notes: Sequence[str] = (), banner: str = '') -> Path:  # banner: HTML right under the title
     "Write a self-contained HTML report (plotly.js embedded once) from section HTML strings."
     import plotly.offline
-    parts = [f'<h1>{_e(title)}</h1>', ''.join(f'<p>{_e(n)}</p>' for n in notes), *sections]
+    parts = [f'<h1>{_e(title)}</h1>', banner, ''.join(f'<p>{_e(n)}</p>' for n in notes), *sections]
     if config is not None: parts.append('<h2>Config</h2><pre>' + _e(json.dumps(config, indent=1)) + '</pre>')
     parts.append('<h2>Versions</h2><pre>' + _e(json.dumps(_versions(), indent=1)) + '</pre>')
     style = ('body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}'
@@ -163,7 +163,8 @@ def write_report(path: Path, title: str, sections: Sequence[str], config: dict |
              '.tbl td,.tbl th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}'
              '.tbl caption{text-align:left;font-weight:bold;padding:4px 0}.how{color:#444;font-size:14px}'
              '.example{border-left:3px solid #ddd;padding-left:10px;margin:12px 0}'
-             '.vuln td{background:#fff3f3}pre{background:#f6f6f6;padding:1em;overflow:auto}')
+             '.vuln td{background:#fff3f3}pre{background:#f6f6f6;padding:1em;overflow:auto}'
+             '.unfinished{border:2px solid #c00;background:#fff3f3;padding:0 1em;margin:1em 0}')
     doc = (f'<!doctype html><html><head><meta charset="utf-8"><title>{_e(title)}</title><style>{style}</style>'
            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>'
            f'<body>{"".join(parts)}</body></html>')
@@ -171,7 +172,8 @@ def write_report(path: Path, title: str, sections: Sequence[str], config: dict |
     return Path(path)
 
 # %% ../nbs/11b_report.ipynb #13a515b3
-def _fig_html(fig) -> str: return f'<div class="fig">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>'
+def _fig_html(fig, div_id: str) -> str:  # a fixed div id (plotly's default is random): rebuilds are byte-identical
+    return f'<div class="fig">{fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)}</div>'
 
 def fidelity_section(run_dir: Path) -> str | None:
     "The counterfactual-fidelity table of the run's Crome augmentation (`crome.verify.fidelity_table`), or None."
@@ -199,7 +201,7 @@ def _histories(d: Path, steps: int | None, names: set | None = None) -> dict:  #
 def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                  config: Mapping | None = None,  # the run's config as a dict (default: run_dir/config.yaml)
                 ) -> Path:
-    "The HTML report of a finished run, from the files in its folder."
+    "The HTML report of a run, from the files in its folder (an unfinished run's says so at the top)."
     import yaml
     from crome import figures as F, train_figures as TF
     d = Path(run_dir)
@@ -236,7 +238,7 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         wide.columns = [f'{m}: {"shift (SD)" if k == "shift_sd" else "flip rate"}' for k, m in wide.columns]
         body = (_table_html(wide, 'mean reward shift in SDs of each model\'s clean rewards, and flip rate')
                 + f'<p>Reward SD on clean answers: {", ".join(f"{_e(m)} {s:.3f}" for m, s in scale.items())}</p>'
-                + _fig_html(F.shift_figure(sh, normalize=True)))
+                + _fig_html(F.shift_figure(sh, normalize=True), 'fig-shifts'))
         secs.append(section('Reward shifts under causal and spurious edits', HOW_TO_READ['shifts'], body, 'shifts'))
     if (d / 'metrics/examples.json').exists():
         ex = json.loads((d / 'metrics/examples.json').read_text())
@@ -245,21 +247,56 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     if rb is not None and len(rb):
         secs.append(section('Robustness to meaning-preserving transformations', HOW_TO_READ['robustness'],
                             _table_html(robustness_view(rb), 'all transformations pooled', index=False)
-                            + _fig_html(F.robustness_figure(rb)), 'robustness'))
+                            + _fig_html(F.robustness_figure(rb), 'fig-robustness'), 'robustness'))
     recipes = tr.get('recipes')  # an older config's files in the same folder are not reported
     names = {f'{r}-s{s}' for r in recipes for s in tr.get('seeds', [0])} if recipes else None
     fid = fidelity_section(d) if recipes is None or 'crome' in recipes else None
     if fid: secs.append(section('Counterfactual fidelity', HOW_TO_READ['fidelity'], fid, 'fidelity'))
     kr = _read(d, 'filter/keep_rates.csv')
     if kr is not None and len(kr) and 'crome' in set(kr['set']) and (recipes is None or 'crome' in recipes):
-        secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'],
-                            _fig_html(TF.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))), 'keep_rates'))
+        kfig = TF.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))
+        secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'], _fig_html(kfig, 'fig-keep-rates'),
+                            'keep_rates'))
     hist = _histories(d, tr.get('steps'), names)
     if hist:
         fig = TF.training_curves_figure(hist)
         fig.update_xaxes(title_text='optimizer step')
-        secs.append(section('Training curves', HOW_TO_READ['curves'], _fig_html(fig), 'curves'))
+        secs.append(section('Training curves', HOW_TO_READ['curves'], _fig_html(fig, 'fig-curves'), 'curves'))
+    st = run_status(d, cfg)
+    budget = f"{tr.get('steps')} steps x {tr.get('batch_size')} pairs per recipe"
+    if st and st['models'] and len(st['models']) == len(st['planned']): budget = f'not trained yet (planned: {budget})'
+    elif st and st['models']: budget += f"; not trained yet: {', '.join(st['models'])}"
+    when = _state(d).get('evaluate', {})
     notes = [f"data: {dc.get('source')}; recipes: {', '.join(tr.get('recipes', []))}; mode: {tr.get('mode')}; "
-             f"{tr.get('steps')} steps x {tr.get('batch_size')} pairs per recipe; seeds {tr.get('seeds')}; "
-             f"report written {time.strftime('%Y-%m-%d %H:%M')}"]
-    return write_report(d / 'report.html', f"crome run: {cfg.get('name', d.name)}", secs, cfg, notes)
+             f"{budget}; seeds {tr.get('seeds')}" + (f"; evaluated {when['finished']}" if 'finished' in when else '')]
+    title = f"crome run: {cfg.get('name', d.name)}" + (' (unfinished)' if st else '')
+    return write_report(d / 'report.html', title, secs, cfg, notes, unfinished_html(st) if st else '')
+
+# %% ../nbs/11b_report.ipynb #6f25bfe8
+def _state(d: Path) -> dict:
+    "The run's `state.json` (crome.run_state: stage name -> key, seconds, finished), in the order stages finished."
+    return json.loads((d / 'state.json').read_text()) if (d / 'state.json').exists() else {}
+
+def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | None:
+    "None for a finished run; else its finished stages, untrained models, whether metrics exist, the command to finish."
+    import yaml
+    d = Path(run_dir); state = _state(d)
+    saved = (yaml.safe_load((d / 'config.yaml').read_text()) if (d / 'config.yaml').exists() else None) or {}
+    tr = (dict(config) if config is not None else saved).get('train') or {}
+    planned = [f'{r}-s{s}' for r in tr.get('recipes') or [] for s in tr.get('seeds') or [0]]
+    models = [n for n in planned if (f'model:{n}' not in state if state else not (d / 'models' / n).is_dir())]
+    metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state)
+    if metrics and not models: return None
+    cmd = f"crome run {shlex.quote(str(d / 'config.yaml'))}"
+    out_dir = Path(saved.get('out_dir') or f"runs/{saved.get('name')}")  # where `crome run` would write
+    if out_dir.resolve() != d.resolve(): cmd += f' --set out_dir={shlex.quote(str(d))}'
+    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, command=cmd)
+
+def unfinished_html(st: dict) -> str:
+    "The box at the top of an unfinished run's report (`run_status`)."
+    done = ', '.join(st['finished']) or 'none (no state.json)'
+    todo = ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
+        [] if st['metrics'] else ['no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or robustness below'])
+    return (f'<div class="unfinished"><h2>This run is unfinished</h2><p>Finished stages: {_e(done)}.</p>'
+            f"<p>Still to do: {_e('; '.join(todo))}.</p><p>Finish it with <code>{_e(st['command'])}</code> "
+            '(finished stages are kept; it writes the full report at the end).</p></div>')

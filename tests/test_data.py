@@ -213,7 +213,13 @@ def test_missing_column_lists_the_users_columns_and_suggests(tmp_path):
     msg = str(err)
     assert "columns in the data: prompt, chosen, better_not" in msg and 'source_id' not in msg and 'kind' not in msg
     err = one_error(jl(tmp_path, [{'prompt': 'Q', 'chosen': 'a', 'rejectd': 'b'}], 'typo.jsonl'))
-    assert "did you mean 'rejectd'" in str(err) and '--columns rejected=rejectd' in str(err)
+    assert "did you mean 'rejectd'" in str(err) and '--columns rejected=rejectd (crome train/eval/augment)' in str(err)
+    assert 'or data.columns: {rejectd: rejected} (a run config)' in str(err)  # `crome run` has no --columns flag
+    err = one_error(jl(tmp_path, [{'prompt': 'Q', 'chosen': 'a', 'zzz': 'b'}], 'own2.jsonl'))
+    assert str(err.problems[0]).endswith(
+        "missing required column 'rejected' (columns in the data: prompt, chosen, zzz); map it with column_map="
+        "{'YOURS': 'rejected'} (Python), --columns rejected=YOURS (crome train/eval/augment) or data.columns: "
+        "{YOURS: rejected} (a run config)")
 
 
 def test_column_map_that_matches_nothing_is_an_error(tmp_path):

@@ -68,6 +68,16 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='unknown task'): make_demo(10, tasks='poetry')
 
 
+def test_bad_task_shares_name_the_task():
+    "A negative / NaN / non-numeric share, or all-zero shares, is a ValueError naming the task and its value."
+    with pytest.raises(ValueError, match="'requested_item': -0.5"):
+        make_demo(10, tasks={'relevance': 1.0, 'requested_item': -0.5})
+    with pytest.raises(ValueError, match="all be zero.*'relevance': 0, 'requested_item': 0"):
+        make_demo(10, tasks={'relevance': 0, 'requested_item': 0})
+    with pytest.raises(ValueError, match="'relevance': nan"): make_demo(10, tasks={'relevance': float('nan')})
+    with pytest.raises(ValueError, match="'relevance': None"): make_demo(10, tasks={'relevance': None})
+
+
 def test_augmentation_never_sees_the_demo_module():
     "The augmentation may not know which cue a testbed planted: its modules must not import crome.demo."
     for mod in ('edits', 'augment_base', 'augment', 'filter', 'rubrics', 'oracle', 'losses', 'train', 'model'):
