@@ -264,9 +264,8 @@ INSPECT_CELLS = [
     "RUN = Path({rel!r})  # the run folder, relative to this notebook (Jupyter runs it from its own folder)\n"
     "if not (RUN / 'config.yaml').exists(): RUN = Path({run!r})  # opened from elsewhere: where it was written\n"
     "browser = PairBrowser.from_run(RUN, kind='causal')\nbrowser",
-    'import pandas as pd\nfrom crome import figures as F\nF.use_small_renderer()\n'
-    "sh = pd.read_csv(RUN / 'metrics/reward_shifts.csv')\nF.shift_figure(sh, normalize=True)",
-    "F.robustness_figure(pd.read_csv(RUN / 'metrics/robustness.csv'))",
+    "from crome import figures as F\nF.use_small_renderer()\nF.run_figure(RUN, 'shifts')  # None while unfinished",
+    "F.run_figure(RUN, 'robustness')",
 ]
 
 def inspect_notebook(run_dir: str | Path, path: str | Path | None = None) -> Path:
@@ -278,8 +277,7 @@ def inspect_notebook(run_dir: str | Path, path: str | Path | None = None) -> Pat
     out = Path(path) if path else d / 'inspect.ipynb'
     run, rel = str(d.resolve()), os.path.relpath(d.resolve(), out.resolve().parent)
     nb.cells = [nbformat.v4.new_markdown_cell(INSPECT_CELLS[0].format(name=d.name))] + [
-        nbformat.v4.new_code_cell(c.format(run=run, rel=rel)) for c in INSPECT_CELLS[1:]
-        if 'metrics/' not in c or (d / c.split("RUN / '")[1].split("'")[0]).exists()]
+        nbformat.v4.new_code_cell(c.format(run=run, rel=rel)) for c in INSPECT_CELLS[1:]]  # figures: once there
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     nbformat.write(nb, out)
     return out
