@@ -446,6 +446,15 @@ def ablation(a) -> list[str]:
                 '`make_demo` draws its pairs in order, so a smaller demo of one seed is a prefix of a larger one and '
                 "these validation pairs overlap the testbed's test pairs. crome_ablation.py now uses seeds 100-104._",
                 '']
+    ex = a['meta'].get('excluded_test_prompts')
+    if ex:
+        old += ['_Validation pairs whose prompt is in one of quality.py\'s test splits were not scored: '
+                + '; '.join(f"{t.replace('_', ' ')} {v['pairs']} of {v['of_pairs']} pairs ({v['prompts']} of "
+                            f"{v['of_prompts']} prompts)" for t, v in ex.items()) + '._', '']
+    elif 'verdicts' in a:
+        old += ["_Validation here shares prompts with quality.py's test splits (demo sets of different seeds draw from "
+                'one prompt space; at n=1200, seeds 100-104 shared 492 of 885 relevance validation pairs\' prompts): '
+                'rerun `crome_ablation.py`, which now leaves those pairs out._', '']
     has_rrm = 'RRM' in recipe
     who = "Crome's and RRM's" if has_rrm else "Crome's"
     cues = a['meta'].get('config', {}).get('cues')
