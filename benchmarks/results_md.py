@@ -295,10 +295,10 @@ def _pooled_power_line(G: pd.DataFrame, has_power: bool) -> str:
                 f'each section ({best:.3f}): this section can rank recipes.')
     cols = {'vs_length_low', 'vs_cosine_low'}
     pooled_only = G[(G.vs_length_low > 0) & (G.vs_cosine_low > 0)].model if cols <= set(G) else []
-    why = (f" ({', '.join(NAMES.get(m, m) for m in pooled_only)} above each baseline pooled only because each baseline "
-           'fails a different section)' if len(pooled_only) else '')
+    why = (f"; {' and '.join(NAMES.get(m, m) for m in pooled_only)} above each baseline pooled only because each "
+           'baseline fails a different section' if len(pooled_only) else '')
     return (f'- {POOLED}: no recipe is significantly above the better untrained baseline of each section (accuracy '
-            f'{best:.3f}){why}: **this section cannot rank recipes** at this model size.')
+            f'{best:.3f}{why}): **this section cannot rank recipes** at this model size.')
 
 
 def _bon_table(B: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -308,12 +308,16 @@ def _bon_table(B: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     from crome.stats import bootstrap_ci, paired_diff_ci, verdict
     arrs = {k: [list(r) for r in g.sort_values('train_seed').correct] for k, g in B.groupby(['model', 'n'], sort=False)}
     t = pd.DataFrame([{'model': m, 'n': n, 'acc': ci(*bootstrap_ci(v))} for (m, n), v in arrs.items()])
-    t = t.pivot(index='model', columns='n', values='acc').reindex(B.model.unique())
+    t = t.pivot(index='model', columns='n', values='acc').reindex(B.model.unique()).astype(object)
     top = int(B.n.max())
     lines = [f"- N={top}: {verdict(paired_diff_ci(arrs[('crome', top)], arrs[(o, top)]), f'Crome - {NAMES.get(o, o)}')}"
              for o in B.model.unique() if o != 'crome' and ('crome', top) in arrs]
-    return t, (['Paired differences at the largest N (same questions, seeds and candidate orders):', ''] + lines + ['']
-               if lines else [''])
+    rand = float(B[B.n == top].random_acc.mean())
+    above = [NAMES.get(m, m) for (m, n), v in arrs.items() if n == top and bootstrap_ci(v)[1] > rand]
+    lines = [f"- At N={top}, " + (f"{', '.join(above)} significantly above the random pick ({rand:.3f})." if above else
+                                  f'no model is significantly above the random pick ({rand:.3f}): these pools cannot '
+                                  'rank recipes at this model size, whatever the differences below.')] + lines
+    return t, ['Paired differences at the largest N (same questions, seeds and candidate orders):', ''] + lines + ['']
 
 
 def fidelity(f) -> list[str]:

@@ -262,7 +262,8 @@ def test_results_md_bon_intervals_and_paired_differences():
     t, lines = results_md._bon_table(B)
     m, lo, hi = bootstrap_ci([r['correct'] for r in rows if r['model'] == 'crome' and r['n'] == 8])
     assert t.loc['crome', 8] == f'{m:.3f} [{lo:.3f}, {hi:.3f}]' and lo < m < hi
-    assert len(lines) == 4 and 'Crome - vanilla' in lines[2] and '(significant)' in lines[2]
+    assert len(lines) == 5 and 'Crome - vanilla' in lines[3] and '(significant)' in lines[3]
+    assert 'Crome significantly above the random pick (0.250)' in lines[2]
     old, none = results_md._bon_table(B.drop(columns='correct').assign(accuracy=0.5))
     assert none == [] and old.loc['crome', 8] == 0.5
 
@@ -274,6 +275,6 @@ def test_results_md_pooled_power_needs_the_better_baseline_per_section():
                       dict(model='length', vs_length_low=None, vs_cosine_low=-0.08, vs_best_baseline_low=-0.2,
                            best_baseline=0.546, above_baselines=False)])
     line = results_md._pooled_power_line(G, False)
-    assert 'cannot rank recipes' in line and '0.546' in line and 'Crome above each baseline pooled only' in line
+    assert 'cannot rank recipes' in line and '0.546' in line and 'Crome above each baseline pooled only' in line and '0.546;' in line
     ok = results_md._pooled_power_line(G.assign(above_baselines=[True, False]), True)
     assert 'Crome significantly above both' in ok and 'can rank recipes' in ok
