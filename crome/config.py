@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from .demo import CUES
+from .demo import CUES, check_shares
 
 # %% auto #0
 __all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig', 'TrainSettings',
@@ -34,9 +34,7 @@ class DataConfig(_Strict):
 
     @model_validator(mode='after')
     def _used(self):  # nothing set is silently ignored
-        bad = {k: v for k, v in self.tasks.items() if not v >= 0}
-        if bad or not sum(self.tasks.values()) > 0:
-            raise ValueError(f'tasks: shares must be >= 0 with a positive total, got {self.tasks}')
+        check_shares(self.tasks)  # the demo's own check, before any work
         named, f = ('demo', 'hh-rlhf', 'pandalm', 'gsm8k'), type(self).model_fields
         stray = [k for k in ('tasks', 'cues') if self.source != 'demo' and getattr(self, k) != f[k].default]
         stray += ['columns'] if self.columns and self.source in named else []

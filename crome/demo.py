@@ -11,7 +11,8 @@ from .data import split_by_prompt
 
 # %% auto #0
 __all__ = ['CATEGORIES', 'AUDIENCES', 'ASKS', 'NEEDS', 'ANSWERS', 'TASKS', 'CUES', 'SIGNOFFS', 'FILLERS', 'relevance_pair',
-           'requested_item_pair', 'CueSpec', 'add_cue', 'has_cue', 'make_demo', 'demo_summary', 'format_summary']
+           'requested_item_pair', 'CueSpec', 'add_cue', 'has_cue', 'check_shares', 'make_demo', 'demo_summary',
+           'format_summary']
 
 # %% ../nbs/01a_demo.ipynb #c69f47b0
 CATEGORIES = {
@@ -170,7 +171,7 @@ def _draw_unique(rng, task_fn, hard, seen, tries: int = 50):
     seen.update({c: p, r: p})
     return p, c, r
 
-def _check_shares(tasks: dict) -> list[float]:
+def check_shares(tasks: dict) -> list[float]:
     "The task shares as floats; a ValueError naming the tasks if any is negative, not a number, or all are zero."
     bad = {t: v for t, v in tasks.items()
            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0}
@@ -196,7 +197,7 @@ def make_demo(n: int = 2000,  # pairs in total (before the split)
     cues = _as_cues(cues)
     if len({c.kind for c in cues}) != len(cues): raise ValueError('each cue kind may be planted once')
     rng = random.Random(seed)
-    names, weights = list(tasks), _check_shares(tasks)
+    names, weights = list(tasks), check_shares(tasks)
     recs, seen = [], {}
     for i in range(n):
         task = rng.choices(names, weights)[0]
