@@ -307,13 +307,14 @@ def _bon_table(B: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         return B.groupby(['model', 'n']).accuracy.mean().unstack('n').round(3).astype(object), []
     from crome.stats import bootstrap_ci, paired_diff_ci, verdict
     arrs = {k: [list(r) for r in g.sort_values('train_seed').correct] for k, g in B.groupby(['model', 'n'], sort=False)}
-    t = pd.DataFrame([{'model': m, 'n': n, 'acc': ci(*bootstrap_ci(v))} for (m, n), v in arrs.items()])
+    cis = {k: bootstrap_ci(v) for k, v in arrs.items()}  # once: the table and the random-pick line read them
+    t = pd.DataFrame([{'model': m, 'n': n, 'acc': ci(*c)} for (m, n), c in cis.items()])
     t = t.pivot(index='model', columns='n', values='acc').reindex(B.model.unique()).astype(object)
     top = int(B.n.max())
     lines = [f"- N={top}: {verdict(paired_diff_ci(arrs[('crome', top)], arrs[(o, top)]), f'Crome - {NAMES.get(o, o)}')}"
              for o in B.model.unique() if o != 'crome' and ('crome', top) in arrs]
     rand = float(B[B.n == top].random_acc.mean())
-    above = [NAMES.get(m, m) for (m, n), v in arrs.items() if n == top and bootstrap_ci(v)[1] > rand]
+    above = [NAMES.get(m, m) for (m, n), c in cis.items() if n == top and c[1] > rand]
     lines = [f"- At N={top}, " + (f"{', '.join(above)} significantly above the random pick ({rand:.3f})." if above else
                                   f'no model is significantly above the random pick ({rand:.3f}): these pools cannot '
                                   'rank recipes at this model size, whatever the differences below.')] + lines
