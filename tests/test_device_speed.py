@@ -23,3 +23,26 @@ def test_device_speed_quick_writes_every_measurement(tmp_path):
     s = d['scoring']
     assert s['texts'] == 32 and s['texts_per_s']['crome'] > 0 and s['texts_per_s']['pipeline'] > 0
     assert s['max_abs_diff_untruncated'] is not None and s['max_abs_diff_untruncated'] < 1e-4  # same scores
+
+
+@pytest.mark.slow
+@needs_data
+def test_device_speed_runs_from_a_prepared_folder_alone(tmp_path):
+    "The path a bare lent machine takes: --prepare here, then --models with random-init weights and no CROME_DATA."
+    import os
+    prep, out = tmp_path / 'prep', tmp_path / 'd.json'
+    script = str(ROOT / 'benchmarks' / 'device_speed.py')
+    r = subprocess.run([sys.executable, script, '--prepare', str(prep)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not list(prep.rglob('*.safetensors')) and not list(prep.rglob('*.gguf'))  # configs only: they travel
+    assert (prep / 'data' / 'hh-rlhf' / 'harmless-base' / 'test.jsonl.gz').exists()
+    commit = (prep / 'commit').read_text().strip()
+    env = {k: v for k, v in os.environ.items() if k not in ('CROME_DATA', 'CROME_SHARED_DATA')}
+    r = subprocess.run([sys.executable, script, '--models', str(prep), '--quick', '--out', str(out)],
+                       capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d['weights'].startswith('random-init') and d['commit'] == commit.removesuffix('+dirty')
+    assert d['dirty'] == commit.endswith('+dirty')
+    assert d['runs']['smollm2_pairpm']['config']['model'] == 'smollm2 (config)'
+    assert d['scoring']['max_abs_diff_untruncated'] < 1e-4
