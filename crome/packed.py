@@ -98,7 +98,8 @@ def packed_logits(model,  # a model for which `packable(model)` is True
                   attention_mask: torch.Tensor,  # (B, L) ones then zeros per row
                   token_type_ids: torch.Tensor | None = None,  # (B, L) segment ids (text pairs)
                   compiled: bool = False,  # run the core through `torch.compile` (compiled once per process)
-                  chunk: int = 1024,  # eager only: rows per block of row-wise work (0: all at once)
+                  chunk: int | None = None,  # eager: rows per block of row-wise work (0: all at once; None:
+                                             # 1024 on the CPU, 0 elsewhere)
                   attention: str = 'auto',  # 'rows': per sequence, no mask; 'grid': one masked call; 'auto': see above
                  ) -> torch.Tensor:
     "Logits (B, num_labels) equal to the plain forward's, computed on real tokens only (see above)."
@@ -109,6 +110,7 @@ def packed_logits(model,  # a model for which `packable(model)` is True
         raise ValueError(f"packed_logits: attention must be 'auto', 'rows' or 'grid', not {attention!r}")
     if attention == 'rows' and compiled: raise ValueError("packed_logits: compiled=True needs attention='grid'")
     if attention == 'auto': attention = 'rows' if input_ids.device.type == 'cpu' and not compiled else 'grid'
+    if chunk is None: chunk = 1024 if input_ids.device.type == 'cpu' else 0
     B, L = input_ids.shape
     flat = keep.reshape(-1).nonzero().squeeze(1)
     first = torch.searchsorted(flat, torch.arange(B, device=flat.device) * L)
