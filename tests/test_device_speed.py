@@ -46,3 +46,18 @@ def test_device_speed_runs_from_a_prepared_folder_alone(tmp_path):
     assert d['dirty'] == commit.endswith('+dirty')
     assert d['runs']['smollm2_pairpm']['config']['model'] == 'smollm2 (config)'
     assert d['scoring']['max_abs_diff_untruncated'] < 1e-4
+
+
+@pytest.mark.slow
+@needs_data
+def test_device_speed_scoring_only_measures_each_batch_with_tokenizer_threads_off_and_on(tmp_path):
+    out = tmp_path / 's.json'
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'device_speed.py'), '--quick', '--scoring-only',
+                        '--score-batches', '4,8', '--out', str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d['runs'] == {} and 'scoring' not in d
+    assert [(v['batch'], v['tokenizers_parallelism']) for v in d['scoring_variants']] == [
+        (4, False), (4, True), (8, False), (8, True)]
+    for v in d['scoring_variants']:
+        assert 0 < v['encode_s'] < v['crome_s'] and v['max_abs_diff_untruncated'] < 1e-4
