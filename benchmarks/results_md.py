@@ -449,6 +449,20 @@ def speed(t, s) -> list[str]:
     return out
 
 
+def scoring_variants(d) -> list[str]:
+    "device_scoring.json: crome vs the pipeline per batch, the tokenizers' thread pool off and on."
+    if not d: return []
+    rows = [{'batch': v['batch'], 'tokenizer threads': 'on' if v['tokenizers_parallelism'] else 'off',
+             'crome texts/s': round(v['texts_per_s']['crome']), 'pipeline texts/s': round(v['texts_per_s']['pipeline']),
+             'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
+             "crome's encoding alone": f"{v['encode_s']:.2f} s of {v['crome_s']:.2f} s",
+             'max abs score diff': f"{v['max_abs_diff_untruncated']:.0e}"} for v in d['scoring_variants']]
+    return [f"Scoring alone (`device_scoring.json`): " + meta_line(d, 'device_speed.py'), '', md(pd.DataFrame(rows)),
+            '', "On the GPU crome's scoring is bound by tokenization: the tokenizers library's thread pool (its "
+            'default; the benchmarks elsewhere turn it off) encodes all texts in one batched call, while the pipeline '
+            'tokenizes one pair at a time.', '']
+
+
 def device(files: dict) -> list[str]:
     "The lent-GPU runs of device_speed.py (issue 17 item 6): one row per run and batch, then scoring."
     rows, score, out = [], [], ['### On a lent GPU', '']
@@ -477,6 +491,7 @@ def device(files: dict) -> list[str]:
             f'Packed over padded MiniLM training, pairs/s within one file: {ratio}. The `_rowblocks` files ran '
             "before `packed_logits` stopped cutting the row-wise work into blocks of 1024 rows on a GPU (a CPU cache "
             'measure that there only multiplies kernel launches).', '',
+            *scoring_variants(load('device_scoring.json')),
             'At this model size the GPU is starved, not busy: 1-6% of the bf16 probe, with the host (the Trainer '
             "loop, collation, kernel launches) setting the pace. Such runs are noisy between machines, so compare rows "
             'of one file only, not across files.', '']
