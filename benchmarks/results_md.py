@@ -53,9 +53,9 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import): out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
-            mod = ('crome.' if node.level else '') + (node.module or '')
-            out.update([f'{mod}.{a.name}' for a in node.names] if mod in ('crome', 'crome.') else [mod])
-    return {m.rstrip('.') for m in out}
+            mod = (('crome.' if node.level else '') + (node.module or '')).rstrip('.')
+            out.update([f'{mod}.{a.name}' for a in node.names] if mod == 'crome' else [mod])
+    return out
 
 
 def script_files(script: str) -> set[str] | None:
