@@ -48,19 +48,25 @@ def ci(m, lo, hi) -> str: return f'{m:.3f} [{lo:.3f}, {hi:.3f}]'
 
 
 def _imports(path: Path) -> set[str]:
-    "Top-level names of the modules `path` imports, at module level or inside functions (`.x` inside crome: `crome.x`)."
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    """Top-level names of the modules `path` imports, at module level or inside functions (`.x` inside crome:
+    `crome.x`); in a file that imports by name (`importlib.import_module`, `__import__`), also every 'crome.x' string
+    in it (crome.edits imports its edit families from such a tuple)."""
+    out, nodes = set(), list(ast.walk(ast.parse(path.read_text())))
+    for node in nodes:
         if isinstance(node, ast.Import): out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             mod = (('crome.' if node.level else '') + (node.module or '')).rstrip('.')
             out.update([f'{mod}.{a.name}' for a in node.names] if mod == 'crome' else [mod])
+    if any(isinstance(n, (ast.Name, ast.Attribute)) and getattr(n, 'id', getattr(n, 'attr', None)) in
+           ('import_module', '__import__') for n in nodes):
+        out.update(n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   and re.fullmatch(r'crome(\.\w+)+', n.value))
     return out
 
 
 def script_files(script: str) -> set[str] | None:
-    """The crome/ files a benchmark script runs: its imports followed through the benchmarks/ helpers and crome's
-    modules (at HEAD), as repository paths; None when the script is not in benchmarks/."""
+    """The crome/ files a benchmark script runs: its imports followed through the benchmarks/ (and tests/) helpers and
+    crome's modules (at HEAD), as repository paths; None when the script is not in benchmarks/."""
     start = ROOT / 'benchmarks' / script
     if not start.exists(): return None
     todo, seen = [start], set()
@@ -71,7 +77,7 @@ def script_files(script: str) -> set[str] | None:
         for m in _imports(f):
             parts = m.split('.')
             if parts[0] == 'crome': todo += [ROOT / 'crome' / f'{x}.py' for x in ['__init__', *parts[1:2]]]
-            else: todo.append(ROOT / 'benchmarks' / f'{parts[0]}.py')
+            else: todo += [ROOT / d / f'{parts[0]}.py' for d in ('benchmarks', 'tests')]  # helpers on sys.path
     return {str(f.relative_to(ROOT)) for f in seen if f.parent.name == 'crome'}
 
 

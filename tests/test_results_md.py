@@ -29,3 +29,17 @@ def test_code_changed_keeps_only_files_the_script_runs(monkeypatch):
     assert results_md.code_changed('abc', 'score_speed.py') == ['crome/packed.py']
     assert results_md.code_changed('abc', '?') == ['crome/cli.py', 'crome/packed.py', 'crome/_modidx.py']
     assert results_md.code_changed('', 'score_speed.py') is None
+
+
+def test_imports_reads_modules_imported_by_name(tmp_path):
+    "crome.edits imports its edit families with importlib from a tuple of names: a change there moves the numbers."
+    f = tmp_path / 'x.py'
+    f.write_text("import importlib\nMODS = ('crome.causal_edits', 'crome.eval_edits')\n"
+                 "def load():\n    for m in MODS: importlib.import_module(m)\n")
+    assert {'crome.causal_edits', 'crome.eval_edits'} <= results_md._imports(f)
+    g = tmp_path / 'y.py'
+    g.write_text("import logging\nlog = logging.getLogger('crome.data')\n")  # no import by name: a string only
+    assert results_md._imports(g) == {'logging'}
+    for script in ('quality.py', 'fidelity.py', 'augment_offline.py'):
+        assert {'crome/causal_edits.py', 'crome/minimal_edits.py', 'crome/spurious_edits.py',
+                'crome/eval_edits.py'} <= results_md.script_files(script), script
