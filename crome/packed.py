@@ -103,8 +103,8 @@ def packed_logits(model,  # a model for which `packable(model)` is True
                   attention: str = 'auto',  # 'rows': per sequence, no mask; 'grid': one masked call; 'auto': see above
                  ) -> torch.Tensor:
     """Logits (B, num_labels) equal to the plain forward's, computed on real tokens only (see above). Given host
-    tensors and a model on an accelerator, the checks and token indices are made on the host and copied over
-    without waiting for the device."""
+    tensors and a model on a CUDA device, the checks and token indices are made on the host and copied over
+    (pinned) without waiting for the device."""
     dev, keep = model.device, attention_mask.bool()
     if keep.ndim != 2 or not bool(keep[:, 0].all()) or bool((keep[:, 1:] & ~keep[:, :-1]).any()):
         raise ValueError('packed_logits needs right-padded rows: attention_mask of ones then zeros, first token real')
@@ -117,8 +117,9 @@ def packed_logits(model,  # a model for which `packable(model)` is True
     flat = keep.reshape(-1).nonzero().squeeze(1)
     first = torch.searchsorted(flat, torch.arange(B, device=flat.device) * L)
     lens = keep.sum(1).tolist() if attention == 'rows' else None
-    if keep.device != dev:  # pinned copies: queued behind the device's work instead of waiting for it
-        mv = lambda t: None if t is None else (t.pin_memory() if dev.type == 'cuda' else t).to(dev, non_blocking=True)
+    if keep.device != dev:  # CUDA: pinned copies, queued behind the device's work instead of waiting for it
+        cuda = dev.type == 'cuda'  # elsewhere plain copies (MPS may read a freed pageable source: pytorch#139550)
+        mv = lambda t: None if t is None else t.pin_memory().to(dev, non_blocking=True) if cuda else t.to(dev)
         input_ids, token_type_ids, keep, flat, first = map(mv, (input_ids, token_type_ids, keep, flat, first))
     if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk, lens)
     if 'core' not in _COMPILED: _COMPILED['core'] = torch.compile(_packed_core, dynamic=True)

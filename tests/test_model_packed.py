@@ -98,3 +98,17 @@ def test_compiled_scores_equal_eager(tok):
     s = rm.score(P, R, batch_size=2)
     rm.compile = True
     assert np.abs(rm.score(P, R, batch_size=2) - s).max() < 1e-5
+
+
+def test_packed_logits_copies_host_tensors_blocking_to_a_non_cuda_device(monkeypatch):
+    "Only CUDA gets pinned non_blocking copies: on MPS a non_blocking copy of a pageable tensor freed at once (the "
+    "token indices are) can read freed memory (pytorch#139550). A meta-device model stands in for such a device."
+    m = tiny_bert(100).to('meta')
+    ids = torch.randint(1, 100, (3, 9)); am = torch.ones_like(ids); am[1, 4:] = 0; am[2, 1:] = 0
+    calls, to = [], torch.Tensor.to
+    def rec(self, *a, **k):
+        calls.append(k.get('non_blocking', False) or (len(a) > 1 and a[1] is True)); return to(self, *a, **k)
+    monkeypatch.setattr(torch.Tensor, 'to', rec)
+    with torch.inference_mode(): out = packed_logits(m, ids, am)
+    assert out.shape == (3, 1) and out.device.type == 'meta'
+    assert calls and not any(calls)
