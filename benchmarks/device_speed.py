@@ -133,12 +133,23 @@ def smollm2_pairpm(max_length, models: Path | None = None):
     return PairPM(lm.to('cuda' if torch.cuda.is_available() else 'cpu'), tok, max_length)
 
 
-def scoring(rm, ds, batch, dev, tok_parallel: bool = False):
+def length_buckets(rm, ds) -> dict:
+    """The pairs' (prompt, response) texts by encoded length, as score_speed.py buckets them: short (<= 64 tokens),
+    mixed (all) and long (>= 192), untruncated only (the two sides would cut a long text differently)."""
+    P, R = list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
+    L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
+    ok = np.array([len(x) <= rm.max_length for x in rm.tokenizer(P, R)['input_ids']])
+    idx = {'short (<= 64 tokens)': ok & (L <= 64), 'mixed (all lengths)': ok, 'long (>= 192 tokens)': ok & (L >= 192)}
+    return {k: ([P[i] for i in np.flatnonzero(m)], [R[i] for i in np.flatnonzero(m)]) for k, m in idx.items()}
+
+
+def scoring(rm, ds, batch, dev, tok_parallel: bool = False, texts: tuple | None = None):
     """crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed), with
     the tokenizers' own thread pool off or on (`TOKENIZERS_PARALLELISM`: crome encodes all texts in one batched call,
-    the pipeline one pair at a time); `encode_s`: crome's tokenization alone."""
+    the pipeline one pair at a time); `encode_s`: crome's tokenization alone. `texts`: (prompts, responses) to score
+    instead of both answers of `ds`."""
     from transformers import pipeline
-    P, R = list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
+    P, R = texts or (list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected']))
     before = os.environ.get('TOKENIZERS_PARALLELISM')
     os.environ['TOKENIZERS_PARALLELISM'] = 'true' if tok_parallel else 'false'
     try:
@@ -164,7 +175,8 @@ def scoring(rm, ds, batch, dev, tok_parallel: bool = False):
          'texts_per_s': {k: len(P) / v for k, v in t.items()}, 'speedup_same_batch': t['pipeline'] / t['crome'],
          'encode_s': encode_s, 'crome_s': t['crome'],
          'max_abs_diff_untruncated': float(np.abs(s_c - s_p)[full].max()) if full.any() else None}
-    print(f"{'scoring':24s} batch {batch}, tokenizer threads {'on' if tok_parallel else 'off'}: crome "
+    print(f"{'scoring':24s} {len(P)} texts (median {r['tokens_median']} tokens), batch {batch}, tokenizer threads "
+          f"{'on' if tok_parallel else 'off'}: crome "
           f"{r['texts_per_s']['crome']:.0f}/s (encoding {encode_s / t['crome']:.0%} of it), pipeline "
           f"{r['texts_per_s']['pipeline']:.0f}/s ({r['speedup_same_batch']:.2f}x), max |diff| "
           f"{r['max_abs_diff_untruncated']}", flush=True)
@@ -179,8 +191,8 @@ def main():
     p.add_argument('--max-length', type=int, default=256)
     p.add_argument('--n-score', type=int, default=2048, help='pairs scored (2 texts each)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'device_speed.json'))
-    p.add_argument('--scoring-only', action='store_true', help='skip training: scoring at --score-batches, '
-                   'tokenizer threads off and on')
+    p.add_argument('--scoring-only', action='store_true', help='skip training: scoring of short, mixed and long '
+                   'texts at --score-batches, tokenizer threads off and on')
     p.add_argument('--score-batches', default='64,256', help='--scoring-only: batch sizes, comma-separated')
     p.add_argument('--prepare', type=Path, help='write configs, tokenizers, data and commit to this folder, then stop')
     p.add_argument('--models', type=Path, help='a --prepare folder: random-init models and its data and commit')
@@ -222,11 +234,12 @@ def main():
                                                      model=smollm2_pairpm(2 * a.max_length, a.models))
     rm = RewardModel.from_pretrained(backbone, max_length=a.max_length)
     rm.model.to('cuda' if gpu else 'cpu')
-    texts, dev_index = ds.select(range(min(a.n_score, len(ds)))), 0 if gpu else -1
-    if a.scoring_only:
-        res['scoring_variants'] = [scoring(rm, texts, int(b), dev_index, par)
+    sub, dev_index = ds.select(range(min(a.n_score, len(ds)))), 0 if gpu else -1
+    if a.scoring_only:  # every pair, bucketed by length as score_speed.py does
+        res['scoring_variants'] = [{'texts_kind': k, **scoring(rm, None, int(b), dev_index, par, t)}
+                                   for k, t in length_buckets(rm, ds).items() if t[0]
                                    for b in a.score_batches.split(',') for par in (False, True)]
-    else: res['scoring'] = scoring(rm, texts, a.batch, dev_index)
+    else: res['scoring'] = scoring(rm, sub, a.batch, dev_index)
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
     write_json(a.out, res); tmp.cleanup()
     print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")

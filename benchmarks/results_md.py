@@ -458,7 +458,8 @@ def speed(t, s) -> list[str]:
 def scoring_variants(d) -> list[str]:
     "device_scoring.json: crome vs the pipeline per batch, the tokenizers' thread pool off and on."
     if not d: return []
-    rows = [{'batch': v['batch'], 'tokenizer threads': 'on' if v['tokenizers_parallelism'] else 'off',
+    rows = [{'texts': f"{v.get('texts_kind', 'first pairs, all lengths')}: {v['texts']}", 'batch': v['batch'],
+             'tokenizer threads': 'on' if v['tokenizers_parallelism'] else 'off',
              'crome texts/s': round(v['texts_per_s']['crome']), 'pipeline texts/s': round(v['texts_per_s']['pipeline']),
              'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
              "crome's encoding alone": f"{v['encode_s']:.2f} s of {v['crome_s']:.2f} s",

@@ -57,7 +57,12 @@ def test_device_speed_scoring_only_measures_each_batch_with_tokenizer_threads_of
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(out.read_text())
     assert d['runs'] == {} and 'scoring' not in d
-    assert [(v['batch'], v['tokenizers_parallelism']) for v in d['scoring_variants']] == [
-        (4, False), (4, True), (8, False), (8, True)]
-    for v in d['scoring_variants']:
+    V = d['scoring_variants']
+    kinds = list(dict.fromkeys(v['texts_kind'] for v in V))  # --quick cuts at 128 tokens: no long texts
+    assert kinds == ['short (<= 64 tokens)', 'mixed (all lengths)']
+    assert [(v['batch'], v['tokenizers_parallelism']) for v in V] == [(4, False), (4, True), (8, False), (8, True)] * 2
+    n = {v['texts_kind']: v['texts'] for v in V}
+    assert 0 < n['short (<= 64 tokens)'] < n['mixed (all lengths)'] <= 64  # 32 pairs, both answers, untruncated
+    assert all(v['tokens_median'] <= 64 for v in V if v['texts_kind'].startswith('short'))
+    for v in V:
         assert 0 < v['encode_s'] < v['crome_s'] and v['max_abs_diff_untruncated'] < 1e-4
