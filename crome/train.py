@@ -208,6 +208,10 @@ def main(argv: Sequence[str] | None = None):
     cfg = TrainConfig(**{'progress': True, **fields})
     model = train_reward_model(ds, recipe, cfg, resume_from_checkpoint=resume)
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # several processes: leave together
+        # the trainer's DDP reducer holds the process group: freed after `destroy_process_group`, its gloo destructor
+        # can wait forever for a peer that has exited (seen here), so it goes first
+        import gc
+        model.trainer = None; gc.collect()
         torch.distributed.barrier(); torch.distributed.destroy_process_group()  # (else gloo can abort at exit)
     return model
 

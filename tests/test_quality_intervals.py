@@ -246,9 +246,9 @@ def test_results_md_names_the_files_changed_since_a_results_commit():
     assert results_md.changed_note(c, []) == ''
     assert 'cannot be told' in results_md.changed_note(c, None)
     one = results_md.changed_note(c, ['crome/oracle_base.py'])
-    assert '`crome/oracle_base.py` differs between' in one and '`aaaaaaaaaa`' in one
+    assert '`crome/oracle_base.py`, which it runs, differs between' in one and '`aaaaaaaaaa`' in one
     many = results_md.changed_note(c, ['crome/_modidx.py'] + [f'crome/m{i}.py' for i in range(4)])
-    assert '`crome/m2.py` and 2 more differ' in many and 'm3' not in many and '_modidx' not in many
+    assert '`crome/m2.py` and 2 more, which it runs, differ' in many and 'm3' not in many and '_modidx' not in many
     assert results_md.code_changed('HEAD') == [] and results_md.code_changed('0' * 40) is None
 
 

@@ -6,7 +6,7 @@ multi-CPU mode expects MPI). Two CPU processes need the torchrun-based launcher 
 `ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 ...` (or `torchrun --nproc_per_node 2` with
 that variable); accelerate then picks DistributedType.MULTI_CPU with the gloo backend.
 Slow: each launch starts Python processes (~10-30 s on 2 cores)."""
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
@@ -33,14 +33,26 @@ _RETRY_WORDS = ('address already in use', 'eaddrinuse', 'connection refused', 't
 
 
 def _run(cmd, cwd, timeout):
-    "Run `cmd` in its own process group; on timeout kill the whole group (the launcher's workers too)."
-    import signal
+    """Run `cmd` in its own process group; on timeout kill the launcher and every process under it. torch's launcher
+    starts each worker in a session of its own, so killing the group alone left a hung worker holding the pipes (and
+    this test waiting on them for ever, seen here); workers that outlive the launcher are killed too."""
+    import psutil, signal
     p = subprocess.Popen(cmd, cwd=cwd, env=dict(_env(), ACCELERATE_USE_CPU='true'), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout); return p.returncode, out, err, False
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL); out, err = p.communicate(); return -9, out, err, True
+    seen, out, deadline = {}, None, time.monotonic() + timeout  # seen: every process under the launcher so far
+    while True:
+        try: seen.update({c.pid: c for c in psutil.Process(p.pid).children(recursive=True)})
+        except psutil.Error: pass
+        try: out, err = p.communicate(timeout=1); break
+        except subprocess.TimeoutExpired:  # still running, or the launcher ended and a worker holds the pipes
+            if p.poll() is not None or time.monotonic() > deadline: break
+    timed_out = p.poll() is None
+    if timed_out: os.killpg(p.pid, signal.SIGKILL)
+    for c in seen.values():
+        try: c.kill()
+        except psutil.Error: pass
+    if out is None: out, err = p.communicate(timeout=60)
+    return (-9 if timed_out else p.returncode), out, err, timed_out
 
 
 def _launch(args, nproc, tmp_path, attempts: int = 3, timeout: int = 300):
@@ -58,6 +70,20 @@ def _launch(args, nproc, tmp_path, attempts: int = 3, timeout: int = 300):
             raise AssertionError(f'launch failed (attempt {attempt + 1}, rc {rc}, timed out {timed_out}):\n'
                                  + out[-3000:] + err[-3000:])
         print(f'retrying the launch on a new port (attempt {attempt + 1}: rc {rc}, timed out {timed_out})')
+
+
+def test_run_kills_a_worker_left_holding_the_pipes(tmp_path):
+    "A worker in its own session that outlives its launcher no longer blocks the launch (it hung a suite run here)."
+    import psutil
+    child = 'import time; time.sleep(600)'
+    parent = ('import subprocess, sys, time; c = subprocess.Popen([sys.executable, "-c", %r], start_new_session=True); '
+              'print(c.pid, flush=True); time.sleep(3)' % child)
+    t0 = time.monotonic()
+    rc, out, err, timed_out = _run([sys.executable, '-c', parent], tmp_path, 120)
+    assert rc == 0 and not timed_out and time.monotonic() - t0 < 60, (rc, timed_out, err)
+    pid = int(out.split()[0])
+    time.sleep(0.5)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_launch_retries_only_transient_failures(tmp_path, monkeypatch):
