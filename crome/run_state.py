@@ -4,7 +4,7 @@
 
 # %% ../nbs/12a_run_state.ipynb #00e58213
 from __future__ import annotations
-import ast, hashlib, json, logging, os, time
+import ast, hashlib, json, logging, os, re, time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,10 +45,17 @@ def _lib() -> Path:
     "The folder of the crome modules."
     return Path(__file__).parent if '__file__' in globals() else Path(__import__('crome').__file__).parent
 
-def _crome_imports(path: Path) -> set[str]:
-    "The crome modules `path` imports, at module level or inside functions."
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+def _crome_imports(path: Path,
+                   by_name: bool = True,  # also modules imported by name (False: import statements only)
+                  ) -> set[str]:
+    """The crome modules `path` imports, at module level or inside functions; in a file that imports by name
+    (`importlib.import_module`, `__import__`), also every 'crome.x' string in it (`crome.edits` loads its edit
+    families from such a tuple, so a change to one must move the keys of the stages that use edits)."""
+    out, nodes = set(), list(ast.walk(ast.parse(path.read_text())))
+    if by_name and any(getattr(n, 'id', getattr(n, 'attr', None)) in ('import_module', '__import__') for n in nodes):
+        out.update(n.value.split('.')[1] for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   and re.fullmatch(r'crome(\.\w+)+', n.value))
+    for node in nodes:
         if isinstance(node, ast.ImportFrom):
             mod = node.module or ''
             if node.level: out.update([mod.split('.')[0]] if mod else [a.name for a in node.names])

@@ -25,8 +25,9 @@ def modules() -> list[str]:
 
 
 def crome_imports(path: Path) -> set[str]:
-    "Names of crome modules imported anywhere in `path` (the pipeline's code keys walk imports the same way)."
-    return _crome_imports(path) - {'__init__', '_modidx'}
+    """Names of crome modules imported anywhere in `path` by import statements (the pipeline's code keys walk imports
+    the same way, and also follow modules loaded by name: crome.edits' plug-in families, which import it back)."""
+    return _crome_imports(path, by_name=False) - {'__init__', '_modidx'}
 
 
 def test_every_module_has_a_stage():
