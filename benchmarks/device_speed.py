@@ -133,23 +133,26 @@ def smollm2_pairpm(max_length, models: Path | None = None):
     return PairPM(lm.to('cuda' if torch.cuda.is_available() else 'cpu'), tok, max_length)
 
 
+def answers(ds) -> tuple[list, list]:
+    "Both answers of each pair as (prompts, responses)."
+    return list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
+
+
 def length_buckets(rm, ds) -> dict:
     """The pairs' (prompt, response) texts by encoded length, as score_speed.py buckets them: short (<= 64 tokens),
     mixed (all) and long (>= 192), untruncated only (the two sides would cut a long text differently)."""
-    P, R = list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected'])
+    P, R = answers(ds)
     L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
     ok = np.array([len(x) <= rm.max_length for x in rm.tokenizer(P, R)['input_ids']])
     idx = {'short (<= 64 tokens)': ok & (L <= 64), 'mixed (all lengths)': ok, 'long (>= 192 tokens)': ok & (L >= 192)}
     return {k: ([P[i] for i in np.flatnonzero(m)], [R[i] for i in np.flatnonzero(m)]) for k, m in idx.items()}
 
 
-def scoring(rm, ds, batch, dev, tok_parallel: bool = False, texts: tuple | None = None):
+def scoring(rm, P, R, batch, dev, tok_parallel: bool = False):
     """crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed), with
     the tokenizers' own thread pool off or on (`TOKENIZERS_PARALLELISM`: crome encodes all texts in one batched call,
-    the pipeline one pair at a time); `encode_s`: crome's tokenization alone. `texts`: (prompts, responses) to score
-    instead of both answers of `ds`."""
+    the pipeline one pair at a time); `encode_s`: crome's tokenization alone."""
     from transformers import pipeline
-    P, R = texts or (list(ds['prompt']) * 2, list(ds['chosen']) + list(ds['rejected']))
     before = os.environ.get('TOKENIZERS_PARALLELISM')
     os.environ['TOKENIZERS_PARALLELISM'] = 'true' if tok_parallel else 'false'
     try:
@@ -236,10 +239,10 @@ def main():
     rm.model.to('cuda' if gpu else 'cpu')
     sub, dev_index = ds.select(range(min(a.n_score, len(ds)))), 0 if gpu else -1
     if a.scoring_only:  # every pair, bucketed by length as score_speed.py does
-        res['scoring_variants'] = [{'texts_kind': k, **scoring(rm, None, int(b), dev_index, par, t)}
+        res['scoring_variants'] = [{'texts_kind': k, **scoring(rm, *t, int(b), dev_index, par)}
                                    for k, t in length_buckets(rm, ds).items() if t[0]
                                    for b in a.score_batches.split(',') for par in (False, True)]
-    else: res['scoring'] = scoring(rm, sub, a.batch, dev_index)
+    else: res['scoring'] = scoring(rm, *answers(sub), a.batch, dev_index)
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
     write_json(a.out, res); tmp.cleanup()
     print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")
