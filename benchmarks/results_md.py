@@ -2,7 +2,7 @@
 it is read from a file that records the commit, config, seeds and device it came from. Nothing here is typed by hand.
 
 Usage: python benchmarks/results_md.py [--out benchmarks/results/RESULTS.md]"""
-import argparse, ast, json, re, subprocess
+import argparse, ast, functools, json, re, subprocess
 from pathlib import Path
 import pandas as pd
 from common import RESULTS, ROOT
@@ -64,6 +64,7 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
+@functools.lru_cache
 def script_files(script: str) -> set[str] | None:
     """The crome/ files a benchmark script runs: its imports followed through the benchmarks/ (and tests/) helpers and
     crome's modules (at HEAD), as repository paths; None when the script is not in benchmarks/."""
@@ -487,6 +488,7 @@ def device(files: dict) -> list[str]:
                      f"{sc['texts_per_s']['pipeline']:.0f} at batch {b} ({sc['speedup_same_batch']:.2f}x), max |score "
                      f"difference| {sc['max_abs_diff_untruncated']:.0e}")
     pps = lambda d, run: d['runs'][run]['pairs_per_s']
+    shares = [r['share_of_probe_peak'] for d in files.values() for r in d['runs'].values()]
     ratio = '; '.join(f"{n}: {pps(d, 'minilm_packed') / pps(d, 'minilm_padded'):.2f}x" for n, d in files.items())
     d0 = next(iter(files.values()))
     probe = ', '.join(f"{k} {v / 1e12:.0f} TFLOP/s" for k, v in d0['peak_probe_flops_per_s'].items())
@@ -499,7 +501,8 @@ def device(files: dict) -> list[str]:
             "before `packed_logits` stopped cutting the row-wise work into blocks of 1024 rows on a GPU (a CPU cache "
             'measure that there only multiplies kernel launches).', '',
             *scoring_variants(load('device_scoring.json')),
-            'At this model size the GPU is starved, not busy: 1-6% of the bf16 probe, with the host (the Trainer '
+            f'At this model size the GPU is starved, not busy: {100 * min(shares):.0f}-{100 * max(shares):.0f}% of the '
+            'bf16 probe, with the host (the Trainer '
             "loop, collation, kernel launches) setting the pace. Such runs are noisy between machines, so compare rows "
             'of one file only, not across files.', '']
     return out
@@ -620,7 +623,8 @@ def main():
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
     dev = {n: load(n) for n in ('device_speed.json', 'device_speed_b256.json', 'device_speed_b64_rowblocks.json',
-                                'device_speed_b256_rowblocks.json') if load(n)}
+                                'device_speed_b256_rowblocks.json')}
+    dev = {n: d for n, d in dev.items() if d}
     if dev: lines += device(dev)
     if len(lines) == 2: lines.append('No results yet: run `python benchmarks/quality.py`.')
     Path(a.out).write_text('\n'.join(lines) + '\n')
