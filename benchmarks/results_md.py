@@ -409,6 +409,8 @@ def speed(t, s) -> list[str]:
         rows = [dict(texts=k, **{'crome texts/s': round(v['texts_per_s']['crome'], 1),
                                  'pipeline, same batch': round(v['texts_per_s']['pipeline_bs32'], 1),
                                  'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
+                                 **({'without oneDNN kernels, same batch': f"{v['speedup_same_batch_no_onednn']:.2f}x"}
+                                    if 'speedup_same_batch_no_onednn' in v else {}),
                                  'compiled, same batch': (f"{v['speedup_same_batch_compiled']:.2f}x"
                                                           if 'speedup_same_batch_compiled' in v else 'n/a'),
                                  'speedup vs batch 1': f"{v['speedup_vs_bs1']:.2f}x",

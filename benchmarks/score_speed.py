@@ -9,6 +9,8 @@ All contenders score the same MiniLM reward model (saved once; the pipeline load
 - crome_compiled: the same with `compile=True` (`torch.compile`, dynamic shapes); its first call per distribution
   (compiling, with an empty on-disk compile cache unless --warm_cache) is timed separately as `compile_s`, with the
   number of texts after which compiling pays off;
+- crome_no_onednn: the default path with its linear layers on `F.linear` (MKL) instead of oneDNN's prepacked
+  kernels (`crome.onednn`, the default for float32 CPU scoring since this contender was added): the gain they bring;
 - crome_padded: the previous path (length-sorted batches padded to their longest member, plain HF forward, SDPA);
 - baseline: `pipeline('text-classification', function_to_apply='none')` with `batch_size=B` (and its default 1),
   on the texts in their given order; and `pipeline_sorted`: the same pipeline at batch B fed the texts sorted by
@@ -135,7 +137,7 @@ def main():
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     from crome.model import RewardModel, default_backbone
-    from crome.packed import packable
+    from crome.packed import packable, packed_logits
     torch.set_num_threads(a.threads)
     a.model = a.model or default_backbone()
     torch.manual_seed(a.seed)
@@ -143,6 +145,10 @@ def main():
     with torch.no_grad():  # a larger random head, so that score differences are not hidden by a tiny reward scale
         rm.model.classifier.weight.normal_(0, 1.0)
     rmc = RewardModel(rm.model, rm.tokenizer, rm.max_length, compile=True)
+
+    class NoOneDNN(RewardModel):  # the packed path with F.linear: what crome.onednn's kernels gain
+        def _score_logits(self, batch): return packed_logits(self.model, **batch, onednn=False)
+    rmn = NoOneDNN(rm.model, rm.tokenizer, rm.max_length)
     use_bf16 = a.bf16 == 'on' or (a.bf16 == 'auto' and bf16_units())
     rmb = RewardModel(copy.deepcopy(rm.model).to(torch.bfloat16), rm.tokenizer, rm.max_length) if use_bf16 else None
     B = f'pipeline_bs{a.batch}'
@@ -167,6 +173,7 @@ def main():
                 return out
             run = {'crome': lambda: rm.score(P, R, batch_size=a.batch),
                    'crome_compiled': lambda: rmc.score(P, R, batch_size=a.batch),
+                   'crome_no_onednn': lambda: rmn.score(P, R, batch_size=a.batch),
                    'crome_padded': lambda: padded_score(rm, P, R, a.batch),
                    B: lambda: np.array([o['score'] for o in pipe(inputs, batch_size=a.batch, truncation=True,
                                                                  max_length=a.max_length)]),
@@ -198,11 +205,15 @@ def main():
                  'max_abs_diff_vs_pipeline_sorted': float(np.abs(scores['pipeline_sorted'] - scores['crome']).max()),
                  'speedup_same_batch_compiled': mw[B] / mw['crome_compiled'],
                  'speedup_same_batch_padded_path': mw[B] / mw['crome_padded'],
-                 'speedup_same_batch_cpu_time': {k: mc[B] / mc[k] for k in ('crome', 'crome_compiled', 'crome_padded')},
+                 'speedup_same_batch_no_onednn': mw[B] / mw['crome_no_onednn'],
+                 'onednn_gain': mw['crome_no_onednn'] / mw['crome'],
+                 'speedup_same_batch_cpu_time': {k: mc[B] / mc[k] for k in ('crome', 'crome_compiled', 'crome_no_onednn',
+                                                                            'crome_padded')},
                  'max_abs_diff_vs_pipeline_same_batch': float(np.abs(ref - scores['crome']).max()),
                  'max_abs_diff_vs_pipeline_bs1': float(np.abs(scores['pipeline_bs1'] - scores['crome']).max()),
                  'max_abs_diff_vs_pipeline_compiled': float(np.abs(ref - scores['crome_compiled']).max()),
                  'max_abs_diff_vs_pipeline_padded_path': float(np.abs(ref - scores['crome_padded']).max()),
+                 'max_abs_diff_vs_pipeline_no_onednn': float(np.abs(ref - scores['crome_no_onednn']).max()),
                  'score_std': float(scores['crome'].std()),
                  **({'speedup_same_batch_bf16': mw[B] / mw['crome_bf16'],
                      'max_abs_diff_vs_pipeline_bf16': float(np.abs(ref - scores['crome_bf16']).max()),
@@ -214,14 +225,16 @@ def main():
                  'speedup_bound_equal_efficiency': pipe_fl / exec_fl,
                  'sorted_pipeline_executed_flops': sorted_fl, 'speedup_bound_vs_sorted': sorted_fl / exec_fl,
                  'flops_per_s': {**{k: {'executed': exec_fl / mw[k], 'plain_equivalent': plain_fl / mw[k]}
-                                    for k in ('crome', 'crome_compiled')}, B: {'executed': pipe_fl / mw[B]},
+                                    for k in ('crome', 'crome_compiled', 'crome_no_onednn')},
+                               B: {'executed': pipe_fl / mw[B]},
                                'pipeline_sorted': {'executed': sorted_fl / mw['pipeline_sorted']}},
                  'load_after': load_info()['loadavg_1_5_15']}
             res['distributions'][name] = r
             r['peak_probe_after'] = matmul_peak()  # probed between runs too: the best probe is the peak
             tp = r['texts_per_s']
             print(f"{name:22s} crome {tp['crome']:.1f}/s ({r['speedup_same_batch']:.2f}x), compiled {tp['crome_compiled']:.1f}/s "
-                  f"({r['speedup_same_batch_compiled']:.2f}x, compile {compile_s:.0f} s), padded {tp['crome_padded']:.1f}/s, "
+                  f"({r['speedup_same_batch_compiled']:.2f}x, compile {compile_s:.0f} s), without oneDNN "
+                  f"{tp['crome_no_onednn']:.1f}/s ({r['speedup_same_batch_no_onednn']:.2f}x), padded {tp['crome_padded']:.1f}/s, "
                   f"pipeline bs{a.batch} {tp[B]:.1f}/s, bs1 {tp['pipeline_bs1']:.1f}/s, sorted {tp['pipeline_sorted']:.1f}/s "
                   f"({r['speedup_vs_sorted_pipeline']:.2f}x; vs best pipeline {r['speedup_vs_best_pipeline']:.2f}x); max |diff| "
                   f"{r['max_abs_diff_vs_pipeline_same_batch']:.1e} (score std {r['score_std']:.2f}); load {r['load_after']}",

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
+from . import onednn as _dnn
 
 # %% auto #0
 __all__ = ['packable', 'packed_logits']
@@ -66,14 +67,26 @@ def _rows(fn, x, r, chunk: int):
     if not chunk or x.shape[0] <= chunk: return fn(x, r)
     return torch.cat([fn(a, b) for a, b in zip(x.split(chunk), r.split(chunk))])
 
-def _block(layer, ctx, h):
-    "Attention output projection + residual + norm, then the feed-forward block: row-wise."
-    a = layer.attention.output(ctx, h)
-    return layer.output(layer.intermediate(a), a)
+def _block(layer, ctx, h, fast: bool = False):
+    "Attention output projection + residual + norm, then the feed-forward block: row-wise (`fast`: oneDNN kernels)."
+    if not fast:
+        a = layer.attention.output(ctx, h)
+        return layer.output(layer.intermediate(a), a)
+    so, mid, out = layer.attention.output, layer.intermediate, layer.output  # eval mode: dropout is the identity
+    a = so.LayerNorm(_dnn.linear(ctx, so, 'dense', so.dense) + h)
+    gelu = _dnn.exact_gelu(mid.intermediate_act_fn)  # fused into the product; any other activation after it
+    i = _dnn.linear(a, mid, 'dense', mid.dense, gelu=gelu)
+    return out.LayerNorm(_dnn.linear(i if gelu else mid.intermediate_act_fn(i), out, 'dense', out.dense) + a)
 
-def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0, lens: list | None = None):
+def _proj(h, owner, tag: str, lins, fast: bool):
+    "`h` through linear layers `lins` side by side: one product (`fast`: on prepacked oneDNN weights)."
+    return _dnn.linear(h, owner, tag, *lins) if fast else F.linear(h, *_fused(*lins))
+
+def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0, lens: list | None = None,
+                 fast: bool = False):
     """Logits from the real tokens only (`flat`: their positions in the B * L grid; `first`: each row's first token;
-    `lens`: each row's real length for per-sequence attention, or None for the masked grid)."""
+    `lens`: each row's real length for per-sequence attention, or None for the masked grid; `fast`: oneDNN
+    kernels for the linear layers)."""
     bert, (B, L) = model.bert, input_ids.shape
     h = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids).reshape(B * L, -1).index_select(0, flat)
     layers = bert.encoder.layer
@@ -81,14 +94,14 @@ def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int
         sa = layer.attention.self
         nh, hd, s = sa.num_attention_heads, sa.attention_head_size, sa.scaling
         if i < len(layers) - 1:
-            qkv = F.linear(h, *_fused(sa.query, sa.key, sa.value))
+            qkv = _proj(h, sa, 'qkv', (sa.query, sa.key, sa.value), fast)
             ctx = _attn_rows(qkv, lens, nh, hd, s) if lens else _attn_grid(qkv, keep, flat, nh, hd, s)
         else:  # the pooler reads the first token: its query attends to every token's key and value
-            kv = F.linear(h, *_fused(sa.key, sa.value))
+            kv = _proj(h, sa, 'kv', (sa.key, sa.value), fast)
             h = h.index_select(0, first)
             q = sa.query(h)
             ctx = _first_attn_rows(q, kv, lens, nh, hd, s) if lens else _first_attn_grid(q, kv, keep, flat, nh, hd, s)
-        h = _rows(lambda c, r: _block(layer, c, r), ctx, h, chunk)
+        h = _rows(lambda c, r: _block(layer, c, r, fast), ctx, h, chunk)
     return model.classifier(model.dropout(bert.pooler(h[:, None])))
 
 _COMPILED = {}
@@ -101,6 +114,8 @@ def packed_logits(model,  # a model for which `packable(model)` is True
                   chunk: int | None = None,  # eager: rows per block of row-wise work (0: all at once; None:
                                              # 1024 on the CPU, 0 elsewhere)
                   attention: str = 'auto',  # 'rows': per sequence, no mask; 'grid': one masked call; 'auto': see above
+                  onednn: bool | None = None,  # eager: linear layers on prepacked oneDNN kernels (None: wherever
+                                               # `crome.onednn.usable(model)`: float32 CPU inference)
                  ) -> torch.Tensor:
     """Logits (B, num_labels) equal to the plain forward's, computed on real tokens only (see above). Given host
     tensors and a model on a CUDA device, the checks and token indices are made on the host and copied over
@@ -111,6 +126,11 @@ def packed_logits(model,  # a model for which `packable(model)` is True
     if attention not in ('auto', 'rows', 'grid'):
         raise ValueError(f"packed_logits: attention must be 'auto', 'rows' or 'grid', not {attention!r}")
     if attention == 'rows' and compiled: raise ValueError("packed_logits: compiled=True needs attention='grid'")
+    if onednn and compiled: raise ValueError('packed_logits: onednn=True runs eager only, not with compiled=True')
+    if onednn and not _dnn.usable(model):
+        raise ValueError('packed_logits: onednn=True needs float32 weights on the CPU, eval mode, autograd off '
+                         '(torch.inference_mode or torch.no_grad) and torch built with oneDNN')
+    fast = (not compiled and _dnn.usable(model)) if onednn is None else onednn
     if attention == 'auto': attention = 'rows' if dev.type == 'cpu' and not compiled else 'grid'
     if chunk is None: chunk = 1024 if dev.type == 'cpu' else 0
     B, L = input_ids.shape
@@ -121,6 +141,6 @@ def packed_logits(model,  # a model for which `packable(model)` is True
         cuda = dev.type == 'cuda'  # elsewhere plain copies (MPS may read a freed pageable source: pytorch#139550)
         mv = lambda t: None if t is None else t.pin_memory().to(dev, non_blocking=True) if cuda else t.to(dev)
         input_ids, token_type_ids, keep, flat, first = map(mv, (input_ids, token_type_ids, keep, flat, first))
-    if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk, lens)
+    if not compiled: return _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk, lens, fast)
     if 'core' not in _COMPILED: _COMPILED['core'] = torch.compile(_packed_core, dynamic=True)
     return _COMPILED['core'](model, input_ids, token_type_ids, keep, flat, first)

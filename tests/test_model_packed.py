@@ -112,3 +112,26 @@ def test_packed_logits_copies_host_tensors_blocking_to_a_non_cuda_device(monkeyp
     with torch.inference_mode(): out = packed_logits(m, ids, am)
     assert out.shape == (3, 1) and out.device.type == 'meta'
     assert calls and not any(calls)
+
+
+def test_onednn_scoring_matches_plain_forward_and_follows_training(tok, monkeypatch):
+    "CPU scoring runs the real MiniLM's linear layers on prepacked oneDNN weights (crome.onednn): its scores equal the "
+    "plain forward's, and an optimizer step between two scorings is seen by the second (the prepacked copy is remade)."
+    from crome import onednn
+    rm = RewardModel.from_pretrained(default_backbone(), max_length=48)
+    with torch.no_grad(): rm.model.classifier.weight.normal_(0, 1.0)
+    calls, real = [], onednn.linear
+    monkeypatch.setattr(onednn, 'linear', lambda *a, **k: calls.append(1) or real(*a, **k))
+    enc = rm.encode(P, R)
+
+    def plain():  # one text at a time: no padding at all
+        rm.model.eval()
+        with torch.inference_mode():
+            return np.array([rm.model(**{k: torch.tensor([v[i]]) for k, v in enc.items()}).logits[0, 0].item()
+                             for i in range(len(P))])
+    s, ref = rm.score(P, R, batch_size=2), plain()
+    assert calls and np.abs(s - ref).max() < 1e-5 and ref.std() > 0.1
+    opt = torch.optim.SGD(rm.model.parameters(), lr=1e-3)
+    rm.model.train(); rm.rewards(rm.tokenizer(P, R, padding=True, return_tensors='pt'))[:, 0].sum().backward(); opt.step()
+    s2, ref2 = rm.score(P, R, batch_size=2), plain()
+    assert np.allclose(s2, ref2, rtol=1e-6, atol=1e-5) and np.abs(s2 - s).max() > 1e-2  # rtol: scores are now ~80

@@ -10,7 +10,7 @@ LIB = ROOT / 'crome'
 STAGES = [['schema'], ['data', 'readers', 'public_sets'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubric_models', 'rubrics'],
           ['edits', 'causal_edits', 'minimal_edits', 'spurious_edits', 'verify', 'eval_edits'],
-          ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'encoding', 'frozen', 'packed'],
+          ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'encoding', 'frozen', 'onednn', 'packed'],
           ['losses'],
           ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
           ['evaluate', 'stats', 'bon', 'scorers', 'transforms'],
