@@ -29,26 +29,47 @@ def device_name(threads: int) -> str:
     return f'CPU: {cpu_model()}, {threads} torch threads'
 
 
+def _products(device: str, dtype) -> dict:
+    """Matrix-product kernels to probe, each `make(a, b) -> run()`: torch.mm (MKL on x86 CPUs, cuBLAS on GPUs) and, for
+    float32 on a CPU, oneDNN's product on a prepacked weight (crome.onednn: what crome's CPU scoring runs), which can
+    beat torch.mm; the peak is the best of them."""
+    out = {'torch.mm': lambda a, b: (lambda: torch.mm(a, b))}
+    ops = torch.ops.mkldnn
+    if (str(device) == 'cpu' and dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and hasattr(ops, '_linear_pointwise') and hasattr(ops, '_reorder_linear_weight')):
+        def onednn(a, b):
+            w = ops._reorder_linear_weight(b.t().contiguous(), a.shape[0])
+            return lambda: ops._linear_pointwise(a, w, None, 'none', [], '')
+        out['onednn prepacked'] = onednn
+    return out
+
+
 def matmul_peak(n=(1024, 1536, 2048),  # matrix size, or several (the best one counts)
                 reps: int = 8, dtype=torch.float32, device: str = 'cpu',
                 warmup_s: float = 0.5) -> dict:  # multiply for this long first (clocks and caches settle)
-    """Best achieved FLOP/s of n x n x n matmuls with the current torch thread count (on a GPU: synchronised).
-    Several sizes and a warm-up: one size right after loading a model read 20-30% low on this machine."""
+    """Best achieved FLOP/s of n x n x n matrix products with the current torch thread count (on a GPU:
+    synchronised), over sizes and kernels (`_products`). Several sizes and a warm-up: one size right after loading a
+    model read 20-30% low on this machine."""
     sizes = [n] if isinstance(n, int) else list(n)
     sync = torch.cuda.synchronize if str(device).startswith('cuda') else (lambda: None)
     out = {}
     for m in sizes:
         a, b = torch.randn(m, m, dtype=dtype, device=device), torch.randn(m, m, dtype=dtype, device=device)
-        t_end = time.perf_counter() + warmup_s
-        torch.mm(a, b); sync()
-        while time.perf_counter() < t_end: torch.mm(a, b); sync()
-        best = float('inf')
-        for _ in range(reps):
-            t0 = time.perf_counter(); torch.mm(a, b); sync(); best = min(best, time.perf_counter() - t0)
-        out[m] = (best, 2 * m ** 3 / best)
-    m = max(out, key=lambda k: out[k][1])
-    return {'n': m, 'reps': reps, 'best_s': out[m][0], 'flops_per_s': out[m][1], 'threads': torch.get_num_threads(),
-            'flops_per_s_by_n': {str(k): v[1] for k, v in out.items()}}
+        for kernel, make in _products(device, dtype).items():
+            run = make(a, b)
+            t_end = time.perf_counter() + warmup_s
+            run(); sync()
+            while time.perf_counter() < t_end: run(); sync()
+            best = float('inf')
+            for _ in range(reps):
+                t0 = time.perf_counter(); run(); sync(); best = min(best, time.perf_counter() - t0)
+            out[m, kernel] = (best, 2 * m ** 3 / best)
+    m, kernel = max(out, key=lambda k: out[k][1])
+    return {'n': m, 'kernel': kernel, 'reps': reps, 'best_s': out[m, kernel][0], 'flops_per_s': out[m, kernel][1],
+            'threads': torch.get_num_threads(),
+            'flops_per_s_by_n': {str(k): max(v[1] for (mm, _), v in out.items() if mm == k) for k in sizes},
+            'flops_per_s_by_kernel': {kk: max(v[1] for (_, k2), v in out.items() if k2 == kk)
+                                      for kk in dict.fromkeys(k for _, k in out)}}
 
 
 def best_peak(res: dict, runs: str) -> float:

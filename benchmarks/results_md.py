@@ -445,9 +445,10 @@ def speed(t, s) -> list[str]:
                 + '; '.join(f"{k}: {'met' if m else '**not met**'}" for k, m in met.items()) + '.' + best_note
                 + ' *Float32 ceiling*: the FLOPs the pipeline executes (its batches padded to their longest member) '
                 "over the FLOPs crome executes, i.e. the speedup exact float32 scoring reaches when both run their matrix "
-                "products equally fast (above it, crome's kernels ran faster than the pipeline's: its attention skips the "
-                'masked padded grid); well past it needs other arithmetic (bf16, int8) and so other scores. Compute '
-                'share is of a matmul probe run in the same process (goal 60%).'
+                "products equally fast (above it, crome's kernels ran faster than the pipeline's: oneDNN's prepacked "
+                "products where the JSON has a `crome_no_onednn` contender, and attention that skips the masked padded "
+                'grid); well past it needs other arithmetic (bf16, int8) and so other scores. Compute '
+                'share is of ' + probe_note(s, 'distributions') + ' (goal 60%).'
                 + (' *bf16 weights* (bfloat16 weights and activations on bf16 matrix units, float32 scores out) is that '
                    'other arithmetic, shown for the trade-off and not counted for the goal: max |score difference| to '
                    'the pipeline ' + ', '.join(f"{v['max_abs_diff_vs_pipeline_bf16']:.0e}" for v in bf.values())
@@ -456,6 +457,20 @@ def speed(t, s) -> list[str]:
                    + ' (float32: ' + ', '.join(f"{v['pair_order_agreement_float32']:.1%}" for v in bf.values()) + ').'
                    if bf else f" bf16 weights: {s.get('bf16', 'not measured')}."), '']
     return out
+
+
+def probe_note(res: dict, runs: str) -> str:
+    "What the compute share of a CPU speed file is measured against: its best matrix-product probe, and which kernels."
+    probes = [res['peak_probe_start'], res['peak_probe_end']] + [r['peak_probe_after'] for r in res[runs].values()]
+    kernels = {}
+    for p in probes:
+        for k, v in p.get('flops_per_s_by_kernel', {'torch.mm': p['flops_per_s']}).items():
+            kernels[k] = max(kernels.get(k, 0.0), v)
+    if len(kernels) == 1: return f"a torch.mm probe run in the same process ({kernels['torch.mm'] / 1e9:.0f} GFLOP/s)"
+    best = max(kernels, key=kernels.get)
+    return ('the best matrix-product probe run in the same process, ' + best + f' at {kernels[best] / 1e9:.0f} GFLOP/s ('
+            + ', '.join(f'{k} {v / 1e9:.0f}' for k, v in kernels.items() if k != best) + '); the fastest kernel '
+            "sets the peak, so running crome on the faster kernel does not inflate its share")
 
 
 def scoring_variants(d) -> list[str]:
