@@ -22,10 +22,12 @@ def available() -> bool:
         hasattr(ops, n) for n in ('_linear_pointwise', '_reorder_linear_weight'))
 
 def usable(model: torch.nn.Module) -> bool:
-    "True where `linear` may stand in for `F.linear`: float32 weights on the CPU, eval mode, autograd off."
+    """True where `linear` may stand in for `F.linear`: float32 weights on the CPU, eval mode, autograd off, and no
+    parameter made under `torch.inference_mode` (such tensors keep no version counter, so a change to them could not
+    be seen)."""
     p = next(model.parameters(), None)
     return (p is not None and p.device.type == 'cpu' and p.dtype == torch.float32 and not model.training
-            and not torch.is_grad_enabled() and available())
+            and not torch.is_grad_enabled() and available() and not any(q.is_inference() for q in model.parameters()))
 
 def exact_gelu(act) -> bool:
     "True when `act` is transformers' exact (erf) GELU, the one oneDNN fuses into the matrix product."

@@ -129,7 +129,8 @@ def packed_logits(model,  # a model for which `packable(model)` is True
     if onednn and compiled: raise ValueError('packed_logits: onednn=True runs eager only, not with compiled=True')
     if onednn and not _dnn.usable(model):
         raise ValueError('packed_logits: onednn=True needs float32 weights on the CPU, eval mode, autograd off '
-                         '(torch.inference_mode or torch.no_grad) and torch built with oneDNN')
+                         '(torch.inference_mode or torch.no_grad), parameters not made under torch.inference_mode, '
+                         'and torch built with oneDNN (see crome.onednn.usable)')
     fast = (not compiled and _dnn.usable(model)) if onednn is None else onednn
     if attention == 'auto': attention = 'rows' if dev.type == 'cpu' and not compiled else 'grid'
     if chunk is None: chunk = 1024 if dev.type == 'cpu' else 0

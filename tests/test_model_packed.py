@@ -135,3 +135,16 @@ def test_onednn_scoring_matches_plain_forward_and_follows_training(tok, monkeypa
     rm.model.train(); rm.rewards(rm.tokenizer(P, R, padding=True, return_tensors='pt'))[:, 0].sum().backward(); opt.step()
     s2, ref2 = rm.score(P, R, batch_size=2), plain()
     assert np.allclose(s2, ref2, rtol=1e-6, atol=1e-5) and np.abs(s2 - s).max() > 1e-2  # rtol: scores are now ~80
+
+
+def test_model_made_under_inference_mode_scores_without_onednn():
+    "Parameters made under torch.inference_mode keep no version counter: the packed path then uses F.linear (a stale "
+    "prepacked copy could not be detected), with the plain forward's logits, instead of failing."
+    from crome import onednn
+    with torch.inference_mode():
+        m = tiny_bert(100)
+        ids = torch.randint(1, 100, (3, 9)); am = torch.ones_like(ids); am[1, 4:] = 0
+        assert not onednn.usable(m)
+        assert (packed_logits(m, ids, am) - m(input_ids=ids, attention_mask=am).logits).abs().max() < 1e-5
+        with pytest.raises(ValueError, match='not made under torch.inference_mode'):
+            packed_logits(m, ids, am, onednn=True)
