@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_onednn.ipynb #ec78f403
 from __future__ import annotations
-import weakref
+import functools, weakref
 import torch
 import torch.nn.functional as F
 
@@ -15,11 +15,21 @@ __all__ = ['ROWS_HINT', 'available', 'usable', 'exact_gelu', 'prepacked', 'linea
 ROWS_HINT = 1024  # the row count oneDNN lays prepacked weights out for (the CPU row blocks of `crome.packed`)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> {tag: (param refs, stamp, weight, bias)}
 
+def _works(ops) -> bool:
+    "True when `ops` prepack and multiply as `F.gelu(F.linear(...))`: one tiny seeded product (global RNG untouched)."
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(*s, generator=g) for s in ((3, 8), (5, 8), (5,)))
+    try:
+        with torch.no_grad():
+            y = ops._linear_pointwise(x, ops._reorder_linear_weight(w, 3), b, 'gelu', [], 'none')
+            return bool(torch.allclose(y, F.gelu(F.linear(x, w, b)), atol=1e-5))
+    except (AttributeError, RuntimeError, TypeError): return False  # absent, or a changed signature
+
+@functools.lru_cache(maxsize=None)
 def available() -> bool:
-    "True where torch ships oneDNN's prepacked linear kernels (`torch.ops.mkldnn`, as inductor uses them)."
-    ops = torch.ops.mkldnn
-    return torch.backends.mkldnn.is_available() and all(
-        hasattr(ops, n) for n in ('_linear_pointwise', '_reorder_linear_weight'))
+    """True where torch ships oneDNN's prepacked linear kernels (`torch.ops.mkldnn`, as inductor uses them) and they
+    compute what `F.linear` does: these operators are private, so a torch that changes them falls back to `F.linear`."""
+    return torch.backends.mkldnn.is_available() and _works(torch.ops.mkldnn)
 
 def usable(model: torch.nn.Module) -> bool:
     """True where `linear` may stand in for `F.linear`: float32 weights on the CPU, eval mode, autograd off, and no
