@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['ROWS_HINT', 'available', 'usable', 'exact_gelu', 'prepacked', 'linear']
+__all__ = ['ROWS_HINT', 'available', 'usable', 'exact_gelu', 'side_by_side', 'prepacked', 'linear']
 
 # %% ../nbs/07d_onednn.ipynb #f9800e97
 ROWS_HINT = 1024  # the row count oneDNN lays prepacked weights out for (the CPU row blocks of `crome.packed`)
@@ -45,6 +45,11 @@ def exact_gelu(act) -> bool:
     return type(act) is GELUActivation and getattr(act, 'act', None) is F.gelu
 
 # %% ../nbs/07d_onednn.ipynb #fac850df
+def side_by_side(*lins: torch.nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    "Weight and bias of linear layers applied as one, their outputs side by side (a missing bias as zeros)."
+    return (torch.cat([m.weight for m in lins]),
+            torch.cat([m.weight.new_zeros(m.out_features) if m.bias is None else m.bias for m in lins]))
+
 def _same(refs: list, params: list) -> bool:
     "True when weak references `refs` still point at exactly these parameter objects."
     return len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
@@ -59,8 +64,7 @@ def prepacked(owner: torch.nn.Module,  # the module the cache entry belongs to (
     slot = _CACHE.setdefault(owner, {})
     hit = slot.get(tag)
     if hit is None or hit[1] != stamp or not _same(hit[0], params):
-        w = torch.cat([m.weight.detach() for m in lins])
-        b = torch.cat([m.weight.new_zeros(m.out_features) if m.bias is None else m.bias.detach() for m in lins])
+        w, b = (t.detach() for t in side_by_side(*lins))
         w = torch.ops.mkldnn._reorder_linear_weight(w, ROWS_HINT)
         hit = slot[tag] = ([weakref.ref(p) for p in params], stamp, w, b)
     return hit[2], hit[3]

@@ -25,10 +25,6 @@ def packable(model) -> bool:
     return all(type(m) is torch.nn.Linear and m.bias is not None for layer in bert.encoder.layer
                for m in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value))
 
-def _fused(*lins):
-    "Weight and bias of several linear layers applied as one (their outputs side by side)."
-    return torch.cat([x.weight for x in lins]), torch.cat([x.bias for x in lins])
-
 def _heads(x, flat, B, L, nh, hd):
     "Packed rows (T, k * nh * hd) -> padded heads (k, B, nh, L, hd), zeros at the padding."
     grid = x.new_zeros(B * L, x.shape[1]).index_copy_(0, flat, x)
@@ -80,7 +76,7 @@ def _block(layer, ctx, h, fast: bool = False):
 
 def _proj(h, owner, tag: str, lins, fast: bool):
     "`h` through linear layers `lins` side by side: one product (`fast`: on prepacked oneDNN weights)."
-    return _dnn.linear(h, owner, tag, *lins) if fast else F.linear(h, *_fused(*lins))
+    return _dnn.linear(h, owner, tag, *lins) if fast else F.linear(h, *_dnn.side_by_side(*lins))
 
 def _packed_core(model, input_ids, token_type_ids, keep, flat, first, chunk: int = 0, lens: list | None = None,
                  fast: bool = False):
