@@ -33,10 +33,10 @@ def _products(device: str, dtype) -> dict:
     """Matrix-product kernels to probe, each `make(a, b) -> run()`: torch.mm (MKL on x86 CPUs, cuBLAS on GPUs) and, for
     float32 on a CPU, oneDNN's product on a prepacked weight (crome.onednn: what crome's CPU scoring runs), which can
     beat torch.mm; the peak is the best of them."""
+    from crome.onednn import available  # the check crome's scoring makes before it uses these kernels
     out = {'torch.mm': lambda a, b: (lambda: torch.mm(a, b))}
     ops = torch.ops.mkldnn
-    if (str(device) == 'cpu' and dtype == torch.float32 and torch.backends.mkldnn.is_available()
-            and hasattr(ops, '_linear_pointwise') and hasattr(ops, '_reorder_linear_weight')):
+    if str(device) == 'cpu' and dtype == torch.float32 and available():
         def onednn(a, b):
             w = ops._reorder_linear_weight(b.t().contiguous(), a.shape[0])
             return lambda: ops._linear_pointwise(a, w, None, 'none', [], '')
