@@ -428,6 +428,7 @@ def speed(t, s) -> list[str]:
                 for k, v in s['distributions'].items()]
         bf = {k: v for k, v in s['distributions'].items() if 'speedup_same_batch_bf16' in v}
         met = {k: v['speedup_same_batch'] >= 2 for k, v in s['distributions'].items()}
+        need = {k: share_needed(v) for k, v in s['distributions'].items()}
         best = {k: v for k, v in s['distributions'].items() if 'speedup_vs_best_pipeline' in v}
         best_note = (' Much of the same-batch speedup on mixed lengths is input order: the pipeline batches texts as '
                      'given, crome sorts them by length. *Sorted pipeline*: the same pipeline fed the texts sorted by '
@@ -442,7 +443,11 @@ def speed(t, s) -> list[str]:
         out += [f"Scoring vs a transformers `pipeline` (batch {s['config']['batch']}):", '', meta_line(s, 'score_speed.py'),
                 '', md(pd.DataFrame(rows)), '',
                 'Goal "2x the pipeline at the same batch, identical scores": '
-                + '; '.join(f"{k}: {'met' if m else '**not met**'}" for k, m in met.items()) + '.' + best_note
+                + '; '.join(f"{k}: {'met' if m else '**not met**'}" + ('' if m or need[k] is None else
+                            f" (2x needs crome at {need[k]:.0%} of the matmul peak, now "
+                            f"{s['distributions'][k]['share_of_peak_crome']:.0%})") for k, m in met.items()) + '.'
+                + (' Speedup = float32 ceiling x crome\'s share / the pipeline\'s share, so 2x needs crome at 2 x the '
+                   "pipeline's share / the ceiling." if any(v is not None for v in need.values()) else '') + best_note
                 + ' *Float32 ceiling*: the FLOPs the pipeline executes (its batches padded to their longest member) '
                 "over the FLOPs crome executes, i.e. the speedup exact float32 scoring reaches when both run their matrix "
                 "products equally fast (above it, crome's kernels ran faster than the pipeline's: oneDNN's prepacked "
@@ -457,6 +462,14 @@ def speed(t, s) -> list[str]:
                    + ' (float32: ' + ', '.join(f"{v['pair_order_agreement_float32']:.1%}" for v in bf.values()) + ').'
                    if bf else f" bf16 weights: {s.get('bf16', 'not measured')}."), '']
     return out
+
+
+def share_needed(v: dict, goal: float = 2.0) -> float | None:
+    """The share of the matmul peak crome's executed FLOPs would need for `goal`x the same-batch pipeline, at the
+    pipeline's measured share: speedup = ceiling x crome share / pipeline share. None where the file lacks either."""
+    pipe = v.get('share_of_peak', {}).get('pipeline_bs32', {}).get('executed')
+    ceiling = v.get('speedup_bound_equal_efficiency')
+    return None if pipe is None or not ceiling else goal * pipe / ceiling
 
 
 def probe_note(res: dict, runs: str) -> str:

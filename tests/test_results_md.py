@@ -43,3 +43,27 @@ def test_imports_reads_modules_imported_by_name(tmp_path):
     for script in ('quality.py', 'fidelity.py', 'augment_offline.py'):
         assert {'crome/causal_edits.py', 'crome/minimal_edits.py', 'crome/spurious_edits.py',
                 'crome/eval_edits.py'} <= results_md.script_files(script), script
+
+
+def test_share_needed_is_what_the_measured_speedup_implies():
+    "speedup = ceiling x crome share / pipeline share holds in the committed file, so the share needed for 2x is exact."
+    import json
+    s = json.loads((ROOT / 'benchmarks' / 'results' / 'score_speed.json').read_text())
+    for v in s['distributions'].values():
+        crome, need = v['share_of_peak_crome'], results_md.share_needed(v)
+        assert abs(v['speedup_same_batch'] * need / crome - 2) < 1e-6
+    v = {'share_of_peak': {'pipeline_bs32': {'executed': 0.57}}, 'speedup_bound_equal_efficiency': 1.5}
+    assert abs(results_md.share_needed(v) - 0.76) < 1e-12 and results_md.share_needed({}) is None
+
+
+def test_speed_names_the_share_a_missed_goal_needs():
+    v = {'texts_per_s': {'crome': 30.0, 'pipeline_bs32': 20.0}, 'speedup_same_batch': 1.5, 'speedup_vs_bs1': 1.6,
+         'max_abs_diff_vs_pipeline_same_batch': 3e-6, 'share_of_peak_crome': 0.6,
+         'speedup_bound_equal_efficiency': 1.25,
+         'share_of_peak': {'pipeline_bs32': {'executed': 0.5}}, 'peak_probe_after': {'flops_per_s': 2e11}}
+    s = {'distributions': {'long': v, 'mixed': {**v, 'speedup_same_batch': 2.5}}, 'config': {'batch': 32},
+         'commit': 'abc', 'command': 'score_speed.py', 'seeds': [0], 'device': 'cpu', 'peak_probe_start':
+         {'flops_per_s': 2e11}, 'peak_probe_end': {'flops_per_s': 2e11}, 'bf16': 'skipped'}
+    text = '\n'.join(results_md.speed(None, s))
+    assert 'long: **not met** (2x needs crome at 80% of the matmul peak, now 60%)' in text
+    assert 'mixed: met;' not in text and 'mixed: met.' in text
