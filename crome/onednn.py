@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_onednn.ipynb #ec78f403
 from __future__ import annotations
-import functools, weakref
+import functools, warnings, weakref
 import torch
 import torch.nn.functional as F
 
@@ -28,8 +28,13 @@ def _works(ops) -> bool:
 @functools.lru_cache(maxsize=None)
 def available() -> bool:
     """True where torch ships oneDNN's prepacked linear kernels (`torch.ops.mkldnn`, as inductor uses them) and they
-    compute what `F.linear` does: these operators are private, so a torch that changes them falls back to `F.linear`."""
-    return torch.backends.mkldnn.is_available() and _works(torch.ops.mkldnn)
+    compute what `F.linear` does: these operators are private, so a torch that changes them falls back to `F.linear`,
+    with a warning (once per process) where oneDNN is built in but its kernels are missing or compute otherwise."""
+    if not torch.backends.mkldnn.is_available(): return False
+    if _works(torch.ops.mkldnn): return True
+    warnings.warn(f"crome.onednn: torch {torch.__version__}'s prepacked oneDNN linear kernels are missing or changed; "
+                  'CPU scoring falls back to F.linear (the same scores, about 1.1-1.2x slower)', RuntimeWarning)
+    return False
 
 def usable(model: torch.nn.Module) -> bool:
     """True where `linear` may stand in for `F.linear`: float32 weights on the CPU, eval mode, autograd off, and no
