@@ -24,6 +24,8 @@ All contenders score the same MiniLM reward model (saved once; the pipeline load
   else skipped with the reason recorded (`--bf16 on|off|auto`).
 Rounds alternate between the contenders (`--reps`); medians are reported, in wall seconds and in process CPU seconds
 (the machine is shared: CPU time is less disturbed by other jobs; the load average is recorded before and after).
+Every round's seconds are kept (`seconds_all_reps`): results_md.py reads the 2x goal by the 95% interval of the
+per-round speedups, as it reads the quality goals.
 Scores must agree: the max |difference| to the pipeline is reported on texts neither side truncates.
 Compute share: FLOPs per second as a share of a float32 matmul peak probed in this run with the same threads (the best
 of probes at the start, after each distribution and at the end; three sizes each after a warm-up), for the

@@ -67,3 +67,15 @@ def test_speed_names_the_share_a_missed_goal_needs():
     text = '\n'.join(results_md.speed(None, s))
     assert 'long: **not met** (2x needs crome at 80% of the matmul peak, now 60%)' in text
     assert 'mixed: met;' not in text and 'mixed: met.' in text
+
+
+def test_speed_goal_reads_the_interval_of_paired_rounds():
+    lo_hi = results_md.ratio_interval([2.0, 4.0], [1.0, 1.0])  # logs ln2, ln4: mean ln(2.83), se ln(2)/2, t(1) 12.706
+    assert abs(lo_hi[0] - 8 ** 0.5) < 1e-12 and abs(lo_hi[1] - 8 ** 0.5 * 2 ** (-12.706 / 2)) < 1e-9
+    assert results_md.ratio_interval([1.0], [1.0]) is None
+    v = lambda r: {'seconds_all_reps': {'pipeline_bs32': list(r), 'crome': [1.0] * len(r)}}
+    assert results_md.speed_goal(v([3.0, 3.1, 2.9]), 'pipeline_bs32').startswith('met (3.00x [')
+    assert results_md.speed_goal(v([1.5, 1.6, 1.55]), 'pipeline_bs32').startswith('**not met** (1.55x [')
+    assert results_md.speed_goal(v([1.8, 2.3, 2.0]), 'pipeline_bs32').startswith('**undecided** (')
+    assert results_md.speed_goal({'speedup_same_batch': 1.9}, 'pipeline_bs32') == '**not met**'  # no rounds: medians
+    assert results_md.speed_goal({'speedup_vs_best_pipeline': 2.1}, 'pipeline_sorted') == 'met'
