@@ -205,16 +205,26 @@ def ratio_interval(num: list, den: list) -> tuple[float, float, float] | None:
     return math.exp(m), math.exp(m - t * se), math.exp(m + t * se)
 
 
-def speed_goal(v: dict, pipe: str, goal: float = 2.0) -> str:
+def speed_goal(v: dict, pipe: str, goal: float = 2.0, note: str = '') -> str:
     """'met', 'not met' or 'undecided' for crome >= `goal` x the pipeline contender `pipe`, by the 95% interval of the
-    per-round ratios (as the quality goals), with the interval; a file without rounds: by the ratio of medians."""
+    per-round ratios (as the quality goals), with the interval and, unless met, `note` in parentheses; a file without
+    rounds: by the ratio of medians."""
     w = v.get('seconds_all_reps', {})
     ci = ratio_interval(w[pipe], w['crome']) if pipe in w and 'crome' in w else None
     if ci is None:
         x = v['speedup_same_batch' if pipe == 'pipeline_bs32' else 'speedup_vs_best_pipeline']
-        return 'met' if x >= goal else '**not met**'
-    status = goal_status(ci[1], ci[2], goal)
-    return f"{status if status == 'met' else f'**{status}**'} ({ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}])"
+        status, why = ('met' if x >= goal else 'not met'), [note]
+    else: status, why = goal_status(ci[1], ci[2], goal), [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]', note]
+    why = '; '.join(x for x in why if x and (x is not note or status != 'met'))
+    return (status if status == 'met' else f'**{status}**') + (f' ({why})' if why else '')
+
+
+def share_needed(v: dict, goal: float = 2.0) -> float | None:
+    """The share of the matmul peak crome's executed FLOPs would need for `goal`x the same-batch pipeline, at the
+    pipeline's measured share: speedup = ceiling x crome share / pipeline share. None where the file lacks either."""
+    pipe = v.get('share_of_peak', {}).get('pipeline_bs32', {}).get('executed')
+    ceiling = v.get('speedup_bound_equal_efficiency')
+    return None if pipe is None or not ceiling else goal * pipe / ceiling
 
 
 POOLED = 'All pairs (pooled)'  # older results files call it 'Avg'; it is not RewardBench's mean of sections
@@ -455,8 +465,10 @@ def speed(t, s) -> list[str]:
                                     if 'speedup_same_batch_bf16' in v else {})})
                 for k, v in s['distributions'].items()]
         bf = {k: v for k, v in s['distributions'].items() if 'speedup_same_batch_bf16' in v}
-        met = {k: speed_goal(v, 'pipeline_bs32') for k, v in s['distributions'].items()}
         need = {k: share_needed(v) for k, v in s['distributions'].items()}
+        met = {k: speed_goal(v, 'pipeline_bs32', note='' if need[k] is None else f"2x needs crome at {need[k]:.0%} of "
+                             f"the matmul peak, now {v['share_of_peak_crome']:.0%}")
+               for k, v in s['distributions'].items()}
         rounds = min((len(v.get('seconds_all_reps', {}).get('crome', [])) for v in s['distributions'].values()),
                      default=0)
         best = {k: v for k, v in s['distributions'].items() if 'speedup_vs_best_pipeline' in v}
@@ -476,10 +488,7 @@ def speed(t, s) -> list[str]:
                 + (f' (by the 95% interval of the {rounds} rounds\' speedups, geometric mean [low, high], as the '
                    'quality goals: met when the interval clears 2x, not met when it lies below, else undecided)'
                    if rounds >= 2 else '') + ': '
-                + '; '.join(f"{k}: {m}" if m.startswith('met') or need[k] is None else f"{k}: {m.removesuffix(')')}"
-                            + ('; ' if m.endswith(')') else ' (') + f"2x needs crome at {need[k]:.0%} of the matmul "
-                            f"peak, now {s['distributions'][k]['share_of_peak_crome']:.0%})"
-                            for k, m in met.items()) + '.'
+                + '; '.join(f'{k}: {m}' for k, m in met.items()) + '.'
                 + (' Speedup = float32 ceiling x crome\'s share / the pipeline\'s share, so 2x needs crome at 2 x the '
                    "pipeline's share / the ceiling." if any(v is not None for v in need.values()) else '') + best_note
                 + ' *Float32 ceiling*: the FLOPs the pipeline executes (its batches padded to their longest member) '
@@ -496,14 +505,6 @@ def speed(t, s) -> list[str]:
                    + ' (float32: ' + ', '.join(f"{v['pair_order_agreement_float32']:.1%}" for v in bf.values()) + ').'
                    if bf else f" bf16 weights: {s.get('bf16', 'not measured')}."), '']
     return out
-
-
-def share_needed(v: dict, goal: float = 2.0) -> float | None:
-    """The share of the matmul peak crome's executed FLOPs would need for `goal`x the same-batch pipeline, at the
-    pipeline's measured share: speedup = ceiling x crome share / pipeline share. None where the file lacks either."""
-    pipe = v.get('share_of_peak', {}).get('pipeline_bs32', {}).get('executed')
-    ceiling = v.get('speedup_bound_equal_efficiency')
-    return None if pipe is None or not ceiling else goal * pipe / ceiling
 
 
 def probe_note(res: dict, runs: str) -> str:
