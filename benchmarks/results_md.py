@@ -2,7 +2,7 @@
 it is read from a file that records the commit, config, seeds and device it came from. Nothing here is typed by hand.
 
 Usage: python benchmarks/results_md.py [--out benchmarks/results/RESULTS.md]"""
-import argparse, ast, functools, json, re, subprocess
+import argparse, ast, functools, json, math, re, statistics, subprocess
 from pathlib import Path
 import pandas as pd
 from common import RESULTS, ROOT
@@ -197,7 +197,6 @@ def ratio_interval(num: list, den: list) -> tuple[float, float, float] | None:
     alternate the contenders, so round i of each pairs. Past 10 degrees of freedom the t quantile of 10 is kept (a
     little wide). None with fewer than 2 rounds. Within-run noise only: the machine's drift between runs is not
     in it."""
-    import math, statistics
     logs = [math.log(a / b) for a, b in zip(num, den)]
     if len(logs) < 2: return None
     m, se = statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs))
@@ -213,10 +212,10 @@ def speed_goal(v: dict, pipe: str, goal: float = 2.0, note: str = '') -> str:
     ci = ratio_interval(w[pipe], w['crome']) if pipe in w and 'crome' in w else None
     if ci is None:
         x = v['speedup_same_batch' if pipe == 'pipeline_bs32' else 'speedup_vs_best_pipeline']
-        status, why = ('met' if x >= goal else 'not met'), [note]
-    else: status, why = goal_status(ci[1], ci[2], goal), [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]', note]
-    why = '; '.join(x for x in why if x and (x is not note or status != 'met'))
-    return (status if status == 'met' else f'**{status}**') + (f' ({why})' if why else '')
+        status, why = ('met' if x >= goal else 'not met'), []
+    else: status, why = goal_status(ci[1], ci[2], goal), [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]']
+    if note and status != 'met': why.append(note)
+    return (status if status == 'met' else f'**{status}**') + (f" ({'; '.join(why)})" if why else '')
 
 
 def share_needed(v: dict, goal: float = 2.0) -> float | None:
