@@ -4,6 +4,7 @@
 
 # %% ../nbs/07b_packed.ipynb #b909d224
 from __future__ import annotations
+import itertools
 import torch
 import torch.nn.functional as F
 from . import onednn as _dnn
@@ -30,19 +31,29 @@ def _heads(x, flat, B, L, nh, hd):
     grid = x.new_zeros(B * L, x.shape[1]).index_copy_(0, flat, x)
     return grid.view(B, L, -1, nh, hd).permute(2, 0, 3, 1, 4)
 
-def _seq_heads(x, nh, hd):
-    "One sequence's packed rows (L, k * nh * hd) -> k tensors (1, nh, L, hd)."
-    return x.view(1, x.shape[0], -1, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
+def _seq_heads(x, nh, hd, n: int = 1):
+    "The packed rows of `n` sequences of equal length L (n L, k * nh * hd) -> k tensors (n, nh, L, hd)."
+    return x.view(n, x.shape[0] // n, -1, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
+
+def _runs(lens):
+    "Runs of consecutive sequences of equal length: (first sequence, first packed row, sequences, length) each."
+    i = o = 0
+    for L, g in itertools.groupby(lens):
+        n = sum(1 for _ in g)
+        yield i, o, n, L
+        i, o = i + n, o + n * L
 
 def _attn_rows(qkv, lens, nh, hd, scale):
-    "Self-attention of each sequence over its own packed rows (no padding, no mask): (T, 3 nh hd) -> (T, nh hd)."
-    return torch.cat([F.scaled_dot_product_attention(*_seq_heads(x, nh, hd), scale=scale)
-                      .transpose(1, 2).reshape(-1, nh * hd) for x in qkv.split(lens)])
+    """Self-attention of each sequence over its own packed rows (no padding, no mask): (T, 3 nh hd) -> (T, nh hd).
+    A run of sequences of equal length is one SDPA call over a batch of them."""
+    return torch.cat([F.scaled_dot_product_attention(*_seq_heads(qkv[o:o + n * L], nh, hd, n), scale=scale)
+                      .transpose(1, 2).reshape(-1, nh * hd) for _, o, n, L in _runs(lens)])
 
 def _first_attn_rows(q, kv, lens, nh, hd, scale):
     "Each sequence's first-token query (B, nh hd) over its own keys and values (T, 2 nh hd) -> (B, nh hd)."
-    return torch.cat([F.scaled_dot_product_attention(qb.view(1, nh, 1, hd), *_seq_heads(x, nh, hd), scale=scale)
-                      .reshape(1, nh * hd) for qb, x in zip(q, kv.split(lens))])
+    return torch.cat([F.scaled_dot_product_attention(q[i:i + n].view(n, nh, 1, hd),
+                                                     *_seq_heads(kv[o:o + n * L], nh, hd, n), scale=scale)
+                      .reshape(n, nh * hd) for i, o, n, L in _runs(lens)])
 
 def _attn_grid(qkv, keep, flat, nh, hd, scale):
     "Self-attention as one masked SDPA call over the padded (B, nh, L, hd) grid, gathered back to the packed rows."
