@@ -31,7 +31,7 @@ def _heads(x, flat, B, L, nh, hd):
     grid = x.new_zeros(B * L, x.shape[1]).index_copy_(0, flat, x)
     return grid.view(B, L, -1, nh, hd).permute(2, 0, 3, 1, 4)
 
-def _seq_heads(x, nh, hd, n: int = 1):
+def _seq_heads(x, nh, hd, n: int):
     "The packed rows of `n` sequences of equal length L (n L, k * nh * hd) -> k tensors (n, nh, L, hd)."
     return x.view(n, x.shape[0] // n, -1, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
 
