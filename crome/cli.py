@@ -167,7 +167,8 @@ def cmd_augment(a) -> int:
     from crome.oracle import is_offline
     from crome.augment_base import shard_range
     from crome.neutrals import augment, BORROWING_KINDS
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop', empty_response_ok=a.allow_empty)
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop', empty_response_ok=a.allow_empty,
+                    split=a.split)
     borrow = [k for k in a.kinds if k in BORROWING_KINDS]
     if len(ds) < 2 and borrow:  # before the oracle is asked anything
         raise ValueError(f"{a.data}: --kinds {' '.join(borrow)} need at least 2 pairs (they borrow prompts or answers "
@@ -199,7 +200,8 @@ def cmd_train(a) -> int:
                                 'train.lambda_tie': ('--lambda-tie', a.lambda_tie),
                                 'train.backbone': ('--backbone', a.backbone),
                                 'train.max_length': ('--max-length', a.max_length)}))
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty)
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty,
+                    split=a.split)
     n0 = len(ds)
     if 'kept' in ds.column_names: ds = ds.filter(lambda r: r['kept'] is not False)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,8 @@ def cmd_eval(a) -> int:
     from crome.stages import TRAIN_META, model_settings
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode, **model_settings(Path(a.model), mode)})  # as it was trained
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty)
+    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty,
+                    split=a.split)
     prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
     if not len(prefs):
         raise ValueError(f'{a.data}: 0 preference rows (all {len(ds)} are ties, label 0.5): accuracy needs pairs '

@@ -98,6 +98,8 @@ DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of 
 def _add_data(p):
     p.add_argument('--data', required=True, help=DATA_HELP)
     p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
+    p.add_argument('--split', default='train', help='a folder of files named by split (train.jsonl, test.jsonl), a '
+                   'Hugging Face name or a saved DatasetDict: the split to read (default train)')
     p.add_argument('--allow-empty', action='store_true',
                    help='keep pairs whose chosen or rejected answer is empty (default: such a pair is an error)')
 

@@ -27,6 +27,7 @@ class DataConfig(_Strict):
     source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs, or a Hugging Face name
     columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
     allow_empty: bool = False  # a file of pairs: keep pairs with an empty chosen or rejected answer (else an error)
+    split: str = 'train'  # a folder of files named by split, a Hugging Face name or a saved DatasetDict: which to read
     n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
@@ -37,10 +38,11 @@ class DataConfig(_Strict):
         check_shares(self.tasks)  # the demo's own check, before any work
         named, f = ('demo', 'hh-rlhf', 'pandalm', 'gsm8k'), type(self).model_fields
         stray = [k for k in ('tasks', 'cues') if self.source != 'demo' and getattr(self, k) != f[k].default]
-        stray += ['columns'] if self.columns and self.source in named else []
+        stray += [k for k in ('columns', 'split') if self.source in named and getattr(self, k) != f[k].default]
         if stray:
             raise ValueError(f"{', '.join(stray)} set, but source {self.source!r} does not use it (tasks, cues: the "
-                             'demo; columns: a file of pairs or a Hugging Face name): remove it or change the source')
+                             'demo; columns, split: a file or folder of pairs or a Hugging Face name): remove it or '
+                             'change the source')
         return self
 
 ORACLE_TRANSPORT = ('api_key_env', 'max_concurrency', 'batch_size', 'timeout', 'max_retries', 'backoff', 'preflight')

@@ -11,14 +11,15 @@ from pathlib import Path
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           text_of, to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
+from .readers import is_transcript, parse_transcript, render_answer, render_turns, split_transcripts  # noqa: F401
 from .public_sets import PANDALM_FILE, PUBLIC_SETS, default_path
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'LoadReport', 'load_pairs', 'parse_transcript', 'render_turns', 'load_hh_rlhf', 'parse_final_answer',
-           'load_gsm8k', 'gsm8k_pairs', 'load_pandalm', 'prompt_key', 'split_by_prompt', 'shared_responses']
+__all__ = ['log', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm',
+           'prompt_key', 'split_by_prompt', 'shared_responses']
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass
@@ -96,6 +97,11 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         if clash: continue
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
+        if 'prompt' not in rec and is_transcript(rec.get('chosen')) and is_transcript(rec.get('rejected')):
+            try: p, ch, rj = split_transcripts(rec['chosen'], rec['rejected'])  # hh-rlhf: prompt = shared turns
+            except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
+            rec.update(prompt=render_turns(p), chosen=render_answer(ch), rejected=render_answer(rj))
+            report.notes['hh-rlhf transcripts split'] = report.notes.get('hh-rlhf transcripts split', 0) + 1
         miss = _missing_problems(raw, rec, str(src), pos, unit, known)
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
             m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
@@ -128,30 +134,11 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
     if problems: raise CromeDataError(problems)
+    if n := report.notes.get('hh-rlhf transcripts split'):
+        log.info(f"{path}: {n} rows hold hh-rlhf transcripts and no prompt: each pair's shared turns are its prompt")
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 
-# %% ../nbs/01_data.ipynb #4f01fabb
-_TURN = re.compile(r'\n\n(Human|Assistant):[ ]?')
-_ROLE = {'Human': 'user', 'Assistant': 'assistant'}
-
-def parse_transcript(text: str) -> list[dict]:
-    "Split an hh-rlhf transcript into chat messages."
-    parts = _TURN.split(text if text.startswith('\n\n') else '\n\n' + text)
-    if parts[0].strip(): raise ValueError(f'text before the first turn: {parts[0][:40]!r}')
-    return [{'role': _ROLE[parts[i]], 'content': parts[i + 1]} for i in range(1, len(parts) - 1, 2)]
-
-def render_turns(msgs: list[dict]) -> str:
-    "Render chat messages in hh-rlhf's `Human:` / `Assistant:` style."
-    return '\n\n'.join(f"{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in msgs)
-
 # %% ../nbs/01_data.ipynb #2e9b4f0f
-def _split_pair(c: list[dict], r: list[dict]) -> int:
-    "Length of the shared prefix of turns that ends just before an assistant turn."
-    k = 0
-    while k < min(len(c), len(r)) and c[k] == r[k]: k += 1
-    while k > 0 and not (c[k - 1]['role'] == 'user'): k -= 1
-    return k
-
 def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default: harmless-base test in data_dir()
                  conversational: bool = False,  # message lists instead of rendered text
                  return_report: bool = False,  # also return a LoadReport
@@ -165,17 +152,12 @@ def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default:
         if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ('chosen', 'rejected')):
             P('chosen' if isinstance(raw, dict) and not isinstance(raw.get('chosen'), str) else 'rejected',
               'hh-rlhf rows need string fields chosen and rejected'); continue
-        try: c, r = parse_transcript(raw['chosen']), parse_transcript(raw['rejected'])
-        except ValueError as e: P('chosen', f'not an hh-rlhf transcript: {e}'); continue
-        k = _split_pair(c, r)
-        if k == 0: P('chosen', 'chosen and rejected share no Human turn to use as the prompt'); continue
+        try: prompt, ch, rj = split_transcripts(raw['chosen'], raw['rejected'])
+        except ValueError as e: P('chosen', str(e)); continue
         note = lambda k: report.notes.__setitem__(k, report.notes.get(k, 0) + 1)
-        if k < len(c) - 1 or k < len(r) - 1: note('multi-turn answers')
-        if not c[-1]['content'].strip() or not r[-1]['content'].strip(): note('empty final answer'); empty.append(ln)
-        prompt, ch, rj = c[:k], c[k:], r[k:]
-        if not conversational:
-            prompt, ch, rj = (render_turns(prompt), render_turns(ch).removeprefix('Assistant: '),
-                              render_turns(rj).removeprefix('Assistant: '))
+        if len(ch) > 1 or len(rj) > 1: note('multi-turn answers')
+        if not ch[-1]['content'].strip() or not rj[-1]['content'].strip(): note('empty final answer'); empty.append(ln)
+        if not conversational: prompt, ch, rj = render_turns(prompt), render_answer(ch), render_answer(rj)
         records.append(make_record(prompt, ch, rj, id=f'hh-{ln}', generator='human', subset='hh-harmless'))
         rows.append(ln)
     if problems: raise CromeDataError(problems)

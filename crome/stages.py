@@ -47,8 +47,8 @@ def _build_data(cfg: RunConfig) -> dict:
         parts = D.split_by_prompt(q, fractions, seed=cfg.seed, prompt_column='question')
         return {k: D.gsm8k_pairs(v, seed=cfg.seed) for k, v in parts.items()}
     loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm}
-    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(dc.source, column_map=dc.columns,
-                                                                                  empty_response_ok=dc.allow_empty)
+    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(
+        dc.source, column_map=dc.columns, empty_response_ok=dc.allow_empty, split=dc.split)
     if 'label' in ds.column_names:  # ties (and other non-preference labels) are not training preferences here
         n0 = len(ds); ds = ds.filter(lambda r: r['label'] == 1.0)
         if len(ds) < n0: warnings.warn(f'data {dc.source}: {n0 - len(ds)} of {n0} rows are not preferences (label '

@@ -190,3 +190,23 @@ def test_sharded_augment_rubricates_only_its_shard(tmp_path, monkeypatch, capsys
     import pandas as pd
     rows = pd.read_parquet(tmp_path / 's1.parquet')
     assert set(rows.prompt) <= {f'Name a fruit, {i}.' for i in (2, 3, 4)} and len(rows)
+
+
+def test_split_flag_and_hh_rlhf_transcripts(tmp_path, capsys):
+    """A folder named by split needs --split for a split other than train; hh-rlhf rows (two transcripts, no prompt
+    column) are split into prompt and answers by every data command."""
+    hh = lambda i, ans: f'\n\nHuman: Name fruit number {i}.\n\nAssistant: {ans}'
+    rows = [{'chosen': hh(i, f'Fruit {i} is a pear.'), 'rejected': hh(i, 'No.')} for i in range(6)]
+    (tmp_path / 'd').mkdir(); (tmp_path / 'd' / 'test.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    out = ['--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet'), '--data', str(tmp_path / 'd')]
+    assert main(['augment', *out]) == 2
+    err = capsys.readouterr().err
+    assert "has no files of split 'train'; its splits: test" in err, err
+    assert '--split on crome augment/train/eval' in err, err
+    assert main(['augment', *out, '--split', 'test']) == 0
+    import pandas as pd
+    got = pd.read_parquet(tmp_path / 'a.parquet')
+    orig = got[got.kind == 'original'].sort_values('id')
+    assert list(orig.prompt) == [f'Human: Name fruit number {i}.' for i in range(6)]
+    assert list(orig.chosen) == [f'Fruit {i} is a pear.' for i in range(6)] and set(orig.rejected) == {'No.'}
+    assert (got.kind == 'iqn').sum() > 0

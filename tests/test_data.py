@@ -180,6 +180,25 @@ def test_hh_bad_rows(tmp_path):
     assert [q.row for q in ei.value.problems] == [1, 2] and 'h.jsonl, line 1' in str(ei.value)
 
 
+def test_load_pairs_splits_hh_transcripts_only_without_a_prompt(tmp_path):
+    t = lambda *turns: ''.join(f'\n\n{"Human" if i % 2 == 0 else "Assistant"}: {x}' for i, x in enumerate(turns))
+    rows = [{'a': t('Hi', 'Hello.', 'A fruit?', 'A pear.'), 'b': t('Hi', 'Hello.', 'A fruit?', 'No.')},
+            {'a': t('Hi', 'Go.'), 'b': t('Bye', 'Go.')},  # no shared Human turn: an error, named
+            {'a': t('Q'), 'b': t('Q', 'No.')}]  # chosen ends on the prompt: nothing to prefer
+    err = one_error(jl(tmp_path, rows, 'h.jsonl'), column_map={'a': 'chosen', 'b': 'rejected'})
+    assert [(q.row, q.field) for q in err.problems] == [(2, 'chosen'), (3, 'chosen')], str(err)
+    assert 'share no Human turn' in str(err) and 'chosen has no turn after the shared prompt' in str(err)
+    ds, rep = load_pairs(jl(tmp_path, rows[:1], 'ok.jsonl'), column_map={'a': 'chosen', 'b': 'rejected'},
+                         return_report=True)
+    assert ds[0]['prompt'] == 'Human: Hi\n\nAssistant: Hello.\n\nHuman: A fruit?'
+    assert (ds[0]['chosen'], ds[0]['rejected']) == ('A pear.', 'No.')
+    assert rep.notes == {'hh-rlhf transcripts split': 1} and ds[0]['id'] == 'ok-1'
+    kept = load_pairs(jl(tmp_path, [{'prompt': 'P', 'chosen': rows[0]['a'], 'rejected': rows[0]['b']}], 'p.jsonl'))
+    assert kept[0]['chosen'] == rows[0]['a']  # a row with a prompt is never rewritten
+    err = one_error(jl(tmp_path, [{'chosen': 'A pear.', 'rejected': 'No.'}], 'n.jsonl'))
+    assert "missing required column 'prompt'" in str(err)  # ordinary answers without a prompt stay an error
+
+
 # --- issue 16 bugs 3-6: each failed before its fix -----------------------------------------------------------
 def test_mixed_string_and_message_prompts_name_file_line_field(tmp_path):
     p = jl(tmp_path, [GOOD, dict(GOOD, prompt=[{'role': 'user', 'content': 'Q?'}])], 'mixed.jsonl')
@@ -306,7 +325,8 @@ def test_a_missing_column_is_reported_once_per_file(tmp_path):
 
 def test_readers_names_stay_importable_from_data():
     import crome.data, crome.readers
-    for n in ('read_rows', 'detect_format', 'is_hub_name', 'check_exists', 'FORMATS'):
+    for n in ('read_rows', 'detect_format', 'is_hub_name', 'check_exists', 'FORMATS', 'parse_transcript',
+              'render_turns'):
         assert getattr(crome.data, n) is getattr(crome.readers, n), n
 
 
@@ -358,4 +378,5 @@ def test_saved_dataset_dict_reads_one_split(tmp_path):
     assert load_pairs(tmp_path / 'dd', split='test')['id'] == ['e0', 'e1']
     err = one_error(tmp_path / 'dd', split='validation')
     assert str(err.problems[0]) == (f"{tmp_path / 'dd'}: saved DatasetDict has no split 'validation'; its splits: "
-                                    "train, test (choose one with split=)")
+                                    "train, test (choose one: split= in Python, --split on crome augment/train/eval, "
+                                    "data.split in a run config)")
