@@ -98,9 +98,9 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
         if 'prompt' not in rec and is_transcript(rec.get('chosen')) and is_transcript(rec.get('rejected')):
-            try: p, ch, rj = split_transcripts(rec['chosen'], rec['rejected'])  # hh-rlhf: prompt = shared turns
+            try: turns = split_transcripts(rec['chosen'], rec['rejected'])  # hh-rlhf: prompt = shared turns
             except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
-            rec.update(prompt=render_turns(p), chosen=render_answer(ch), rejected=render_answer(rj))
+            rec.update(prompt=render_turns(turns[0]), chosen=render_answer(turns[1]), rejected=render_answer(turns[2]))
             report.notes['hh-rlhf transcripts split'] = report.notes.get('hh-rlhf transcripts split', 0) + 1
         miss = _missing_problems(raw, rec, str(src), pos, unit, known)
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
