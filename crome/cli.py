@@ -11,7 +11,7 @@ from .cli_args import build_parser, oracle_overrides, http_logging  # noqa: F401
 
 # %% auto #0
 __all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
-           'cmd_data', 'cmd_data_get', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
+           'cmd_data', 'cmd_data_get', 'load_data', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
            'inspect_notebook', 'cmd_inspect', 'cmd_report', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
@@ -140,6 +140,16 @@ def _pairs(items, flag: str) -> list[tuple[str, str]]:
         out.append((k.strip(), v.strip()))
     return out
 
+def load_data(a, extra: str):
+    "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
+    from crome.data import load_pairs
+    from crome.stages import PUBLIC_NAMES, public_pairs
+    if a.data in PUBLIC_NAMES and not Path(a.data).exists():
+        if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
+        return public_pairs(a.data, a.split, getattr(a, 'seed', 0))
+    return load_pairs(a.data, column_map=column_map(a.columns), extra=extra, empty_response_ok=a.allow_empty,
+                      split=a.split or 'train')
+
 def column_map(columns) -> dict:
     "`--columns chosen=better,rejected=worse` (crome column = your column) as load_pairs' column_map (yours -> crome)."
     from crome.schema import COLUMNS, OPTIONAL_COLUMNS
@@ -163,12 +173,10 @@ def _rubricate_shard(ds, idx: range, oracle):
 
 def cmd_augment(a) -> int:
     "`crome augment`: rubrics and augmentation of a pairs file (of one shard of it: --shard / --num-shards)."
-    from crome.data import load_pairs
     from crome.oracle import is_offline
     from crome.augment_base import shard_range
     from crome.neutrals import augment, BORROWING_KINDS
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='drop', empty_response_ok=a.allow_empty,
-                    split=a.split)
+    ds = load_data(a, 'drop')
     borrow = [k for k in a.kinds if k in BORROWING_KINDS]
     if len(ds) < 2 and borrow:  # before the oracle is asked anything
         raise ValueError(f"{a.data}: --kinds {' '.join(borrow)} need at least 2 pairs (they borrow prompts or answers "
@@ -193,15 +201,13 @@ def cmd_augment(a) -> int:
 
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
-    from crome.data import load_pairs
     from crome.pipeline import train_one, Embeddings
     cfg = _config(None, _given({'train.mode': ('--mode', a.mode), 'train.steps': ('--steps', a.steps),
                                 'train.batch_size': ('--batch-size', a.batch_size), 'train.lr': ('--lr', a.lr),
                                 'train.lambda_tie': ('--lambda-tie', a.lambda_tie),
                                 'train.backbone': ('--backbone', a.backbone),
                                 'train.max_length': ('--max-length', a.max_length)}))
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty,
-                    split=a.split)
+    ds = load_data(a, 'keep')
     n0 = len(ds)
     if 'kept' in ds.column_names: ds = ds.filter(lambda r: r['kept'] is not False)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -233,15 +239,13 @@ def model_mode(path: str | Path, mode: str | None = None) -> str:
 
 def cmd_eval(a) -> int:
     "`crome eval`: accuracy (per subset, ties excluded) and robustness of a saved model; JSON next to the model."
-    from crome.data import load_pairs
     from crome.config import load_config
     from crome.pipeline import load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
     from crome.stages import TRAIN_META, model_settings
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode, **model_settings(Path(a.model), mode)})  # as it was trained
-    ds = load_pairs(a.data, column_map=column_map(a.columns), extra='keep', empty_response_ok=a.allow_empty,
-                    split=a.split)
+    ds = load_data(a, 'keep')
     prefs = ds.filter(lambda r: r['label'] != 0.5) if 'label' in ds.column_names else ds
     if not len(prefs):
         raise ValueError(f'{a.data}: 0 preference rows (all {len(ds)} are ties, label 0.5): accuracy needs pairs '

@@ -93,13 +93,15 @@ def _version() -> str:
 
 COLUMNS_HELP = ("map your columns to crome's: crome=yours pairs, e.g. --columns prompt=question,chosen=better,"
                 'rejected=worse')
-DATA_HELP = 'pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, or a Hugging Face dataset name'
+DATA_HELP = ('pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, a Hugging Face dataset name, '
+             'or a public set by name (hh-rlhf, pandalm, gsm8k: the files `crome data get` fetches)')
 
 def _add_data(p):
     p.add_argument('--data', required=True, help=DATA_HELP)
     p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
-    p.add_argument('--split', default='train', help='a folder of files named by split (train.jsonl, test.jsonl), a '
-                   'Hugging Face name or a saved DatasetDict: the split to read (default train)')
+    p.add_argument('--split', help='the split to read: of a folder of files named by split (train.jsonl, '
+                   'test.jsonl), a Hugging Face name or a saved DatasetDict (default train), or of a public set '
+                   '(default: its only split here; gsm8k has train and test)')
     p.add_argument('--allow-empty', action='store_true',
                    help='keep pairs whose chosen or rejected answer is empty (default: such a pair is an error)')
 

@@ -15,8 +15,8 @@ from .config import RunConfig, TrainSettings
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['RECIPE_DATA', 'TRAIN_META', 'build_data', 'test_splits', 'build_augmented', 'filter_sets', 'Embeddings',
-           'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
+__all__ = ['PUBLIC_NAMES', 'RECIPE_DATA', 'TRAIN_META', 'build_data', 'test_splits', 'public_pairs', 'build_augmented',
+           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:
@@ -60,6 +60,24 @@ def test_splits(run: Run) -> list[str]:
     "The run's test splits: every saved split but train and the validation splits (kept for design choices)."
     return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet')
                   if p.stem != 'train' and not p.stem.startswith('val'))
+
+# %% ../nbs/12b_stages.ipynb #c0a11552
+PUBLIC_NAMES = ('hh-rlhf', 'pandalm', 'gsm8k')  # public sets read by name (`data.source`, `--data`) from data_dir()
+
+def public_pairs(name: str,  # one of PUBLIC_NAMES
+                 split: str | None = None,  # None: the set's only split here (gsm8k has two: an error asks which)
+                 seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
+    "All pairs of one split of a public set, from its local files."
+    from crome import data as D
+    have = {'hh-rlhf': ['test'], 'pandalm': ['test'], 'gsm8k': ['train', 'test']}[name]
+    if split is None and len(have) > 1:
+        raise ValueError(f"{name} has splits {' and '.join(have)} here: choose one (--split on the command line; "
+                         'test to evaluate, train to train on)')
+    if (split := split or have[0]) not in have:
+        raise ValueError(f"{name} has no split {split!r} here, only {' and '.join(have)} (the files `crome data get` "
+                         'fetches); for other files of it, pass their path')
+    if name != 'gsm8k': return D.load_hh_rlhf() if name == 'hh-rlhf' else D.load_pandalm()
+    return D.gsm8k_pairs(D.load_gsm8k(D.default_path(D.PUBLIC_SETS['gsm8k']['files'][split])), seed=seed)
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:

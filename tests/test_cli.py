@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from crome.cli import main, column_map, model_mode, inspect_notebook
-from conftest import tiny_backbone
+from conftest import needs_data, tiny_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -210,3 +210,34 @@ def test_split_flag_and_hh_rlhf_transcripts(tmp_path, capsys):
     assert list(orig.prompt) == [f'Human: Name fruit number {i}.' for i in range(6)]
     assert list(orig.chosen) == [f'Fruit {i} is a pear.' for i in range(6)] and set(orig.rejected) == {'No.'}
     assert (got.kind == 'iqn').sum() > 0
+
+
+def test_public_sets_by_name_errors(tmp_path, capsys, monkeypatch):
+    "`--data hh-rlhf|pandalm|gsm8k` reads a public set from the data folder; a split it lacks is one line, no work."
+    monkeypatch.chdir(tmp_path)  # no file of the set's name here
+    (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'head.safetensors').write_bytes(b'')
+    for extra, msg in (([], 'gsm8k has splits train and test here: choose one (--split'),
+                       (['--split', 'dev'], "gsm8k has no split 'dev' here, only train and test")):
+        assert main(['eval', '--model', 'm', '--data', 'gsm8k', *extra]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count('\n') == 1, err
+    assert main(['train', '--data', 'hh-rlhf', '--out', 'x', '--columns', 'prompt=q']) == 2
+    assert 'public set read by its own loader' in capsys.readouterr().err
+
+
+@needs_data
+def test_eval_on_public_sets_by_name(tmp_path):
+    from crome.data import load_pandalm
+    data = tmp_path / 'd.jsonl'
+    data.write_text(''.join(json.dumps({'prompt': f'q{i}', 'chosen': 'yes ' * i, 'rejected': 'no'}) + '\n'
+                            for i in range(1, 5)))
+    m = tmp_path / 'm'
+    assert main(['train', '--data', str(data), '--out', str(m), '--backbone', str(tiny_backbone(tmp_path)),
+                 '--steps', '2', '--batch-size', '2', '--max-length', '32']) == 0
+    pl = load_pandalm()
+    for name, split, n, ties in (('pandalm', [], len(pl) - 105, 105), ('gsm8k', ['--split', 'test'], 1319, 0),
+                                 ('hh-rlhf', [], 2312, 0)):
+        out = tmp_path / f'{name}.json'
+        assert main(['eval', '--model', str(m), '--data', name, *split, '--no-robustness', '--out', str(out)]) == 0
+        acc = json.loads(out.read_text())['accuracy'][0]
+        assert (acc['n'], acc['ties'], json.loads(out.read_text())['meta']['data']) == (n, ties, name), acc
