@@ -189,6 +189,7 @@ def main(argv: Sequence[str] | None = None):
                                 description='Train a crome reward model on a pairs file (jsonl/json/csv/parquet).')
     p.add_argument('data'); p.add_argument('--recipe', default=None, choices=list(RECIPES))
     p.add_argument('--config', default=None, help='YAML file of TrainConfig fields (flags override it)')
+    p.add_argument('--split', default='train', help='of a folder named by split, a hub name or a DatasetDict')
     for f in ('model', 'output_dir', 'resume_from_checkpoint', 'margin_column'): p.add_argument(f'--{f}', default=None)
     for f, t in (('max_length', int), ('batch_size', int), ('gradient_accumulation', int), ('lr', float),
                  ('epochs', float), ('max_steps', int), ('seed', int), ('save_steps', int), ('lambda_tie', float),
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None):
     p.add_argument('--no_group_by_length', dest='group_by_length', action='store_false', default=None)
     a = vars(p.parse_args(argv))
     from crome.data import load_pairs
-    ds = load_pairs(a.pop('data'), extra='keep', empty_response_ok=True)
+    ds = load_pairs(a.pop('data'), extra='keep', empty_response_ok=True, split=a.pop('split'))
     recipe, resume, conf = a.pop('recipe'), a.pop('resume_from_checkpoint'), a.pop('config')
     fields = load_train_config(conf) if conf else {}
     recipe = recipe or fields.pop('recipe', 'crome'); fields.pop('recipe', None)
