@@ -68,6 +68,8 @@ def _stem(src: Path, root: Path) -> str:
     sub = src.relative_to(root).parts[:-1] if src != root else ()
     return '-'.join((*sub, src.name.split('.')[0] or 'row'))
 
+_HH = 'hh-rlhf transcripts split'  # the LoadReport note counting rows read as two transcripts and no prompt
+
 def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a folder of them, saved dataset, hub name
                column_map: dict | None = None,  # rename source columns, e.g. {'question': 'prompt'}
                extra: str = 'error',  # unknown columns: 'error', 'drop' or 'keep'
@@ -101,7 +103,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
             try: turns = split_transcripts(rec['chosen'], rec['rejected'])  # hh-rlhf: prompt = shared turns
             except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
             rec.update(prompt=render_turns(turns[0]), chosen=render_answer(turns[1]), rejected=render_answer(turns[2]))
-            report.notes['hh-rlhf transcripts split'] = report.notes.get('hh-rlhf transcripts split', 0) + 1
+            report.notes[_HH] = report.notes.get(_HH, 0) + 1
         miss = _missing_problems(raw, rec, str(src), pos, unit, known)
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
             m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
@@ -134,7 +136,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
     if problems: raise CromeDataError(problems)
-    if n := report.notes.get('hh-rlhf transcripts split'):
+    if n := report.notes.get(_HH):
         log.info(f"{path}: {n} rows hold hh-rlhf transcripts and no prompt: each pair's shared turns are its prompt")
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 

@@ -69,15 +69,16 @@ def public_pairs(name: str,  # one of PUBLIC_NAMES
                  seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
     "All pairs of one split of a public set, from its local files."
     from crome import data as D
-    have = {'hh-rlhf': ['test'], 'pandalm': ['test'], 'gsm8k': ['train', 'test']}[name]
+    have = list(D.PUBLIC_SETS[name]['files']) if name in D.PUBLIC_SETS else ['test']  # PandaLM: its test file
     if split is None and len(have) > 1:
         raise ValueError(f"{name} has splits {' and '.join(have)} here: choose one (--split on the command line; "
                          'test to evaluate, train to train on)')
     if (split := split or have[0]) not in have:
         raise ValueError(f"{name} has no split {split!r} here, only {' and '.join(have)} (the files `crome data get` "
                          'fetches); for other files of it, pass their path')
-    if name != 'gsm8k': return D.load_hh_rlhf() if name == 'hh-rlhf' else D.load_pandalm()
-    return D.gsm8k_pairs(D.load_gsm8k(D.default_path(D.PUBLIC_SETS['gsm8k']['files'][split])), seed=seed)
+    if name == 'pandalm': return D.load_pandalm()
+    path = D.default_path(D.PUBLIC_SETS[name]['files'][split])
+    return D.load_hh_rlhf(path) if name == 'hh-rlhf' else D.gsm8k_pairs(D.load_gsm8k(path), seed=seed)
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
