@@ -15,8 +15,27 @@ from .config import RunConfig, TrainSettings
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['PUBLIC_NAMES', 'RECIPE_DATA', 'TRAIN_META', 'build_data', 'test_splits', 'public_pairs', 'build_augmented',
+__all__ = ['PUBLIC_NAMES', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'build_augmented',
            'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
+
+# %% ../nbs/12b_stages.ipynb #c0a11552
+PUBLIC_NAMES = ('hh-rlhf', 'pandalm', 'gsm8k')  # public sets read by name (`data.source`, `--data`) from data_dir()
+
+def public_pairs(name: str,  # one of PUBLIC_NAMES
+                 split: str | None = None,  # None: the set's only split here (gsm8k has two: an error asks which)
+                 seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
+    "All pairs of one split of a public set, from its local files."
+    from crome import data as D
+    have = list(D.PUBLIC_SETS[name]['files']) if name in D.PUBLIC_SETS else ['test']  # PandaLM: its test file
+    if split is None and len(have) > 1:
+        raise ValueError(f"{name} has splits {' and '.join(have)} here: choose one (--split on the command line; "
+                         'test to evaluate, train to train on)')
+    if (split := split or have[0]) not in have:
+        raise ValueError(f"{name} has no split {split!r} here, only {' and '.join(have)} (the files `crome data get` "
+                         'fetches); for other files of it, pass their path')
+    if name == 'pandalm': return D.load_pandalm()
+    path = D.default_path(D.PUBLIC_SETS[name]['files'][split])
+    return D.load_hh_rlhf(path) if name == 'hh-rlhf' else D.gsm8k_pairs(D.load_gsm8k(path), seed=seed)
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:
@@ -46,8 +65,7 @@ def _build_data(cfg: RunConfig) -> dict:
         if len(q) > dc.n: q = q.shuffle(seed=cfg.seed).select(range(dc.n))
         parts = D.split_by_prompt(q, fractions, seed=cfg.seed, prompt_column='question')
         return {k: D.gsm8k_pairs(v, seed=cfg.seed) for k, v in parts.items()}
-    loaders = {'hh-rlhf': D.load_hh_rlhf, 'pandalm': D.load_pandalm}
-    ds = loaders[dc.source]() if dc.source in loaders else D.load_pairs(
+    ds = public_pairs(dc.source) if dc.source in PUBLIC_NAMES else D.load_pairs(
         dc.source, column_map=dc.columns, empty_response_ok=dc.allow_empty, split=dc.split)
     if 'label' in ds.column_names:  # ties (and other non-preference labels) are not training preferences here
         n0 = len(ds); ds = ds.filter(lambda r: r['label'] == 1.0)
@@ -60,25 +78,6 @@ def test_splits(run: Run) -> list[str]:
     "The run's test splits: every saved split but train and the validation splits (kept for design choices)."
     return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet')
                   if p.stem != 'train' and not p.stem.startswith('val'))
-
-# %% ../nbs/12b_stages.ipynb #c0a11552
-PUBLIC_NAMES = ('hh-rlhf', 'pandalm', 'gsm8k')  # public sets read by name (`data.source`, `--data`) from data_dir()
-
-def public_pairs(name: str,  # one of PUBLIC_NAMES
-                 split: str | None = None,  # None: the set's only split here (gsm8k has two: an error asks which)
-                 seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
-    "All pairs of one split of a public set, from its local files."
-    from crome import data as D
-    have = list(D.PUBLIC_SETS[name]['files']) if name in D.PUBLIC_SETS else ['test']  # PandaLM: its test file
-    if split is None and len(have) > 1:
-        raise ValueError(f"{name} has splits {' and '.join(have)} here: choose one (--split on the command line; "
-                         'test to evaluate, train to train on)')
-    if (split := split or have[0]) not in have:
-        raise ValueError(f"{name} has no split {split!r} here, only {' and '.join(have)} (the files `crome data get` "
-                         'fetches); for other files of it, pass their path')
-    if name == 'pandalm': return D.load_pandalm()
-    path = D.default_path(D.PUBLIC_SETS[name]['files'][split])
-    return D.load_hh_rlhf(path) if name == 'hh-rlhf' else D.gsm8k_pairs(D.load_gsm8k(path), seed=seed)
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:

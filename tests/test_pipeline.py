@@ -5,6 +5,7 @@ import pytest
 import yaml
 from crome.pipeline import load_config, ConfigError, run
 from crome.cli import main
+from conftest import needs_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {'data': {'n': 200}, 'train': {'steps': 20, 'batch_size': 32}, 'evaluate': {'max_pairs': 8}}
@@ -112,3 +113,19 @@ def test_reused_folder_reports_only_the_current_config(tmp_path):
         assert old not in html, old
     prov = json.loads((d / 'metrics/provenance.json').read_text())
     assert prov['packages']['torch'] and prov['device']
+
+
+@needs_data
+def test_build_data_reads_public_sets_by_name(tmp_path):
+    "data.source hh-rlhf / pandalm: the set's pairs, preferences only, capped at n and split by prompt."
+    import warnings
+    from crome.config import load_config
+    from crome.stages import build_data
+    for name in ('hh-rlhf', 'pandalm'):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            parts = build_data(load_config({'out_dir': str(tmp_path / name), 'data': {'source': name, 'n': 200}}))
+        assert set(parts) == {'train', 'test'} and sum(map(len, parts.values())) == 200, name
+        assert not set(parts['train']['prompt']) & set(parts['test']['prompt'])
+        assert all(set(p['label']) == {1.0} for p in parts.values())
+        assert any('105 of 999 rows are not preferences' in str(x.message) for x in w) == (name == 'pandalm')
