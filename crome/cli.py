@@ -143,7 +143,8 @@ def _pairs(items, flag: str) -> list[tuple[str, str]]:
 def load_data(a, extra: str):
     "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
     from crome.data import load_pairs
-    from crome.stages import PUBLIC_NAMES, public_pairs
+    from crome.public_sets import PUBLIC_NAMES
+    from crome.stages import public_pairs
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
         return public_pairs(a.data, a.split, getattr(a, 'seed', 0))

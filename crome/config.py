@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from .demo import CUES, check_shares
+from .public_sets import PUBLIC_NAMES
 
 # %% auto #0
 __all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig', 'TrainSettings',
@@ -36,7 +37,7 @@ class DataConfig(_Strict):
     @model_validator(mode='after')
     def _used(self):  # nothing set is silently ignored
         check_shares(self.tasks)  # the demo's own check, before any work
-        named, f = ('demo', 'hh-rlhf', 'pandalm', 'gsm8k'), type(self).model_fields
+        named, f = ('demo', *PUBLIC_NAMES), type(self).model_fields
         stray = [k for k in ('tasks', 'cues') if self.source != 'demo' and getattr(self, k) != f[k].default]
         stray += [k for k in ('columns', 'split') if self.source in named and getattr(self, k) != f[k].default]
         if stray:

@@ -13,7 +13,7 @@ from .schema import CromeDataError, Problem
 log = logging.getLogger('crome.data')  # the 'fetching' lines keep the data module's logger name
 
 # %% auto #0
-__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'data_dir', 'default_path', 'fetch_data']
+__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'PUBLIC_NAMES', 'data_dir', 'default_path', 'fetch_data']
 
 # %% ../nbs/01c_public_sets.ipynb #91a59635
 DATA_ENV = 'CROME_DATA'  # environment variable naming the data folder
@@ -24,6 +24,7 @@ PUBLIC_SETS = {  # name -> Hugging Face dataset, its sub-folder, and the local f
                   files={'train': 'gsm8k/train.jsonl', 'test': 'gsm8k/test.jsonl'}),
 }
 PANDALM_FILE = 'pandalm/testset-v1.json'
+PUBLIC_NAMES = (*PUBLIC_SETS, 'pandalm')  # every public set crome reads by name (`data.source`, `--data`)
 
 def data_dir() -> Path:
     "The folder of the public sets: `$CROME_DATA`, else `~/.cache/crome/data`."

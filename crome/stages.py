@@ -12,16 +12,15 @@ if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported wh
 import numpy as np
 
 from .config import RunConfig, TrainSettings
+from .public_sets import PUBLIC_NAMES
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['PUBLIC_NAMES', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'build_augmented',
-           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
+__all__ = ['RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'build_augmented', 'filter_sets',
+           'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #c0a11552
-PUBLIC_NAMES = ('hh-rlhf', 'pandalm', 'gsm8k')  # public sets read by name (`data.source`, `--data`) from data_dir()
-
-def public_pairs(name: str,  # one of PUBLIC_NAMES
+def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
                  split: str | None = None,  # None: the set's only split here (gsm8k has two: an error asks which)
                  seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
     "All pairs of one split of a public set, from its local files."
