@@ -11,7 +11,8 @@ from pathlib import Path
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           text_of, to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
-from .readers import is_transcript, parse_transcript, render_answer, render_turns, split_transcripts  # noqa: F401
+from .readers import IMPLICIT_NOTES, implicit_prompt, parse_transcript, render_answer, render_turns  # noqa: F401
+from .readers import is_transcript, split_shared, split_transcripts  # noqa: F401 (re-exported)
 from .public_sets import PANDALM_FILE, PUBLIC_SETS, default_path
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
@@ -68,8 +69,6 @@ def _stem(src: Path, root: Path) -> str:
     sub = src.relative_to(root).parts[:-1] if src != root else ()
     return '-'.join((*sub, src.name.split('.')[0] or 'row'))
 
-_HH = 'hh-rlhf transcripts split'  # the LoadReport note counting rows read as two transcripts and no prompt
-
 def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a folder of them, saved dataset, hub name
                column_map: dict | None = None,  # rename source columns, e.g. {'question': 'prompt'}
                extra: str = 'error',  # unknown columns: 'error', 'drop' or 'keep'
@@ -99,11 +98,11 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         if clash: continue
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
-        if 'prompt' not in rec and is_transcript(rec.get('chosen')) and is_transcript(rec.get('rejected')):
-            try: turns = split_transcripts(rec['chosen'], rec['rejected'])  # hh-rlhf: prompt = shared turns
-            except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
-            rec.update(prompt=render_turns(turns[0]), chosen=render_answer(turns[1]), rejected=render_answer(turns[2]))
-            report.notes[_HH] = report.notes.get(_HH, 0) + 1
+        try: got = None if 'prompt' in rec else implicit_prompt(rec.get('chosen'), rec.get('rejected'))
+        except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
+        if got:  # two whole dialogues (hh-rlhf, TRL's implicit prompt): their shared turns are the prompt
+            rec.update(prompt=got[1], chosen=got[2], rejected=got[3])
+            report.notes[got[0]] = report.notes.get(got[0], 0) + 1
         miss = _missing_problems(raw, rec, str(src), pos, unit, known)
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
             m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
@@ -136,8 +135,8 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
     if problems: raise CromeDataError(problems)
-    if n := report.notes.get(_HH):
-        log.info(f"{path}: {n} rows hold hh-rlhf transcripts and no prompt: each pair's shared turns are its prompt")
+    for note in IMPLICIT_NOTES:
+        if n := report.notes.get(note): log.info(f"{path}: {n} rows without a prompt ({note}): the shared turns are it")
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 
 # %% ../nbs/01_data.ipynb #2e9b4f0f

@@ -187,7 +187,7 @@ def test_load_pairs_splits_hh_transcripts_only_without_a_prompt(tmp_path):
             {'a': t('Q'), 'b': t('Q', 'No.')}]  # chosen ends on the prompt: nothing to prefer
     err = one_error(jl(tmp_path, rows, 'h.jsonl'), column_map={'a': 'chosen', 'b': 'rejected'})
     assert [(q.row, q.field) for q in err.problems] == [(2, 'chosen'), (3, 'chosen')], str(err)
-    assert 'share no Human turn' in str(err) and 'chosen has no turn after the shared prompt' in str(err)
+    assert 'share no user (Human) turn' in str(err) and 'chosen has no turn after the shared prompt' in str(err)
     ds, rep = load_pairs(jl(tmp_path, rows[:1], 'ok.jsonl'), column_map={'a': 'chosen', 'b': 'rejected'},
                          return_report=True)
     assert ds[0]['prompt'] == 'Human: Hi\n\nAssistant: Hello.\n\nHuman: A fruit?'
@@ -197,6 +197,13 @@ def test_load_pairs_splits_hh_transcripts_only_without_a_prompt(tmp_path):
     assert kept[0]['chosen'] == rows[0]['a']  # a row with a prompt is never rewritten
     err = one_error(jl(tmp_path, [{'chosen': 'A pear.', 'rejected': 'No.'}], 'n.jsonl'))
     assert "missing required column 'prompt'" in str(err)  # ordinary answers without a prompt stay an error
+    u, ok = [{'role': 'user', 'content': 'A fruit?'}], [{'role': 'assistant', 'content': 'A pear.'}]
+    conv, rep = load_pairs(jl(tmp_path, [{'chosen': u + ok, 'rejected': u + [{'role': 'assistant', 'content': 'No.'}]},
+                                         {'prompt': u + ok + u, 'chosen': ok, 'rejected': ok + ok}], 'c.jsonl'),
+                           return_report=True)
+    assert conv[0]['prompt'] == u and conv[0]['chosen'] == ok  # TRL's implicit prompt, kept as messages
+    assert conv[1]['prompt'] == u + ok + u  # a row with a prompt is left as it is
+    assert rep.notes == {'implicit prompts split': 1}
 
 
 # --- issue 16 bugs 3-6: each failed before its fix -----------------------------------------------------------
