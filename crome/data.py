@@ -135,8 +135,9 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
     if problems: raise CromeDataError(problems)
-    for note in IMPLICIT_NOTES:
-        if n := report.notes.get(note): log.info(f"{path}: {n} rows without a prompt ({note}): the shared turns are it")
+    for note in IMPLICIT_NOTES:  # said once per form, with its count
+        if n := report.notes.get(note):
+            log.info(f"{path}: {n} rows had no prompt ({note}): each pair's shared turns became its prompt")
     return _finish(records, report, str(path), unit, rows, return_report, check=False)
 
 # %% ../nbs/01_data.ipynb #2e9b4f0f
