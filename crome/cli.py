@@ -12,7 +12,7 @@ from .cli_args import build_parser, oracle_overrides, http_logging  # noqa: F401
 # %% auto #0
 __all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
            'cmd_data', 'cmd_data_get', 'load_data', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
-           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'main']
+           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
 def _given(flags: dict) -> dict:
@@ -77,6 +77,9 @@ def format_results(res: dict) -> str:
     ft = flip_table(res['accuracy'])
     if ft is not None:
         lines += ['', 'share of clean-correct pairs flipped by the reversed cue (lower is better):', ft.to_string()]
+    if res.get('val_intervals') is not None and len(res['val_intervals']):
+        lines += ['', 'validation (choose settings on these, comparing runs with `crome compare`, not on test):',
+                  interval_view(res['val_intervals']).to_string(index=False)]
     lines += ['', f"report: {res['report']}", f"inspect: crome inspect {res['dir']}",
               f"stages run: {', '.join(res['ran']) or 'none (all up to date)'}"]
     return '\n'.join(lines)
@@ -308,9 +311,14 @@ def cmd_report(a) -> int:
     cfg = load_config(d / 'config.yaml', out_dir=str(d))
     print(f'report -> {build_report(d, cfg.model_dump())}'); return 0
 
+def cmd_compare(a) -> int:
+    "`crome compare RUN_DIR ...`: validation accuracy of several runs side by side (the first is the reference)."
+    from crome.compare import compare_runs, format_compare
+    print(format_compare(compare_runs(a.run_dirs, a.recipes))); return 0
+
 # %% ../nbs/13_cli.ipynb #edbadcf4
 COMMANDS = {'demo': cmd_demo, 'run': cmd_run, 'data': cmd_data, 'augment': cmd_augment, 'train': cmd_train,
-            'eval': cmd_eval, 'report': cmd_report, 'inspect': cmd_inspect}
+            'eval': cmd_eval, 'report': cmd_report, 'inspect': cmd_inspect, 'compare': cmd_compare}
 RESUMABLE = {'demo': 'finished stages are kept', 'run': 'finished stages are kept',
              'augment': 'the oracle answers received so far are cached'}  # commands that pick up where they stopped
 

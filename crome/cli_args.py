@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='preference pairs the robustness suite edits (default 200)')
     e.add_argument('--no-robustness', dest='robustness', action='store_false', help='accuracy only')
     _add_run_dir(sub.add_parser('report', help="rebuild a run's HTML report"))
+    cm = sub.add_parser('compare', help='runs side by side on their validation splits, to choose settings there')
+    cm.add_argument('run_dirs', nargs='+', metavar='RUN_DIR',
+                    help='run folders (written by `crome run`); the first is the reference for the others')
+    cm.add_argument('--recipes', nargs='+', choices=RECIPES, help='only these recipes (default: every trained one)')
     ins = sub.add_parser('inspect', help="write RUN_DIR/inspect.ipynb: the pair browser and figures of a finished run")
     _add_run_dir(ins); ins.add_argument('--out', help='notebook path (default RUN_DIR/inspect.ipynb)')
     ins.add_argument('--open', action='store_true', help='start JupyterLab on it')

@@ -32,11 +32,16 @@ class DataConfig(_Strict):
     n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
-    test_fraction: float = Field(0.25, gt=0, lt=1)
+    test_fraction: float = Field(0.25, gt=0, lt=1)  # share of prompts for the test split(s), scored once at the end
+    val_fraction: float = Field(0.15, ge=0, lt=1)  # share of prompts for the validation split(s): choose settings on
+                                                    # these (`crome compare`); 0: none
 
     @model_validator(mode='after')
     def _used(self):  # nothing set is silently ignored
         check_shares(self.tasks)  # the demo's own check, before any work
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError(f'test_fraction {self.test_fraction} + val_fraction {self.val_fraction} leave no '
+                             'training prompts: their sum must be below 1')
         named, f = ('demo', *PUBLIC_NAMES), type(self).model_fields
         stray = [k for k in ('tasks', 'cues') if self.source != 'demo' and getattr(self, k) != f[k].default]
         stray += [k for k in ('columns', 'split') if self.source in named and getattr(self, k) != f[k].default]

@@ -15,7 +15,7 @@ from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # n
 from .run_state import provenance, source_key
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
                           build_augmented, build_data, filter_sets, frozen_history, load_model, test_splits,
-                          train_one)  # see 12b_stages
+                          train_one, val_splits)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
@@ -95,6 +95,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     run_.stage('data', fn=do_data, **early['data'])
     train = _load(d / 'data/train.parquet')
     tests = {s: _load(d / 'data' / f'{s}.parquet') for s in test_splits(run_)}
+    vals = {s: _load(d / 'data' / f'{s}.parquet') for s in val_splits(run_)}  # for choosing settings
 
     aug_needed = 'augment' in early
     if 'rubrics' in early:
@@ -143,12 +144,16 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
         from crome.examples import edit_examples
-        for old in ('robustness.csv', 'reward_shifts.csv', 'shift_summary.csv', 'examples.json'):
+        for old in ('robustness.csv', 'reward_shifts.csv', 'shift_summary.csv', 'examples.json', 'validation.csv',
+                    'val_verdicts.csv'):
             (d / 'metrics' / old).unlink(missing_ok=True)  # what this config does not compute must not be reported
         v = []
         acc = accuracy_table(models, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
-        pd.DataFrame(v, columns=['recipe', 'seed', 'split', 'pair', 'correct']).to_csv(
-            run_.path('metrics', 'verdicts.csv'), index=False)
+        cols = ['recipe', 'seed', 'split', 'pair', 'correct']
+        pd.DataFrame(v, columns=cols).to_csv(run_.path('metrics', 'verdicts.csv'), index=False)
+        if vals:  # the same table and verdicts on validation, in files of their own
+            vv = []; accuracy_table(models, vals, vv).to_csv(run_.path('metrics', 'validation.csv'), index=False)
+            pd.DataFrame(vv, columns=cols).to_csv(run_.path('metrics', 'val_verdicts.csv'), index=False)
         first = tests.get('clean') or tests[sorted(tests)[0]]
         sub = first.select(range(min(cfg.evaluate.max_pairs, len(first))))
         eval_models = {n: m for n, m in models.items() if n.endswith(f'-s{base_seed}')}
@@ -163,12 +168,13 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         _write(run_.path('metrics', 'provenance.json'), lambda p: p.write_text(json.dumps(provenance(), indent=1)))
         if emb: emb.save()
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models], do_eval,
-               ['metrics/accuracy.csv', 'metrics/verdicts.csv'])
+               ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
     from crome.stats import recipe_intervals
-    acc = pd.read_csv(d / 'metrics/accuracy.csv')
+    acc, vf = pd.read_csv(d / 'metrics/accuracy.csv'), d / 'metrics/val_verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
             'intervals': recipe_intervals(pd.read_csv(d / 'metrics/verdicts.csv')), 'ran': run_.ran,
-            'skipped': run_.skipped}
+            'skipped': run_.skipped, 'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
+            'val_intervals': recipe_intervals(pd.read_csv(vf)) if vf.exists() else None}

@@ -16,8 +16,8 @@ from .public_sets import PUBLIC_NAMES
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'build_augmented', 'filter_sets',
-           'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
+__all__ = ['RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits', 'build_augmented',
+           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #c0a11552
 def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
@@ -38,7 +38,7 @@ def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:
-    "Train and test splits for the run's data source (none of them empty)."
+    "Train, validation and test splits for the run's data source (none of them empty)."
     return _nonempty(_build_data(cfg), cfg.data)
 
 def _nonempty(splits: dict, dc) -> dict:
@@ -47,7 +47,8 @@ def _nonempty(splits: dict, dc) -> dict:
     if empty:
         sizes = ', '.join(f'{k} {len(v)}' for k, v in splits.items())
         raise ValueError(f'data {dc.source}: the {" and ".join(empty)} split has 0 pairs ({sizes}; test_fraction '
-                         f'{dc.test_fraction}, split by prompt): a run needs more pairs, or distinct prompts')
+                         f'{dc.test_fraction}, val_fraction {dc.val_fraction}, split by prompt): a run needs more '
+                         'pairs, or distinct prompts')
     return splits
 
 def _build_data(cfg: RunConfig) -> dict:
@@ -56,9 +57,11 @@ def _build_data(cfg: RunConfig) -> dict:
     if dc.source == 'demo':
         from crome.demo import make_demo, CueSpec
         d = make_demo(dc.n, tasks=dc.tasks, cues=[CueSpec(c.kind, c.rho, c.strength) for c in dc.cues],
-                      test_fraction=dc.test_fraction, seed=cfg.seed)
+                      test_fraction=dc.test_fraction, val_fraction=dc.val_fraction, seed=cfg.seed)
         return dict(d)
-    fractions = {'train': 1 - dc.test_fraction, 'test': dc.test_fraction}
+    fractions = {'train': 1 - dc.test_fraction - dc.val_fraction, 'validation': dc.val_fraction,
+                 'test': dc.test_fraction}
+    if not dc.val_fraction: del fractions['validation']
     if dc.source == 'gsm8k':  # split the questions first: a pair's rejected solution comes from its own split
         q = D.load_gsm8k()
         if len(q) > dc.n: q = q.shuffle(seed=cfg.seed).select(range(dc.n))
@@ -77,6 +80,10 @@ def test_splits(run: Run) -> list[str]:
     "The run's test splits: every saved split but train and the validation splits (kept for design choices)."
     return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet')
                   if p.stem != 'train' and not p.stem.startswith('val'))
+
+def val_splits(run: Run) -> list[str]:
+    "The run's validation splits (`validation`; the demo's `val_clean`, `val_reversed`): settings are chosen on these."
+    return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet') if p.stem.startswith('val'))
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
@@ -226,9 +233,9 @@ def accuracy_table(models: dict, splits: dict,
                 rows.append(dict(model=name, recipe=recipe, seed=seed, split=split, subset=s, n=int(use.sum()),
                                  ties=int((mask & ~counted).sum()),
                                  accuracy=float(c[use].mean()) if use.any() else float('nan')))
-        if 'clean' in ok and 'reversed' in ok and len(ok['clean']) == len(ok['reversed']):
-            was = ok['clean']
-            rows.append(dict(model=name, recipe=recipe, seed=seed, split='flip_share', subset='all', n=int(was.sum()),
-                             ties=0,
-                             accuracy=float((was & ~ok['reversed']).sum() / max(was.sum(), 1))))
+        for pre in ('', 'val_'):  # test and validation
+            was, now = ok.get(pre + 'clean'), ok.get(pre + 'reversed')
+            if was is None or now is None or len(was) != len(now): continue
+            rows.append(dict(model=name, recipe=recipe, seed=seed, split=pre + 'flip_share', subset='all',
+                             n=int(was.sum()), ties=0, accuracy=float((was & ~now).sum() / max(was.sum(), 1))))
     return pd.DataFrame(rows)

@@ -241,3 +241,31 @@ def test_eval_on_public_sets_by_name(tmp_path):
         assert main(['eval', '--model', str(m), '--data', name, *split, '--no-robustness', '--out', str(out)]) == 0
         acc = json.loads(out.read_text())['accuracy'][0]
         assert (acc['n'], acc['ties'], json.loads(out.read_text())['meta']['data']) == (n, ties, name), acc
+
+
+@pytest.mark.slow
+def test_compare_runs_on_validation(tmp_path, capsys):
+    "Two runs that differ in lambda_tie: `crome run` prints validation apart; `crome compare` shows validation only."
+    import yaml
+    import pandas as pd
+    from crome.stats import recipe_intervals
+    base = {'data': {'n': 200}, 'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'crome'],
+                                          'seeds': [0, 1]},
+            'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}}
+    dirs = []
+    for lam in (1.0, 2.0):
+        cfg = tmp_path / f'lam{lam}.yaml'
+        cfg.write_text(yaml.safe_dump(base | {'name': f'lam{lam}', 'out_dir': str(tmp_path / f'lam{lam}')}))
+        assert main(['run', str(cfg), '--set', f'train.lambda_tie={lam}']) == 0
+        out = capsys.readouterr().out
+        assert 'validation (choose settings on these' in out and 'val_clean' in out, out
+        dirs.append(str(tmp_path / f'lam{lam}'))
+    assert main(['compare', *dirs, '--recipes', 'crome']) == 0
+    out = capsys.readouterr().out
+    sections = [ln for ln in out.splitlines() if ln.endswith(':') and ' / ' in ln]
+    assert sections == ['val_clean / crome:', 'val_reversed / crome:'], out  # validation only, the recipe asked
+    assert out.count('train.lambda_tie=2.0') >= 2 and '(reference)' in out and 'highest: ' in out
+    ref = recipe_intervals(pd.read_csv(Path(dirs[1]) / 'metrics/val_verdicts.csv')).set_index(['split', 'recipe'])
+    r = ref.loc[('val_clean', 'crome')]  # the same interval as the run's own (same bootstrap, same verdicts)
+    assert f'{r.accuracy:.3f} [{r.low:.3f}, {r.high:.3f}]' in out, out
+    assert '(significant)' in out or '(no significant difference)' in out  # paired: same pairs, same seeds

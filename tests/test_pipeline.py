@@ -101,6 +101,9 @@ def test_reused_folder_reports_only_the_current_config(tmp_path):
                'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'rrm']},
                'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}})
     assert set(res['accuracy'].split) == {'test'}  # not the demo's clean / reversed / flip_share
+    assert set(res['validation'].split) == {'validation'}  # not the demo's val_clean / val_reversed either
+    assert sorted(p.name for p in (Path(out) / 'data').glob('*.parquet')) == ['test.parquet', 'train.parquet',
+                                                                            'validation.parquet']
     d = Path(out)
     assert not (d / 'metrics/robustness.csv').exists() and not (d / 'metrics/reward_shifts.csv').exists()
     from crome.run_state import _load
@@ -125,7 +128,8 @@ def test_build_data_reads_public_sets_by_name(tmp_path):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter('always')
             parts = build_data(load_config({'out_dir': str(tmp_path / name), 'data': {'source': name, 'n': 200}}))
-        assert set(parts) == {'train', 'test'} and sum(map(len, parts.values())) == 200, name
-        assert not set(parts['train']['prompt']) & set(parts['test']['prompt'])
+        assert set(parts) == {'train', 'validation', 'test'} and sum(map(len, parts.values())) == 200, name
+        for a, b in (('train', 'test'), ('train', 'validation'), ('validation', 'test')):
+            assert not set(parts[a]['prompt']) & set(parts[b]['prompt']), (name, a, b)
         assert all(set(p['label']) == {1.0} for p in parts.values())
         assert any('105 of 999 rows are not preferences' in str(x.message) for x in w) == (name == 'pandalm')
