@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_report.ipynb #27f87c4e
 from __future__ import annotations
-import html, json, shlex
+import html, json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
@@ -12,6 +12,7 @@ if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported wh
 import numpy as np
 
 from .examples import edit_examples, examples_html  # noqa: F401 (re-exported)
+from .unfinished import _state, run_status, unfinished_html  # noqa: F401 (re-exported)
 
 VULN_SHIFT_SD = 0.5  # a spurious edit raising the mean reward by more than this many reward SDs is a vulnerability
 VULN_FLIP = 0.10  # ... and so is one flipping more than this share of pairs
@@ -21,7 +22,7 @@ def _e(x) -> str: return html.escape(str(x))
 # %% auto #0
 __all__ = ['VULN_SHIFT_SD', 'VULN_FLIP', 'SHIFT_KEYS', 'HOW_TO_READ', 'summary_table', 'interval_view', 'robustness_view',
            'flip_table', 'reward_scale', 'normalized_shifts', 'vulnerabilities', 'history_steps', 'section',
-           'write_report', 'fidelity_section', 'build_report', 'run_status', 'unfinished_html']
+           'write_report', 'fidelity_section', 'build_report']
 
 # %% ../nbs/11b_report.ipynb #c93478c3
 def summary_table(acc) -> 'pd.DataFrame':
@@ -114,6 +115,8 @@ HOW_TO_READ = {
     'intervals': 'Accuracy with a 95% interval over the run\'s seeds and test pairs, and each recipe\'s paired '
                  'difference from vanilla on the same pairs. An interval containing 0 is no evidence of a ranking; '
                  'with one seed the interval covers test-pair noise only, not training noise.',
+    'validation': 'The same on the held-out validation prompts: compare settings across runs here (crome compare), '
+                  'not on the test splits above, whose numbers are only honest for a setting chosen without them.',
     'flips': 'Of the pairs a model gets right on the clean split, the share it gets wrong once the cue is moved to the '
              'rejected answer (lower is better): how much the model leans on the cue.',
     'shifts': 'Mean reward change under each edit, in units of the model\'s reward SD, with the flip rate. '
@@ -223,11 +226,13 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         secs.append(section('Accuracy (higher is better)', HOW_TO_READ['accuracy'],
                             _table_html(summary_table(acc), 'accuracy, mean over seeds; rows: test split / subset'),
                             'accuracy'))
-        vt = _read(d, 'metrics/verdicts.csv')
-        if vt is not None and len(vt):
-            from crome.stats import recipe_intervals
-            secs.append(section('Intervals and differences from vanilla', HOW_TO_READ['intervals'],
-                                _table_html(interval_view(recipe_intervals(vt)), index=False), 'intervals'))
+        from crome.stats import recipe_intervals
+        for f, title, key in (('verdicts', 'Intervals and differences from vanilla', 'intervals'),
+                              ('val_verdicts', 'Validation splits (choose settings on these)', 'validation')):
+            vt = _read(d, f'metrics/{f}.csv')
+            if vt is not None and len(vt):
+                secs.append(section(title, HOW_TO_READ[key], _table_html(interval_view(recipe_intervals(vt)),
+                                                                         index=False), key))
         ft = flip_table(acc)
         if ft is not None:
             secs.append(section('Flip share (lower is better)', HOW_TO_READ['flips'], _table_html(ft), 'flips'))
@@ -271,32 +276,3 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
              f"{budget}; seeds {tr.get('seeds')}" + (f"; evaluated {when['finished']}" if 'finished' in when else '')]
     title = f"crome run: {cfg.get('name', d.name)}" + (' (unfinished)' if st else '')
     return write_report(d / 'report.html', title, secs, cfg, notes, unfinished_html(st) if st else '')
-
-# %% ../nbs/11b_report.ipynb #6f25bfe8
-def _state(d: Path) -> dict:
-    "The run's `state.json` (crome.run_state: stage name -> key, seconds, finished), in the order stages finished."
-    return json.loads((d / 'state.json').read_text()) if (d / 'state.json').exists() else {}
-
-def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | None:
-    "None for a finished run; else its finished stages, untrained models, whether metrics exist, the command to finish."
-    import yaml
-    d = Path(run_dir); state = _state(d)
-    saved = (yaml.safe_load((d / 'config.yaml').read_text()) if (d / 'config.yaml').exists() else None) or {}
-    tr = (dict(config) if config is not None else saved).get('train') or {}
-    planned = [f'{r}-s{s}' for r in tr.get('recipes') or [] for s in tr.get('seeds') or [0]]
-    models = [n for n in planned if (f'model:{n}' not in state if state else not (d / 'models' / n).is_dir())]
-    metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state)
-    if metrics and not models: return None
-    cmd = f"crome run {shlex.quote(str(d / 'config.yaml'))}"
-    out_dir = Path(saved.get('out_dir') or f"runs/{saved.get('name')}")  # where `crome run` would write
-    if out_dir.resolve() != d.resolve(): cmd += f' --set out_dir={shlex.quote(str(d))}'
-    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, command=cmd)
-
-def unfinished_html(st: dict) -> str:
-    "The box at the top of an unfinished run's report (`run_status`)."
-    done = ', '.join(st['finished']) or 'none (no state.json)'
-    todo = ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
-        [] if st['metrics'] else ['no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or robustness below'])
-    return (f'<div class="unfinished"><h2>This run is unfinished</h2><p>Finished stages: {_e(done)}.</p>'
-            f"<p>Still to do: {_e('; '.join(todo))}.</p><p>Finish it with <code>{_e(st['command'])}</code> "
-            '(finished stages are kept; it writes the full report at the end).</p></div>')
