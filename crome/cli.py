@@ -66,7 +66,7 @@ def _run_exit(cfg, d: Path) -> int:
     return 3 if why else 0
 
 def format_results(res: dict) -> str:
-    "The side-by-side tables of a pipeline result: accuracy (higher is better), then flip share (lower is better)."
+    "A pipeline result's tables: accuracy (higher is better), intervals, flip share (lower is better), validation."
     from crome.report import summary_table, flip_table, interval_view
     t = summary_table(res['accuracy']).reset_index()
     lines = ['accuracy over preference pairs (higher is better), mean over seeds; rows: test split / subset',
