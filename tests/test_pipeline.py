@@ -116,6 +116,13 @@ def test_reused_folder_reports_only_the_current_config(tmp_path):
         assert old not in html, old
     prov = json.loads((d / 'metrics/provenance.json').read_text())
     assert prov['packages']['torch'] and prov['device']
+    assert 'Validation splits (choose settings on these)' in html
+    res = run({'name': 'b', 'out_dir': out, 'data': {'source': str(src), 'n': 200, 'val_fraction': 0},
+               'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'rrm']},
+               'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}})
+    assert res['validation'] is None and res['val_intervals'] is None  # no validation split: none reported
+    assert not any((d / 'metrics' / f).exists() for f in ('validation.csv', 'val_verdicts.csv'))
+    assert not (d / 'data/validation.parquet').exists() and 'Validation splits' not in res['report'].read_text()
 
 
 @needs_data
