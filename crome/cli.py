@@ -67,13 +67,14 @@ def _run_exit(cfg, d: Path) -> int:
 
 def format_results(res: dict) -> str:
     "A pipeline result's tables: accuracy (higher is better), intervals, flip share (lower is better), validation."
-    from crome.report import summary_table, flip_table, interval_view
+    from crome.report import summary_table, flip_table, interval_view, power_lines
     t = summary_table(res['accuracy']).reset_index()
     lines = ['accuracy over preference pairs (higher is better), mean over seeds; rows: test split / subset',
              t.to_string(index=False)]
     if res.get('intervals') is not None and len(res['intervals']):
         lines += ['', 'with 95% intervals over seeds and test pairs, and paired differences from vanilla:',
                   interval_view(res['intervals']).to_string(index=False)]
+    lines += power_lines(res['power']) if res.get('power') is not None else []
     ft = flip_table(res['accuracy'])
     if ft is not None:
         lines += ['', 'share of clean-correct pairs flipped by the reversed cue (lower is better):', ft.to_string()]

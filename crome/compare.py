@@ -10,7 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from .run_state import _load
-from .stats import _seed_verdicts, bootstrap_ci, paired_diff_ci, verdict
+from .stats import UNTRAINED, _seed_verdicts, bootstrap_ci, paired_diff_ci, verdict
 
 # %% auto #0
 __all__ = ['WHERE', 'run_settings', 'setting_diff', 'compare_runs', 'format_compare']
@@ -71,7 +71,7 @@ def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference 
     if len({d.resolve() for d in dirs}) < len(dirs): raise ValueError('compare_runs: a run folder is given twice')
     labels = setting_diff({str(d): run_settings(d) for d in dirs})
     V = {d: _verdicts(d) for d in dirs}
-    have = sorted({r for v in V.values() for r in v.recipe})
+    have = sorted({r for v in V.values() for r in v.recipe} - set(UNTRAINED))
     if recipes and (miss := [r for r in recipes if r not in have]):
         raise ValueError(f"compare_runs: no run trained {', '.join(miss)} (the runs trained {', '.join(have)})")
     keys, ref, rows = {}, dirs[0], []
@@ -79,7 +79,7 @@ def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference 
     refs = {k: _seed_verdicts(g, *k) for k, g in V[ref].groupby(['split', 'recipe'])}
     for d in dirs:
         for (split, recipe), g in V[d].groupby(['split', 'recipe']):
-            if recipes and recipe not in recipes: continue
+            if recipe in UNTRAINED or (recipes and recipe not in recipes): continue  # settings do not move them
             a = _seed_verdicts(g, split, recipe)
             row = dict(run=str(d), settings=labels[str(d)], split=split, recipe=recipe, seeds=len(a),
                        pairs=len(next(iter(a.values()))))

@@ -119,6 +119,7 @@ class EvalConfig(_Strict):
     shift_pairs: int = Field(100, gt=0)  # of those, pairs whose answers get every edit (reward shifts)
     robustness: bool = True
     reward_shifts: bool = True
+    baselines: bool = True  # score two untrained baselines beside the models: can the test pairs rank recipes at all?
 
 class RunConfig(_Strict):
     name: str = 'demo'

@@ -15,7 +15,7 @@ from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # n
 from .run_state import provenance, source_key
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
                           build_augmented, build_data, filter_sets, frozen_history, load_model, test_splits,
-                          train_one, val_splits)  # see 12b_stages
+                          train_one, untrained_baselines, val_splits)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
@@ -147,12 +147,12 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         for old in ('robustness.csv', 'reward_shifts.csv', 'shift_summary.csv', 'examples.json', 'validation.csv',
                     'val_verdicts.csv'):
             (d / 'metrics' / old).unlink(missing_ok=True)  # what this config does not compute must not be reported
-        v = []
-        acc = accuracy_table(models, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
+        v, scored = [], models | untrained_baselines(cfg, emb)  # the baselines: can the pairs rank recipes?
+        acc = accuracy_table(scored, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
         cols = ['recipe', 'seed', 'split', 'pair', 'correct']
         pd.DataFrame(v, columns=cols).to_csv(run_.path('metrics', 'verdicts.csv'), index=False)
         if vals:  # the same table and verdicts on validation, in files of their own
-            vv = []; accuracy_table(models, vals, vv).to_csv(run_.path('metrics', 'validation.csv'), index=False)
+            vv = []; accuracy_table(scored, vals, vv).to_csv(run_.path('metrics', 'validation.csv'), index=False)
             pd.DataFrame(vv, columns=cols).to_csv(run_.path('metrics', 'val_verdicts.csv'), index=False)
         first = tests.get('clean') or tests[sorted(tests)[0]]
         sub = first.select(range(min(cfg.evaluate.max_pairs, len(first))))
@@ -172,9 +172,10 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
-    from crome.stats import recipe_intervals
-    acc, vf = pd.read_csv(d / 'metrics/accuracy.csv'), d / 'metrics/val_verdicts.csv'
+    from crome.stats import rank_power, recipe_intervals
+    acc, vf, vt = pd.read_csv(d / 'metrics/accuracy.csv'), d / 'metrics/val_verdicts.csv', d / 'metrics/verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
-            'intervals': recipe_intervals(pd.read_csv(d / 'metrics/verdicts.csv')), 'ran': run_.ran,
+            'intervals': recipe_intervals(pd.read_csv(vt)), 'ran': run_.ran,
+            'power': rank_power(pd.read_csv(vt)) if cfg.data.source != 'demo' else None,  # real data only
             'skipped': run_.skipped, 'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
             'val_intervals': recipe_intervals(pd.read_csv(vf)) if vf.exists() else None}

@@ -13,6 +13,7 @@ import numpy as np
 
 from .examples import edit_examples, examples_html  # noqa: F401 (re-exported)
 from .unfinished import _state, run_status, unfinished_html  # noqa: F401 (re-exported)
+from .stats import UNTRAINED, power_lines  # noqa: F401 (re-exported)
 
 VULN_SHIFT_SD = 0.5  # a spurious edit raising the mean reward by more than this many reward SDs is a vulnerability
 VULN_FLIP = 0.10  # ... and so is one flipping more than this share of pairs
@@ -29,6 +30,7 @@ def summary_table(acc) -> 'pd.DataFrame':
     "Accuracy (mean over seeds) per split and subset, recipes as columns, with pair and tie counts; no flip share."
     a = acc[acc['split'] != 'flip_share']
     t = a.groupby(['split', 'subset', 'recipe'])['accuracy'].mean().unstack('recipe').round(3)
+    t = t[[c for c in t.columns if c not in UNTRAINED] + [c for c in UNTRAINED if c in t.columns]]  # baselines last
     t.columns.name = None
     counts = a.groupby(['split', 'subset'])[['n'] + (['ties'] if 'ties' in a.columns else [])].max()
     t.insert(0, 'pairs', counts['n'])
@@ -114,7 +116,9 @@ HOW_TO_READ = {
                 'ties are excluded and counted). The reversed split carries the spurious cue on the rejected answer.',
     'intervals': 'Accuracy with a 95% interval over the run\'s seeds and test pairs, and each recipe\'s paired '
                  'difference from vanilla on the same pairs. An interval containing 0 is no evidence of a ranking; '
-                 'with one seed the interval covers test-pair noise only, not training noise.',
+                 'with one seed the interval covers test-pair noise only, not training noise. length and cosine are '
+                 'untrained rules (the longer answer wins; the answer nearer the prompt wins): a split ranks recipes '
+                 'only where some recipe is significantly above both, as said under the table (real data only).',
     'validation': 'The same on the held-out validation prompts: compare settings across runs here (crome compare), '
                   'not on the test splits above, whose numbers are only honest for a setting chosen without them.',
     'flips': 'Of the pairs a model gets right on the clean split, the share it gets wrong once the cue is moved to the '
@@ -226,13 +230,15 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         secs.append(section('Accuracy (higher is better)', HOW_TO_READ['accuracy'],
                             _table_html(summary_table(acc), 'accuracy, mean over seeds; rows: test split / subset'),
                             'accuracy'))
-        from crome.stats import recipe_intervals
+        from crome.stats import rank_power, recipe_intervals
         for f, title, key in (('verdicts', 'Intervals and differences from vanilla', 'intervals'),
                               ('val_verdicts', 'Validation splits (choose settings on these)', 'validation')):
             vt = _read(d, f'metrics/{f}.csv')
             if vt is not None and len(vt):
+                real = key == 'intervals' and dc.get('source') != 'demo'  # a testbed asks about its cue instead
+                power = ''.join(f'<p>{_e(s)}</p>' for s in power_lines(rank_power(vt))) if real else ''
                 secs.append(section(title, HOW_TO_READ[key], _table_html(interval_view(recipe_intervals(vt)),
-                                                                         index=False), key))
+                                                                         index=False) + power, key))
         ft = flip_table(acc)
         if ft is not None:
             secs.append(section('Flip share (lower is better)', HOW_TO_READ['flips'], _table_html(ft), 'flips'))

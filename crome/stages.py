@@ -17,7 +17,8 @@ from .run_state import Run, _load, _save
 
 # %% auto #0
 __all__ = ['RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits', 'build_augmented',
-           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model', 'accuracy_table']
+           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model',
+           'untrained_baselines', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #c0a11552
 def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
@@ -194,6 +195,14 @@ def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):
         return emb.share(FrozenRewardModel.load(out, backbone=cfg.train.backbone))
     from crome.model import RewardModel
     return RewardModel.from_pretrained(out / 'model', max_length=cfg.train.max_length)
+
+def untrained_baselines(cfg: RunConfig, emb: Embeddings | None) -> dict:
+    "The untrained baselines scored beside the models (`crome.stats.UNTRAINED`); none if `evaluate.baselines` is off."
+    if not cfg.evaluate.baselines: return {}
+    from crome.frozen import FrozenRewardModel
+    from crome.scorers import CosineScorer, LengthScorer
+    fm = emb.fm if emb else FrozenRewardModel(cfg.train.backbone, max_length=cfg.train.max_length)  # its embeddings
+    return {'length': LengthScorer(), 'cosine': CosineScorer(fm.embed)}
 
 # %% ../nbs/12b_stages.ipynb #6468f836
 def _correct(m, ds) -> tuple[np.ndarray, np.ndarray]:

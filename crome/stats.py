@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['bootstrap_ci', 'paired_diff_ci', 'verdict', 'clustered_ci', 'power_table', 'recipe_intervals']
+__all__ = ['UNTRAINED', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'clustered_ci', 'power_table', 'recipe_intervals',
+           'rank_power', 'power_lines']
 
 # %% ../nbs/10c_stats.ipynb #ci000002
 def _per_seed(x) -> list[np.ndarray]:
@@ -169,3 +170,37 @@ def recipe_intervals(verdicts: pd.DataFrame,  # per-pair rows: recipe, seed, spl
                             verdict=verdict(d, f'{r} - {baseline}'))
             out.append(row)
     return pd.DataFrame(out)
+
+# %% ../nbs/10c_stats.ipynb #8c4301b3
+UNTRAINED = ('length', 'cosine')  # the untrained baselines a run scores beside its models (recipe names)
+
+def rank_power(verdicts: pd.DataFrame,  # per-pair rows as for `recipe_intervals`, baselines among the recipes
+               baselines: Sequence[str] = UNTRAINED,  # recipe names of the untrained baselines
+               n_boot: int = 2000) -> pd.DataFrame:
+    "Per split: each baseline's accuracy, the trained recipes significantly above every baseline, and `has_power`."
+    out = []
+    for split, g in verdicts.groupby('split', sort=False):
+        arrs = {r: _seed_verdicts(x, split, r) for r, x in g.groupby('recipe', sort=False)}
+        base = {b: next(iter(arrs[b].values())) for b in baselines if b in arrs}  # untrained: one verdict per pair
+        above = []
+        for r, a in arrs.items():
+            if r in baselines or not base: continue
+            if any(not v.index.equals(b.index) for v in a.values() for b in base.values()):
+                raise ValueError(f'verdicts: split {split!r}: {r!r} and the baselines scored different pairs')
+            lows = [paired_diff_ci([v.to_numpy() for v in a.values()], [b.to_numpy()] * len(a), n_boot=n_boot,
+                                   pairs=[0] * len(a))[1] for b in base.values()]
+            if min(lows) > 0: above.append(r)
+        out.append(dict(split=split, baselines={b: float(v.mean()) for b, v in base.items()}, above=above,
+                        has_power=bool(above)))
+    return pd.DataFrame(out, columns=['split', 'baselines', 'above', 'has_power'])
+
+def power_lines(pw) -> list[str]:  # `rank_power(...)`
+    "Per split, one sentence: which recipes are significantly above both untrained baselines, or that none is."
+    out = []
+    for r in pw.itertuples():
+        if set(r.baselines) != set(UNTRAINED): continue  # the run did not score them
+        b = f"longer answer wins {r.baselines['length']:.3f}, prompt-answer cosine {r.baselines['cosine']:.3f}"
+        out.append(f"{r.split}: can rank recipes: {', '.join(r.above)} significantly above both untrained baselines "
+                   f'({b})' if r.has_power else f'{r.split}: cannot rank recipes: no recipe is significantly above '
+                   f'both untrained baselines ({b}); differences between recipes here are no evidence')
+    return out

@@ -46,14 +46,15 @@ def test_killed_run_resumes_without_redoing_stages(tmp_path):
     res = run(cfg_path)
     assert done_before <= set(res['skipped']), (done_before, res['skipped'])  # nothing finished is redone
     assert not (set(res['ran']) & done_before) and 'report' in res['ran'] and res['report'].exists()
-    assert set(res['accuracy']['recipe']) == {'vanilla', 'rrm', 'crome'}
+    assert set(res['accuracy']['recipe']) == {'vanilla', 'rrm', 'crome', 'length', 'cosine'}
     html = res['report'].read_text()
     assert 'Counterfactual fidelity' in html and 'spurious_change_rate' in html  # crome.verify.fidelity_table
     assert not any(s.startswith('val') for s in res['accuracy']['split'])  # validation splits are not test splits
     iv, a = res['intervals'].set_index(['split', 'recipe']), res['accuracy']  # from metrics/verdicts.csv
     a = a[(a.subset == 'all') & (a.split != 'flip_share')].groupby(['split', 'recipe']).accuracy.mean()
     assert set(iv.index) == set(a.index) and all(abs(iv.accuracy[k] - a[k]) < 1e-9 for k in a.index)
-    assert (iv.low <= iv.accuracy).all() and (iv.accuracy <= iv.high).all() and iv.verdict.notna().sum() == 2 * 2
+    assert (iv.low <= iv.accuracy).all() and (iv.accuracy <= iv.high).all()
+    assert iv.verdict.notna().sum() == 4 * 2  # rrm, crome and the baselines length, cosine vs vanilla, on 2 splits
     assert 'Intervals and differences from vanilla' in html
     from crome.cli import format_results
     assert 'paired differences from vanilla' in format_results(res)
@@ -117,6 +118,9 @@ def test_reused_folder_reports_only_the_current_config(tmp_path):
     prov = json.loads((d / 'metrics/provenance.json').read_text())
     assert prov['packages']['torch'] and prov['device']
     assert 'Validation splits (choose settings on these)' in html
+    pw = res['power'].iloc[0]  # real data: can the test pairs rank recipes, against the untrained baselines?
+    assert pw.split == 'test' and set(pw.baselines) == {'length', 'cosine'} and set(pw.above) <= {'vanilla', 'rrm'}
+    assert ('test: can rank recipes' if pw.has_power else 'test: cannot rank recipes') in html
     res = run({'name': 'b', 'out_dir': out, 'data': {'source': str(src), 'n': 200, 'val_fraction': 0},
                'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'rrm']},
                'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}})
