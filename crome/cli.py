@@ -247,7 +247,9 @@ def cmd_eval(a) -> int:
     from crome.config import load_config
     from crome.pipeline import load_model, Embeddings, accuracy_table
     from crome.evaluate import robustness_suite, save_results
-    from crome.stages import TRAIN_META, model_settings
+    from crome.stages import TRAIN_META, model_settings, untrained_baselines
+    from crome.stats import power_lines, rank_power
+    import pandas as pd
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode, **model_settings(Path(a.model), mode)})  # as it was trained
     ds = load_data(a, 'keep')
@@ -259,15 +261,17 @@ def cmd_eval(a) -> int:
     meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
     emb = Embeddings(cfg, Path(a.model) / 'embeddings.npz') if mode == 'frozen' else None
     m = load_model(cfg, Path(a.model), emb)
-    acc = accuracy_table({'model': m}, {'eval': ds})
-    acc['model'], acc['recipe'], acc['seed'] = str(a.model), meta.get('recipe', 'unknown'), meta.get('seed', 'unknown')
-    res = {'accuracy': acc}
+    v, own = [], str(a.model)  # the model, then the untrained baselines (length, cosine) on the same pairs
+    acc = accuracy_table({own: m} | untrained_baselines(cfg, emb), {'eval': ds}, v).astype({'seed': object})
+    acc.loc[acc.model == own, ['recipe', 'seed']] = [meta.get('recipe', 'unknown'), meta.get('seed', 'unknown')]
+    res, power = {'accuracy': acc}, power_lines(rank_power(pd.DataFrame(v)))  # can these pairs tell it from a rule?
     if a.robustness:
         res['robustness'] = robustness_suite({'model': m}, prefs.select(range(min(a.max_pairs, len(prefs)))))
     from crome.run_state import provenance
-    res['meta'] = dict(model=str(a.model), data=str(a.data), mode=mode, max_pairs=a.max_pairs, provenance=provenance())
+    res['meta'] = dict(model=own, data=str(a.data), mode=mode, max_pairs=a.max_pairs, power=power,
+                       provenance=provenance())
     out = Path(a.out) if a.out else Path(a.model) / 'eval.json'
-    save_results(res, out); print(acc.to_string(index=False)); print(f'\nresults -> {out}'); return 0
+    save_results(res, out); print('\n'.join([acc.to_string(index=False), *power, f'\nresults -> {out}'])); return 0
 
 INSPECT_CELLS = [
     '# Inspect run {name}\n\nThe pair browser over this run\'s augmented and filtered pairs, scored by its models, '

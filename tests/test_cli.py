@@ -56,6 +56,10 @@ def test_own_jsonl_through_train_and_eval_with_ties(tmp_path, capsys, monkeypatc
     acc = res['accuracy'][0]
     assert (acc['n'], acc['ties']) == (2, 1) and not (Path.cwd() / 'eval.json').exists()  # the tie is not a preference
     assert res['meta']['mode'] == 'frozen' and res['meta']['provenance']['device']  # what, where, with what
+    assert [r['model'] for r in res['accuracy']] == [str(tmp_path / 'm'), 'length', 'cosine']  # + untrained baselines
+    assert res['accuracy'][1]['accuracy'] == 0.0  # no chosen answer is longer: equal lengths are no win
+    assert len(res['meta']['power']) == 1 and res['meta']['power'][0].startswith('eval: cannot rank recipes')
+    assert res['meta']['power'][0] in '\n'.join(table)  # printed too
 
 
 def test_eval_scores_the_model_trained_last_as_it_was_trained(tmp_path, monkeypatch):
