@@ -173,9 +173,10 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
     from crome.stats import rank_power, recipe_intervals
-    acc, vf, vt = pd.read_csv(d / 'metrics/accuracy.csv'), d / 'metrics/val_verdicts.csv', d / 'metrics/verdicts.csv'
+    acc, vt = pd.read_csv(d / 'metrics/accuracy.csv'), pd.read_csv(d / 'metrics/verdicts.csv')
+    vf = d / 'metrics/val_verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
-            'intervals': recipe_intervals(pd.read_csv(vt)), 'ran': run_.ran,
-            'power': rank_power(pd.read_csv(vt)) if cfg.data.source != 'demo' else None,  # real data only
+            'intervals': recipe_intervals(vt), 'ran': run_.ran,
+            'power': rank_power(vt) if cfg.data.source != 'demo' else None,  # real data only
             'skipped': run_.skipped, 'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
             'val_intervals': recipe_intervals(pd.read_csv(vf)) if vf.exists() else None}
