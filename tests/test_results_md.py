@@ -79,3 +79,29 @@ def test_speed_goal_reads_the_interval_of_paired_rounds():
     assert results_md.speed_goal(v([1.8, 2.3, 2.0]), 'pipeline_bs32').startswith('**undecided** (')
     assert results_md.speed_goal({'speedup_same_batch': 1.9}, 'pipeline_bs32') == '**not met**'  # no rounds: medians
     assert results_md.speed_goal({'speedup_vs_best_pipeline': 2.1}, 'pipeline_sorted') == 'met'
+
+
+def test_testbed_baselines_pairs_only_matching_units_and_says_what_clean_accuracy_shows():
+    "The testbed's untrained baselines: paired with part A only on the same units; the summary line names the task."
+    import numpy as np, pandas as pd
+    import testbed_baselines as tb
+    unit = lambda task, recipe, cue, seed, c, r: dict(task=task, recipe=recipe, cue=cue, seed=seed,
+                                                      clean_correct=np.array(c), reversed_correct=np.array(r))
+    V = pd.DataFrame([unit('t', 'cosine', k, s, [1, 1, 0, 1] * 25, [1, 0, 0, 1] * 25)
+                      for k in ('a', 'b') for s in (0, 1)])
+    Q = pd.DataFrame([unit('t', 'crome', k, s, [1] * 100, [1, 1, 1, 0] * 25) for k in ('a', 'b') for s in (0, 1)]
+                     + [unit('t', 'rrm', k, s, [1] * 99, [1] * 99) for k in ('a', 'b') for s in (0, 1)])
+    vs = tb.versus_cosine(V, Q, n_boot=200)
+    crome = [r for r in vs if r['recipe'] == 'crome']
+    assert [round(r['diff'], 3) for r in crome] == [0.25, 0.25] and all(r['low'] > 0 for r in crome)
+    assert [r.get('note') for r in vs if r['recipe'] == 'rrm'] == ['other units or pair counts than this run: '
+                                                                   'not paired'] * 2  # 99 pairs, not 100
+    S = tb.summarise(V, n_boot=200)
+    assert (S[0]['rule'], S[0]['clean'], S[0]['reversed'], S[0]['pairs']) == ('cosine', 0.75, 0.5, 400)
+    b = dict(commit='abc', seeds=[0, 1], summary=S, config={'quality_commit': 'def'},
+             versus_cosine=[r for r in vs if r['recipe'] == 'crome'])
+    text = '\n'.join(results_md.testbed_baselines(b))
+    assert '| t | cosine (untrained) | 0.750 [' in text and '- t, clean: crome - cosine +0.250 [' in text
+    assert '_t: Crome significantly above the untrained cosine rule on clean pairs._' in text
+    b['versus_cosine'] = [dict(r, low=-0.1) for r in b['versus_cosine']]
+    assert 'no trained recipe is above the untrained cosine rule' in '\n'.join(results_md.testbed_baselines(b))
