@@ -29,19 +29,10 @@ from crome.scorers import CosineScorer, LengthScorer
 from crome.stats import bootstrap_ci, paired_diff_ci, verdict
 from crome.stress import FrozenTrainer, stress_test
 from common import RESULTS, run_meta
+from quality import _pair_keys, _units  # part A's units (cue kind, seed) and pair keys: the two tables pair by them
 
 TASKS = ('relevance', 'requested_item')
 RULES = ('length', 'cosine')
-
-
-def _units(g: pd.DataFrame, col: str) -> list:
-    "Per-(cue, seed) arrays in a fixed order (as quality.py orders them), so that two tables pair unit by unit."
-    return [np.asarray(x, float) for x in g.sort_values(['cue', 'seed'])[col]]
-
-
-def _pair_keys(g: pd.DataFrame) -> list:
-    "The pairs each unit holds: a seed's demo pairs, shared by its cue kinds."
-    return g.sort_values(['cue', 'seed'])['seed'].tolist()
 
 
 def rule_verdicts(cues: list, seeds: list, n: int, rho: float, max_length: int) -> pd.DataFrame:
