@@ -82,14 +82,20 @@ def _pair_keys(g: pd.DataFrame) -> list:
     return g.sort_values(['cue', 'seed'])['seed'].tolist()
 
 
+def split_intervals(g: pd.DataFrame, n_boot: int) -> dict:
+    "Clean and reversed accuracy of one (task, recipe) group, each with its 95% interval (`_units`, `_pair_keys`)."
+    out = {}
+    for split in ('clean', 'reversed'):
+        m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot, pairs=_pair_keys(g))
+        out |= {split: m, f'{split}_low': lo, f'{split}_high': hi}
+    return out
+
+
 def summarise_a(A: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, diffs = [], []
     for (task, recipe), g in A.groupby(['task', 'recipe'], sort=False):
-        row = dict(task=task, recipe=recipe, flip_share=float(g.flip_share.mean()), n_kept=float(g.n_kept.mean()))
-        for split in ('clean', 'reversed'):
-            m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot, pairs=_pair_keys(g))
-            row |= {split: m, f'{split}_low': lo, f'{split}_high': hi}
-        rows.append(row)
+        rows.append(dict(task=task, recipe=recipe, flip_share=float(g.flip_share.mean()),
+                         n_kept=float(g.n_kept.mean())) | split_intervals(g, n_boot))
     for task, g in A.groupby('task', sort=False):
         by = {r: x for r, x in g.groupby('recipe')}
         for x, y in PAIRS:

@@ -26,10 +26,10 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS
 import numpy as np, pandas as pd
 
 from crome.scorers import CosineScorer, LengthScorer
-from crome.stats import bootstrap_ci, paired_diff_ci, verdict
+from crome.stats import paired_diff_ci, verdict
 from crome.stress import FrozenTrainer, stress_test
 from common import RESULTS, run_meta
-from quality import _pair_keys, _units  # part A's units (cue kind, seed) and pair keys: the two tables pair by them
+from quality import _pair_keys, _units, split_intervals  # part A's units, pair keys and pooled intervals
 
 TASKS = ('relevance', 'requested_item')
 RULES = ('length', 'cosine')
@@ -55,14 +55,8 @@ def rule_verdicts(cues: list, seeds: list, n: int, rho: float, max_length: int) 
 
 def summarise(V: pd.DataFrame, n_boot: int) -> list[dict]:
     "Per (task, rule): clean and reversed accuracy with its 95% interval, pooled as part A pools a recipe."
-    rows = []
-    for (task, rule), g in V.groupby(['task', 'recipe'], sort=False):
-        row = dict(task=task, rule=rule, units=len(g), pairs=int(sum(len(x) for x in g.clean_correct)))
-        for split in ('clean', 'reversed'):
-            m, lo, hi = bootstrap_ci(_units(g, f'{split}_correct'), n_boot=n_boot, pairs=_pair_keys(g))
-            row |= {split: m, f'{split}_low': lo, f'{split}_high': hi}
-        rows.append(row)
-    return rows
+    return [dict(task=task, rule=rule, units=len(g), pairs=int(sum(len(x) for x in g.clean_correct)))
+            | split_intervals(g, n_boot) for (task, rule), g in V.groupby(['task', 'recipe'], sort=False)]
 
 
 def versus_cosine(V: pd.DataFrame, Q: pd.DataFrame, n_boot: int) -> list[dict]:
