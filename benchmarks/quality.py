@@ -48,6 +48,7 @@ from crome.stats import bootstrap_ci, clustered_ci, paired_diff_ci, power_table,
 from crome.bon import best_of_n, gsm8k_pools, gsm8k_reasoning_pairs
 from crome.data import load_hh_rlhf, load_gsm8k, gsm8k_pairs, load_pandalm, split_by_prompt
 from crome.schema import text_of, to_dataset
+from crome.demo import TASKS
 from common import RESULTS, git, need_data, run_meta
 
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
@@ -62,7 +63,7 @@ FRACTIONS = {'train': 0.6, 'validation': 0.15, 'test': 0.25}
 # ---------------------------------------------------------------- part A: the planted-cue testbed
 def part_a(a, trainer) -> pd.DataFrame:
     frames = []
-    for task in ('relevance', 'requested_item'):
+    for task in a.tasks:
         for cue in a.cues:
             t0 = time.time()
             df = stress_test(recipes=a.recipes, cues=[cue], rhos=[a.rho], seeds=a.seeds, n=a.n_demo, tasks=task,
@@ -450,6 +451,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seeds', default='0,1,2,3,4'); p.add_argument('--n-demo', type=int, default=1600)
     p.add_argument('--cues', default='signoff,markdown,verbosity'); p.add_argument('--rho', type=float, default=0.9)
+    p.add_argument('--tasks', default=','.join(TASKS), help='part A testbed tasks (crome.demo.TASKS)')
     p.add_argument('--tau', type=float, default=0.2)
     p.add_argument('--recipes', default=','.join(RECIPES),
                    help='a subset only for a reduced run (say so when reporting)')
@@ -476,6 +478,8 @@ def main():
     if a.resummarise: return resummarise(a.resummarise, a.out, a.drop_subset)
     if a.drop_subset: p.error('--drop-subset goes with --resummarise')
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(','); a.recipes = a.recipes.split(',')
+    a.tasks = a.tasks.split(',')
+    if set(a.tasks) - set(TASKS): p.error(f'--tasks: {sorted(set(a.tasks) - set(TASKS))} (choose from {list(TASKS)})')
     bad = [r for r in a.recipes if r not in RECIPES] or [r for r in ('vanilla', 'rrm', 'crome') if r not in a.recipes]
     if bad: p.error(f'--recipes: {bad} (choose from {RECIPES}; vanilla, rrm and crome are always compared)')
     if a.quick:

@@ -142,7 +142,9 @@ ATTRIBUTE_EDITS = {
     'relevance': ('swap_topic_words', 'offtopic_splice', 'borrow_topic_words'),
     'completeness': ('drop_list_item', 'remove_key_sentence', 'truncate', 'borrow_missing_item'),
     'safety': ('comply', 'refuse'),
-    'instruction_following': ('drop_requested_item', 'borrow_requested_item'), 'clarity': ('shuffle_steps',),
+    'instruction_following': ('add_ruled_out_item', 'drop_requested_item', 'drop_ruled_out_item',
+                              'borrow_requested_item'),
+    'clarity': ('shuffle_steps',),
 }
 ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'truthfulness': 'correctness',
                      'reasoning': 'correctness', 'math': 'correctness', 'harmlessness': 'safety', 'harm': 'safety',

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Sequence
 
 from .edits import _NUM, _WORD, content_words, final_answer, key_sentence, register, sentence_spans
+from .offline_rubrics import ruled_out
 
 # %% auto #0
 __all__ = ['OFFTOPIC', 'GENERIC', 'WORD_POOL', 'SENSITIVE', 'REFUSAL', 'REFUSALS', 'SAFE_ALTERNATIVES', 'COMPLIANCES',
@@ -182,7 +183,8 @@ def drop_requested_item(text, rng, ctx):
     "Replace the most specific request word the answer echoes by a word of similar specificity from other answers."
     resp_words = content_words(text)
     req_words = content_words(ctx.request)
-    echoed = [w for w in dict.fromkeys(req_words) if w in resp_words]
+    outs = {w for x in ruled_out(ctx.request) for w in content_words(x)}  # echoing these is obeying nothing
+    echoed = [w for w in dict.fromkeys(req_words) if w in resp_words and w not in outs]
     if not echoed: return None
     df = Counter(w for d in ctx.donors for w in set(content_words(d)))  # in how many donor answers each word occurs
     w = min(echoed, key=lambda x: (df[x], -len(x), x))  # the most specific: fewest donors mention it (ties: longest)

@@ -10,9 +10,9 @@ from .schema import make_record, to_dataset
 from .data import split_by_prompt
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'AUDIENCES', 'ASKS', 'NEEDS', 'ANSWERS', 'TASKS', 'CUES', 'SIGNOFFS', 'FILLERS', 'relevance_pair',
-           'requested_item_pair', 'CueSpec', 'add_cue', 'has_cue', 'check_shares', 'make_demo', 'demo_summary',
-           'format_summary']
+__all__ = ['CATEGORIES', 'AUDIENCES', 'ASKS', 'AVOIDS', 'NEEDS', 'ANSWERS', 'TASKS', 'CUES', 'SIGNOFFS', 'FILLERS',
+           'relevance_pair', 'requested_item_pair', 'excluded_item_pair', 'CueSpec', 'add_cue', 'has_cue',
+           'check_shares', 'make_demo', 'demo_summary', 'format_summary']
 
 # %% ../nbs/01a_demo.ipynb #c69f47b0
 CATEGORIES = {
@@ -51,6 +51,8 @@ AUDIENCES = ('my class', 'a quiz night', 'my kids', 'a school project', 'a cross
              'my grandmother', 'a spelling test', 'a trivia app', 'my book club', 'a word game')
 ASKS = ('Can you name a few {c}?', 'Please list some {c}.', 'Give me three {c}.', 'Which {c} can you think of?',
         'Tell me some examples of {c}.', 'I need a short list of {c}.')
+AVOIDS = ('Please leave out {i}.', 'Do not include {i}.', 'Anything but {i}, please.',
+          'The list must not contain {i}.')
 NEEDS = ('Please include {i}.', 'Make sure {i} is on the list.', 'The list has to contain {i}.',
          'Do not leave out {i}.')
 ANSWERS = ('Here are some {c}: {a}, {b} and {d}.', 'Sure, a few {c} are {a}, {b} and {d}.',
@@ -58,8 +60,9 @@ ANSWERS = ('Here are some {c}: {a}, {b} and {d}.', 'Sure, a few {c} are {a}, {b}
            'Good examples of {c} are {a}, {b} and {d}.', 'How about these {c}: {a}, {b} and {d}.')
 
 # %% ../nbs/01a_demo.ipynb #1662af8f
-def _prompt(rng, cat, need=None):
+def _prompt(rng, cat, need=None, avoid=None):
     p = f"{rng.choice(ASKS).format(c=cat)} It is for {rng.choice(AUDIENCES)}."
+    if avoid: return p + ' ' + rng.choice(AVOIDS).format(i=avoid)
     return p + (' ' + rng.choice(NEEDS).format(i=need) if need else '')
 
 def _answer(tpl, cat, items): return tpl.format(c=cat, a=items[0], b=items[1], d=items[2])
@@ -87,7 +90,16 @@ def requested_item_pair(rng: random.Random, hard: bool = True):
     bad = rest[:2]; bad.insert(pos, rest[2])
     return _prompt(rng, cat, need), _answer(tpl, cat, good), _answer(tpl, cat, bad)
 
-TASKS = {'relevance': relevance_pair, 'requested_item': requested_item_pair}
+def excluded_item_pair(rng: random.Random, hard: bool = True):
+    "Both answers list the asked category; only the rejected one has the item the prompt rules out (within-prompt)."
+    cat = rng.choice(sorted(CATEGORIES)); items = CATEGORIES[cat][1]
+    avoid, *rest = rng.sample(items, 4)
+    tpl = rng.choice(ANSWERS); pos = rng.randrange(3)
+    good = rest[:2]; good.insert(pos, rest[2])
+    bad = rest[:2]; bad.insert(pos, avoid)
+    return _prompt(rng, cat, avoid=avoid), _answer(tpl, cat, good), _answer(tpl, cat, bad)
+
+TASKS = {'relevance': relevance_pair, 'requested_item': requested_item_pair, 'excluded_item': excluded_item_pair}
 
 # %% ../nbs/01a_demo.ipynb #2542bd88
 CUES = ('signoff', 'markdown', 'verbosity', 'exclaim')

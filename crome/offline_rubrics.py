@@ -8,8 +8,8 @@ import re
 from .schema import response_text, text_of
 
 # %% auto #0
-__all__ = ['DOMAINS', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'domain_scores', 'detect_domain', 'offline_attributes',
-           'offline_reasons']
+__all__ = ['DOMAINS', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'domain_scores', 'detect_domain', 'ruled_out',
+           'offline_attributes', 'offline_reasons']
 
 # %% ../nbs/03a_offline_rubrics.ipynb #d3a2a88b
 DOMAINS = ('safety', 'code', 'math', 'chat')  # in tie-break order
@@ -118,18 +118,30 @@ DOMAIN_ATTRIBUTES: dict[str, dict[str, float]] = {
     'chat': {'relevance': 0.30, 'correctness': 0.25, 'clarity': 0.15, 'helpfulness': 0.15, 'honesty': 0.15},
 }
 _NUMWORD = r'(?:two|three|four|five|six|seven|eight|nine|ten|a dozen|\d+)'
+_NOT_RULED_OUT = r"(?<!not )(?<!n't )(?<!never )"  # 'include X' is a requirement, 'do not include X' is not
+_RULED_OUT = re.compile(r"\b(?:(?:do not|don'?t|never) (?:include|mention|list|add|suggest|name)|"
+                        r"(?<!not )(?<!n't )leave out|"
+                        r"(?:must|should|may|can) ?not (?:contain|include|have|mention)|anything but|exclude|excluding)"
+                        r"\s+(?:any |the |a |an )?"
+                        r"([^.,;:!?\n]{1,40}?)(?=\s*(?:[.,;:!?\n]|$|please\b))", re.I)
+
+_REQUIRES = re.compile(_NOT_RULED_OUT + r"\b(?:include|make sure|has to contain|have to contain|"
+                       r"must (?:contain|include|have)|do not leave out|don'?t leave out|don'?t forget|be sure to)"
+                       r"\b[^.?!\n]*", re.I)
+
+def ruled_out(request) -> list[str]:
+    """The things a request rules out, lower-cased, in order: 'Do not include banana.' -> ['banana'] (also 'leave
+    out X', 'must not contain X', 'anything but X', 'exclude X'; not 'avoid X' or 'other than X', which on chat data
+    are mostly about the user's situation, not the answer)."""
+    return list(dict.fromkeys(m.group(1).strip().lower() for m in _RULED_OUT.finditer(text_of(request))))
+
 _EVIDENCE = (  # (attribute, points, pattern on the user's turns, reason template): the prompt-level rules
     ('completeness', 0.30, re.compile(r"\b(?:give|list|name|suggest|provide|write|tell|find|recommend)\b"
                                       r"[^.?!\n]{0,30}?\b"
                                       + _NUMWORD + r"\b", re.I), 'the request asks for a number of things: {m!r}'),
-    ('completeness', 0.30, re.compile(r"\b(?:include|make sure|has to contain|have to contain|"
-                                      r"must (?:contain|include|have)|"
-                                      r"do not leave out|don'?t leave out|don'?t forget|be sure to)\b[^.?!\n]*", re.I),
-     'the request requires a named item: {m!r}'),
-    ('instruction_following', 0.30, re.compile(r"\b(?:include|make sure|has to contain|have to contain|must (?:contain|"
-                                               r"include|have)|do not leave out|don'?t leave out|don'?t forget|be "
-                                               r"sure to)"
-                                               r"\b[^.?!\n]*", re.I), 'the request states a requirement: {m!r}'),
+    ('completeness', 0.30, _REQUIRES, 'the request requires a named item: {m!r}'),
+    ('instruction_following', 0.30, _RULED_OUT, 'the request rules something out: {m!r}'),
+    ('instruction_following', 0.30, _REQUIRES, 'the request states a requirement: {m!r}'),
     ('instruction_following', 0.20, re.compile(r"\b(?:only|at most|at least|no more than|"
                                                r"in (?:\d+|one|two|three|a few) "
                                                r"(?:words|sentences|lines|paragraphs)|bullet(?: points)?|numbered "

@@ -10,6 +10,7 @@ from typing import Callable
 
 from .schema import is_messages, response_text
 from .edits import STOPWORDS, final_value, sentence_spans, user_request
+from .offline_rubrics import ruled_out
 
 # %% auto #0
 __all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'TARGET_CHECKS', 'VERIFY_REASONS', 'exempt_for', 'detect', 'length_ratio',
@@ -119,8 +120,12 @@ def _rel_up(o, n, req, other, ref):
     if not other: return False
     return len(terms(n) & terms(other)) > len(terms(o) & terms(other)) and not (terms(n) - terms(o)) & terms(req)
 def _compl_deg(o, n, req, other, ref): return bool(terms(o) - terms(n)) and not (terms(n) - terms(o)) & terms(req)
-def _req_up(o, n, req, other, ref): return bool((terms(req) - terms(o)) & terms(n))
-def _if_deg(o, n, req, other, ref): return bool((terms(req) & terms(o)) - terms(n))
+def _outs(req) -> set[str]: return {w for x in ruled_out(req) for w in terms(x)}  # 'Do not include X': X
+def _req_up(o, n, req, other, ref): return bool((terms(req) - _outs(req) - terms(o)) & terms(n))
+def _if_deg(o, n, req, other, ref):
+    outs = _outs(req)
+    return bool((terms(req) - outs) & terms(o) - terms(n)) or bool(outs & (terms(n) - terms(o)))
+def _if_up(o, n, req, other, ref): return _req_up(o, n, req, other, ref) or bool(_outs(req) & (terms(o) - terms(n)))
 def _clarity_deg(o, n, req, other, ref):
     so, sn = [o[a:b] for a, b in sentence_spans(o)], [n[a:b] for a, b in sentence_spans(n)]
     return sorted(so) == sorted(sn) and so != sn
@@ -129,7 +134,7 @@ TARGET_CHECKS: dict[tuple[str, str], Callable] = {
     ('correctness', 'degrade'): _correct_deg, ('correctness', 'upgrade'): _correct_up,
     ('relevance', 'degrade'): _rel_deg, ('relevance', 'upgrade'): _rel_up,
     ('completeness', 'degrade'): _compl_deg, ('completeness', 'upgrade'): _req_up,
-    ('instruction_following', 'degrade'): _if_deg, ('instruction_following', 'upgrade'): _req_up,
+    ('instruction_following', 'degrade'): _if_deg, ('instruction_following', 'upgrade'): _if_up,
     ('clarity', 'degrade'): _clarity_deg,
     ('safety', 'degrade'): lambda o, n, *_: _declines(o) and not _declines(n),
     ('safety', 'upgrade'): lambda o, n, *_: not _declines(o) and _declines(n),

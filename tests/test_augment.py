@@ -359,3 +359,21 @@ def test_rrm_never_uses_an_answer_to_the_same_prompt(share):
     assert (len(no) > 0) == (share >= 0.5)
     kept = {x['id'] for x in r.records}  # a reject's row id is exactly the row that would have been mislabelled
     assert not kept & {x['id'] for x in no}
+
+
+def test_excluded_item_counterfactuals_put_in_and_take_out_the_ruled_out_item():
+    "Offline Crome on the excluded_item task: degrades add the item the prompt rules out; nothing else moves."
+    from crome.demo import CueSpec, make_demo
+    from crome.offline_rubrics import ruled_out
+    train = make_demo(200, tasks='excluded_item', cues=[CueSpec('signoff')], seed=1)['train']
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = causal_augment(train, seed=1, progress=False)
+    added = [r for r in res.records if r['generator'] == 'edit:add_ruled_out_item']
+    assert len(added) == len(train)  # every chosen answer obeys, so every one can be degraded this way
+    for r in added:
+        avoid, = ruled_out(r['prompt'])
+        words = lambda t: set(re.findall(r'[a-z]+', t.lower()))  # noqa: E731 ('cake' is not in 'cheesecake')
+        assert avoid in words(r['rejected']) and avoid not in words(r['chosen']), r
+        assert r['attribute'] == 'instruction_following' and r['direction'] == 'degrade'
+        assert not spurious_changes(r['chosen'], r['rejected'])

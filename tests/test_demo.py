@@ -102,3 +102,19 @@ def test_causal_attributes_learnable_by_default_backbone():
     accs = {t: correct[sub == t].mean() for t in TASKS}
     print('clean accuracy', correct.mean(), accs)
     assert correct.mean() >= 0.85 and min(accs.values()) >= 0.8, accs
+
+
+def test_excluded_item_pairs_rule_out_what_only_the_rejected_answer_has():
+    "The third testbed task: the prompt rules out one item; only the rejected answer (same template) contains it."
+    from crome.offline_rubrics import ruled_out
+    d = make_demo(300, tasks='excluded_item', seed=2)
+    n = 0
+    for split in ('train', 'clean'):
+        for r in d[split]:
+            avoid, = ruled_out(r['prompt'])
+            words = lambda t: set(re.findall(r'[a-z]+', t.lower()))  # noqa: E731
+            assert avoid in words(r['rejected']) and avoid not in words(r['chosen']), r
+            assert r['subset'] == 'excluded_item'
+            n += 1
+    assert n >= 250
+    assert 'excluded_item' in TASKS and make_demo(100, seed=2)['train']['subset'].count('excluded_item') == 0
