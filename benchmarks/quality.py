@@ -4,7 +4,8 @@ a few short stock replies (in the reported run 10, e.g. '', 'Why?', '<nooutput>'
 listed in `real_shared_answer_texts`).
 
 Part A, testbed: the code-generated demo (crome.demo) for each causal-attribute kind (relevance: contextual;
-requested_item: within-prompt) and each cue kind at rho 0.9; the augmentations are filtered by a vanilla baseline
+requested_item: within-prompt; excluded_item: within-prompt, where prompt-answer similarity points at the wrong answer)
+and each cue kind at rho 0.9; the augmentations are filtered by a vanilla baseline
 (tau 0.2) and never see the cue. Accuracy on the clean and reversed-cue test splits, pooled over cues and seeds, with
 95% bootstrap intervals (crome.stats.bootstrap_ci: seeds resampled; inside each, its cues and, once for all of them,
 its pairs, since a seed's cues share its demo pairs); paired differences between recipes. A goal is met only when
@@ -28,7 +29,9 @@ data-building steps with its count (`real_warnings`: e.g. GSM8K solutions left o
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2,3,4] [--skip-a] [--skip-b] [--quick]
 The reported run: `quality.py --threads 1 --skip-b --out A.json` and `quality.py --threads 1 --skip-a --out B.json`
-side by side (about 50 minutes on 2 cores), then `quality.py --merge A.json B.json`.
+side by side (about 50 minutes on 2 cores), then `quality.py --merge A.json B.json`. A testbed task added later
+(`excluded_item`) ran as `quality.py --skip-b --tasks excluded_item --out X.json` with the same settings and seeds,
+then `quality.py --add-tasks quality.json X.json` (its commit and command are kept in `meta_testbed_added`).
 Prints the tables and writes benchmarks/results/quality.json (commit, config, seeds, device, wall time included, and
 the per-pair verdicts: `quality.py --resummarise JSON --out JSON` recomputes every interval from them, no training)."""
 import argparse, os, sys, time, warnings
@@ -128,7 +131,8 @@ def goals_a(D: pd.DataFrame) -> pd.DataFrame:
     for task in D.task.unique():
         goal(f'{task}: Crome >= vanilla + 0.20 reversed', get(task, 'crome - vanilla', 'reversed'), 0.20)
         goal(f'{task}: Crome clean within 0.02 of vanilla (or above)', get(task, 'crome - vanilla', 'clean'), -0.02)
-    goal('requested_item: Crome >= RRM + 0.05 reversed', get('requested_item', 'crome - rrm', 'reversed'), 0.05)
+    if 'requested_item' in set(D.task):  # a run of other tasks only (--tasks) has no such goal
+        goal('requested_item: Crome >= RRM + 0.05 reversed', get('requested_item', 'crome - rrm', 'reversed'), 0.05)
     return pd.DataFrame(out)
 
 
@@ -408,6 +412,35 @@ def merge(parts: list[str], out: str):
     save_results(res | {k: v for k, v in b.items() if k != 'meta'}, out); print('wrote', out)
 
 
+SAME_TESTBED = ('n_demo', 'cues', 'rho', 'tau', 'recipes', 'crome_lambda', 'rrm_lambda', 'epochs', 'max_length', 'n_boot',
+                'finetune', 'steps', 'batch', 'trainer', 'budget', 'filter')
+
+
+def add_tasks(base: str, extra: str, out: str):
+    """`base`'s results with the testbed tasks of `extra` (a `--skip-b --tasks ...` run) added: same settings and
+    seeds required (SAME_TESTBED), no task in both. The summary, differences and goals are recomputed over all tasks
+    from the stored verdicts; `extra`'s provenance is kept in `meta_testbed_added`, with its tasks."""
+    import json
+    b, e = (json.loads(Path(f).read_text()) for f in (base, extra))
+    for f, r in ((base, b), (extra, e)):
+        if 'testbed_verdicts' not in r: raise SystemExit(f'{f}: no testbed verdicts stored (not a part A run)')
+    cb, ce = b['meta']['config'], e['meta']['config']
+    differs = {k: (cb.get(k), ce.get(k)) for k in SAME_TESTBED if cb.get(k) != ce.get(k)}
+    if differs or sorted(b['meta']['seeds']) != sorted(e['meta']['seeds']):
+        raise SystemExit(f"{extra}: other settings than {base}: {differs or 'seeds'} (base, extra)")
+    new = list(dict.fromkeys(r['task'] for r in e['testbed']))
+    both = sorted(set(new) & {r['task'] for r in b['testbed']})
+    if both: raise SystemExit(f'{extra}: task(s) {both} are in {base} already')
+    res = dict(b)
+    for k in ('testbed', 'testbed_verdicts'): res[k] = b[k] + e[k]
+    A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
+                                           on=['task', 'cue', 'seed', 'recipe'])
+    S, D = summarise_a(A, cb['n_boot'])
+    res |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D),
+            'meta_testbed_added': list(b.get('meta_testbed_added', [])) + [e['meta'] | {'tasks': new}]}
+    save_results(res, out); print('added', new, 'from', extra, '->', out)
+
+
 def resummarise(path: str, out: str, drop: list[str] = ()):
     """Recompute the intervals of a results file from its stored per-pair verdicts (no training): the testbed's
     summary, differences and goals, and the real-data power table and differences where their verdicts are stored;
@@ -470,11 +503,14 @@ def main():
     p.add_argument('--skip-a', action='store_true'); p.add_argument('--skip-b', action='store_true')
     p.add_argument('--out', default=str(RESULTS / 'quality.json'))
     p.add_argument('--merge', nargs=2, metavar='JSON', help='merge a --skip-b and a --skip-a results file into --out')
+    p.add_argument('--add-tasks', nargs=2, metavar='JSON', help='BASE EXTRA: add the testbed tasks of EXTRA (a --skip-b '
+                   '--tasks run with the same settings) to BASE, into --out')
     p.add_argument('--resummarise', metavar='JSON', help='recompute the intervals of a results file into --out')
     p.add_argument('--drop-subset', action='append', default=[], metavar='SUBSET',
                    help=f'with --resummarise: remove a test subset first (e.g. {PROMPT_MATCH}); needs the data')
     a = p.parse_args()
     if a.merge: return merge(a.merge, a.out)
+    if a.add_tasks: return add_tasks(*a.add_tasks, a.out)
     if a.resummarise: return resummarise(a.resummarise, a.out, a.drop_subset)
     if a.drop_subset: p.error('--drop-subset goes with --resummarise')
     a.seeds = [int(s) for s in a.seeds.split(',')]; a.cues = a.cues.split(','); a.recipes = a.recipes.split(',')

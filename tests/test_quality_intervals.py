@@ -48,6 +48,37 @@ def test_testbed_keys_are_seeds_and_resummarise_reproduces(tmp_path):
     assert row.clean_high - row.clean_low > nested[2] - nested[1]
 
 
+def _part_a(A: pd.DataFrame, path: Path, seeds=SEEDS, **cfg) -> Path:
+    S, D = quality.summarise_a(A, 200)
+    meta = {'config': {'n_boot': 200, 'cues': list(CUES)} | cfg, 'seeds': list(seeds), 'commit': 'abc'}
+    return save_results({'meta': meta, 'testbed': A.drop(columns=['clean_correct', 'reversed_correct']),
+                         'testbed_verdicts': A[['task', 'cue', 'seed', 'recipe', 'clean_correct', 'reversed_correct']],
+                         'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': quality.goals_a(D)}, path)
+
+
+def test_add_tasks_recomputes_over_all_tasks_and_refuses_other_settings(tmp_path):
+    A = fake_testbed()
+    base = _part_a(A, tmp_path / 'base.json')
+    X = A[A.task == 'relevance'].assign(task='excluded_item')  # the same verdicts under a new task name
+    extra = _part_a(X, tmp_path / 'x.json')
+    out = tmp_path / 'all.json'
+    quality.add_tasks(str(base), str(extra), str(out))
+    r, b = json.loads(out.read_text()), json.loads(base.read_text())
+    S = pd.DataFrame(r['testbed_summary']).set_index(['task', 'recipe'])
+    assert list(S.index.get_level_values(0).unique()) == ['relevance', 'requested_item', 'excluded_item']
+    num = ['clean', 'clean_low', 'clean_high', 'reversed', 'reversed_low', 'reversed_high']
+    assert np.allclose(S.loc['excluded_item'][num].values, S.loc['relevance'][num].values)  # same verdicts, same CIs
+    assert r['testbed_summary'][:6] == b['testbed_summary']  # the base's tasks are unchanged
+    assert r['meta_testbed_added'][0]['tasks'] == ['excluded_item'] and r['meta'] == b['meta']
+    assert any(g['goal'].startswith('excluded_item: Crome >= vanilla') for g in r['testbed_goals'])
+    with pytest.raises(SystemExit, match='already'):
+        quality.add_tasks(str(out), str(extra), str(tmp_path / 'twice.json'))
+    with pytest.raises(SystemExit, match='n_demo'):
+        quality.add_tasks(str(base), str(_part_a(X, tmp_path / 'y.json', n_demo=99)), str(tmp_path / 'no.json'))
+    with pytest.raises(SystemExit, match='seeds'):
+        quality.add_tasks(str(base), str(_part_a(X, tmp_path / 'z.json', seeds=(0, 1))), str(tmp_path / 'no.json'))
+
+
 def test_real_verdicts_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     p = {'Safety': rng.beta(0.3, 0.3, 30), 'Chat': rng.beta(0.3, 0.3, 50)}
