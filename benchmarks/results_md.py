@@ -140,6 +140,10 @@ def md(df: pd.DataFrame) -> str:
     return '\n'.join(rows)
 
 
+KINDS = {'relevance': 'contextual attribute', 'requested_item': 'within-prompt attribute',
+         'excluded_item': 'within-prompt attribute; prompt-answer similarity points at the wrong answer'}
+
+
 def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'below') -> list[str]:
     S = pd.DataFrame(q['testbed_summary'])
     cfg = q['meta'].get('config', {})
@@ -147,7 +151,9 @@ def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'bel
     redo = ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
              f"(`quality.py {rs['command']}`), with the pairs a seed's cue kinds share resampled once._", '']
             if 'testbed' in rs.get('parts', []) else [])
-    out = [title, '', meta_line(q['meta'], 'quality.py'), ''] + redo + [
+    added = [f"_Task {', '.join(m['tasks'])} added later (`quality.py --add-tasks`, same settings and seeds):_ "
+             + meta_line(m, 'quality.py') for m in q.get('meta_testbed_added', [])]
+    out = [title, '', meta_line(q['meta'], 'quality.py'), ''] + sum(([x, ''] for x in added), []) + redo + [
            f"Trainer: {cfg.get('trainer', '?')}; recipes {', '.join(NAMES.get(r, r) for r in S.recipe.unique())}; "
            f"cue kinds {', '.join(cfg.get('cues', []))}; {cfg.get('n_demo', '?')} demo pairs per task.", '',
            'Accuracy on the test split with 95% intervals (pooled over cue kinds and seeds). *clean*: no cue; '
@@ -158,8 +164,7 @@ def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'bel
                           'clean': [ci(*x) for x in zip(g['clean'], g.clean_low, g.clean_high)],
                           'reversed': [ci(*x) for x in zip(g['reversed'], g.reversed_low, g.reversed_high)],
                           'flipped': [f'{x:.3f}' for x in g.flip_share]})
-        kind = 'contextual' if task == 'relevance' else 'within-prompt'
-        out += [f'**{task.replace("_", " ")}** ({kind} attribute)', '', md(t), '']
+        out += [f'**{task.replace("_", " ")}** ({KINDS.get(task, "within-prompt attribute")})', '', md(t), '']
     D = pd.DataFrame(q['testbed_differences'])
     out += ['Paired differences (same pairs, same seeds):', '']
     out += [f"- {r.task}, {r.split}: {r.verdict}" for r in D.itertuples()]
@@ -184,8 +189,10 @@ def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'bel
     return out + ['']
 
 
-def testbed_baselines(b) -> list[str]:
-    "Two untrained rules on the testbed's test pairs, and each trained recipe against the cosine rule, pair by pair."
+def testbed_baselines(b, q: dict | None = None) -> list[str]:
+    """Two untrained rules on the testbed's test pairs, and each trained recipe against the cosine rule, pair by pair.
+    Where the cosine rule is below chance (`excluded_item`), beating it is not enough: a recipe shows learning there
+    only when its clean interval is also above 0.5 (read from part A's summary `q`)."""
     S, V = pd.DataFrame(b['summary']), pd.DataFrame(b['versus_cosine'])
     out = ['**Untrained baselines on the same test pairs**', '', meta_line(b, 'testbed_baselines.py'), '',
            "The testbed's test pairs scored by two rules that learn nothing: *longer wins* (the longer answer) and "
@@ -199,9 +206,18 @@ def testbed_baselines(b) -> list[str]:
             f"`{(b['config'].get('quality_commit') or '?')[:10]}`):", '']
     out += [f"- {r.task}, {r.split}: {r.verdict if isinstance(r.verdict, str) else f'{r.recipe}: {r.note}'}"
             for r in V.itertuples()]
+    cos = {r.task: r for r in S[S.rule == 'cosine'].itertuples()}
+    low = {(r.task, r.recipe): r.clean_low for r in pd.DataFrame((q or {}).get('testbed_summary', [])).itertuples()}
     for task, g in V[V.split == 'clean'].groupby('task', sort=False):
+        name, wrong = task.replace('_', ' '), task in cos and cos[task].clean_high < 0.5
+        if wrong:
+            above = [NAMES.get(r, r) for r in g[g['low'] > 0].recipe if low.get((task, r), 0) > 0.5]
+            out += ['', f"_{name}: the cosine rule is below chance here ({cos[task].clean:.3f} clean: prompt-answer "
+                    'similarity points at the wrong answer), so a recipe shows learning only with its clean interval '
+                    'above 0.5 as well: ' + (f"{', '.join(above)}._" if above else 'none does._')]
+            continue
         above = [NAMES.get(r, r) for r in g[g['low'] > 0].recipe]
-        out += ['', f"_{task.replace('_', ' ')}: " + (
+        out += ['', f"_{name}: " + (
             f"{', '.join(above)} significantly above the untrained cosine rule on clean pairs._" if above else
             'no trained recipe is above the untrained cosine rule on clean pairs, so clean accuracy here does not '
             'show that any recipe learned the task beyond embedding similarity; what this task measures is how much '
@@ -687,7 +703,7 @@ def main():
     lines = ['<!-- generated by benchmarks/results_md.py from benchmarks/results/*.json: do not edit -->', '']
     q = load('quality.json')
     if q and 'testbed_summary' in q: lines += testbed(q) + odin_note(q['meta']) + rrm_note(q['meta'])
-    if load('testbed_baselines.json'): lines += testbed_baselines(load('testbed_baselines.json'))
+    if load('testbed_baselines.json'): lines += testbed_baselines(load('testbed_baselines.json'), q)
     if q and 'real_power' in q: lines += real(q) + rrm_note(q.get('meta_real', q['meta']))
     qn = load('quality_length_neutral.json')
     if qn and 'testbed_summary' in qn:

@@ -11,7 +11,8 @@ cosine rule pair by pair (`crome.stats.paired_diff_ci`), where the file holds th
 seed) with the same number of pairs; otherwise the comparison is left out and says why.
 
 Why: a trained recipe whose clean accuracy is not above the cosine rule has not shown that it learned the task
-beyond embedding similarity. The testbed's own question (how much a model leans on the cue: reversed against clean,
+beyond embedding similarity. On `excluded_item` the cosine rule is below chance by construction (the rejected
+answer repeats the item the prompt rules out), so there a recipe must also be above 0.5. The testbed's own question (how much a model leans on the cue: reversed against clean,
 paired between recipes) stands either way.
 
     python benchmarks/testbed_baselines.py [--seeds 0 1 2 3 4] [--quality results/quality.json] [--out JSON]
@@ -25,13 +26,14 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
 import numpy as np, pandas as pd
 
+from crome.demo import TASKS as DEMO_TASKS
 from crome.scorers import CosineScorer, LengthScorer
 from crome.stats import paired_diff_ci, verdict
 from crome.stress import FrozenTrainer, stress_test
 from common import RESULTS, run_meta
 from quality import _pair_keys, _units, split_intervals  # part A's units, pair keys and pooled intervals
 
-TASKS = ('relevance', 'requested_item')
+TASKS = tuple(DEMO_TASKS)  # relevance, requested_item, excluded_item: part A's tasks
 RULES = ('length', 'cosine')
 
 

@@ -71,6 +71,9 @@ def test_add_tasks_recomputes_over_all_tasks_and_refuses_other_settings(tmp_path
     assert r['testbed_summary'][:6] == b['testbed_summary']  # the base's tasks are unchanged
     assert r['meta_testbed_added'][0]['tasks'] == ['excluded_item'] and r['meta'] == b['meta']
     assert any(g['goal'].startswith('excluded_item: Crome >= vanilla') for g in r['testbed_goals'])
+    text = '\n'.join(pytest.importorskip('results_md').testbed(r))
+    assert '_Task excluded_item added later (`quality.py --add-tasks`, same settings and seeds):_ _' in text
+    assert '**excluded item** (within-prompt attribute; prompt-answer similarity points at the wrong answer)' in text
     with pytest.raises(SystemExit, match='already'):
         quality.add_tasks(str(out), str(extra), str(tmp_path / 'twice.json'))
     with pytest.raises(SystemExit, match='n_demo'):

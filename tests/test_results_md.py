@@ -105,3 +105,11 @@ def test_testbed_baselines_pairs_only_matching_units_and_says_what_clean_accurac
     assert '_t: Crome significantly above the untrained cosine rule on clean pairs._' in text
     b['versus_cosine'] = [dict(r, low=-0.1) for r in b['versus_cosine']]
     assert 'no trained recipe is above the untrained cosine rule' in '\n'.join(results_md.testbed_baselines(b))
+    # below chance (excluded_item): beating the cosine rule is not enough, the clean interval must clear 0.5
+    b['summary'] = [dict(S[0], clean=0.02, clean_low=0.01, clean_high=0.03)]
+    b['versus_cosine'] = [dict(r, low=0.3) for r in b['versus_cosine']]
+    q = {'testbed_summary': [dict(task='t', recipe='crome', clean=0.6, clean_low=0.55, clean_high=0.65)]}
+    text = '\n'.join(results_md.testbed_baselines(b, q))
+    assert '_t: the cosine rule is below chance here (0.020 clean' in text and 'above 0.5 as well: Crome._' in text
+    q['testbed_summary'][0]['clean_low'] = 0.45
+    assert 'above 0.5 as well: none does._' in '\n'.join(results_md.testbed_baselines(b, q))

@@ -74,6 +74,14 @@ def test_notebooks_are_small():
     assert size and not big, f'notebooks over {NB_MAX_LINES} source lines (split them along a concept): {big}'
 
 
+def test_notebook_lines_at_most_120():
+    "Code and prose lines of the notebooks too; markdown tables and the `> ` summary line are exempt (not wrappable)."
+    long = [f'{p.name}: {line[:50]!r}' for p in sorted((ROOT / 'nbs').glob('*.ipynb'))
+            for c in json.loads(p.read_text())['cells'] for line in ''.join(c['source']).splitlines()
+            if len(line) > MAX_COLS and not (c['cell_type'] == 'markdown' and line.startswith(('|', '> ')))]
+    assert not long, f'{len(long)} notebook lines over {MAX_COLS} characters: {long[:20]}'
+
+
 def _generated(line: str, lineno: int) -> bool:
     "nbdev writes the notebook summary as line 1 and wraps `__all__` itself: those lines are not ours to wrap."
     return lineno == 1 or line.startswith('__all__ = [')
