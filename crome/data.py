@@ -13,7 +13,7 @@ from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_pr
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
 from .readers import IMPLICIT_NOTES, implicit_prompt, parse_transcript, render_answer, render_turns  # noqa: F401
 from .readers import is_transcript, split_shared, split_transcripts  # noqa: F401 (re-exported)
-from .public_sets import PANDALM_FILE, PUBLIC_SETS, default_path
+from .public_sets import PANDALM_FILE, PUBLIC_SETS, RAW_LAYOUTS, default_path, raw_layout
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
 log = logging.getLogger('crome.data')
@@ -47,6 +47,9 @@ def _finish(records, report, source, unit, rows, return_report, **kw):
 # %% ../nbs/01_data.ipynb #c493c5ce
 def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known: set) -> list[Problem]:
     "One problem per required column missing after the column map, listing the user's own columns."
+    if (name := raw_layout(raw)) and not {'prompt', 'chosen', 'rejected'} <= set(rec):
+        return [Problem(src, pos, None, f'the raw layout of the public set {name!r} ({", ".join(map(str, raw))}), '
+                        f'not pairs; it is read as {RAW_LAYOUTS[name][1]}', unit)]
     out = []
     for c in ('prompt', 'chosen', 'rejected'):
         if c in rec: continue
@@ -119,7 +122,8 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
     for p, n, fs in missing.values():
         where = f' in {len(fs)} files' if len(fs) > 1 else ''
-        problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s{where} lack it]',
+        where += ' lack it' if p.field else ''  # a missing column; else the whole layout (`raw_layout`)
+        problems.append(p if n == 1 else Problem(p.source, p.row, p.field, f'{p.message} [{n} {unit}s{where}]',
                                                  unit))
     for (src, t, ks), (pos, n) in clashes.items():
         both = 'both' if len(ks) == 2 else 'all'

@@ -13,7 +13,8 @@ from .schema import CromeDataError, Problem
 log = logging.getLogger('crome.data')  # the 'fetching' lines keep the data module's logger name
 
 # %% auto #0
-__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'PUBLIC_NAMES', 'data_dir', 'default_path', 'fetch_data']
+__all__ = ['log', 'DATA_ENV', 'PUBLIC_SETS', 'PANDALM_FILE', 'PUBLIC_NAMES', 'RAW_LAYOUTS', 'data_dir', 'default_path',
+           'raw_layout', 'fetch_data']
 
 # %% ../nbs/01c_public_sets.ipynb #91a59635
 DATA_ENV = 'CROME_DATA'  # environment variable naming the data folder
@@ -41,6 +42,20 @@ def default_path(rel: str,  # file inside data_dir(), e.g. 'gsm8k/train.jsonl'
            'download data/testset-v1.json from github.com/WeOpenML/PandaLM to that path')
     raise CromeDataError([Problem(str(p), None, None, f'not found: {how}, set {DATA_ENV} to a folder that has it, '
                                   'or pass the path')])
+
+# %% ../nbs/01c_public_sets.ipynb #1bb87c9a
+RAW_LAYOUTS = {  # public set -> (columns its raw rows have, how crome reads it)
+    'pandalm': ({'instruction', 'response1', 'response2', 'annotator1'},
+                'annotator majority, ties labelled 0.5: crome.data.load_pandalm(PATH) (Python), or --data pandalm / '
+                f'data.source: pandalm (read from ${DATA_ENV}/{PANDALM_FILE})'),
+    'gsm8k': ({'question', 'answer'}, 'questions with one solution each, not pairs: crome.data.gsm8k_pairs('
+              'load_gsm8k(PATH)) (Python), or --data gsm8k / data.source: gsm8k'),
+}
+
+def raw_layout(columns) -> str | None:
+    "The public set whose raw rows have these columns (a row's keys), or None."
+    cols = set(map(str, columns))
+    return next((name for name, (need, _) in RAW_LAYOUTS.items() if need <= cols), None)
 
 # %% ../nbs/01c_public_sets.ipynb #09af103a
 def _write_jsonl(rows, path: Path):

@@ -387,3 +387,20 @@ def test_saved_dataset_dict_reads_one_split(tmp_path):
     assert str(err.problems[0]) == (f"{tmp_path / 'dd'}: saved DatasetDict has no split 'validation'; its splits: "
                                     "train, test (choose one: split= in Python, --split on crome augment/train/eval, "
                                     "data.split in a run config)")
+
+
+def test_a_raw_public_file_is_named_with_its_loader(tmp_path):
+    "PandaLM's or GSM8K's own file where pairs are expected: one problem per file naming the set and its loader."
+    from crome.data import load_pairs
+    from crome.schema import CromeDataError
+    rows = [dict(idx=i, instruction=f'q{i}', input='', response1='a', response2='b', annotator1=1, annotator2=1,
+                 annotator3=2) for i in range(3)]
+    (tmp_path / 'p.json').write_text(json.dumps(rows))
+    with pytest.raises(CromeDataError) as e: load_pairs(tmp_path / 'p.json')
+    assert len(e.value.problems) == 1
+    msg = str(e.value)
+    assert "the raw layout of the public set 'pandalm'" in msg and 'load_pandalm(PATH)' in msg
+    assert msg.endswith('[3 items]')
+    assert 'column_map' not in msg  # no column map can turn three votes into a preference
+    (tmp_path / 'g.jsonl').write_text(json.dumps(dict(question='1+1?', answer='2 #### 2')) + '\n')
+    with pytest.raises(CromeDataError, match="public set 'gsm8k'.*gsm8k_pairs"): load_pairs(tmp_path / 'g.jsonl')
