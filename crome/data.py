@@ -46,7 +46,7 @@ def _finish(records, report, source, unit, rows, return_report, **kw):
 
 # %% ../nbs/01_data.ipynb #c493c5ce
 def _missing_problems(raw: dict, rec: dict, src: str, pos: int, unit: str, known: set) -> list[Problem]:
-    "One problem per required column missing after the column map, listing the user's own columns."
+    "One problem per required column missing after the column map (one in all for a raw public file's layout)."
     if (name := raw_layout(raw)) and not {'prompt', 'chosen', 'rejected'} <= set(rec):
         return [Problem(src, pos, None, f'the raw layout of the public set {name!r} ({", ".join(map(str, raw))}), '
                         f'not pairs; it is read as {RAW_LAYOUTS[name][1]}', unit)]

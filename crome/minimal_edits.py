@@ -129,7 +129,7 @@ def _list_words(text) -> list[str]:
 
 @register('add_ruled_out_item', 'causal', 'instruction_following', 'degrade', family='ruled_out', role='train')
 def add_ruled_out_item(text, rng, ctx):
-    "Put an item the request rules out in place of the answer's most specific word (not a request word)."
+    "Put an item the request rules out in place of the answer's most specific list item (not a request word)."
     outs = [o for o in ruled_out(ctx.request) if not re.search(r'\b' + re.escape(o) + r'\b', text, re.I)]
     req = set(_words3(ctx.request))
     own = [w for w in dict.fromkeys(_list_words(text) or content_words(text)) if w not in req]

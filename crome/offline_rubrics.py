@@ -120,7 +120,7 @@ DOMAIN_ATTRIBUTES: dict[str, dict[str, float]] = {
 _NUMWORD = r'(?:two|three|four|five|six|seven|eight|nine|ten|a dozen|\d+)'
 _NOT_RULED_OUT = r"(?<!not )(?<!n't )(?<!never )"  # 'include X' is a requirement, 'do not include X' is not
 _RULED_OUT = re.compile(r"\b(?:(?:do not|don'?t|never) (?:include|mention|list|add|suggest|name)|"
-                        r"(?<!not )(?<!n't )leave out|"
+                        + _NOT_RULED_OUT + r"leave out|"  # 'do not leave out X' requires X
                         r"(?:must|should|may|can) ?not (?:contain|include|have|mention)|anything but|exclude|excluding)"
                         r"\s+(?:any |the |a |an )?"
                         r"([^.,;:!?\n]{1,40}?)(?=\s*(?:[.,;:!?\n]|$|please\b))", re.I)
