@@ -124,7 +124,7 @@ def _outs(req) -> set[str]: return {w for x in ruled_out(req) for w in terms(x)}
 def _req_up(o, n, req, other, ref): return bool((terms(req) - _outs(req) - terms(o)) & terms(n))
 def _if_deg(o, n, req, other, ref):
     outs = _outs(req)
-    return bool((terms(req) - outs) & terms(o) - terms(n)) or bool(outs & (terms(n) - terms(o)))
+    return bool(((terms(req) - outs) & terms(o)) - terms(n)) or bool(outs & (terms(n) - terms(o)))
 def _if_up(o, n, req, other, ref): return _req_up(o, n, req, other, ref) or bool(_outs(req) & (terms(o) - terms(n)))
 def _clarity_deg(o, n, req, other, ref):
     so, sn = [o[a:b] for a, b in sentence_spans(o)], [n[a:b] for a, b in sentence_spans(n)]
