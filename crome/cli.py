@@ -106,8 +106,17 @@ def cmd_run(a) -> int:
         if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
         k, v = kv.split('=', 1); sets[k] = (f'--set {k}', yaml.safe_load(v))  # null is a value: it unsets the key
     cfg = _config(a.config, sets, oracle_overrides(a))
+    if a.vary: return _sweep(cfg, a.vary)
     res = run(cfg)
     print(format_results(res)); return _run_exit(cfg, Path(res['dir']))
+
+def _sweep(cfg, vary: list) -> int:
+    "`crome run CONFIG --vary ...`: the runs of the grid (`crome.sweep.run_sweep`), then their validation table."
+    from crome.sweep import run_sweep
+    from crome.compare import compare_runs, format_compare
+    done = run_sweep(cfg, vary)
+    print(format_compare(compare_runs([res['dir'] for _, _, res in done])))
+    return max(_run_exit(c, Path(res['dir'])) for _, c, res in done)
 
 def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."

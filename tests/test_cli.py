@@ -273,3 +273,43 @@ def test_compare_runs_on_validation(tmp_path, capsys):
     r = ref.loc[('val_clean', 'crome')]  # the same interval as the run's own (same bootstrap, same verdicts)
     assert f'{r.accuracy:.3f} [{r.low:.3f}, {r.high:.3f}]' in out, out
     assert '(significant)' in out or '(no significant difference)' in out  # paired: same pairs, same seeds
+
+
+def test_reply_failure_and_interrupts(tmp_path):
+    "Why an LLM augmentation made nothing; Ctrl-C exits 130 with one line, with a hint where the command resumes."
+    import contextlib, io
+    from crome.cli import COMMANDS, reply_failure
+    assert (reply_failure(['attributes: no JSON', 'oracle: 500'], ['original'] * 2, [])
+            .startswith('no rubric succeeded (2 of 2'))
+    assert reply_failure(['', ''], ['original'], [dict(kind='causal', reason='parse_failed')]).startswith('0 causal')
+    assert reply_failure(['', ''], ['original'], [dict(kind='causal', reason='length_ratio')]) is None  # checked
+    (tmp_path / 'bad.yaml').write_text('train:\n  stepz: 3\n')
+    def interrupt(a): raise KeyboardInterrupt
+    for cmd, argv in (('report', ['report', str(tmp_path)]), ('run', ['run', str(tmp_path / 'bad.yaml')])):
+        real, COMMANDS[cmd] = COMMANDS[cmd], interrupt
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as err: rc = main(argv)
+        finally: COMMANDS[cmd] = real
+        assert rc == 130 and err.getvalue().count('\n') == 1 and ('resume' in err.getvalue()) == (cmd == 'run')
+
+
+@pytest.mark.slow
+def test_run_vary_sweeps_and_compares_on_validation(tmp_path, capsys):
+    "`crome run CONFIG --vary`: one run per value under the run folder, then the validation table, no test table."
+    import yaml
+    cfg = tmp_path / 'tune.yaml'
+    cfg.write_text(yaml.safe_dump({'name': 'tune', 'out_dir': str(tmp_path / 'tune'), 'data': {'n': 200},
+                                   'train': {'steps': 20, 'batch_size': 32, 'recipes': ['vanilla', 'crome']},
+                                   'evaluate': {'max_pairs': 8, 'robustness': False, 'reward_shifts': False}}))
+    assert main(['run', str(cfg), '--vary', 'train.lambda_tie=1,2']) == 0
+    out = capsys.readouterr().out
+    assert [ln.split(':')[0] for ln in out.splitlines() if ln.startswith('run ')] == [
+        'run 1/2 lambda_tie=1', 'run 2/2 lambda_tie=2'], out
+    for v in (1, 2): assert (tmp_path / 'tune' / f'lambda_tie={v}' / 'metrics' / 'val_verdicts.csv').exists()
+    sections = [ln for ln in out.splitlines() if ln.endswith(':') and ' / ' in ln]
+    assert 'val_clean / crome:' in sections and not [s for s in sections if not s.startswith('val_')], out
+    assert 'train.lambda_tie=2' in out and 'accuracy over preference pairs' not in out  # no test table printed
+    assert main(['run', str(cfg), '--vary', 'train.lambda_tie=1,2']) == 0  # rerun: every stage is kept
+    assert 'stages run: none' in capsys.readouterr().out
+    assert main(['run', str(cfg), '--vary', 'filter.tau=0.2,9']) == 2
+    assert '--vary filter.tau=9' in capsys.readouterr().err
