@@ -184,7 +184,9 @@ def _draw_unique(rng, task_fn, hard, seen, tries: int = 50):
     return p, c, r
 
 def check_shares(tasks: dict) -> list[float]:
-    "The task shares as floats; a ValueError naming the tasks if any is negative, not a number, or all are zero."
+    "The task shares as floats; a ValueError naming the tasks if one is unknown, negative, not a number, or all are 0."
+    unknown = set(tasks) - set(TASKS)
+    if unknown: raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {', '.join(TASKS)}")
     bad = {t: v for t, v in tasks.items()
            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0}
     if bad: raise ValueError(f'task shares must be finite numbers >= 0; got {bad}')
@@ -202,8 +204,6 @@ def make_demo(n: int = 2000,  # pairs in total (before the split)
     "A `DatasetDict(train, val_clean, val_reversed, clean, reversed)` of demo comparisons with planted cues."
     from datasets import DatasetDict
     tasks = {tasks: 1.0} if isinstance(tasks, str) else (tasks or {'relevance': 0.5, 'requested_item': 0.5})
-    unknown = set(tasks) - set(TASKS)
-    if unknown: raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {', '.join(TASKS)}")
     if not (0 <= val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
         raise ValueError(f'need 0 <= val_fraction, 0 < test_fraction, sum < 1; got {val_fraction}, {test_fraction}')
     cues = _as_cues(cues)
