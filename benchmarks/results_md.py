@@ -210,13 +210,12 @@ def testbed_baselines(b, q: dict | None = None) -> list[str]:
     low = {(r.task, r.recipe): r.clean_low for r in pd.DataFrame((q or {}).get('testbed_summary', [])).itertuples()}
     for task, g in V[V.split == 'clean'].groupby('task', sort=False):
         name, wrong = task.replace('_', ' '), task in cos and cos[task].clean_high < 0.5
+        above = [NAMES.get(r, r) for r in g[g['low'] > 0].recipe if not wrong or low.get((task, r), 0) > 0.5]
         if wrong:
-            above = [NAMES.get(r, r) for r in g[g['low'] > 0].recipe if low.get((task, r), 0) > 0.5]
             out += ['', f"_{name}: the cosine rule is below chance here ({cos[task].clean:.3f} clean: prompt-answer "
                     'similarity points at the wrong answer), so a recipe shows learning only with its clean interval '
                     'above 0.5 as well: ' + (f"{', '.join(above)}._" if above else 'none does._')]
             continue
-        above = [NAMES.get(r, r) for r in g[g['low'] > 0].recipe]
         out += ['', f"_{name}: " + (
             f"{', '.join(above)} significantly above the untrained cosine rule on clean pairs._" if above else
             'no trained recipe is above the untrained cosine rule on clean pairs, so clean accuracy here does not '

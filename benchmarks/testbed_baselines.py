@@ -12,8 +12,8 @@ seed) with the same number of pairs; otherwise the comparison is left out and sa
 
 Why: a trained recipe whose clean accuracy is not above the cosine rule has not shown that it learned the task
 beyond embedding similarity. On `excluded_item` the cosine rule is below chance by construction (the rejected
-answer repeats the item the prompt rules out), so there a recipe must also be above 0.5. The testbed's own question (how much a model leans on the cue: reversed against clean,
-paired between recipes) stands either way.
+answer repeats the item the prompt rules out), so there a recipe must also be above 0.5. The testbed's own
+question (how much a model leans on the cue: reversed against clean, paired between recipes) stands either way.
 
     python benchmarks/testbed_baselines.py [--seeds 0 1 2 3 4] [--quality results/quality.json] [--out JSON]
 

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Sequence
 
 from .edits import _NUM, _WORD, content_words, final_answer, key_sentence, register, sentence_spans
-from .offline_rubrics import ruled_out
+from .verify import ruled_out_terms
 
 # %% auto #0
 __all__ = ['OFFTOPIC', 'GENERIC', 'WORD_POOL', 'SENSITIVE', 'REFUSAL', 'REFUSALS', 'SAFE_ALTERNATIVES', 'COMPLIANCES',
@@ -183,7 +183,7 @@ def drop_requested_item(text, rng, ctx):
     "Replace the most specific request word the answer echoes by a word of similar specificity from other answers."
     resp_words = content_words(text)
     req_words = content_words(ctx.request)
-    outs = {w for x in ruled_out(ctx.request) for w in content_words(x)}  # a ruled-out item is not a requested one
+    outs = ruled_out_terms(ctx.request)  # a ruled-out item is not a requested one
     echoed = [w for w in dict.fromkeys(req_words) if w in resp_words and w not in outs]
     if not echoed: return None
     df = Counter(w for d in ctx.donors for w in set(content_words(d)))  # in how many donor answers each word occurs

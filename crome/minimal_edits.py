@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .edits import STOPWORDS, _WORD, content_words, key_sentence, register
 from .offline_rubrics import ruled_out
+from .verify import ruled_out_terms, terms
 
 # %% auto #0
 __all__ = ['swap_topic_words', 'enumerations', 'drop_list_item', 'transplant', 'borrow_topic_words', 'add_ruled_out_item',
@@ -106,12 +107,10 @@ def borrow_topic_words(text, rng, ctx):
     req = set(content_words(ctx.request))
     return transplant(text, ctx.other, lambda old, new: bool(set(new) - STOPWORDS) and not set(new) & req)
 
-def _ruled_out_words(request) -> set[str]: return {w for p in ruled_out(request) for w in content_words(p)}
-
 _BORROW_DOC = 'Bring in the requested item the answer lacks, from the preferred answer.'
 
 def _borrow_requested(text, rng, ctx):
-    req, have = set(content_words(ctx.request)) - _ruled_out_words(ctx.request), set(content_words(text))
+    req, have = set(content_words(ctx.request)) - ruled_out_terms(ctx.request), set(content_words(text))
     return transplant(text, ctx.other, lambda old, new: bool(set(new) & (req - have)))
 
 register('borrow_requested_item', 'causal', 'instruction_following', 'upgrade', family='transplant', role='train',
@@ -120,21 +119,18 @@ register('borrow_missing_item', 'causal', 'completeness', 'upgrade', family='tra
          when=_has_other, description=_BORROW_DOC)(_borrow_requested)
 
 # %% ../nbs/04e_minimal_edits.ipynb #2d6f4ff5
-def _words3(text) -> list[str]:
-    return [w for w in re.findall(r"[a-z]{3,}", text.lower()) if w not in STOPWORDS]
-
-def _list_words(text) -> list[str]:
-    "Lower-cased words of 3+ letters (not stopwords) inside the answer's enumerations of 3+ items: its items."
-    return [w for m in _LIST.finditer(text) if len(_SEP.findall(m.group())) >= 2 for w in _words3(m.group())]
+def _list_words(text) -> set[str]:
+    "The answer's list items: the words (`crome.verify.terms`, 3+ letters) of its enumerations of 3+ items."
+    return {w for m in _LIST.finditer(text) if len(_SEP.findall(m.group())) >= 2 for w in terms(m.group())}
 
 @register('add_ruled_out_item', 'causal', 'instruction_following', 'degrade', family='ruled_out', role='train')
 def add_ruled_out_item(text, rng, ctx):
     "Put an item the request rules out in place of the answer's most specific list item (not a request word)."
     outs = [o for o in ruled_out(ctx.request) if not re.search(r'\b' + re.escape(o) + r'\b', text, re.I)]
-    req = set(_words3(ctx.request))
-    own = [w for w in dict.fromkeys(_list_words(text) or content_words(text)) if w not in req]
+    req = terms(ctx.request)
+    own = [w for w in (_list_words(text) or content_words(text)) if w not in req]
     if not outs or not own: return None
-    df = Counter(w for d in ctx.donors for w in set(_words3(d)))
+    df = Counter(w for d in ctx.donors for w in terms(d))
     w = min(own, key=lambda x: (df[x], -len(x), x))  # the most specific: fewest donors mention it (ties: longest)
     return re.sub(r'\b' + re.escape(w) + r'\b', lambda m: _case_like(outs[0], m.group()), text, flags=re.I)
 
@@ -142,6 +138,6 @@ def add_ruled_out_item(text, rng, ctx):
           when=_has_other)
 def drop_ruled_out_item(text, rng, ctx):
     "Put the preferred answer's aligned words in place of a ruled-out item the answer has."
-    outs = _ruled_out_words(ctx.request)
-    if not outs & set(content_words(text)): return None
+    outs = ruled_out_terms(ctx.request)
+    if not outs & terms(text): return None
     return transplant(text, ctx.other, lambda old, new: bool(set(old) & outs) and not set(new) & outs)

@@ -14,7 +14,7 @@ from .offline_rubrics import ruled_out
 
 # %% auto #0
 __all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'TARGET_CHECKS', 'VERIFY_REASONS', 'exempt_for', 'detect', 'length_ratio',
-           'spurious_changes', 'terms', 'Verdict', 'verify_counterfactual', 'fidelity_table']
+           'spurious_changes', 'terms', 'ruled_out_terms', 'Verdict', 'verify_counterfactual', 'fidelity_table']
 
 # %% ../nbs/04c_verify.ipynb #40bc269d
 _CLOSING = re.compile(r"\b(hope (?:this|that|it) helps|feel free|let me know|don'?t hesitate|have a (?:great|nice|good|"
@@ -120,12 +120,16 @@ def _rel_up(o, n, req, other, ref):
     if not other: return False
     return len(terms(n) & terms(other)) > len(terms(o) & terms(other)) and not (terms(n) - terms(o)) & terms(req)
 def _compl_deg(o, n, req, other, ref): return bool(terms(o) - terms(n)) and not (terms(n) - terms(o)) & terms(req)
-def _outs(req) -> set[str]: return {w for x in ruled_out(req) for w in terms(x)}  # 'Do not include X': X
-def _req_up(o, n, req, other, ref): return bool((terms(req) - _outs(req) - terms(o)) & terms(n))
+def ruled_out_terms(request) -> set[str]:
+    "The words (`terms`) of what a request rules out: 'Do not include fig.' -> {'fig'}."
+    return {w for x in ruled_out(request) for w in terms(x)}
+
+def _req_up(o, n, req, other, ref): return bool((terms(req) - ruled_out_terms(req) - terms(o)) & terms(n))
 def _if_deg(o, n, req, other, ref):
-    outs = _outs(req)
+    outs = ruled_out_terms(req)
     return bool(((terms(req) - outs) & terms(o)) - terms(n)) or bool(outs & (terms(n) - terms(o)))
-def _if_up(o, n, req, other, ref): return _req_up(o, n, req, other, ref) or bool(_outs(req) & (terms(o) - terms(n)))
+def _if_up(o, n, req, other, ref):
+    return _req_up(o, n, req, other, ref) or bool(ruled_out_terms(req) & (terms(o) - terms(n)))
 def _clarity_deg(o, n, req, other, ref):
     so, sn = [o[a:b] for a, b in sentence_spans(o)], [n[a:b] for a, b in sentence_spans(n)]
     return sorted(so) == sorted(sn) and so != sn
