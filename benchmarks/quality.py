@@ -412,6 +412,14 @@ def merge(parts: list[str], out: str):
     save_results(res | {k: v for k, v in b.items() if k != 'meta'}, out); print('wrote', out)
 
 
+def testbed_from_verdicts(res: dict, n_boot: int) -> dict:
+    "The testbed's summary, differences and goals, recomputed from a results file's stored rows and verdicts."
+    A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
+                                           on=['task', 'cue', 'seed', 'recipe'])
+    S, D = summarise_a(A, n_boot)
+    return {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D)}
+
+
 SAME_TESTBED = ('n_demo', 'cues', 'rho', 'tau', 'recipes', 'crome_lambda', 'rrm_lambda', 'epochs', 'max_length', 'n_boot',
                 'finetune', 'steps', 'batch', 'trainer', 'budget', 'filter')
 
@@ -433,11 +441,8 @@ def add_tasks(base: str, extra: str, out: str):
     if both: raise SystemExit(f'{extra}: task(s) {both} are in {base} already')
     res = dict(b)
     for k in ('testbed', 'testbed_verdicts'): res[k] = b[k] + e[k]
-    A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
-                                           on=['task', 'cue', 'seed', 'recipe'])
-    S, D = summarise_a(A, cb['n_boot'])
-    res |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D),
-            'meta_testbed_added': list(b.get('meta_testbed_added', [])) + [e['meta'] | {'tasks': new}]}
+    res |= testbed_from_verdicts(res, cb['n_boot'])
+    res['meta_testbed_added'] = list(b.get('meta_testbed_added', [])) + [e['meta'] | {'tasks': new}]
     save_results(res, out); print('added', new, 'from', extra, '->', out)
 
 
@@ -455,11 +460,8 @@ def resummarise(path: str, out: str, drop: list[str] = ()):
         if 'real_verdicts' not in res: raise SystemExit(f'{path}: no real_verdicts stored, nothing to drop {sub!r} from')
         dropped.append(drop_subset(res, sub)); print('dropped', dropped[-1])
     if 'testbed_verdicts' in res:
-        A = pd.DataFrame(res['testbed']).merge(pd.DataFrame(res['testbed_verdicts']), validate='one_to_one',
-                                               on=['task', 'cue', 'seed', 'recipe'])
         boots['testbed'] = n_boot = res['meta']['config']['n_boot']
-        S, D = summarise_a(A, n_boot)
-        res |= {'testbed_summary': S, 'testbed_differences': D, 'testbed_goals': goals_a(D)}; done.append('testbed')
+        res |= testbed_from_verdicts(res, n_boot); done.append('testbed')
     if 'real_verdicts' in res:
         per_seed = per_seed_from(res['real_verdicts'])
         models = list(per_seed[0][next(iter(per_seed[0]))])

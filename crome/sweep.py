@@ -4,9 +4,10 @@
 
 # %% ../nbs/12d_sweep.ipynb #5e0a1c04
 from __future__ import annotations
-import itertools, json
+import itertools
 from typing import Sequence
 
+from .compare import _show as show_value  # how crome compare shows a setting's value
 from .config import ConfigError, RunConfig, load_config
 
 # %% auto #0
@@ -28,12 +29,12 @@ def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--
         out[key] = [yaml.safe_load(v) for v in parts]
     return out
 
-def _show(v) -> str: return (v if isinstance(v, str) else json.dumps(v)).replace('/', '_').replace('\\', '_')
+def _show(v) -> str: return show_value(v).replace('/', '_').replace('\\', '_')  # one folder name
 
 def run_label(setting: dict) -> str:
     "A folder name for one combination: the keys' last parts (whole keys where those clash) with their values."
     last = [k.rsplit('.', 1)[-1] for k in setting]
-    names = [k if last.count(k.rsplit('.', 1)[-1]) > 1 else k.rsplit('.', 1)[-1] for k in setting]
+    names = [k if last.count(lk) > 1 else lk for k, lk in zip(setting, last)]
     return ','.join(f'{n}={_show(v)}' for n, v in zip(names, setting.values()))
 
 # %% ../nbs/12d_sweep.ipynb #5e0a1c08
