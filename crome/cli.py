@@ -50,10 +50,9 @@ def reply_failure(rubric_errors: list,  # the rubric_error column ('' where a ru
         return f'0 causal pairs: every oracle reply failed or did not parse ({dict(why)})'
     return None
 
-def _run_exit(cfg, d: Path) -> int:
+def _run_exit(cfg, d: Path, o=None,  # the run's oracle (`run(...)['oracle']`; None when it built none)
+             ) -> int:
     "Exit code of a pipeline run: 3 when its oracle answered none of its calls or no reply could be used, else 0."
-    from crome.pipeline import make_oracle
-    o = getattr(make_oracle, 'last', None)
     if _oracle_all_failed(o):
         print(f'crome: every oracle call failed ({o.stats}); see the rejects in the run folder', file=sys.stderr)
         return 3
@@ -94,7 +93,7 @@ def cmd_demo(a) -> int:
                                 'train.recipes': ('--recipes', a.recipes), 'train.mode': ('--mode', a.mode)}),
                   oracle_overrides(a))
     res = run(cfg)
-    print(format_results(res)); return _run_exit(cfg, Path(res['dir']))
+    print(format_results(res)); return _run_exit(cfg, Path(res['dir']), res.get('oracle'))
 
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
@@ -108,7 +107,7 @@ def cmd_run(a) -> int:
     cfg = _config(a.config, sets, oracle_overrides(a))
     if a.vary: return _sweep(cfg, a.vary)
     res = run(cfg)
-    print(format_results(res)); return _run_exit(cfg, Path(res['dir']))
+    print(format_results(res)); return _run_exit(cfg, Path(res['dir']), res.get('oracle'))
 
 def _sweep(cfg, vary: list) -> int:
     "`crome run CONFIG --vary ...`: the runs of the grid (`crome.sweep.run_sweep`), then their validation table."
@@ -116,7 +115,7 @@ def _sweep(cfg, vary: list) -> int:
     from crome.compare import compare_runs, format_compare
     done = run_sweep(cfg, vary)
     print(format_compare(compare_runs([res['dir'] for _, _, res in done])))
-    return max(_run_exit(c, Path(res['dir'])) for _, c, res in done)
+    return max(_run_exit(c, Path(res['dir']), res.get('oracle')) for _, c, res in done)  # each run's own oracle
 
 def cmd_data(a) -> int:
     "`crome data`: build the demo data, save it, print a summary; `crome data get`: fetch the public sets."

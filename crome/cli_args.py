@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
     r.add_argument('--vary', nargs='+', metavar='KEY=V1,V2',
                    help='a sweep: one run per combination of these values (each in RUN_DIR/KEY=V), then the '
-                   '`crome compare` table of them (validation only), e.g. --vary train.lambda_tie=0.5,1,2')
+                   '`crome compare` table of them (validation only), e.g. --vary train.lambda_tie=0.5,1,2 '
+                   "(lists in brackets: train.recipes='[vanilla,crome],[vanilla,rrm]')")
     _add_oracle(r)
     g = sub.add_parser('data', help='build the demo data and print a summary; `crome data get` fetches the public sets')
     g.add_argument('action', nargs='?', choices=['demo', 'get'], default='demo',

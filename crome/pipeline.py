@@ -176,7 +176,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     acc, vt = pd.read_csv(d / 'metrics/accuracy.csv'), pd.read_csv(d / 'metrics/verdicts.csv')
     vf = d / 'metrics/val_verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
-            'intervals': recipe_intervals(vt), 'ran': run_.ran,
+            'intervals': recipe_intervals(vt), 'ran': run_.ran, 'oracle': make_oracle.last,  # None: none asked
             'power': rank_power(vt) if cfg.data.source != 'demo' else None,  # real data only
             'skipped': run_.skipped, 'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
             'val_intervals': recipe_intervals(pd.read_csv(vf)) if vf.exists() else None}

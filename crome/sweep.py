@@ -4,14 +4,14 @@
 
 # %% ../nbs/12d_sweep.ipynb #5e0a1c04
 from __future__ import annotations
-import itertools
+import itertools, re
 from typing import Sequence
 
 from .compare import _show as show_value  # how crome compare shows a setting's value
 from .config import ConfigError, RunConfig, load_config
 
 # %% auto #0
-__all__ = ['parse_vary', 'run_label', 'sweep_configs', 'run_sweep']
+__all__ = ['parse_vary', 'split_values', 'run_label', 'sweep_configs', 'run_sweep']
 
 # %% ../nbs/12d_sweep.ipynb #5e0a1c05
 def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--vary`
@@ -24,12 +24,27 @@ def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--
         key = key.strip()
         if not eq or not key: raise ConfigError(f'--vary expects KEY=V1,V2,..., got {item!r}')
         if key in out: raise ConfigError(f'--vary {key}: given twice (list all its values in one flag)')
-        parts = [v.strip() for v in vals.split(',')]
+        parts = split_values(vals)
         if not all(parts): raise ConfigError(f'--vary {key}: an empty value in {vals!r}')
-        out[key] = [yaml.safe_load(v) for v in parts]
+        try: out[key] = [yaml.safe_load(v) for v in parts]
+        except yaml.YAMLError as e: raise ConfigError(f'--vary {key}: {vals!r} is not YAML ({e})') from None
     return out
 
-def _show(v) -> str: return show_value(v).replace('/', '_').replace('\\', '_')  # one folder name
+def split_values(vals: str) -> list[str]:
+    "`0.1,[a,b],'x,y'` -> three values: a comma inside brackets, braces or quotes does not split."
+    parts, cur, depth, quote = [], '', 0, ''
+    for ch in vals:
+        if quote: quote = '' if ch == quote else quote
+        elif ch in '\'"': quote = ch
+        elif ch in '[{': depth += 1
+        elif ch in ']}': depth -= 1
+        elif ch == ',' and depth == 0: parts, cur = parts + [cur.strip()], ''; continue
+        cur += ch
+    return parts + [cur.strip()]
+
+def _show(v) -> str:  # one folder name: a list's items joined by '+', no path separators, quotes or spaces
+    s = '+'.join(map(_show, v)) if isinstance(v, (list, tuple)) else show_value(v)
+    return re.sub(r'[^\w.=+@:-]', '_', s)
 
 def run_label(setting: dict) -> str:
     "A folder name for one combination: the keys' last parts (whole keys where those clash) with their values."
@@ -49,7 +64,7 @@ def sweep_configs(base: RunConfig,  # the config every run starts from
     out, data = [], base.model_dump()
     for setting in grid:
         label = run_label(setting)
-        cfg = load_config(data, names={k: f'--vary {k}={_show(v)}' for k, v in setting.items()},
+        cfg = load_config(data, names={k: f'--vary {k}={show_value(v)}' for k, v in setting.items()},
                           **setting, out_dir=str(base.run_dir / label))
         out.append((label, cfg))
     return out

@@ -162,3 +162,13 @@ def test_crome_run_exits_3_when_every_oracle_call_failed(tmp_path, capsys):
     assert 'every oracle call failed' in capsys.readouterr().err
     # the next, offline run in the same process does not inherit that oracle's failures
     assert main(['run', str(cfg), '--set', 'oracle.url=null', 'oracle.model=null']) == 0
+
+
+def test_run_exit_reads_the_oracle_of_its_own_run(tmp_path, capsys):
+    "`crome run --vary` checks each run's oracle (`run(...)['oracle']`), not whichever one was built last."
+    from types import SimpleNamespace
+    from crome.cli import _run_exit
+    cfg, failed = load_config(None), SimpleNamespace(offline=False, stats={'calls': 3, 'ok': 0})
+    assert _run_exit(cfg, tmp_path, failed) == 3 and 'every oracle call failed' in capsys.readouterr().err
+    assert _run_exit(cfg, tmp_path, SimpleNamespace(offline=False, stats={'calls': 3, 'ok': 1})) == 0
+    assert _run_exit(cfg, tmp_path, None) == 0  # the run built no oracle
