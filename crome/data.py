@@ -12,7 +12,7 @@ from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_pr
                           text_of, to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
 from .readers import IMPLICIT_NOTES, implicit_prompt, parse_transcript, render_answer, render_turns  # noqa: F401
-from .readers import is_transcript, split_shared, split_transcripts  # noqa: F401 (re-exported)
+from .readers import data_stem, is_transcript, split_shared, split_transcripts  # noqa: F401 (re-exported)
 from .public_sets import PANDALM_FILE, PUBLIC_SETS, RAW_LAYOUTS, default_path, raw_layout
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
 
@@ -33,9 +33,8 @@ class LoadReport:
     notes: dict = field(default_factory=dict)  # other counts worth knowing (e.g. ties)
     def exclude(self, reason: str): self.excluded[reason] = self.excluded.get(reason, 0) + 1
     def __str__(self):
-        ex = '; '.join(f'{n} {r}' for r, n in self.excluded.items()) or 'none'
+        ex, n_ex = '; '.join(f'{n} {r}' for r, n in self.excluded.items()) or 'none', sum(self.excluded.values())
         notes = ''.join(f'; {k}: {v}' for k, v in self.notes.items())
-        n_ex = sum(self.excluded.values())
         return f'{self.source}: read {self.read}, kept {self.kept}, excluded {n_ex} ({ex}){notes}'
 
 def _finish(records, report, source, unit, rows, return_report, **kw):
@@ -68,9 +67,9 @@ def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
     return {t: tuple(sorted(ks, key=str)) for t, ks in to.items() if len(ks) > 1}
 
 def _stem(src: Path, root: Path) -> str:
-    "A default id's prefix: the file's stem, after its subfolders when it is one of a folder's files."
+    "A default id's prefix: the file's name less its data suffix, after its subfolders when it is in a folder."
     sub = src.relative_to(root).parts[:-1] if src != root else ()
-    return '-'.join((*sub, src.name.split('.')[0] or 'row'))
+    return '-'.join((*sub, data_stem(src.name) or 'row'))
 
 def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a folder of them, saved dataset, hub name
                column_map: dict | None = None,  # rename source columns, e.g. {'question': 'prompt'}
@@ -90,7 +89,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
     records, rows, srcs, problems, report, seen_cols = [], [], [], [], LoadReport(str(path)), set()
     missing, clashes = {}, {}
-    for src, pos, raw in ((s, pos, raw) for s, f in files for pos, raw in read_rows(s, f, split=split)):
+    for src, pos, raw in ((s, pos, raw) for s, f in files for pos, raw in read_rows(s, f, split, column_map)):
         report.read += 1
         if not isinstance(raw, dict):
             problems.append(Problem(str(src), pos, None, f'expected an object with columns, got {type(raw).__name__}',
@@ -219,10 +218,7 @@ def gsm8k_pairs(ds,  # output of `load_gsm8k`: build it from ONE split's questio
     return to_dataset(recs, source='gsm8k_pairs')
 
 # %% ../nbs/01_data.ipynb #a8445600
-def _majority(votes) -> int | None:
-    for v in set(votes):
-        if list(votes).count(v) >= 2: return v
-    return None
+def _majority(votes) -> int | None: return next((v for v in set(votes) if list(votes).count(v) >= 2), None)
 
 def _pandalm_text(v) -> str | None:
     if isinstance(v, bool): return str(v)
@@ -274,7 +270,8 @@ def split_by_prompt(ds,  # a crome Dataset (or any Dataset with the prompt colum
     fractions = fractions or {'train': 0.8, 'test': 0.2}
     if any(f < 0 for f in fractions.values()) or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
         raise ValueError(f'fractions must be non-negative and sum to 1, got {fractions}')
-    keys = [prompt_key(p) for p in ds[prompt_column]]
+    first = {}  # normalised text -> the key of its first row: near-duplicates share it, other keys are unchanged
+    keys = [first.setdefault(' '.join(text_of(p).split()).casefold(), prompt_key(p)) for p in ds[prompt_column]]
     uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
     names, bounds, acc = list(fractions), [], 0.0
     for n in names: acc += fractions[n]; bounds.append(round(acc * len(uniq)))

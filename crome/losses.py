@@ -61,6 +61,14 @@ def soft_bt_loss(r_a: torch.Tensor,  # rewards of answer A (the `chosen` column)
     return _reduce(F.binary_cross_entropy_with_logits(r_a - r_b, target, reduction='none'), reduction)
 
 # %% ../nbs/08_losses.ipynb #64da9221
+def _check_labels(labels: torch.Tensor):
+    "Labels are 1.0 (preference) or 0.5 (tie): anything else (0.0, 2.0, NaN) would be weighted as a tie, silently."
+    bad = ~((labels == 1.0) | (labels == 0.5))
+    if bad.any():
+        vals = sorted({str(v) for v in labels[bad].tolist()})
+        raise ValueError(f"labels must be 1.0 (preference) or 0.5 (tie); {int(bad.sum())} of {labels.numel()} are not: "
+                         f"{', '.join(vals[:10])}")
+
 def crome_loss(r_chosen: torch.Tensor,  # rewards of the `chosen` column (answer A for ties), shape (n,)
                r_rejected: torch.Tensor,  # rewards of the `rejected` column (answer B for ties)
                labels: torch.Tensor,  # 1.0 for a preference, 0.5 for a tie
@@ -68,8 +76,9 @@ def crome_loss(r_chosen: torch.Tensor,  # rewards of the `chosen` column (answer
                reduction: str = 'mean',  # 'mean' (over all rows), 'sum' or 'none'
                margin: torch.Tensor | None = None,  # per-row margin of preference rows (TRL's `margin`); ties ignore it
               ) -> torch.Tensor:
-    "BT on preference rows + lambda * tie loss on tie rows, in one mixed batch."
+    "BT on preference rows + lambda * tie loss on tie rows, in one mixed batch; a label not 1.0 or 0.5 is an error."
     labels = torch.as_tensor(labels, dtype=r_chosen.dtype, device=r_chosen.device)
+    _check_labels(labels)
     if margin is not None:
         margin = torch.as_tensor(margin, dtype=r_chosen.dtype, device=r_chosen.device)
         r_chosen = r_chosen - torch.where(labels == 1.0, margin, torch.zeros_like(margin))

@@ -11,22 +11,31 @@ from typing import Any, Iterator
 from .schema import CromeDataError, Problem, is_messages
 
 # %% auto #0
-__all__ = ['FORMATS', 'IMPLICIT_NOTES', 'detect_format', 'is_hub_name', 'check_exists', 'data_files', 'source_files', 'read_rows',
-           'parse_transcript', 'render_turns', 'render_answer', 'is_transcript', 'split_shared', 'split_transcripts',
-           'implicit_prompt']
+__all__ = ['FORMATS', 'IMPLICIT_NOTES', 'data_stem', 'detect_format', 'is_hub_name', 'check_exists', 'data_files', 'source_files',
+           'read_rows', 'parse_transcript', 'render_turns', 'render_answer', 'is_transcript', 'split_shared',
+           'split_transcripts', 'implicit_prompt']
 
 # %% ../nbs/01b_readers.ipynb #8769fb83
 FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'files', 'hub')
+_SUFFIXES = {'.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.csv': 'csv', '.parquet': 'parquet'}
+
+def _data_suffix(name: str) -> str | None:
+    "The data suffix a name ends in, `.gz` included (`.jsonl`, `.CSV.gz`), as spelled in the name; else None."
+    low = name.lower(); gz = '.gz' if low.endswith('.gz') else ''
+    ext = next((e for e in _SUFFIXES if low.removesuffix(gz).endswith(e)), None)
+    return name[len(name) - len(ext + gz):] if ext else None
+
+def data_stem(name: str) -> str:
+    "A file name without its data suffix (`train.part1.jsonl.gz` -> `train.part1`); else without its last suffix."
+    s = _data_suffix(name)
+    return name[:-len(s)] if s else Path(name).stem
 
 def detect_format(path: Path) -> str:
     "The format: 'hf' (a `save_to_disk` folder), 'files' (a folder of data files), 'hub' (a hub name) or the suffix."
     saved = ('dataset_info.json', 'state.json', 'dataset_dict.json')  # a Dataset's or a DatasetDict's save_to_disk
     if path.is_dir(): return 'hf' if any((path / f).exists() for f in saved) else 'files'
     if not path.exists() and is_hub_name(path): return 'hub'
-    name = path.name.lower().removesuffix('.gz')
-    for ext, fmt in (('.jsonl', 'jsonl'), ('.ndjson', 'jsonl'), ('.json', 'json'), ('.csv', 'csv'),
-                     ('.parquet', 'parquet')):
-        if name.endswith(ext): return fmt
+    if s := _data_suffix(path.name): return _SUFFIXES[s.lower().removesuffix('.gz')]
     raise CromeDataError([Problem(str(path), None, None,
                                   f"cannot tell the format from the name; pass fmt= one of {', '.join(FORMATS)}")])
 
@@ -76,7 +85,7 @@ def _read_json(path: Path) -> Iterator[tuple[int, Any]]:
     for i, obj in enumerate(data, 1): yield i, obj
 
 def _csv_value(k, v):
-    "CSV cells are strings: empty provenance cells are nulls, numbers and booleans are parsed back."
+    "A CSV cell (a string) by its crome column `k`: empty provenance cells are nulls, numbers and booleans parsed."
     if k in ('prompt', 'chosen', 'rejected'): return v
     if v == '': return None
     if k in ('label', 'baseline_p', 'margin'):
@@ -94,12 +103,14 @@ def _load_saved(path: Path, split: str):
                    f'({_CHOOSE})', 'row')
     return ds[split] if isinstance(ds, DatasetDict) else ds
 
-def _read_table(path: Path, fmt: str, split: str = 'train') -> Iterator[tuple[int, Any]]:
+def _read_table(path: Path, fmt: str, split: str = 'train', column_map: dict | None = None
+               ) -> Iterator[tuple[int, Any]]:
     try:
         if fmt == 'csv':
             import pandas as pd
             df = pd.read_csv(path, keep_default_na=False, encoding='utf-8-sig', dtype=str)
-            rows = [{k: _csv_value(k, v) for k, v in r.items()} for r in df.to_dict('records')]
+            to = column_map or {}  # a cell is typed by the column it becomes: {'gap': 'margin'} parses a number
+            rows = [{k: _csv_value(to.get(k, k), v) for k, v in r.items()} for r in df.to_dict('records')]
         elif fmt == 'parquet':
             import pyarrow.parquet as pq
             rows = pq.read_table(path).to_pylist()
@@ -113,9 +124,10 @@ def _read_table(path: Path, fmt: str, split: str = 'train') -> Iterator[tuple[in
 
 # %% ../nbs/01b_readers.ipynb #b65b2fd7
 def is_hub_name(path) -> bool:
-    "True for a Hugging Face dataset name (`owner/name`) that is not a local path."
+    "True for a Hugging Face dataset name (`owner/name`) that is not a local path; a data file's name never is."
     s = str(path)
-    return not Path(s).exists() and re.fullmatch(r'[A-Za-z0-9][\w.-]*/[\w.-]+', s) is not None
+    if Path(s).exists() or _data_suffix(s): return False  # a missing `data/train.jsonl` is a missing file
+    return re.fullmatch(r'[A-Za-z0-9][\w.-]*/[\w.-]+', s) is not None
 
 def check_exists(path) -> Path:
     "The path as a `Path`, or a `CromeDataError` if it is neither a local path nor a hub name."
@@ -180,13 +192,14 @@ def source_files(path: str | Path, fmt: str | None = None, split: str = 'train')
 def read_rows(path: str | Path,  # local file, saved-dataset or data-file folder, or a Hugging Face dataset name
               fmt: str | None = None,  # one of FORMATS; default: from the name
               split: str = 'train',  # split of a hub dataset, data-file folder or saved DatasetDict
+              column_map: dict | None = None,  # your column -> crome column: CSV cells are typed by the crome name
              ) -> Iterator[tuple[int, Any]]:
     "Yield `(position, row)`: the line (jsonl, json) or 1-based row; a folder's positions restart with each file."
     for src, f in source_files(path, fmt, split):
         if f == 'hub': yield from _read_hub(src, split)
         elif f == 'jsonl': yield from _read_jsonl(src)
         elif f == 'json': yield from _read_json(src)
-        else: yield from _read_table(src, f, split)
+        else: yield from _read_table(src, f, split, column_map)
 
 # %% ../nbs/01b_readers.ipynb #98755bcd
 _TURN = re.compile(r'\n\n(Human|Assistant):[ ]?')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_schema.ipynb #3999ba62
 from __future__ import annotations
-import math
+import math, re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -120,6 +120,16 @@ def _label_problem(v) -> str | None:
     if math.isnan(v) or float(v) not in LABELS: return f'must be 1.0 (preference) or 0.5 (tie), got {v!r}'
     return None
 
+_SURROGATE = re.compile(r'[\ud800-\udfff]')  # half of a UTF-16 pair: JSON can spell it ("\ud800"), UTF-8 cannot
+
+def _surrogate_at(v, where: str = '') -> str | None:
+    "Where a lone surrogate sits in `v` (a text, or lists and dicts of them), e.g. `[1]['content'], character 5`."
+    if isinstance(v, str):
+        m = _SURROGATE.search(v)
+        return f"{where}{', ' if where else ''}character {m.start() + 1}" if m else None
+    items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, (list, tuple)) else ()
+    return next((w for k, x in items if (w := _surrogate_at(x, f'{where}[{k!r}]'))), None)
+
 # %% ../nbs/00_schema.ipynb #2aebb5d9
 def row_problems(rec: dict,  # one record
                  row: int | None = None,  # its 1-based position in the source
@@ -149,6 +159,8 @@ def row_problems(rec: dict,  # one record
             if rec['chosen'] == rec['rejected']:
                 out.append(P('rejected', 'equals chosen on a preference row (label 1.0): the pair says nothing'))
         except Exception: pass
+    out += [P(c, f'holds a lone surrogate at {w} (half of a UTF-16 pair, e.g. a broken JSON escape "\\ud800"): '
+              'not text that can be stored; fix it in the source') for c, v in rec.items() if (w := _surrogate_at(v))]
     out += _provenance_problems(rec, P)
     return out
 
@@ -252,6 +264,28 @@ def provenance_features():
             'verdict': Value('string'), 'baseline_p': Value('float64'), 'kept': Value('bool'),
             'subset': Value('string'), 'margin': Value('float64'), 'rubric': Value('string')}
 
+def _column_problem(c, vals, source, unit, rows, e) -> Problem:
+    "A column Arrow cannot store as one type: its value types, each with its first position, and the fix."
+    first = {}
+    for i, v in enumerate(vals):
+        if v is not None: first.setdefault(type(v).__name__, rows[i] if rows is not None else i + 1)
+    kinds = ', '.join(f'{t} ({unit} {r})' for t, r in first.items())
+    drop = '' if c in COLUMNS + OPTIONAL_COLUMNS else " or drop the column (extra='drop' in load_pairs)"
+    return Problem(source, None, c, f'cannot be stored as one Arrow column: it holds {kinds} ({type(e).__name__}: '
+                   f'{str(e)[:100]}); give its values one type{drop}', unit)
+
+def _infer_features(data: dict, cols: list, source: str, unit: str, rows) -> dict:
+    "Arrow types of the columns with no fixed type; a column that cannot be one Arrow column is a `CromeDataError`."
+    from datasets import Dataset
+    try: return Dataset.from_dict({c: data[c] for c in cols}).features if cols else {}
+    except Exception: pass  # name the columns at fault
+    bad = []
+    for c in cols:
+        try: Dataset.from_dict({c: data[c]})
+        except Exception as e: bad.append(_column_problem(c, data[c], source, unit, rows, e))
+    if bad: raise CromeDataError(bad)
+    return Dataset.from_dict({c: data[c] for c in cols}).features
+
 def to_dataset(records: Sequence[dict],  # records, e.g. from `make_record`
                check: bool = True,  # validate first (raises `CromeDataError`)
                source: str = '<records>',  # name used in error messages
@@ -265,6 +299,6 @@ def to_dataset(records: Sequence[dict],  # records, e.g. from `make_record`
     data = {c: [r.get(c) for r in records] for c in cols}
     pf = provenance_features()
     text_cols = [c for c in cols if c not in pf]
-    inferred = Dataset.from_dict({c: data[c] for c in text_cols}).features if text_cols else {}
+    inferred = _infer_features(data, text_cols, source, validate_kw.get('unit', 'row'), validate_kw.get('rows'))
     feats = Features({c: pf.get(c, inferred.get(c)) for c in cols})
     return Dataset.from_dict(data, features=feats)

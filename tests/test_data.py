@@ -404,3 +404,92 @@ def test_a_raw_public_file_is_named_with_its_loader(tmp_path):
     assert 'column_map' not in msg  # no column map can turn three votes into a preference
     (tmp_path / 'g.jsonl').write_text(json.dumps(dict(question='1+1?', answer='2 #### 2')) + '\n')
     with pytest.raises(CromeDataError, match="public set 'gsm8k'.*gsm8k_pairs"): load_pairs(tmp_path / 'g.jsonl')
+
+
+# --- review fixes: CSV typing after column_map, hub names, surrogates, mixed extra columns, ids, near-duplicates ---
+def test_csv_cells_are_typed_by_the_column_they_become(tmp_path):
+    "An empty answer cell of a renamed column is an empty answer; renamed number and boolean columns are parsed."
+    m = {'question': 'prompt', 'good': 'chosen', 'bad': 'rejected'}
+    p = w(tmp_path / 'a.csv', 'question,good,bad\nq1,yes,\nq2,ok,no\n')
+    assert load_pairs(p, column_map=m, empty_response_ok=True)['rejected'] == ['', 'no']
+    same = w(tmp_path / 'b.csv', 'prompt,chosen,rejected\nq1,yes,\nq2,ok,no\n')  # as with the crome names
+    assert load_pairs(same, empty_response_ok=True)['rejected'] == ['', 'no']
+    assert "a.csv, row 1, field 'rejected': is empty" in str(one_error(p, column_map=m))  # still an error by default
+    p = w(tmp_path / 'n.csv', 'prompt,chosen,rejected,gap,p0,keep,lab\nq1,yes,no,0.5,0.25,true,0.5\nq2,a,b,,,,\n')
+    ds = load_pairs(p, column_map={'gap': 'margin', 'p0': 'baseline_p', 'keep': 'kept', 'lab': 'label'})
+    assert (ds['margin'], ds['baseline_p'], ds['kept'], ds['label']) == ([0.5, None], [0.25, None], [True, None],
+                                                                       [0.5, 1.0])
+
+
+@pytest.mark.parametrize('name', ['d6/missing.jsonl', 'data/train.jsonl', 'x/train.CSV.gz', 'a/b.parquet'])
+def test_a_missing_data_file_is_not_a_hub_name(tmp_path, monkeypatch, name):
+    from crome.readers import is_hub_name
+    monkeypatch.chdir(tmp_path)
+    assert not is_hub_name(name) and is_hub_name('Anthropic/hh-rlhf')
+    err = one_error(name)
+    assert [str(p) for p in err.problems] == [f'{name}: no such file or directory']
+
+
+def test_a_lone_surrogate_is_named_by_file_line_field(tmp_path):
+    p = w(tmp_path / 's.jsonl', '{"prompt": "p", "chosen": "ok", "rejected": "no"}\n'
+                                '{"prompt": "p2", "chosen": "bad \\ud800 half", "rejected": "no"}\n')
+    err = one_error(p)
+    assert len(err.problems) == 1 and str(err.problems[0]).startswith(
+        f"{p}, line 2, field 'chosen': holds a lone surrogate at character 5 (half of a UTF-16 pair")
+    str(err).encode('utf-8')  # the message itself is printable
+
+
+def test_an_extra_column_of_mixed_types_is_named(tmp_path):
+    p = jl(tmp_path, [dict(GOOD, score=1), dict(GOOD, prompt='Q2', score={'x': 1})])
+    msg = str(one_error(p, extra='keep'))
+    assert f"{p}, field 'score': cannot be stored as one Arrow column: it holds int (line 1), dict (line 2)" in msg
+    assert msg.endswith("give its values one type or drop the column (extra='drop' in load_pairs)")
+    assert 'score' not in load_pairs(p, extra='drop').column_names
+
+
+def test_default_ids_keep_the_whole_file_name(tmp_path):
+    f = tmp_path / 'fold'; f.mkdir()
+    for n in ('train.part1.jsonl', 'train.part2.jsonl.gz'):
+        data = (json.dumps(dict(GOOD, prompt=n)) + '\n').encode()
+        (f / n).write_bytes(gzip.compress(data) if n.endswith('.gz') else data)
+    assert load_pairs(f)['id'] == ['train.part1-1', 'train.part2-1']
+    assert load_pairs(jl(tmp_path, [GOOD], 'train.jsonl'))['id'] == ['train-1']  # ordinary names: ids unchanged
+
+
+def _old_split(ds, fractions, seed):
+    "split_by_prompt before near-duplicate grouping (by prompt_key alone): split name -> ids."
+    import random
+    keys = [prompt_key(p) for p in ds['prompt']]
+    uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
+    where, start, acc = {}, 0, 0.0
+    for n, f in fractions.items():
+        acc += f; b = round(acc * len(uniq))
+        for k in uniq[start:b]: where[k] = n
+        start = b
+    return {n: [i for i, k in zip(ds['id'], keys) if where[k] == n] for n in fractions}
+
+
+def test_near_duplicate_prompts_share_a_split_and_other_splits_do_not_change():
+    from crome.schema import make_record, to_dataset
+    near = ['Name three fruits.', 'name three fruits.', 'Name  three fruits.']
+    ds = to_dataset([make_record(p, f'a{i}', f'b{i}', id=f'n{i}') for i, p in enumerate(near)]
+                    + [make_record(f'other {i}', 'a', 'b', id=f'o{i}') for i in range(20)])
+    fr, ids = {'train': .8, 'test': .2}, {'n0', 'n1', 'n2'}
+    for seed in range(10):
+        assert sum(bool(ids & set(s['id'])) for s in split_by_prompt(ds, fr, seed=seed).values()) == 1, seed
+    assert any(sum(bool(ids & set(v)) for v in _old_split(ds, fr, s).values()) > 1 for s in range(10))  # the old leak
+    # no near-duplicates (exact repeats and edge whitespace share a prompt_key): exactly the old splits
+    plain = to_dataset([make_record(f'Question {i % 37}' + ' ' * (i % 3), f'a{i}', f'b{i}', id=f'r{i}')
+                        for i in range(120)])
+    for seed in range(5):
+        for fr in ({'train': .8, 'test': .2}, {'train': .7, 'valid': .1, 'test': .2}):
+            new = {n: s['id'] for n, s in split_by_prompt(plain, fr, seed=seed).items()}
+            assert new == _old_split(plain, fr, seed), (seed, fr)
+
+
+@needs_data
+def test_hh_splits_are_unchanged_by_near_duplicate_grouping():
+    hh = load_hh_rlhf()
+    for seed in (0, 3):
+        fr = {'train': 0.7, 'valid': 0.1, 'test': 0.2}
+        assert {n: s['id'] for n, s in split_by_prompt(hh, fr, seed=seed).items()} == _old_split(hh, fr, seed)

@@ -92,3 +92,14 @@ def test_bins():
     assert len(edges) == 3 and bin_ids([0, 30, 60, 99], edges).tolist() == [0, 1, 2, 3]
     assert quantile_edges([5.0] * 10, 10) == [5.0]  # duplicates collapse
     with pytest.raises(ValueError): quantile_edges([1.0], 1)
+
+
+@pytest.mark.parametrize('labels, shown', [([1.0, 2.0, 2.0], '2 of 3 are not: 2.0'), ([0.0, 0.5, 1.0], '1 of 3 are not: 0.0'),
+                                           ([1.0, float('nan'), 0.5], '1 of 3 are not: nan')])
+def test_crome_loss_rejects_labels_other_than_1_and_half(labels, shown):
+    "A label outside {1.0, 0.5} is named, never weighted as a tie (2.0) or passed on as NaN."
+    with pytest.raises(ValueError, match='labels must be 1.0 \\(preference\\) or 0.5 \\(tie\\)') as e:
+        crome_loss(t([2.0, 0.0, 1.0]), t([0.0, 0.0, 1.0]), t(labels))
+    assert str(e.value).endswith(shown)
+    with pytest.raises(ValueError, match='1 of 1 are not: 0.0'):  # through ODIN's ranking term too
+        odin_loss(t([1.0]), t([0.0]), t([0.0]), t([0.0]), t([1.0]), t([2.0]), t([1.0, 0.0]), t([0.0, 1.0]), labels=t([0.0]))
