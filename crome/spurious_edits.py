@@ -28,11 +28,12 @@ register('add_quotes', 'spurious', 'format', target='both', family='punctuation'
     lambda t, rng, c: f'"{t}"' if t.strip() else None)
 
 def _spaced(t: str) -> str:
-    "Spaces around punctuation, except inside a number: before a digit, after a digit, '$', an operator or '='."
+    "Spaces around punctuation, except inside a number ('3.50', '18*.5', '$.75', '(p<.05)', '[.25', '~.5', '10:30')."
     def f(m):
         prev, nxt = t[m.start() - 1:m.start()], t[m.end():m.end() + 1]
-        num = nxt.isdigit() and (not prev or prev.isdigit() or prev.isspace() or prev in '$=+-*/×(')
-        return m.group() if num else f' {m.group()} '  # '3.50', '18*.5', '$.75' stay numbers
+        num = nxt.isdigit() and (not prev or prev.isdigit() or prev.isspace() or prev in '$=+-*/×('
+                                 or (m.group() == '.' and not prev.isalpha()))
+        return m.group() if num else f' {m.group()} '  # '3.50', '18*.5', '$.75', '<.05' stay numbers
     return re.sub(r'[.,;:!?]', f, t)
 
 register('punct_spaces', 'spurious', 'format', target='both', family='punctuation', role='eval')(
@@ -201,26 +202,54 @@ register('sycophancy', 'spurious', 'tone', family='style_probe', role='eval')(
     lambda t, rng, c: 'What a great question, you clearly know a lot about this. ' + t if t.strip() else None)
 
 # %% ../nbs/04b_spurious_edits.ipynb #403f0b86
-_W = r"(?!(?:and|or)\b)[\w*'-]+"
-_ITEM = _W + r"(?: " + _W + r")?"
-_LIST = re.compile(_ITEM + r"(?:(?:, |,? (?:and|or) )" + _ITEM + r")+")
+_CODE = re.compile(r'```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`|^(?: {4}|\t)[^\n]*', re.S | re.M)
+
+def _masked(t: str) -> str:
+    "`t` with its code (fences, backtick spans, indented lines, an all-code answer) blanked to NULs; same length."
+    for a, b in [m.span() for m in _CODE.finditer(t)] + code_spans(t): t = t[:a] + '\0' * (b - a) + t[b:]
+    return t
+
+_W = r"(?!(?:and|or)\b)[\w*'’-]+"  # a word, markdown emphasis kept; never the conjunction itself
+_ITEM = _W + r"(?: " + _W + r")?"  # an item: one or two words
+_LIST = re.compile(r"(?<![\w*'’\-\0.,])(?<!\band )(?<!\bor )" + _ITEM + r"(?:, " + _ITEM + r")+(?:,? (?:and|or) "
+                   + _ITEM + r")?(?=[.;:!?](?:\s|$)|[ \t]*\n)")  # 'a, b, c' or 'a, b and c'; ends at . ; : ! ? or \n
 _SEP = re.compile(r",? (?:and|or) |, ")
+_STOP = _KEEP | frozenset('''a an the this that these those it its them they their he him his she her we us our you
+your i me my is are was were be been being am has have had do does did can could will would should may might must
+shall to of in on at for with from by as if then than so but also more most very which who whom what when where how
+there here first second last next finally before after etc etcetera'''.split())  # numbers, negations, clause words
+_SUBJ = frozenset('i you we they he she it who which that'.split())
+
+def _plain(item: str) -> bool:
+    "A plain noun or adjective phrase: no function, number, negation or ordering word, no digit, not cut off ('tech-')."
+    return not item.endswith('-') and not any(w in _STOP or re.search(r'\d', w) for w in item.lower().split())
+
+def _is_list(s: str,  # the masked text
+             m, items: list[str]) -> bool:
+    "Plain items (the first may carry a leading word), not verb phrases ('I went home, ate and slept') nor an address."
+    before = re.findall(r"[\w'’]+", s[:m.start()].split('\n')[-1][-40:]) + items[0].split()[:-1]
+    return (all(_plain(x.replace('*', '')) for x in [items[0].split()[-1], *items[1:]])
+            and not {w.lower() for w in before[-2:]} & _SUBJ  # a subject pronoun right before the list
+            and not any(re.fullmatch(r"[\w'’-]{2,}[^e\W]ed", x) for x in items[1:])  # 'barked, ran and jumped'
+            and not any(w[0].isdigit() for w in before[-3:])  # '1700 Pacific Coast Hwy, Capitola, CA'
+            and (s[m.end():m.end() + 1] in '.;:!?' or _SEP.findall(m.group())[-1] != ', '))  # 'Columns: a, b, c\n'
 
 @register('reorder_list_items', 'spurious', 'paraphrase', family='paraphrase', role='train')
 def reorder_list_items(t, rng, c):
-    "Put the items of the first enumeration of 3+ items in another (seeded) order."
-    for m in _LIST.finditer(t):
-        seps = [s.span() for s in _SEP.finditer(m.group())]
-        if len(seps) < 2: continue
-        g, cuts = m.group(), [0] + [x for s in seps for x in s] + [len(m.group())]
+    "Put the items of the first plain enumeration of 3+ items (`a, b and c.`; never in code) in another seeded order."
+    s = _masked(t)
+    for m in _LIST.finditer(s):
+        g, seps = m.group(), [x.span() for x in _SEP.finditer(m.group())]
+        cuts = [0] + [x for sp in seps for x in sp] + [len(g)]
         items, glue = [g[cuts[k]:cuts[k + 1]] for k in range(0, len(cuts), 2)], [g[a:b] for a, b in seps]
+        if len(items) < 3 or not _is_list(s, m, items): continue
         order = list(range(1, len(items)))  # the first item may carry leading words: it stays first
         for _ in range(10):
             rng.shuffle(order)
             if order != sorted(order): break
         else: continue
-        body = items[0] + ''.join(s + items[k] for s, k in zip(glue, order))
-        return t[:m.start()] + body + t[m.end():]
+        body = items[0] + ''.join(x + items[k] for x, k in zip(glue, order))
+        if body != g: return t[:m.start()] + body + t[m.end():]
     return None
 
 SYNONYMS = {'big': 'large', 'large': 'big', 'small': 'little', 'quick': 'fast', 'fast': 'quick', 'begin': 'start',
@@ -237,9 +266,10 @@ _SYN = re.compile(r'\b(' + '|'.join(SYNONYMS) + r')\b' + _PARTICLE, re.I)
 
 @register('synonym_swap', 'spurious', 'paraphrase', family='paraphrase', role='train')
 def synonym_swap(t, rng, c):
-    "Replace up to two words by a synonym (case kept; never where 'a'/'an' before it would no longer fit)."
-    an = lambda m: re.search(r'\b(an?) $', t[:m.start()], re.I)  # 'a simple' -> 'an easy' would need a new article
-    ms = [m for m in _SYN.finditer(t) if not an(m) or (an(m).group(1).lower() == 'an') == (
+    "Replace up to two words by a synonym (case kept; never in code, nor where 'a'/'an' before it would no longer fit)."
+    s = _masked(t)  # `npm start`, a variable named `start`: code is never edited
+    an = lambda m: re.search(r'\b(an?) $', s[:m.start()], re.I)  # 'a simple' -> 'an easy' would need a new article
+    ms = [m for m in _SYN.finditer(s) if not an(m) or (an(m).group(1).lower() == 'an') == (
           SYNONYMS[m.group().lower()][0] in 'aeiou')]
     if not ms: return None
     pick = set(rng.sample(range(len(ms)), min(2, len(ms))))
