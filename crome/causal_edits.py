@@ -65,11 +65,13 @@ def wrong_intermediate_step(text, rng, ctx):
     "Change one intermediate result (its computation and later uses, not the final answer line)."
     fsp = final_answer(text)
     fv = text[fsp[0]:fsp[1]].replace(',', '') if fsp else None
-    cands = sorted({m.group(1) for m in _RESULT.finditer(text) if m.group(1).replace(',', '') != fv})
+    stop = text.rfind('\n', 0, fsp[0]) if fsp else None
+    stop = stop if stop and stop > 0 else None  # the final answer's line is left alone
+    found = _RESULT.finditer(text, 0, stop or len(text))  # results computed before that line only
+    cands = sorted({m.group(1) for m in found if m.group(1).replace(',', '') != fv})
     if not cands: return None
     v = rng.choice(cands)
-    stop = text.rfind('\n', 0, fsp[0]) if fsp else None
-    return _replace_from(text, v, _other_number(v, rng), _computed_at(text, v), stop if stop and stop > 0 else None)
+    return _replace_from(text, v, _other_number(v, rng), _computed_at(text, v), stop)
 
 # %% ../nbs/04a_causal_edits.ipynb #78db9a3a
 OFFTOPIC = ("The Pacific Ocean covers more area than all of the land on Earth combined.",
@@ -146,11 +148,11 @@ def shuffle_steps(text, rng, ctx):
     for (a, b), k in zip(sp, order): out += [text[prev:a], parts[k]]; prev = b
     return ''.join(out) + text[prev:]
 
-_NEG = [(r"\bisn't\b", 'is'), (r"\baren't\b", 'are'), (r"\bwasn't\b", 'was'), (r"\bcan't\b", 'can'),
-        (r"\bcannot\b", 'can'), (r"\bwon't\b", 'will'), (r"\bdon't\b", 'do'), (r"\bdoesn't\b", 'does'),
-        (r"\bdidn't\b", 'did'), (r"\bshouldn't\b", 'should'),
+_NEG = [(r"\bisn['’]t\b", 'is'), (r"\baren['’]t\b", 'are'), (r"\bwasn['’]t\b", 'was'), (r"\bcan['’]t\b", 'can'),
+        (r"\bcannot\b", 'can'), (r"\bwon['’]t\b", 'will'), (r"\bdon['’]t\b", 'do'), (r"\bdoesn['’]t\b", 'does'),
+        (r"\bdidn['’]t\b", 'did'), (r"\bshouldn['’]t\b", 'should'),
         (r"\b(is|are|was|were|can|will|should|could|would|do|does|did) not\b", r'\1')]
-_AUX = re.compile(r'\b(is|are|was|were|can|will|should|could|would|must)\b')
+_AUX = re.compile(r"\b(is|are|was|were|can|will|should|could|would|must)\b(?!['’])")  # not in can't
 
 def _flip(s: str) -> str | None:
     for pat, rep in _NEG:

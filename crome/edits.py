@@ -11,10 +11,10 @@ from typing import Any, Callable, Iterable, Sequence
 from .schema import is_messages, response_text, replace_response
 
 # %% auto #0
-__all__ = ['STOPWORDS', 'ROLES', 'FAMILY_MODULES', 'EDITS', 'sentence_spans', 'content_words', 'user_request', 'user_turns',
-           'key_sentence', 'final_answer', 'final_value', 'Ctx', 'check_role', 'Edit', 'Registry', 'register',
-           'get_edit', 'causal_edits', 'spurious_edits', 'edit_families', 'edit_rng', 'apply_edit', 'applicable_edits',
-           'edit_pair', 'markdown_tokens', 'side_effects']
+__all__ = ['STOPWORDS', 'LETTERS', 'ROLES', 'FAMILY_MODULES', 'EDITS', 'sentence_spans', 'content_words', 'user_request',
+           'user_turns', 'key_sentence', 'final_answer', 'final_value', 'Ctx', 'check_role', 'Edit', 'Registry',
+           'register', 'get_edit', 'causal_edits', 'spurious_edits', 'edit_families', 'edit_rng', 'apply_edit',
+           'applicable_edits', 'edit_pair', 'markdown_tokens', 'side_effects']
 
 # %% ../nbs/04_edits.ipynb #804063b1
 STOPWORDS = frozenset('''a an the and or but if then so of to in on at by for with from into about as is are was were
@@ -25,7 +25,8 @@ again once please tell give know want need like make get got let help thanks tha
 good best way ways thing things something anything someone anyone people person'''.split())
 
 _SENT = re.compile(r'[^\n]*?[.!?]+(?=\s|$)|[^\n]+')
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+LETTERS = 'A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F'  # Latin letters, accented too (not × ÷); other scripts: none
+_WORD = re.compile(f"[{LETTERS}][{LETTERS}']*")
 _MARKER = re.compile(r'^(?:\d+|[A-Za-z]|[ivx]+)[.)]$')  # a list marker is not a sentence
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

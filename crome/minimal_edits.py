@@ -8,7 +8,7 @@ import difflib, re
 from collections import Counter
 from typing import Sequence
 
-from .edits import STOPWORDS, _WORD, content_words, key_sentence, register
+from .edits import LETTERS, STOPWORDS, _WORD, content_words, key_sentence, register
 from .offline_rubrics import ruled_out
 from .verify import ruled_out_terms, terms
 
@@ -79,7 +79,7 @@ def drop_list_item(text, rng, ctx):
     return text[:a] + text[b:]
 
 # %% ../nbs/04e_minimal_edits.ipynb #fc5f9d66
-_TOK = re.compile(r"[A-Za-z][A-Za-z'-]*|\d[\d,.]*\d|\d")
+_TOK = re.compile(f"[{LETTERS}][{LETTERS}'-]*" + r"|\d[\d,.]*\d|\d")
 
 def _tokens(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group().lower()) for m in _TOK.finditer(text)]

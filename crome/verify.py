@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .schema import is_messages, response_text
-from .edits import STOPWORDS, final_value, sentence_spans, user_request
+from .edits import LETTERS, STOPWORDS, final_value, sentence_spans, user_request
 from .offline_rubrics import ruled_out
 
 # %% auto #0
@@ -79,7 +79,7 @@ def spurious_changes(original, new, exempt=(), max_length_ratio: float | None = 
     return out
 
 # %% ../nbs/04c_verify.ipynb #bc70ebbf
-_TERM = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_TERM = re.compile(f"[{LETTERS}][{LETTERS}'-]*")
 _NUMS = re.compile(r'-?\d[\d,]*(?:\.\d+)?')
 _REFUSAL = re.compile(r"\b(I'?m sorry|I am sorry|I can(?:no|')t|I won'?t|I will not|"
                       r"I'?m not (?:able|comfortable|going)|I must decline|I refuse|not something I|"
@@ -92,9 +92,9 @@ def terms(text: str) -> set[str]:
 def _nums(t): return sorted(x.replace(',', '') for x in _NUMS.findall(t))
 def _declines(t): return bool(_REFUSAL.search(t))
 
-_NEGATION = re.compile(r"n't\b|\bnot\b|\bcannot\b", re.I)
-_UNNEGATE = [(re.compile(r"\bwon't\b", re.I), 'will'), (re.compile(r"\bcan't\b|\bcannot\b", re.I), 'can'),
-             (re.compile(r"n't\b", re.I), ''), (re.compile(r'\s+not\b', re.I), '')]
+_NEGATION = re.compile(r"n['’]t\b|\bnot\b|\bcannot\b", re.I)  # straight or curly apostrophe
+_UNNEGATE = [(re.compile(r"\bwon['’]t\b", re.I), 'will'), (re.compile(r"\bcan['’]t\b|\bcannot\b", re.I), 'can'),
+             (re.compile(r"n['’]t\b", re.I), ''), (re.compile(r'\s+not\b', re.I), '')]
 
 def _unnegated(t: str) -> str:
     for p, r in _UNNEGATE: t = p.sub(r, t)

@@ -176,3 +176,23 @@ def test_no_training_edit_inserts_a_testbed_cue():
               'drop_requested_item',
               'reorder_list_items', 'synonym_swap', 'rephrase_template'):
         assert tried[n] > 10, (n, tried)
+
+
+def test_negation_reads_curly_apostrophes_and_the_verifier_rejects_garbles():
+    "can’t / doesn’t (curly) are contractions like can't: 'can not’t' is neither made nor passed as a negation flip."
+    from crome.verify import _negation_flip
+    assert apply_edit('contradict_fact', HH_P, 'You can’t return an opened item.')[1] == 'You can return an opened item.'
+    assert apply_edit('contradict_fact', HH_P, 'It doesn’t rise overnight.')[1] == 'It does rise overnight.'
+    assert _negation_flip('You can’t go.', 'You can go.') and _negation_flip('It is hot.', 'It isn’t hot.')
+    assert not _negation_flip('You can’t go.', 'You can not’t go.')
+
+
+def test_word_edits_keep_accented_words_whole():
+    "A topic-word swap replaces 'Beyoncé' whole, never the fragment 'beyonc'; terms see accented words too."
+    from crome.verify import terms
+    from crome.minimal_edits import _tokens
+    assert {'beyoncé', 'zürich'} <= terms('Beyoncé sang in Zürich.')
+    assert [t for *_, t in _tokens('Beyoncé sang 2 songs')] == ['beyoncé', 'sang', '2', 'songs']
+    out = apply_edit('swap_topic_words', 'Who sang Halo?', 'Halo was sung by Beyoncé, produced by Ryan Tedder.',
+                     donors=['Penguins swim in cold water near Antarctica.', 'Gardeners plant tulips in autumn.'])
+    assert out[1] == 'Halo was plant by Autumn, gardeners by Tulips Tedder.'  # 'Beyoncé' whole, not 'Autumné'
