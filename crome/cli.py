@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, sys
 from collections import Counter
 from pathlib import Path
-from .cli_args import build_parser, oracle_overrides, http_logging  # noqa: F401 (build_parser re-exported)
+from .cli_args import build_parser, oracle_overrides, http_logging, parse_sets  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
@@ -97,14 +97,8 @@ def cmd_demo(a) -> int:
 
 def cmd_run(a) -> int:
     "`crome run CONFIG`: a pipeline run from a YAML file, with `--set key=value` overrides."
-    import yaml
-    from crome.config import ConfigError
     from crome.pipeline import run
-    sets = {}
-    for kv in a.set or []:
-        if '=' not in kv: raise ConfigError(f'--set expects key=value, got {kv!r}')
-        k, v = kv.split('=', 1); sets[k] = (f'--set {k}', yaml.safe_load(v))  # null is a value: it unsets the key
-    cfg = _config(a.config, sets, oracle_overrides(a))
+    cfg = _config(a.config, parse_sets(a.set), oracle_overrides(a))  # --set values: YAML (null unsets a key)
     if a.vary: return _sweep(cfg, a.vary)
     res = run(cfg)
     print(format_results(res)); return _run_exit(cfg, Path(res['dir']), res.get('oracle'))
@@ -338,7 +332,7 @@ RESUMABLE = {'demo': 'finished stages are kept', 'run': 'finished stages are kep
 def main(argv=None) -> int:
     "Entry point of the `crome` console script."
     import logging, datasets
-    from crome.schema import CromeDataError
+    from crome.train_config import CLI_ERRORS, error_line
     from crome.oracle import OracleError
     datasets.disable_progress_bars()  # crome shows its own progress where work is long
     logging.basicConfig(level=logging.INFO, format='[crome] %(message)s')
@@ -348,8 +342,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.command: p.print_help(); return 2
     try: return COMMANDS[args.command](args)
-    except (ValueError, CromeDataError, FileNotFoundError) as e:  # bad values, configs or data: one message, exit 2
-        print(f'crome {args.command}: error: {e}', file=sys.stderr); return 2
+    except CLI_ERRORS as e:  # bad values, configs, data or paths (a file where a folder goes): one message, exit 2
+        print(f'crome {args.command}: error: {error_line(e)}', file=sys.stderr); return 2
     except OracleError as e:  # the oracle cannot answer (preflight): one message naming the cause, exit 3
         print(f'crome {args.command}: oracle error: {e}', file=sys.stderr); return 3
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; 130 = 128 + SIGINT, as shells report it

@@ -10,7 +10,7 @@ from .oracle import ORACLE_ENV
 
 # %% auto #0
 __all__ = ['RECIPES', 'ORACLE_FLAGS', 'HTTP_LOGGERS', 'COLUMNS_HELP', 'DATA_HELP', 'http_logging', 'oracle_settings',
-           'oracle_overrides', 'CromeParser', 'build_parser']
+           'oracle_overrides', 'CromeParser', 'Extend', 'parse_sets', 'build_parser']
 
 # %% ../nbs/13b_cli_args.ipynb #a21c919d
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
@@ -64,6 +64,12 @@ class CromeParser(argparse.ArgumentParser):
         try: return self.parse_known_intermixed_args(args, namespace)
         finally: self._inner = False
 
+class Extend(argparse.Action):
+    "A list flag that may repeat: `--set a=1 --set b=2` keeps both (the first use replaces the default list)."
+    def __call__(self, parser, ns, values, option_string=None):
+        old = getattr(ns, self.dest, None)  # argparse's own 'extend' would add to a default list, not replace it
+        setattr(ns, self.dest, [*([] if old is None or old is self.default else old), *values])
+
 def _add_oracle(p):
     flag = {k: '--' + f.replace('_', '-') for f, k in ORACLE_FLAGS.items()}
     env = ', '.join(f'{v} ({flag[k]})' for v, k in ORACLE_ENV.items())
@@ -98,12 +104,26 @@ DATA_HELP = ('pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of
 
 def _add_data(p):
     p.add_argument('--data', required=True, help=DATA_HELP)
-    p.add_argument('--columns', nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
+    p.add_argument('--columns', action=Extend, nargs='+', metavar='CROME=YOURS', help=COLUMNS_HELP)
     p.add_argument('--split', help='the split to read: of a folder of files named by split (train.jsonl, '
                    'test.jsonl), a Hugging Face name or a saved DatasetDict (default train), or of a public set '
                    '(default: its only split here; gsm8k has train and test)')
     p.add_argument('--allow-empty', action='store_true',
                    help='keep pairs whose chosen or rejected answer is empty (default: such a pair is an error)')
+
+def parse_sets(items: list | None) -> dict:  # `--set KEY=VALUE` strings
+    "The `--set` overrides as {key: (flag, value)}; values read as YAML 1.2 (`null` is a value: it unsets the key)."
+    import yaml
+    from crome.config import ConfigError
+    from crome.train_config import yaml_load
+    out = {}
+    for kv in items or []:
+        k, sep, v = kv.partition('=')
+        if not sep: raise ConfigError(f'--set expects key=value, got {kv!r}')
+        try: out[k] = (f'--set {k}', yaml_load(v))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {k}: {v!r} is not YAML ({' '.join(str(e).split())})") from None
+    return out
 
 def _add_run_dir(p):
     p.add_argument('run_dir', help='a run folder written by `crome run` or `crome demo` (it holds config.yaml)')
@@ -123,17 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument('--out', help='run folder (default runs/NAME)')
     d.add_argument('--n', type=int, default=1600, help='demo pairs (default 1600)')
     d.add_argument('--steps', type=int, default=400, help='optimizer steps per recipe, the same for all (default 400)')
-    d.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds (default 0)')
-    d.add_argument('--recipes', nargs='+', default=['vanilla', 'rrm', 'crome'], choices=RECIPES,
+    d.add_argument('--seeds', type=int, action=Extend, nargs='+', default=[0], help='training seeds (default 0)')
+    d.add_argument('--recipes', action=Extend, nargs='+', default=['vanilla', 'rrm', 'crome'], choices=RECIPES,
                    help='recipes to train (default vanilla rrm crome)')
     d.add_argument('--mode', choices=['frozen', 'finetune'],
                    help='frozen MiniLM + head (default, fast) or full fine-tuning')
     _add_oracle(d)
     r = sub.add_parser('run', help='run or resume a pipeline from a YAML config')
     r.add_argument('config', help='YAML file (every key: nbs/12_config.ipynb)')
-    r.add_argument('--set', nargs='*', metavar='KEY=VALUE',
+    r.add_argument('--set', action=Extend, nargs='*', metavar='KEY=VALUE',
                    help='override config keys, e.g. --set train.steps=100 filter.tau=0.3')
-    r.add_argument('--vary', nargs='+', metavar='KEY=V1,V2',
+    r.add_argument('--vary', action=Extend, nargs='+', metavar='KEY=V1,V2',
                    help='a sweep: one run per combination of these values (each in RUN_DIR/KEY=V), then the '
                    '`crome compare` table of them (validation only), e.g. --vary train.lambda_tie=0.5,1,2 '
                    "(lists in brackets: train.recipes='[vanilla,crome],[vanilla,rrm]')")
@@ -143,10 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='demo (default): build the code-generated demo data; get: fetch hh-rlhf / gsm8k (online, once)')
     g.add_argument('names', nargs='*', help='get: which public sets (default: all of hh-rlhf, gsm8k)')
     g.add_argument('--dest', help='get: data folder (default $CROME_DATA or ~/.cache/crome/data)')
-    g.add_argument('--source', nargs='+', metavar='NAME=HUB_NAME_OR_FOLDER', help='get: fetch a set from another copy')
+    g.add_argument('--source', action=Extend, nargs='+', metavar='NAME=HUB_NAME_OR_FOLDER',
+                   help='get: fetch a set from another copy')
     g.add_argument('--n', type=int, default=2000, help='demo: pairs to generate (default 2000)')
     g.add_argument('--seed', type=int, default=0, help='demo: seed of the generator (default 0)')
-    g.add_argument('--cue', nargs='+', default=['signoff'], choices=[*CUES, 'none'],
+    g.add_argument('--cue', action=Extend, nargs='+', default=['signoff'], choices=[*CUES, 'none'],
                    help='demo: cue kinds to plant (default signoff; none: no cue)')
     g.add_argument('--rho', type=float, default=0.9,
                    help='demo: share of training pairs whose chosen answer carries each cue (default 0.9)')
@@ -155,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--out', default='runs/demo-data', help='demo: output folder (default runs/demo-data)')
     au = sub.add_parser('augment', help='rubrics + causal/neutral augmentation of a pairs file')
     _add_data(au); au.add_argument('--out', required=True, help='output parquet (rejects: OUT_rejects.csv beside it)')
-    au.add_argument('--kinds', nargs='+', default=['causal', 'iqn'], choices=['causal', 'iqn', 'para', 'can', 'rrm'],
+    au.add_argument('--kinds', action=Extend, nargs='+', default=['causal', 'iqn'],
+                    choices=['causal', 'iqn', 'para', 'can', 'rrm'],
                     help='augmentation kinds (default causal iqn; iqn and rrm borrow from other pairs: 2 or more)')
     au.add_argument('--seed', type=int, default=0, help='augmentation seed (default 0)')
     au.add_argument('--shard', type=int, default=0, help='the shard of the pairs this process augments (default 0)')
@@ -185,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     cm = sub.add_parser('compare', help='runs side by side on their validation splits, to choose settings there')
     cm.add_argument('run_dirs', nargs='+', metavar='RUN_DIR',
                     help='run folders (written by `crome run`); the first is the reference for the others')
-    cm.add_argument('--recipes', nargs='+', choices=RECIPES, help='only these recipes (default: every trained one)')
+    cm.add_argument('--recipes', action=Extend, nargs='+', choices=RECIPES,
+                    help='only these recipes (default: every trained one)')
     ins = sub.add_parser('inspect', help="write RUN_DIR/inspect.ipynb: the pair browser and figures of a finished run")
     _add_run_dir(ins); ins.add_argument('--out', help='notebook path (default RUN_DIR/inspect.ipynb)')
     ins.add_argument('--open', action='store_true', help='start JupyterLab on it')

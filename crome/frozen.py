@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .schema import text_of, response_text
-from .model import default_backbone, load_tokenizer, pad_batch, length_batches, _check_texts
+from .model import default_backbone, load_tokenizer, pad_batch, length_batches, _check_texts, check_safetensors
 
 # %% auto #0
 __all__ = ['encoder_fingerprint', 'cache_key', 'FrozenRewardModel']
@@ -23,9 +23,10 @@ def encoder_fingerprint(path: str | Path,  # local encoder directory
     "A short content hash of an encoder directory: config, tokenizer files, and the size, start and end of the weights."
     path, h = Path(path), hashlib.blake2b(digest_size=8)
     if not path.is_dir(): raise FileNotFoundError(f'encoder directory {path} does not exist')
-    kinds = ('.json', '.txt', '.model', '.safetensors', '.bin')
+    check_safetensors(path)  # pickle-only weights (.bin) are refused, as the loaders refuse them
+    kinds = ('.json', '.txt', '.model', '.safetensors', '.bin')  # a .bin beside safetensors: hashed as before
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in kinds)
-    if not any(p.suffix in ('.safetensors', '.bin') for p in files): raise FileNotFoundError(f'no weights in {path}')
+    if not any(p.suffix == '.safetensors' for p in files): raise FileNotFoundError(f'no safetensors weights in {path}')
     for p in files:
         h.update(p.name.encode())
         if p.suffix in ('.safetensors', '.bin'):
@@ -81,8 +82,8 @@ class FrozenRewardModel:
     def _load_encoder(self):
         if self._enc is None:
             from transformers import AutoModel
-            self._tok = load_tokenizer(self.backbone)
-            self._enc = AutoModel.from_pretrained(self.backbone).to(self.device).eval()
+            check_safetensors(self.backbone); self._tok = load_tokenizer(self.backbone)
+            self._enc = AutoModel.from_pretrained(self.backbone, use_safetensors=True).to(self.device).eval()
         return self._enc, self._tok
 
     def _tokenize(self, texts: list[str], side: str) -> list[dict]:
@@ -185,11 +186,16 @@ class FrozenRewardModel:
         "Reload a saved head (optionally pointing at another copy of the backbone; its fingerprint must match)."
         from safetensors.torch import load_file
         meta = json.loads((Path(path) / cls.META).read_text())
-        m = cls(backbone or meta['backbone'], meta['head'], meta['hidden'], meta['max_length'],
-                n_outputs=meta['n_outputs'])
+        gone = backbone is None and meta.get('encoder_id') and not Path(meta['backbone']).is_dir()
+        if gone:  # the environment moved: the default encoder, if its fingerprint is the head's
+            warnings.warn(f"{path}: its encoder folder {meta['backbone']} no longer exists; using the default encoder "
+                          f'{default_backbone()}, which the fingerprint check refuses if it is another encoder')
+        m = cls(default_backbone() if gone else backbone or meta['backbone'], meta['head'], meta['hidden'],
+                meta['max_length'], n_outputs=meta['n_outputs'])
         if meta.get('encoder_id') and meta['encoder_id'] != m.encoder_id:
-            raise ValueError(f"{path}: head trained on encoder {meta['encoder_id']}, "
-                             f'but {m.backbone} is {m.encoder_id}')
+            why = f" ({meta['backbone']} no longer exists: pass backbone=)" if gone else ''
+            raise ValueError(f"{path}: head trained on encoder {meta['encoder_id']}, but {m.backbone} is "
+                             f'{m.encoder_id}{why}')
         if 'truncation' not in meta:
             warnings.warn(f'{path}: saved without its truncation sides; using the old ones ({cls.OLD_TRUNCATION})')
         m.truncation = dict(meta.get('truncation', cls.OLD_TRUNCATION))

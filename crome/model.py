@@ -16,9 +16,19 @@ from .encoding import (default_backbone, is_encoder, load_tokenizer, chat_texts,
                             encode_pairs, pad_batch, length_batches, _check_texts)
 
 # %% auto #0
-__all__ = ['head_linear', 'RewardModel', 'pair_prob', 'PairPM']
+__all__ = ['check_safetensors', 'head_linear', 'RewardModel', 'pair_prob', 'PairPM']
 
 # %% ../nbs/07_model.ipynb #b10d3eb3
+def check_safetensors(path: str | Path) -> None:  # a local model folder (anything else: left to transformers)
+    "Refuse a model folder whose weights are only pickle files (`.bin`, `.pt`): crome loads weights as safetensors."
+    p = Path(path)
+    if not p.is_dir() or any(p.glob('*.safetensors')): return
+    pickles = sorted(f.name for f in p.iterdir() if f.suffix in ('.bin', '.pt', '.pth'))
+    if pickles:
+        raise ValueError(f"{p}: weights in {', '.join(pickles)} (pickle, which can run code when loaded); crome loads "
+                         'weights only as safetensors. Convert a trusted copy once: '
+                         'AutoModel.from_pretrained(DIR).save_pretrained(DIR) writes model.safetensors')
+
 def head_linear(model) -> torch.nn.Linear:
     "The final linear layer producing the classification logits (out_features == num_labels)."
     n = model.config.num_labels
@@ -49,8 +59,9 @@ class RewardModel:
         from transformers import AutoModelForSequenceClassification
         path = str(path or default_backbone())
         meta = json.loads((Path(path) / cls.META).read_text()) if (Path(path) / cls.META).exists() else {}
-        tok = load_tokenizer(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kw)
+        check_safetensors(path); tok = load_tokenizer(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
+                                                                   **{**kw, 'use_safetensors': True})
         model.config.pad_token_id = tok.pad_token_id
         return cls(model, tok, max_length or meta.get('max_length', 256), pair_format or meta.get('pair_format'),
                    compile)
@@ -163,8 +174,8 @@ class PairPM:
         from transformers import AutoModelForCausalLM
         meta_p = Path(path) / cls.META
         meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
-        tok = load_tokenizer(path)
-        model = AutoModelForCausalLM.from_pretrained(str(path), **kw)
+        check_safetensors(path); tok = load_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(str(path), **{**kw, 'use_safetensors': True})
         return cls(model, tok, max_length or meta.get('max_length', 512), tuple(meta.get('labels', (' A', ' B'))))
 
     load = from_pretrained

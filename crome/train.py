@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #8b14ddc0
 from __future__ import annotations
-import argparse, json, logging, math, tempfile
+import argparse, json, logging, math, sys, tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +19,7 @@ from .train_pairs import (select_rows, spurious_values, margins, prepare_pairs, 
 from .head_init import scale_head, scale_fresh_head, head_lr_groups  # noqa: F401 (re-exported)
 from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
                                 training_arguments)  # (TrainConfig, RECIPES, ... stay importable from crome.train)
+from .train_config import CLI_ERRORS, error_line
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,11 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
 # %% ../nbs/09_train.ipynb #d3af1579
 def main(argv: Sequence[str] | None = None):
     "`python -m crome.train DATA --recipe crome ...`; under `accelerate launch` it runs distributed."
+    try: return _main(argv)
+    except CLI_ERRORS as e:  # bad values, configs, data or paths: one line and exit code 2, as `crome` reports them
+        print(f'crome.train: error: {error_line(e)}', file=sys.stderr); raise SystemExit(2) from None
+
+def _main(argv: Sequence[str] | None = None):
     p = argparse.ArgumentParser(prog='crome.train',
                                 description='Train a crome reward model on a pairs file (jsonl/json/csv/parquet).')
     p.add_argument('data'); p.add_argument('--recipe', default=None, choices=list(RECIPES))

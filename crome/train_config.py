@@ -4,13 +4,16 @@
 
 # %% ../nbs/09b_train_config.ipynb #a82f59d7
 from __future__ import annotations
+import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, get_args, get_type_hints
 if TYPE_CHECKING: from transformers import TrainingArguments
 
 # %% auto #0
-__all__ = ['RECIPES', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'training_arguments', 'load_train_config']
+__all__ = ['RECIPES', 'CLI_ERRORS', 'TrainConfig', 'tie_weight', 'resolve_recipe', 'training_arguments', 'load_train_config',
+           'yaml_load', 'error_line']
 
 # %% ../nbs/09b_train_config.ipynb #c4ca4ee9
 RECIPES = {
@@ -127,10 +130,48 @@ def _float_warmup() -> bool:
     return int(transformers.__version__.split('.')[0]) >= 5
 
 def load_train_config(path: str | Path) -> dict:
-    "TrainConfig fields (and optionally `recipe`) from a YAML file; unknown keys are an error naming the file."
+    "TrainConfig fields (and optionally `recipe`) from a YAML file; unknown keys or wrong types: errors naming both."
     import yaml
-    d = yaml.safe_load(Path(path).read_text()) or {}
+    try: d = yaml_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(d, dict): raise ValueError(f'{path}: expected a mapping of TrainConfig fields')
     unknown = set(d) - set(TrainConfig.__dataclass_fields__) - {'recipe'}
     if unknown: raise ValueError(f"{path}: unknown TrainConfig field(s) {', '.join(sorted(unknown))}")
+    hints = {**get_type_hints(TrainConfig), 'recipe': str}
+    for k, v in d.items():
+        ok = _yaml_types(hints[k])
+        if ok and (not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok)):  # True is an int in Python
+            raise ValueError(f"{path}: {k} must be {' or '.join(t.__name__ for t in ok)}, got {v!r}")
     return d
+
+_AS_YAML = {float: (float, int), int: (int,), bool: (bool,), str: (str,), dict: (dict,), type(None): (type(None),)}
+
+def _yaml_types(hint) -> tuple | None:
+    "The YAML value types a field of type `hint` accepts; None: unchecked (`Any`, a callable)."
+    parts = [_AS_YAML.get(h) for h in (get_args(hint) or (hint,))]
+    return None if None in parts else tuple(t for ts in parts for t in ts)
+
+# YAML 1.2 floats YAML 1.1 (PyYAML) reads as strings: an exponent without a dot or its sign (1e-4, 2E-5, +1e3)
+_EXP_FLOAT = re.compile(r'^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$')
+
+@lru_cache(None)
+def _loader():
+    import yaml
+    class Loader(yaml.SafeLoader): "`yaml.SafeLoader` that also reads YAML 1.2 exponent floats (a subclass only)."
+    Loader.add_implicit_resolver('tag:yaml.org,2002:float', _EXP_FLOAT, list('-+0123456789.'))
+    return Loader
+
+def yaml_load(text: str):
+    "`yaml.safe_load`, but `1e-4`, `2E-5` and `+1e3` are floats (YAML 1.2), not strings."
+    import yaml
+    return yaml.load(text, Loader=_loader())
+
+CLI_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)  # exit 2
+_PATH_HINTS = {FileExistsError: 'already exists, where a folder is made (is it a file?)',
+               NotADirectoryError: 'is not a folder: a file has its name or the name of a folder above it',
+               IsADirectoryError: 'is a folder, where a file is needed'}
+
+def error_line(e: Exception) -> str:
+    "The one-line message a command prints for `e` (of `CLI_ERRORS`); a path in the way says so, naming the path."
+    hint = next((h for t, h in _PATH_HINTS.items() if isinstance(e, t)), None)
+    return f'{e.filename}: {hint}' if hint and getattr(e, 'filename', None) else str(e)

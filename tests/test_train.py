@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaForCausalLM
 from crome.model import RewardModel, PairPM, default_backbone, load_tokenizer
 from crome.frozen import FrozenRewardModel
-from crome.schema import CromeDataError, make_record, to_dataset
+from crome.schema import make_record, to_dataset
 from crome.train import select_rows, train_reward_model, prepare_pairs, PairCollator, main
 from crome.train_config import RECIPES, TrainConfig, resolve_recipe
 from crome.frozen_fit import fit_frozen
@@ -165,7 +165,7 @@ def test_frozen_fit_all_recipes(tok, toy, tmp_path):
     with pytest.raises(ValueError, match='steps must be positive'): fit_frozen(fm, toy, 'crome', steps=0)
 
 
-def test_cli(tok, toy, tmp_path):
+def test_cli(tok, toy, tmp_path, capsys):
     model_dir = tmp_path / 'tiny'
     tiny_rm(tok).save(model_dir)
     data = tmp_path / 'pairs.jsonl'
@@ -176,7 +176,8 @@ def test_cli(tok, toy, tmp_path):
     assert (tmp_path / 'out' / 'model' / 'model.safetensors').exists()
     assert RewardModel.load(tmp_path / 'out' / 'model').score(['q'], ['a']).shape == (1,)
     (tmp_path / 'by_split').mkdir(); data.rename(tmp_path / 'by_split' / 'test.jsonl')  # --split: a folder's split
-    with pytest.raises(CromeDataError, match="has no files of split 'train'"): main([str(tmp_path / 'by_split')])
+    with pytest.raises(SystemExit) as e: main([str(tmp_path / 'by_split')])  # a data error: one line, exit 2
+    assert e.value.code == 2 and "has no files of split 'train'" in capsys.readouterr().err
     m = main([str(tmp_path / 'by_split'), '--split', 'test', '--recipe', 'vanilla', '--model', str(model_dir),
               '--output_dir', str(tmp_path / 'out2'), '--max_steps', '1', '--max_length', '48', '--batch_size', '4'])
     assert m.train_config.max_steps == 1 and (tmp_path / 'out2' / 'model' / 'model.safetensors').exists()
