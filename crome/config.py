@@ -13,8 +13,8 @@ from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
 
 # %% auto #0
-__all__ = ['ORACLE_TRANSPORT', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig', 'TrainSettings',
-           'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
+__all__ = ['ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
+           'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
@@ -96,12 +96,14 @@ class FilterConfig(_Strict):
     enabled: bool = True
     tau: float = Field(0.2, ge=0, lt=1)
 
+DEFAULT_LR = {'frozen': 1e-3, 'finetune': 2e-5}  # train.lr when unset, by train.mode
+
 class TrainSettings(_Strict):
     mode: Literal['frozen', 'finetune'] = 'frozen'
     recipes: list[Literal['vanilla', 'rrm', 'crome', 'odin', 'mmd']] = ['vanilla', 'rrm', 'crome']
     steps: int = Field(400, gt=0)  # optimizer steps, the same for every recipe
     batch_size: int = Field(128, gt=0)
-    lr: float | None = Field(None, gt=0)  # default: 1e-3 for a frozen head, 2e-5 for fine-tuning
+    lr: float | None = Field(None, gt=0)  # None: the mode's default (`DEFAULT_LR`; read `effective_lr`)
     max_length: int = Field(128, ge=16)
     seeds: list[int] = Field([0], min_length=1)  # the first seed's vanilla model is the filter's baseline
     backbone: str | None = None  # local model path (default: MiniLM from its package)
@@ -113,6 +115,11 @@ class TrainSettings(_Strict):
         if v is not None and not Path(v).expanduser().is_dir():
             raise ValueError(f'{v}: no such folder (a local model folder; leave it out for the default MiniLM)')
         return v
+
+    @property
+    def effective_lr(self) -> float:
+        "The learning rate training uses: `lr`, or the mode's default when unset (`lr` itself stays None)."
+        return DEFAULT_LR[self.mode] if self.lr is None else self.lr
 
 class EvalConfig(_Strict):
     max_pairs: int = Field(300, gt=0)  # pairs of the first test split ('clean' if any) for the robustness suite
@@ -142,9 +149,6 @@ class RunConfig(_Strict):
     @property
     def run_dir(self) -> Path: return Path(self.out_dir or f'runs/{self.name}')
 
-    def model_post_init(self, _):
-        if self.train.lr is None: self.train.lr = 1e-3 if self.train.mode == 'frozen' else 2e-5
-
 # %% ../nbs/12_config.ipynb #66342f8b
 class ConfigError(ValueError):
     "A bad run config; the message names each offending key."
@@ -159,10 +163,11 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
     elif isinstance(src, dict): data = copy.deepcopy(src)  # overrides never change the caller's dict
     else:
         import yaml
+        from crome.train_config import yaml_load  # yaml.safe_load, but 1e-4 is a float, not a string
         p = Path(src)
         if not p.exists(): raise ConfigError(f'{p}: no such config file')
         if not p.is_file(): raise ConfigError(f'{p}: not a file (give the path of a YAML config)')
-        try: data = yaml.safe_load(p.read_text()) or {}
+        try: data = yaml_load(p.read_text()) or {}
         except yaml.YAMLError as e: raise ConfigError(f'{p}: not valid YAML ({e})') from None
         if not isinstance(data, dict): raise ConfigError(f'{p}: expected a mapping of settings at the top level')
     for k, v in overrides.items():

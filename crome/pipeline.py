@@ -14,8 +14,9 @@ from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # n
                              stage_modules)  # see 12a_run_state
 from .run_state import provenance, source_key
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
-                          build_augmented, build_data, filter_sets, frozen_history, load_model, test_splits,
-                          train_one, untrained_baselines, val_splits)  # see 12b_stages
+                          DATA_FUNCTIONS, build_augmented, build_data, data_fingerprint, filter_sets,
+                          frozen_history, load_model, test_splits, train_one, untrained_baselines,
+                          val_splits)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
 
 log = logging.getLogger('crome.pipeline')
@@ -51,8 +52,9 @@ def _settings(cfg: RunConfig, *sections) -> dict:
 def early_stages(cfg: RunConfig) -> dict:
     "The stages before training: `{name: {'settings', 'deps', 'outputs'}}`, in order (see `Run.stage`)."
     recipes, llm = cfg.train.recipes, {'oracle': cfg.oracle.fingerprint()}
-    out = {'data': dict(settings=_settings(cfg, 'data') | {'code': source_key(build_data)}, deps=[],
-                        outputs=['data/train.parquet'])}
+    files = data_fingerprint(cfg)  # what the source's files hold: an edited file reruns the data stage
+    out = {'data': dict(settings=_settings(cfg, 'data') | {'code': source_key(*DATA_FUNCTIONS)}
+                        | ({'files': files} if files else {}), deps=[], outputs=['data/train.parquet'])}
     if 'crome' in recipes and cfg.augment.rubrics:
         out['rubrics'] = dict(settings=_settings(cfg) | llm, deps=['data'], outputs=['rubrics/train.parquet'])
     aug = sorted({'crome', 'rrm'} & set(recipes))
@@ -112,8 +114,9 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         run_.stage('augment', fn=do_augment, **early['augment'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
-    tset = cfg.train.model_dump(exclude={'recipes', 'seeds'}) | {'code': source_key(train_one, Embeddings,
-                                                                                 frozen_history)}
+    tset = cfg.train.model_dump(exclude={'recipes', 'seeds'}) | {'lr': cfg.train.effective_lr,  # the lr used
+                                                                 'code': source_key(train_one, Embeddings,
+                                                                                    frozen_history)}
     models = {}
     def model_stage(recipe, seed, ds_fn, deps):
         name = f'{recipe}-s{seed}'; out = d / 'models' / name

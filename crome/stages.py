@@ -16,9 +16,9 @@ from .public_sets import PUBLIC_NAMES
 from .run_state import Run, _load, _save
 
 # %% auto #0
-__all__ = ['RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits', 'build_augmented',
-           'filter_sets', 'Embeddings', 'frozen_history', 'train_one', 'model_settings', 'load_model',
-           'untrained_baselines', 'accuracy_table']
+__all__ = ['DATA_FUNCTIONS', 'HASH_MAX', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits',
+           'data_fingerprint', 'build_augmented', 'filter_sets', 'Embeddings', 'frozen_history', 'train_one',
+           'model_settings', 'load_model', 'untrained_baselines', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #c0a11552
 def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
@@ -77,6 +77,8 @@ def _build_data(cfg: RunConfig) -> dict:
     if len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))
     return dict(D.split_by_prompt(ds, fractions, seed=cfg.seed))
 
+DATA_FUNCTIONS = (build_data, _nonempty, _build_data, public_pairs)  # what the data stage runs from here: its code key
+
 def test_splits(run: Run) -> list[str]:
     "The run's test splits: every saved split but train and the validation splits (kept for design choices)."
     return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet')
@@ -85,6 +87,39 @@ def test_splits(run: Run) -> list[str]:
 def val_splits(run: Run) -> list[str]:
     "The run's validation splits (`validation`; the demo's `val_clean`, `val_reversed`): settings are chosen on these."
     return sorted(p.stem for p in (run.dir / 'data').glob('*.parquet') if p.stem.startswith('val'))
+
+# %% ../nbs/12b_stages.ipynb #15ba117b
+HASH_MAX = 256 * 2**20  # bytes: a data file up to this size is keyed by its content, a larger one by its mtime_ns
+
+def _file_key(f: Path, root: Path) -> list:
+    "`[name under root, size, sha256 of the content]` (a file over `HASH_MAX`: its mtime_ns for the hash)."
+    import hashlib
+    name = f.name if f == root else f.relative_to(root).as_posix()
+    if not f.is_file(): return [name, 'missing']  # the data stage says so
+    st = f.stat()
+    if st.st_size > HASH_MAX: return [name, st.st_size, st.st_mtime_ns]
+    h = hashlib.sha256()
+    with open(f, 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''): h.update(block)
+    return [name, st.st_size, h.hexdigest()[:16]]
+
+def data_fingerprint(cfg: RunConfig) -> list:
+    "The files the data stage reads, as `_file_key`s ([] for the demo and a Hugging Face name): its key hashes them."
+    from crome.public_sets import PANDALM_FILE, PUBLIC_SETS, data_dir
+    from crome.readers import source_files
+    from crome.schema import CromeDataError
+    dc = cfg.data
+    if dc.source == 'demo': return []
+    if dc.source in PUBLIC_NAMES:
+        root, rels = data_dir(), [PANDALM_FILE] if dc.source == 'pandalm' else PUBLIC_SETS[dc.source]['files'].values()
+        files = [root / r for r in rels]
+    else:
+        root = Path(dc.source)
+        if not root.exists(): return []  # a hub name (its name keys it), or a missing path (the data stage says so)
+        try: files = [p for p, _ in source_files(root, None, dc.split)]  # a folder of data files: its split's files
+        except CromeDataError: files = [root]  # the data stage reports the problem
+    files = [q for p in files for q in (sorted(x for x in p.rglob('*') if x.is_file()) if p.is_dir() else [p])]
+    return [_file_key(f, root) for f in files]
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
 def build_augmented(cfg: RunConfig, train, oracle) -> dict:
@@ -153,17 +188,17 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
     _drop_other_mode(out, tc.mode)
     if tc.mode == 'frozen':
         from crome.frozen_fit import fit_frozen
-        m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
+        m = fit_frozen(emb.model(seed), ds, recipe=recipe, steps=tc.steps, batch_size=tc.batch_size, lr=tc.effective_lr,
                        seed=seed, progress=True, **kw)
         m.save(out); (out / 'history.json').write_text(json.dumps(frozen_history(m.history, m.train_rows, tc)))
         emb.save()
     else:
         from crome.train import train_reward_model, TrainConfig
-        tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.lr,
+        tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.effective_lr,
                            max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
         m = train_reward_model(ds, recipe=recipe, config=tcfg)
         (out / 'history.json').write_text(json.dumps(m.history))
-    meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.lr,
+    meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.effective_lr,
                 max_length=tc.max_length, backbone=tc.backbone,
                 rows=m.train_rows, rows_given=len(ds))  # rows: what the recipe trained on (ties left out or not)
     (out / TRAIN_META).write_text(json.dumps(meta, indent=1))

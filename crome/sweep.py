@@ -16,8 +16,9 @@ __all__ = ['parse_vary', 'split_values', 'run_label', 'sweep_configs', 'run_swee
 # %% ../nbs/12d_sweep.ipynb #5e0a1c05
 def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--vary`
               ) -> dict[str, list]:
-    "Dotted key -> its values (each read as YAML), in the order given."
+    "Dotted key -> its values (each read as YAML; 1e-4 is a float), in the order given."
     import yaml
+    from crome.train_config import yaml_load  # yaml.safe_load, but 1e-4 is a float (YAML 1.2), not a string
     out = {}
     for item in items or ():
         key, eq, vals = str(item).partition('=')
@@ -26,7 +27,7 @@ def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--
         if key in out: raise ConfigError(f'--vary {key}: given twice (list all its values in one flag)')
         parts = split_values(vals)
         if not all(parts): raise ConfigError(f'--vary {key}: an empty value in {vals!r}')
-        try: out[key] = [yaml.safe_load(v) for v in parts]
+        try: out[key] = [yaml_load(v) for v in parts]
         except yaml.YAMLError as e: raise ConfigError(f'--vary {key}: {vals!r} is not YAML ({e})') from None
     return out
 
