@@ -11,6 +11,7 @@ from typing import Sequence
 from .schema import CromeDataError, Problem, make_record, response_text, text_of, to_dataset
 from .rubrics import offline_rubric
 from .edits import check_role, get_edit
+from .verify import NAME_PREFIXES, NAME_SUFFIXES, _names_word  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'AugmentResult', 'merge_results', 'content_hash',
@@ -157,12 +158,11 @@ ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'tr
 
 def canonical_attribute(name: str) -> str | None:
     "The `ATTRIBUTE_EDITS` key a rubric attribute name maps to, or None."
-    n = re.sub(r'[^a-z0-9]+', '_', str(name).lower()).strip('_')
-    if n in ATTRIBUTE_EDITS: return n
+    words = re.sub(r'[^a-z0-9]+', '_', str(name).lower()).strip('_').split('_')
     for k in ATTRIBUTE_EDITS:
-        if k in n: return k
+        if _names_word(k, words): return k
     for k, v in ATTRIBUTE_ALIASES.items():
-        if k in n: return v
+        if _names_word(k, words): return v
     return None
 
 def edits_for(attribute: str, direction: str, neutral_only: bool = True,

@@ -132,6 +132,14 @@ def parse_response(text: str | None) -> str | None:
 
 _OPTIONS = re.compile(r'\b(pass|fail)\W{0,3}(or|/|\|)\W{0,3}(pass|fail)\b', re.I)  # 'Pass or Fail', 'Pass/Fail'
 _WORD = re.compile(r'\b(pass|fail)(?:ed)?\b', re.I)
+# a negation up to two words before the word, in the same clause: 'does not pass', 'not a pass', "doesn't pass"
+_NEGATED = re.compile(r"\b(?:not|no|never|cannot|fails?\s+to|\w+n't)[\s*_\"']+(?:\w+[\s*_\"']+){0,2}$", re.I)
+
+def _verdict_word(line: str, m: re.Match) -> str:
+    "'pass' or 'fail' for a word of the verdict line; a negated 'pass' is 'fail', a negated 'fail' is '?'."
+    w = m.group(1).lower()
+    if not _NEGATED.search(line[:m.start()]): return w
+    return 'fail' if w == 'pass' else '?'
 
 def parse_verdict(text: str | None) -> str | None:
     "Text-format fallback: 'pass', 'fail' or None (no verdict, or an ambiguous one) from a verification reply."
@@ -139,8 +147,9 @@ def parse_verdict(text: str | None) -> str | None:
     t = _OPTIONS.sub(' ', text)  # an option listing is not an answer
     marks = [m.end() for m in re.finditer(r'verdict', t, re.I)]
     for end in reversed(marks):  # the last 'verdict' followed by an answer: the rest of its line (or the next)
-        words = {w.lower() for w in _WORD.findall(re.match(r'[\W_]*[^\n]*', t[end:]).group())}
-        if words: return words.pop() if len(words) == 1 else None
+        line = re.match(r'[\W_]*[^\n]*', t[end:]).group()
+        words = {_verdict_word(line, m) for m in _WORD.finditer(line)}
+        if words: return words.pop() if words in ({'pass'}, {'fail'}) else None
     m = re.match(r'[\W_]*(pass|fail)(?:ed)?\b', t, re.I)  # or a reply that starts with it
     return m.group(1).lower() if m else None
 

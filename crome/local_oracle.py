@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_local_oracle.ipynb #5f1a0c04
 from __future__ import annotations
-import json, time
+import hashlib, json, re, time
 from pathlib import Path
 from .oracle_base import BaseOracle, Completion
 
@@ -99,6 +99,18 @@ class _Guide:
         ok[stop, self.eos_id] = True
         return scores.masked_fill(~torch.from_numpy(ok).to(scores.device), float('-inf'))
 
+def _files_fingerprint(folder: Path, gguf_file: str | None = None) -> str:
+    "A cheap fingerprint of a model folder: name, size and mtime of each top-level file (other GGUF files skipped)."
+    h = hashlib.blake2b(digest_size=8)
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or (p.suffix == '.gguf' and p.name != gguf_file): continue
+        st = p.stat(); h.update(f'{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()
+
+def _load_repr(lk: dict) -> str:
+    "`from_pretrained` keyword arguments as stable text (sorted; object addresses removed)."
+    return re.sub(r' at 0x[0-9a-fA-F]+', '', repr(sorted(lk.items())))
+
 class TransformersOracle(BaseOracle):
     "Chat completions from a local transformers causal LM, batched, with grammar-constrained structured output."
     backend = 'transformers'
@@ -124,11 +136,15 @@ class TransformersOracle(BaseOracle):
                                                                                   if k == 'gguf_file'})
             name = model_name or (Path(lk['gguf_file']).name if 'gguf_file' in lk else str(model))
             self.endpoint = str(Path(model).resolve() / lk.get('gguf_file', ''))
-            model = AutoModelForCausalLM.from_pretrained(str(model), **lk)
+            load = {'load_kwargs': _load_repr(lk), 'files': _files_fingerprint(Path(model), lk.get('gguf_file'))}
+            safe = {} if 'gguf_file' in lk else {'use_safetensors': True}  # weights: GGUF or safetensors, never pickle
+            model = AutoModelForCausalLM.from_pretrained(str(model), **{**lk, **safe})
         else:
             if tokenizer is None: raise ValueError('pass the tokenizer together with a loaded model')
             name = model_name or getattr(model.config, 'name_or_path', '') or type(model).__name__
+            load = {}
         super().__init__(name, **kw)
+        self._load = {**load, 'dtype': str(getattr(model, 'dtype', ''))}  # how it was loaded: part of the cache key
         if getattr(tokenizer, 'chat_template', None) is None: raise ValueError('the tokenizer has no chat_template')
         constrained = constrained_engine(constrained) or False
         self.model_obj, self.tok, self.batch_size = model.eval(), tokenizer, batch_size
@@ -138,7 +154,7 @@ class TransformersOracle(BaseOracle):
         if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
         self._tok_data = self._lltok = None
 
-    def settings(self) -> dict: return {'constrained': self.constrained}
+    def settings(self) -> dict: return {'constrained': self.constrained, **self._load}
 
     def _eos(self) -> set[int]:
         ge = getattr(self.model_obj.generation_config, 'eos_token_id', None)
@@ -191,10 +207,10 @@ class TransformersOracle(BaseOracle):
                 gen['logits_processor'] = LogitsProcessorList([allowed])
             else: allowed = gen['prefix_allowed_tokens_fn'] = self._allowed_fn(fmts)
         if self.timeout: gen['max_time'] = float(self.timeout)
-        if temp > 0:
-            gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
-            torch.manual_seed(int(params.get('seed', 0)))
-        with torch.inference_mode(): out = self.model_obj.generate(**enc, **gen)
+        if temp > 0: gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
+        with torch.random.fork_rng(enabled=temp > 0), torch.inference_mode():  # the caller's RNG is left as it was
+            if temp > 0: torch.manual_seed(int(params.get('seed', 0)))
+            out = self.model_obj.generate(**enc, **gen)
         new, eos = out[:, enc['input_ids'].shape[1]:], self._eos() | {self.tok.pad_token_id}
         res, dt = [], (time.perf_counter() - t0) / len(batch)
         errors = getattr(allowed, 'errors', {})
@@ -217,8 +233,9 @@ class TransformersOracle(BaseOracle):
             same = json.dumps({k: v for k, v in it[2].items() if k != 'response_format'}, sort_keys=True)
             groups.setdefault(same, []).append(it)
         for chunk_all in groups.values():
-            for b in range(0, len(chunk_all), self.batch_size):
-                chunk = chunk_all[b:b + self.batch_size]
+            size = self.batch_size if float(chunk_all[0][2].get('temperature', 0.0)) == 0 else 1  # see the prose
+            for b in range(0, len(chunk_all), size):
+                chunk = chunk_all[b:b + size]
                 fmts = [p.get('response_format') for _, _, p in chunk]
                 try: comps = self._generate([m for _, m, _ in chunk], chunk[0][2], fmts)
                 except Exception as e:

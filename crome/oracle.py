@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_oracle.ipynb #e7ea79c9
 from __future__ import annotations
-import os, time
+import json, os, time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,7 +30,8 @@ _FORMAT_WORDS = ('response_format', 'json_schema', 'json_object', 'structured', 
 def _is_transient(exc: BaseException) -> bool:
     import openai
     if isinstance(exc, openai.APIStatusError): return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
-    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, ValueError))
+    # an unparseable body is a JSONDecodeError; any other ValueError (a NaN param, a lone surrogate) is our own
+    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError))
 
 def _retry_after(exc: BaseException, now: float | None = None) -> float:
     "Seconds the server asked to wait (`retry-after-ms`, or `Retry-After` in seconds or as an HTTP date); 0 if none."

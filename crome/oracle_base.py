@@ -59,6 +59,15 @@ def regex_format(pattern: str) -> dict:
     return {'type': 'regex', 'pattern': pattern}
 
 # %% ../nbs/02b_oracle_base.ipynb #b212a545
+def _unsendable(messages: list) -> str | None:
+    "Why checked `messages` cannot be sent as UTF-8 (a lone surrogate such as '\\ud800'), or None."
+    for j, m in enumerate(messages):
+        try: m['content'].encode('utf-8')
+        except UnicodeEncodeError as e:
+            return (f'message {j} ({m["role"]}) is not valid text: {e.reason} at character {e.start} '
+                    f'({m["content"][e.start]!r}); not sent')
+    return None
+
 def check_messages(messages: Any) -> list[dict]:
     "Return `messages` as a list of {'role', 'content'} dicts, or raise ValueError saying what is wrong."
     if isinstance(messages, str): return [{'role': 'user', 'content': messages}]
@@ -181,10 +190,14 @@ class BaseOracle:
         if len(fmts) != len(msgs): raise ValueError(f'{len(fmts)} response formats for {len(msgs)} messages')
         base, st = self._merged(params), self.settings()
         ps = [base if f is None else {**base, 'response_format': f} for f in fmts]
-        keys = [OracleCache.key(self.backend, self.model, m, p, self.endpoint, st) for m, p in zip(msgs, ps)]
-        out: list[Completion | None] = [None] * len(msgs)
+        bad = {i: e for i, e in enumerate(map(_unsendable, msgs)) if e}  # a lone surrogate: that row fails alone
+        keys = [None if i in bad else OracleCache.key(self.backend, self.model, m, p, self.endpoint, st)
+                for i, (m, p) in enumerate(zip(msgs, ps))]
+        out: list[Completion | None] = [Completion(error=f'row {i}: {bad[i]}') if i in bad else None
+                                        for i in range(len(msgs))]
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
+            if k is None: continue
             hit = self.cache.get(k) if self.cache is not None else None
             if hit is not None and finish_error(hit.get('finish_reason')):
                 hit = None  # written before stopped replies were errors: ask again
@@ -192,9 +205,9 @@ class BaseOracle:
                 out[i] = Completion(hit['text'], hit['usage'], cached=True, finish_reason=hit.get('finish_reason'),
                                     format=hit.get('format'))
             else: todo.setdefault(k, []).append(i)
-        n_hit = len(msgs) - sum(map(len, todo.values()))
-        self._count(calls=len(msgs), cache_hits=n_hit, ok=n_hit)
-        bar = tqdm(total=len(msgs), initial=n_hit, desc=desc, leave=False,
+        n_hit = len(msgs) - sum(map(len, todo.values())) - len(bad)
+        self._count(calls=len(msgs), cache_hits=n_hit, ok=n_hit, errors=len(bad))
+        bar = tqdm(total=len(msgs), initial=n_hit + len(bad), desc=desc, leave=False,
                    disable=not (self.progress if progress is None else progress))
         tally = {'ok': 0, 'failed': 0}
 
@@ -204,7 +217,7 @@ class BaseOracle:
             if c.ok and not c.truncated and not good: self._count(invalid=1)
         for i, c in enumerate(out):
             if c is not None: count(i, c)
-        if n_hit: bar.set_postfix(tally, refresh=False)
+        if n_hit or bad: bar.set_postfix(tally, refresh=False)
 
         def done(k: str, c: Completion):
             if c.ok and finish_error(c.finish_reason):  # any backend: a stopped reply is a failure, never cached

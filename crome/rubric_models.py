@@ -51,6 +51,8 @@ class Attribute(BaseModel):
     @field_validator('name', mode='before')
     @classmethod
     def _name(cls, v):
+        if not isinstance(v, str):  # str() would make None / True / ['x'] into 'none' / 'true' / 'x'
+            raise ValueError(f'attribute name must be a string, got {type(v).__name__} {v!r}')
         s = snake_case(v)
         if not re.fullmatch(r'[a-z][a-z0-9_]{1,39}', s):
             raise ValueError(f'attribute name {v!r} is not a short identifier')

@@ -38,6 +38,8 @@ def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **par
         except RubricParseError as e: got[i] = (None, e)
         return got[i][1] is None
     result = lambda i, text: got[i] if i in got else (parsed([i], 0, text), got[i])[1]  # an oracle without `valid`
+    cut = lambda c, where='': RubricFailure(kind, f'reply cut by max_tokens={params["max_tokens"]}{where}',
+                                            c.text[:2000])  # never accept a cut reply, even one that parses
     fmt = {} if fmts is None else {'response_format': [fmts[i] for i in idx]}
     got = {}
     comps = oracle.complete_many([msgs[i] for i in idx], desc=desc, valid=lambda p, t: parsed(idx, p, t), **fmt,
@@ -45,9 +47,7 @@ def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **par
     repair = {}
     for i, c in zip(idx, comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc}: {c.error}')); continue
-        if getattr(c, 'truncated', False):
-            out[i] = (None, RubricFailure(kind, f'reply cut by max_tokens={params["max_tokens"]}', c.text[:2000]))
-            continue
+        if getattr(c, 'truncated', False): out[i] = (None, cut(c)); continue
         v, e = result(i, c.text)
         if e is None: out[i] = (v, None); continue
         repair[i] = (msgs[i] + [{'role': 'assistant', 'content': c.text},
@@ -58,6 +58,7 @@ def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **par
                                   valid=lambda p, t: parsed(rid, p, t), **fmt, **params) if repair else [])
     for (i, (_, first)), c in zip(repair.items(), comps):
         if not c.ok: out[i] = (None, RubricFailure('oracle', f'{desc} repair: {c.error}')); continue
+        if getattr(c, 'truncated', False): out[i] = (None, cut(c, ' in the repair')); continue
         v, e = result(i, c.text)
         out[i] = (v, None) if e is None else (None, RubricFailure(
             kind, f'invalid after one repair: {e} (first reply: {first})', c.text[:2000]))

@@ -13,8 +13,9 @@ from .edits import LETTERS, STOPWORDS, final_value, sentence_spans, user_request
 from .offline_rubrics import ruled_out
 
 # %% auto #0
-__all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'TARGET_CHECKS', 'VERIFY_REASONS', 'exempt_for', 'detect', 'length_ratio',
-           'spurious_changes', 'terms', 'ruled_out_terms', 'Verdict', 'verify_counterfactual', 'fidelity_table']
+__all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'NAME_PREFIXES', 'NAME_SUFFIXES', 'TARGET_CHECKS', 'VERIFY_REASONS',
+           'exempt_for', 'detect', 'length_ratio', 'spurious_changes', 'terms', 'ruled_out_terms', 'Verdict',
+           'verify_counterfactual', 'fidelity_table']
 
 # %% ../nbs/04c_verify.ipynb #40bc269d
 _CLOSING = re.compile(r"\b(hope (?:this|that|it) helps|feel free|let me know|don'?t hesitate|have a (?:great|nice|good|"
@@ -52,12 +53,23 @@ MAX_LENGTH_RATIO = 1.25
 EXEMPT = {'safety': frozenset({'politeness', 'sentences', 'questions', 'closing'})}
 # rubric names that mean the attribute (e.g. 'harmlessness'; `crome.augment_base.ATTRIBUTE_ALIASES` agrees)
 _EXEMPT_NAMES = {'safety': ('safe', 'harm', 'ethic', 'toxic', 'refus', 'danger')}
+# a key or alias matches a whole word of the name, optionally with one of these before / after it
+NAME_PREFIXES = ('un', 'in', 'ir', 'non', 'off')
+NAME_SUFFIXES = ('s', 'es', 'als', 'r', 'er', 'est', 'd', 'ed', 'e', 'al', 'ally', 'ing', 'ity', 'ility', 'le', 'ly',
+                 'ty', 'ness', 'ful', 'fulness', 'less', 'lessness', 'ous', 'ics', 'ematics', 'ematical')
+_NAME_FORM = '(?:{})?{{}}(?:{})?'.format('|'.join(NAME_PREFIXES), '|'.join(NAME_SUFFIXES))
+
+def _names_word(key: str, words: list) -> bool:
+    "Whether `key` (snake_case, maybe several words) is a run of `words` in one of its allowed forms."
+    w, pat = key.count('_') + 1, _NAME_FORM.format(re.escape(key))
+    return any(re.fullmatch(pat, '_'.join(words[i:i + w])) for i in range(len(words) - w + 1))
 
 def exempt_for(attribute) -> frozenset:
-    "The detectors `attribute` (a canonical or a rubric name) declares as part of itself."
+    "The detectors `attribute` (a canonical or a rubric name) declares as part of itself (whole words: not 'pharma')."
     a = str(attribute or '').lower()
+    words = re.sub(r'[^a-z0-9]+', '_', a).strip('_').split('_')
     for k, names in _EXEMPT_NAMES.items():
-        if a == k or any(n in a for n in names): return EXEMPT[k]
+        if a == k or any(_names_word(n, words) for n in names): return EXEMPT[k]
     return EXEMPT.get(a, frozenset())
 
 def detect(text) -> dict:

@@ -56,7 +56,7 @@ def tiny():
 def test_constrained_decoding_random_model_follows_schema_and_regex(tiny, engine):
     m, tok = tiny
     o = TransformersOracle(m, tok, batch_size=3, cache=False, progress=False, constrained=engine)
-    assert o.constrained == engine and o.settings() == {'constrained': engine}
+    assert o.constrained == engine and o.settings() == {'constrained': engine, 'dtype': 'torch.float32'}
     fmts = [json_format(VERDICT), regex_format('Verdict: (Pass|Fail)'), None]
     res = o.complete_many(['judge this', 'and this one', 'free text'], response_format=fmts, max_tokens=300)
     obj = json.loads(res[0].text, strict=False)  # a random model, yet valid JSON of the schema
