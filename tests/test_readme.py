@@ -89,7 +89,7 @@ def test_backbone_section_names_real_entry_points():
     from crome.config import TrainSettings
     from crome.frozen import FrozenRewardModel
     from crome.model import RewardModel
-    from crome.train import main
+    from crome.train import _main  # main wraps it with one-line errors
     from crome.train_config import TrainConfig
     readme = (ROOT / 'README.md').read_text()
     for s in ('train: {backbone: ', 'python -m crome.train pairs.jsonl --recipe crome --model',
@@ -97,4 +97,4 @@ def test_backbone_section_names_real_entry_points():
         assert s in readme, s
     assert {'backbone', 'max_length'} <= set(TrainSettings.model_fields) and 'model' in TrainConfig.__dataclass_fields__
     assert 'backbone' in inspect.signature(FrozenRewardModel).parameters
-    assert 'path' in inspect.signature(RewardModel.from_pretrained).parameters and "'model'" in inspect.getsource(main)
+    assert 'path' in inspect.signature(RewardModel.from_pretrained).parameters and "'model'" in inspect.getsource(_main)
