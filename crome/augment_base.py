@@ -11,7 +11,7 @@ from typing import Sequence
 from .schema import CromeDataError, Problem, make_record, response_text, text_of, to_dataset
 from .rubrics import offline_rubric
 from .edits import check_role, get_edit
-from .verify import NAME_PREFIXES, NAME_SUFFIXES, _names_word  # noqa: F401 (re-exported)
+from .verify import NAME_PREFIXES, NAME_SUFFIXES, _names_word, name_words  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'AugmentResult', 'merge_results', 'content_hash',
@@ -158,7 +158,7 @@ ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'tr
 
 def canonical_attribute(name: str) -> str | None:
     "The `ATTRIBUTE_EDITS` key a rubric attribute name maps to, or None."
-    words = re.sub(r'[^a-z0-9]+', '_', str(name).lower()).strip('_').split('_')
+    words = name_words(name)
     for k in ATTRIBUTE_EDITS:
         if _names_word(k, words): return k
     for k, v in ATTRIBUTE_ALIASES.items():

@@ -14,8 +14,8 @@ from .offline_rubrics import ruled_out
 
 # %% auto #0
 __all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'NAME_PREFIXES', 'NAME_SUFFIXES', 'TARGET_CHECKS', 'VERIFY_REASONS',
-           'exempt_for', 'detect', 'length_ratio', 'spurious_changes', 'terms', 'ruled_out_terms', 'Verdict',
-           'verify_counterfactual', 'fidelity_table']
+           'name_words', 'exempt_for', 'detect', 'length_ratio', 'spurious_changes', 'terms', 'ruled_out_terms',
+           'Verdict', 'verify_counterfactual', 'fidelity_table']
 
 # %% ../nbs/04c_verify.ipynb #40bc269d
 _CLOSING = re.compile(r"\b(hope (?:this|that|it) helps|feel free|let me know|don'?t hesitate|have a (?:great|nice|good|"
@@ -64,10 +64,13 @@ def _names_word(key: str, words: list) -> bool:
     w, pat = key.count('_') + 1, _NAME_FORM.format(re.escape(key))
     return any(re.fullmatch(pat, '_'.join(words[i:i + w])) for i in range(len(words) - w + 1))
 
+def name_words(name) -> list[str]:
+    "A rubric attribute name's lower-case words ('Avoids-Harm' -> ['avoids', 'harm'])."
+    return re.sub(r'[^a-z0-9]+', '_', str(name or '').lower()).strip('_').split('_')
+
 def exempt_for(attribute) -> frozenset:
     "The detectors `attribute` (a canonical or a rubric name) declares as part of itself (whole words: not 'pharma')."
-    a = str(attribute or '').lower()
-    words = re.sub(r'[^a-z0-9]+', '_', a).strip('_').split('_')
+    a, words = str(attribute or '').lower(), name_words(attribute)
     for k, names in _EXEMPT_NAMES.items():
         if a == k or any(_names_word(n, words) for n in names): return EXEMPT[k]
     return EXEMPT.get(a, frozenset())
