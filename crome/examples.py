@@ -65,7 +65,7 @@ def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = 
             head = '<tr><th>model</th><th>reward before</th><th>after</th><th>shift</th><th>shift (SD)</th></tr>'
             body = ''.join(
                 f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td>'
-                f'<td>{(a - b) / scale[m]:+.2f}</td></tr>' if scale.get(m) else
+                f'<td>{(a - b) / scale[m]:+.2f}</td></tr>' if (scale.get(m) or 0) > 0 else  # NaN, 0: no SD
                 f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td><td>-</td></tr>'
                 for m, (b, a) in x['rewards'].items())
             what = ', '.join(_e(v) for v in (x.get('attribute'), x.get('direction')) if v)

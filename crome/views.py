@@ -167,7 +167,7 @@ def side_rewards(scorer,  # `.score(prompts, responses)`, a callable with that s
         if r.shape != (2,) or not np.all(np.isfinite(r)):
             raise ValueError(f'the scorer returned {r.tolist()} for 2 responses')
         return {'left': float(r[0]), 'right': float(r[1]), 'shift': float(r[1] - r[0]),
-                'p_left': float(1 / (1 + math.exp(r[1] - r[0])))}
+                'p_left': 0.5 * (1 + math.tanh((r[0] - r[1]) / 2))}  # sigmoid(left - right), no overflow
     if hasattr(scorer, 'prob'):
         p = np.asarray(scorer.prob([prompt], [left], [right]), dtype=np.float64).reshape(-1)
         if p.shape != (1,) or not 0 <= p[0] <= 1: raise ValueError(f'the scorer returned {p.tolist()} as a probability')
