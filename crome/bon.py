@@ -75,19 +75,28 @@ def gsm8k_pools(ds,  # `crome.data.load_gsm8k` rows: question, solution, answer,
                 seed: int = 0) -> list[dict]:
     "Best-of-N pools from GSM8K built with eval-role generators only (`arith_slip`, `POOL_DECORATIONS`)."
     for n in POOL_DECORATIONS: eval_edit(n)
-    n_ok = max(1, round(n_candidates * correct_share))
-    pools, skipped = [], 0
+    n_ok, most = max(1, round(n_candidates * correct_share)), 1 + len(POOL_DECORATIONS)
+    if n_ok > most: raise ValueError(
+        f'gsm8k_pools: n_candidates={n_candidates} x correct_share={correct_share} asks for {n_ok} correct candidates, '
+        f'but a reference solution has at most {most} renderings (plain + {len(POOL_DECORATIONS)} POOL_DECORATIONS)')
+    if n_candidates - n_ok < 1: raise ValueError(f'gsm8k_pools: n_candidates={n_candidates} with {n_ok} correct '
+                                                 'leaves no wrong candidate')
+    pools, why = [], dict(no_slip=0, few_wrong=0, few_ok=0)
     for row in ds:
         q, ans, rid, sol = row['question'], row['answer'], row.get('id', ''), strip_calculator(row['solution'])
         ok = _renderings(q, [sol], n_ok, f'{seed}|ok|{rid}')
-        bad = _renderings(q, _wrong(q, sol, ans, f'{seed}:{rid}', n_candidates - n_ok), n_candidates - n_ok,
-                          f'{seed}|wrong|{rid}')
-        if not ok or not bad: skipped += 1; continue
+        w = _wrong(q, sol, ans, f'{seed}:{rid}', n_candidates - n_ok)
+        bad = _renderings(q, w, n_candidates - n_ok, f'{seed}|wrong|{rid}')
+        why['few_ok'] += not ok; why['no_slip'] += not w; why['few_wrong'] += bool(w) and not bad
+        if not ok or not bad: continue
         cands = ok + bad
         random.Random(f'{seed}|order|{rid}').shuffle(cands)
         pools.append(dict(prompt=q, candidates=cands, correct=[check_answer(c, ans) for c in cands]))
-    if skipped: warnings.warn(f'gsm8k_pools: {skipped} of {len(ds)} questions have no arithmetic slip; left out')
-    if not pools: raise ValueError('no pool could be built (solutions need arithmetic steps and a final answer)')
+    msg = (f"{len(ds) - len(pools)} of {len(ds)} questions left out: {why['no_slip']} have no arithmetic slip that "
+           f"changes the final answer, {why['few_wrong']} have slips but fewer than {n_candidates - n_ok} distinct "
+           f"wrong renderings, {why['few_ok']} fewer than {n_ok} distinct correct renderings")
+    if not pools: raise ValueError(f'gsm8k_pools: no pool could be built; {msg}')
+    if len(pools) < len(ds): warnings.warn(f'gsm8k_pools: {msg}')
     return pools
 
 # %% ../nbs/10b_bon.ipynb #f9f22066

@@ -55,6 +55,10 @@ class CachedScorer:
                            dtype=np.float64).reshape(-1)
             if len(p) != len(v):
                 raise ValueError(f'model {self.name!r} returned {len(p)} probabilities for {len(v)} pairs')
+            if not np.all((p >= 0) & (p <= 1)):  # NaN fails both tests
+                bad = p[~((p >= 0) & (p <= 1))]
+                raise ValueError(f'model {self.name!r} returned {len(bad)} probabilities that are NaN or outside '
+                                 f'[0, 1] (first: {float(bad[0])}); .prob must give P(a beats b), not a logit')
             self.probs.update(zip(todo, p.tolist()))
         p = np.clip(np.array([self.probs[k] for k in keys]), 1e-12, 1 - 1e-12)
         return np.where(p == 0.5, 0.0, np.log(p) - np.log1p(-p))

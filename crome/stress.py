@@ -9,7 +9,7 @@ from typing import Callable, Collection, Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import make_record, to_dataset, text_of
+from .schema import make_record, to_dataset, text_of, validate
 from .evaluate import pair_correct
 from .scorers import CachedScorer
 
@@ -45,8 +45,9 @@ _KEEP = ('prompt', 'chosen', 'rejected', 'label', 'id')
 def _strip(ds) -> list[dict]:
     "Only what the augmentation may see: no subset, generator or any other column."
     rows = ds.to_list() if hasattr(ds, 'to_list') else [dict(r) for r in ds]
-    return [make_record(r['prompt'], r['chosen'], r['rejected'], label=r.get('label') or 1.0,
-                        id=str(r['id'] if r.get('id') is not None else i)) for i, r in enumerate(rows)]
+    out = [make_record(r['prompt'], r['chosen'], r['rejected'], label=1.0 if r.get('label') is None else r['label'],
+                       id=str(r['id'] if r.get('id') is not None else i)) for i, r in enumerate(rows)]
+    return validate(out, 'recipe_data train', empty_response_ok=True)  # a label 0.0 is refused, not made 1.0
 
 def _draw(rows: list, k: int, rng: random.Random) -> list:
     "k rows: every row as often as possible, the remainder sampled without replacement."
@@ -70,13 +71,14 @@ def recipe_data(train,  # original training pairs
                 recipe: str,  # vanilla | rrm | crome | odin | mmd
                 seed: int = 0,
                 budget: int | None = None,  # rows to train on (default 2 x the originals)
-                aug_share: float = 0.5,  # share of the budget given to augmented rows (augmenting recipes)
+                aug_share: float = 0.5,  # share of the budget given to augmented rows (augmenting recipes), 0-1
                 filter_scorer=None,  # baseline scorer: filter the augmentations (None: no filtering)
                 tau: float = 0.2,
                 augment_kw: dict | None = None,  # extra arguments for `crome.neutrals.augment` (ablations)
                ) -> tuple:
     "(Dataset of training rows, info dict) for a recipe, with exactly `budget` rows."
     if recipe not in AUGMENTATION: raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(AUGMENTATION)}")
+    if not 0 <= aug_share <= 1: raise ValueError(f'recipe_data: aug_share must be in [0, 1], got {aug_share!r}')
     orig = _strip(train)
     budget = budget or 2 * len(orig)
     rng = random.Random(f'{seed}|budget|{recipe}')
@@ -86,10 +88,16 @@ def recipe_data(train,  # original training pairs
         aug, info['n_augmented'] = _augmented(orig, recipe, seed, filter_scorer, tau, augment_kw)
         info['n_kept'] = len(aug)
         if not aug: warnings.warn(f'{recipe}: no augmented rows left; training on originals only')
-    n_aug = round(budget * aug_share) if aug else 0
-    rows = _draw(orig, max(len(orig), budget - n_aug) if aug else budget, rng) + _draw(aug, n_aug, rng)
-    rows = [{k: r[k] for k in _KEEP} | {'kind': r.get('kind', 'original')} for r in rows[:budget]]
-    return to_dataset(rows, check=False), info | {'n_train': len(rows)}
+    n_aug = round(budget * aug_share) if aug else 0  # augmented rows repeat (like originals) if fewer were kept
+    n_orig = budget - n_aug
+    if n_orig < len(orig):
+        warnings.warn(f'{recipe}: budget {budget} with aug_share {aug_share} leaves room for {n_orig} of the '
+                      f'{len(orig)} originals; drawing {n_orig} of them without replacement')
+    rows = _draw(orig, n_orig, rng) + _draw(aug, n_aug, rng)
+    rows = [{k: r[k] for k in _KEEP} | {'kind': r.get('kind', 'original')} for r in rows]
+    # the originals were validated in `_strip`; the training rows repeat ids by design, so no second check
+    return to_dataset(rows, check=False), info | dict(n_train=len(rows), aug_share=n_aug / len(rows),
+                                                      originals_subsampled=n_orig < len(orig))
 
 # %% ../nbs/10a_stress.ipynb #1b316d0a
 def _rows(ds) -> list[dict]: return ds.to_list() if hasattr(ds, 'to_list') else list(ds)

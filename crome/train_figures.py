@@ -4,6 +4,7 @@
 
 # %% ../nbs/11d_train_figures.ipynb #ad0f693f
 from __future__ import annotations
+import numbers
 from typing import TYPE_CHECKING, Mapping, Sequence
 if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported where it is used
 
@@ -40,6 +41,16 @@ def keep_rate_figure(kr,  # `keep_rates(ds)` DataFrame, or a filtered crome Data
     return fig
 
 # %% ../nbs/11d_train_figures.ipynb #63bdde5e
+def _one_setting(df):
+    "Refuse a table that mixes splits, or filtered and unfiltered rows of one recipe (their mean would be drawn)."
+    if 'split' in df.columns and df.split.nunique(dropna=False) > 1:
+        raise ValueError(f'stress_figure: the table holds several splits {_order(df.split)}; draw one at a time '
+                         "(df[df.split == 'test'])")
+    if 'filtered' in df.columns:
+        mixed = [r for r, f in df.groupby('recipe', sort=False).filtered if f.nunique(dropna=False) > 1]
+        if mixed: raise ValueError(f'stress_figure: recipe(s) {mixed} have both filtered and unfiltered rows; draw '
+                                   'them apart (df[df.filtered == True] and df[df.filtered == False])')
+
 def stress_figure(df,  # `stress_test(...)`: recipe, cue, strength, rho, seed, clean_acc, reversed_acc, ...
                   metric: str = 'reversed_acc',  # column to plot
                   show_clean: bool = True,  # add clean_acc as dashed lines
@@ -48,6 +59,7 @@ def stress_figure(df,  # `stress_test(...)`: recipe, cue, strength, rho, seed, c
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     _need(df, ['recipe', 'rho', metric], 'stress_figure')
+    _one_setting(df)
     d = df.copy()
     for c, v in (('cue', ''), ('strength', 0)):
         if c not in d.columns: d[c] = v
@@ -80,16 +92,26 @@ def stress_figure(df,  # `stress_test(...)`: recipe, cue, strength, rho, seed, c
     return fig
 
 # %% ../nbs/11d_train_figures.ipynb #5f44deb2
+def _real(x) -> float | None:
+    "x as a float if it is a real number (numpy scalars, 0-d arrays and tensors too; not a bool or text), else None."
+    if isinstance(x, bool): return None
+    if isinstance(x, numbers.Real): return float(x)
+    if getattr(x, 'ndim', None) == 0 and 'bool' not in str(getattr(x, 'dtype', 'bool')):
+        try: return float(x)
+        except (TypeError, ValueError): return None
+    return None
+
 def history_frame(history) -> 'pd.DataFrame':
     "A long DataFrame (step, key, value) from a trainer log history or a list of per-epoch losses."
     import pandas as pd
     h = list(history)
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in h):
-        return pd.DataFrame({'step': range(1, len(h) + 1), 'key': 'loss', 'value': [float(x) for x in h]})
+    vals = [_real(x) for x in h]
+    if all(v is not None for v in vals):
+        return pd.DataFrame({'step': range(1, len(h) + 1), 'key': 'loss', 'value': vals})
     if not all(isinstance(x, Mapping) for x in h):
         raise TypeError('a history is a list of dicts (trainer log history) or a list of numbers')
-    rows = [(x.get('step', i), k, float(v)) for i, x in enumerate(h) for k, v in x.items()
-            if k not in ('step', 'epoch') and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    rows = [(e.get('step', i), k, v) for i, e in enumerate(h) for k, val in e.items()
+            if k not in ('step', 'epoch') and (v := _real(val)) is not None]
     return pd.DataFrame(rows, columns=['step', 'key', 'value'])
 
 def training_curves_figure(histories,  # one history, or a dict name -> history

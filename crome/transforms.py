@@ -48,6 +48,7 @@ def transform_pair(name: str, row: dict, side: str = 'both', seed: int | str = 0
         if a is None and b is None: return None
         return p, (a[1] if a else c), (b[1] if b else r)
     if a is None and b is None: return None
+    if (a is not None and a[1] is not c) != (b is not None and b[1] is not r): return None  # one answer changed
     return (a or b)[0], (a[1] if a else c), (b[1] if b else r)
 
 # %% ../nbs/10e_transforms.ipynb #28482098
