@@ -82,7 +82,8 @@ def format_results(res: dict) -> str:
                   interval_view(res['val_intervals']).to_string(index=False)]
     lines += ['', f"report: {res['report']}", f"inspect: crome inspect {res['dir']}",
               f"stages run: {', '.join(res['ran']) or 'none (all up to date)'}"]
-    return '\n'.join(lines)
+    again = {k: v for k, v in (res.get('reasons') or {}).items() if v != 'new'}  # a stage that ran before: why now
+    return '\n'.join(lines + [f'  {k} again: {v}' for k, v in again.items()])
 
 # %% ../nbs/13_cli.ipynb #939eb2e7
 def cmd_demo(a) -> int:

@@ -149,6 +149,25 @@ class RunConfig(_Strict):
     @property
     def run_dir(self) -> Path: return Path(self.out_dir or f'runs/{self.name}')
 
+    @model_validator(mode='after')
+    def _read(self):  # a setting no chosen recipe reads is named: a warning, as a sweep over recipes may keep it
+        r, stray = set(self.train.recipes), []
+        if 'crome' not in r:
+            stray += _changed(self.augment, 'augment') + (['oracle'] if self.oracle.backend else [])
+        if not r & {'crome', 'rrm'}:
+            stray += _changed(self.filter, 'filter') + ['train.lambda_tie'] * (self.train.lambda_tie is not None)
+        if stray:
+            import warnings
+            warnings.warn(f"{', '.join(stray)} set, but recipes {', '.join(self.train.recipes)} do not read it "
+                          '(augment and oracle: crome; filter and train.lambda_tie: crome and rrm): it has no effect '
+                          'on this run', stacklevel=2)
+        return self
+
+def _changed(section: BaseModel, name: str) -> list[str]:
+    "The dotted keys of `section` that differ from their defaults."
+    f = type(section).model_fields
+    return [f'{name}.{k}' for k in f if getattr(section, k) != f[k].default]
+
 # %% ../nbs/12_config.ipynb #66342f8b
 class ConfigError(ValueError):
     "A bad run config; the message names each offending key."

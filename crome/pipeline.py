@@ -22,7 +22,7 @@ from .report import build_report, summary_table  # noqa: F401 (the report lives 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'oracle_work', 'lazy_oracle', 'run']
+__all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'model_settings_key', 'oracle_work', 'lazy_oracle', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #20487f63
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
@@ -43,7 +43,7 @@ def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):
     make_oracle.last = o  # the CLI reads its stats after a run (exit 3 when every call failed)
     return o
 
-ORACLE_STAGES = ('rubrics', 'augment')  # the stages that call the oracle (augment only for the crome recipe)
+ORACLE_STAGES = ('rubrics', 'augment:crome')  # the stages that call the oracle
 
 def _settings(cfg: RunConfig, *sections) -> dict:
     d = cfg.model_dump()
@@ -57,12 +57,23 @@ def early_stages(cfg: RunConfig) -> dict:
                         | ({'files': files} if files else {}), deps=[], outputs=['data/train.parquet'])}
     if 'crome' in recipes and cfg.augment.rubrics:
         out['rubrics'] = dict(settings=_settings(cfg) | llm, deps=['data'], outputs=['rubrics/train.parquet'])
-    aug = sorted({'crome', 'rrm'} & set(recipes))
-    if aug:
-        out['augment'] = dict(settings=_settings(cfg, 'augment') | {'recipes': aug, 'code': source_key(build_augmented)}
-                              | (llm if 'crome' in aug else {}), deps=['data', 'rubrics'],
-                              outputs=[f'augment/{r}.parquet' for r in aug])
+    code = {'code': source_key(build_augmented)}
+    if 'crome' in recipes:
+        out['augment:crome'] = dict(settings=_settings(cfg, 'augment') | code | llm, deps=['data', 'rubrics'],
+                                    outputs=['augment/crome.parquet'])
+    if 'rrm' in recipes:  # RRM's augmentation reads neither the augment section nor the oracle
+        out['augment:rrm'] = dict(settings=_settings(cfg) | code, deps=['data'], outputs=['augment/rrm.parquet'])
     return out
+
+def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
+    """What a recipe's model is keyed by: the train section as the recipe uses it (`lambda_tie` only where ties
+    train, as its effective value; the learning rate used), and the filter switch where it reads a filtered set."""
+    from crome.train_config import RECIPES
+    tc = cfg.train
+    s = tc.model_dump(exclude={'recipes', 'seeds', 'lambda_tie'}) | {'lr': tc.effective_lr, 'recipe': recipe}
+    if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = 1.0 if tc.lambda_tie is None else tc.lambda_tie
+    if RECIPE_DATA[recipe] != 'train': s['filter_enabled'] = cfg.filter.enabled
+    return s
 
 def oracle_work(run: Run, stages: dict) -> list[str]:
     "Plan the keys of `stages` (from `early_stages`); the oracle-using ones that will run (not up to date)."
@@ -99,40 +110,44 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     tests = {s: _load(d / 'data' / f'{s}.parquet') for s in test_splits(run_)}
     vals = {s: _load(d / 'data' / f'{s}.parquet') for s in val_splits(run_)}  # for choosing settings
 
-    aug_needed = 'augment' in early
+    aug = [r for r in ('crome', 'rrm') if f'augment:{r}' in early]  # the augmented recipes, one stage each
     if 'rubrics' in early:
         def do_rubrics():
             from crome.rubrics import rubricate
             _save(rubricate(train, oracle=oracle()), run_.path('rubrics', 'train.parquet'))
         run_.stage('rubrics', fn=do_rubrics, **early['rubrics'])
-    if aug_needed:
-        def do_augment():
-            src = _load(d / 'rubrics/train.parquet') if 'rubrics' in early else train  # never an older run's
-            for k, v in build_augmented(cfg, src, oracle() if 'crome' in recipes else None).items():
+    for r in aug:
+        def do_augment(r=r):
+            crome = r == 'crome'  # rubrics: never an older run's
+            src = _load(d / 'rubrics/train.parquet') if crome and 'rubrics' in early else train
+            for k, v in build_augmented(cfg, src, oracle() if crome else None, [r]).items():
                 if k.endswith('_rejects'): _write(run_.path('augment', f'{k}.csv'), lambda p: v.to_csv(p, index=False))
                 else: _save(v, run_.path('augment', f'{k}.parquet'))
-        run_.stage('augment', fn=do_augment, **early['augment'])
+        run_.stage(f'augment:{r}', fn=do_augment, **early[f'augment:{r}'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
-    tset = cfg.train.model_dump(exclude={'recipes', 'seeds'}) | {'lr': cfg.train.effective_lr,  # the lr used
-                                                                 'code': source_key(train_one, Embeddings,
-                                                                                    frozen_history)}
+    code = {'code': source_key(train_one, Embeddings, frozen_history)}
     models = {}
-    def model_stage(recipe, seed, ds_fn, deps):
+    def model_stage(recipe, seed, ds_fn):  # keyed by the file it trains on: the same rows never train twice
         name = f'{recipe}-s{seed}'; out = d / 'models' / name
-        run_.stage(f'model:{name}', tset | {'recipe': recipe, 'seed': seed}, deps,
+        src = 'data/train.parquet' if RECIPE_DATA[recipe] == 'train' else f'filter/{recipe}.parquet'
+        run_.stage(f'model:{name}', model_settings_key(cfg, recipe) | code | {'seed': seed}, [src],
                    lambda: train_one(cfg, recipe, ds_fn(), seed, out, emb), [f'models/{name}'])
         models[name] = load_model(cfg, out, emb)
 
     base_seed = seeds[0]
-    model_stage('vanilla', base_seed, lambda: train, ['data'])  # the baseline of the filter
-    if aug_needed:
-        def do_filter():
-            rates = filter_sets(cfg, d / 'augment', d / 'filter', models[f'vanilla-s{base_seed}'])
-            rates.to_csv(run_.path('filter', 'keep_rates.csv'), index=False)
+    model_stage('vanilla', base_seed, lambda: train)  # the baseline of the filter
+    for r in aug:
+        def do_filter(r=r):
+            rates = filter_sets(cfg, d / 'augment', d / 'filter', models[f'vanilla-s{base_seed}'], [r])
+            _write(run_.path('filter', f'keep_rates_{r}.csv'), lambda p: rates.to_csv(p, index=False))
             if emb: emb.save()
-        run_.stage('filter', _settings(cfg, 'filter') | {'code': source_key(filter_sets)},
-                   ['augment', f'model:vanilla-s{base_seed}'], do_filter, ['filter/keep_rates.csv'])
+        run_.stage(f'filter:{r}', _settings(cfg, 'filter') | {'code': source_key(filter_sets)},
+                   [f'augment/{r}.parquet', f'model:vanilla-s{base_seed}'], do_filter,
+                   [f'filter/{r}.parquet', f'filter/keep_rates_{r}.csv'])
+    if aug:  # the report's table: every filtered set's keep rates
+        kr = pd.concat([pd.read_csv(d / 'filter' / f'keep_rates_{r}.csv') for r in aug], ignore_index=True)
+        _write(run_.path('filter', 'keep_rates.csv'), lambda p: kr.to_csv(p, index=False))
 
     def recipe_data(recipe):
         if RECIPE_DATA[recipe] == 'train': return train
@@ -141,8 +156,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     for recipe in recipes:
         for seed in seeds:
             if recipe == 'vanilla' and seed == base_seed: continue
-            model_stage(recipe, seed, lambda r=recipe: recipe_data(r),
-                        ['filter'] if recipe in ('crome', 'rrm') else ['data'])
+            model_stage(recipe, seed, lambda r=recipe: recipe_data(r))
 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
@@ -170,16 +184,18 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             shift_summary(sh).to_csv(run_.path('metrics', 'shift_summary.csv'), index=False)
         _write(run_.path('metrics', 'provenance.json'), lambda p: p.write_text(json.dumps(provenance(), indent=1)))
         if emb: emb.save()
-    run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models], do_eval,
+    splits = [f'data/{s}.parquet' for s in [*tests, *vals]]  # what it scores: the models on these splits
+    run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
 
     def do_report(): build_report(d, cfg.model_dump())
-    run_.stage('report', {}, ['evaluate', 'filter'], do_report, ['report.html'])
+    run_.stage('report', {}, ['evaluate'] + [f'filter:{r}' for r in aug], do_report, ['report.html'])
     from crome.stats import rank_power, recipe_intervals
     acc, vt = pd.read_csv(d / 'metrics/accuracy.csv'), pd.read_csv(d / 'metrics/verdicts.csv')
     vf = d / 'metrics/val_verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
             'intervals': recipe_intervals(vt), 'ran': run_.ran, 'oracle': make_oracle.last,  # None: none asked
             'power': rank_power(vt) if cfg.data.source != 'demo' else None,  # real data only
-            'skipped': run_.skipped, 'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
+            'skipped': run_.skipped, 'reasons': run_.reasons,  # why each stage that ran did: Run.reasons
+            'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,
             'val_intervals': recipe_intervals(pd.read_csv(vf)) if vf.exists() else None}

@@ -88,11 +88,12 @@ def normalized_shifts(shifts) -> 'pd.DataFrame':
     return g
 
 def vulnerabilities(shifts, shift_sd: float = VULN_SHIFT_SD, flip: float = VULN_FLIP) -> 'pd.DataFrame':
-    "Spurious edits that raise a model's mean reward by more than `shift_sd` SDs or flip more than `flip` of its pairs."
+    """Spurious edits that raise a model's mean reward by more than `shift_sd` SDs or flip more than `flip` of the
+    pair verdicts they touch (one per edited answer, chosen or rejected: `reward_shifts`' `flipped`)."""
     g = normalized_shifts(shifts)
     g = g[g['edit_kind'] == 'spurious']
     up, fl = g['shift_sd'] > shift_sd, g['flip_rate'] > flip
-    why = [', '.join(w for w, on in ((f'reward +{s:.2f} SD', u), (f'flips {f:.0%} of pairs', v)) if on)
+    why = [', '.join(w for w, on in ((f'reward +{s:.2f} SD', u), (f'flips {f:.0%} of verdicts', v)) if on)
            for s, f, u, v in zip(g['shift_sd'], g['flip_rate'], up, fl)]
     out = g.assign(why=why)[up | fl]
     out = out.sort_values(['shift_sd', 'flip_rate'], ascending=False)
@@ -110,7 +111,8 @@ def history_steps(history, total_steps: int | None = None) -> list[dict]:
 # %% ../nbs/11b_report.ipynb #ed3bd602
 HOW_TO_READ = {
     'vulnerabilities': 'Spurious edits (changes that should not matter) that raise a model\'s mean reward by more than '
-                       f'{VULN_SHIFT_SD} of its reward SD or flip more than {VULN_FLIP:.0%} of its pairs. '
+                       f'{VULN_SHIFT_SD} of its reward SD or flip more than {VULN_FLIP:.0%} of the pair verdicts they '
+                       'touch (one per edited answer). '
                        'Each row is a way to game that model: look at its examples below.',
     'accuracy': 'Share of test preference pairs where the chosen answer gets the higher reward (higher is better; '
                 'ties are excluded and counted). The reversed split carries the spurious cue on the rejected answer.',
@@ -223,7 +225,7 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         body = (_table_html(v, f'{len(v)} flagged (model, spurious edit) pairs, worst first',
                             index=False) if len(v) else
                 '<p class="none">No spurious edit raises a model\'s reward by more than '
-                f'{VULN_SHIFT_SD} SD or flips more than {VULN_FLIP:.0%} of its pairs.</p>')
+                f'{VULN_SHIFT_SD} SD or flips more than {VULN_FLIP:.0%} of the verdicts it touches.</p>')
         secs.append(section('Vulnerabilities', HOW_TO_READ['vulnerabilities'], f'<div class="vuln">{body}</div>',
                             'vulnerabilities'))
     if acc is not None:

@@ -13,10 +13,22 @@ from .config import RunConfig
 log = logging.getLogger('crome.pipeline')  # the 'run x' / 'skip x' lines keep the pipeline's logger name
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'stage_modules', 'code_key', 'source_key', 'provenance', 'Run']
+__all__ = ['log', 'STAGE_MODULES', 'file_digest', 'stage_modules', 'code_key', 'code_digests', 'source_key', 'provenance', 'why',
+           'Run']
 
 # %% ../nbs/12a_run_state.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def file_digest(path: Path) -> str:
+    "sha256 of a file's content (a folder: of its files' names and contents; 'missing' when absent), 16 hex digits."
+    if path.is_file():
+        h = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+        return h.hexdigest()[:16]
+    if path.is_dir():
+        return _hash({p.relative_to(path).as_posix(): file_digest(p) for p in sorted(path.rglob('*')) if p.is_file()})
+    return 'missing'
 
 def _write(path: Path, write: Callable[[Path], Any]):
     "`write(tmp)` to a temporary file next to `path`, then rename it over `path`: never a half-written file."
@@ -78,6 +90,10 @@ def code_key(stage: str) -> str:
     "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
     return _hash({m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)})
 
+def code_digests(stage: str) -> dict:
+    "`{module: digest}` of the modules a stage runs (`state.json` keeps it to say which one changed)."
+    return {m: file_digest(_lib() / f'{m}.py') for m in stage_modules(stage)}
+
 def source_key(*objs) -> str:
     "Hash of the source of the functions (or classes) a stage calls from a module shared by all stages."
     import inspect
@@ -112,6 +128,35 @@ def provenance() -> dict:
             'device': _device(), 'time': time.strftime('%Y-%m-%d %H:%M:%S %Z')}
 
 # %% ../nbs/12a_run_state.ipynb #c2dbb724
+def _flat(d, pre: str = '') -> dict:
+    "A nested settings dict as `{'a.b': value}` (lists and other values kept whole)."
+    if not isinstance(d, dict) or not d: return {pre.rstrip('.'): d}
+    return {k: v for key, val in d.items() for k, v in _flat(val, f'{pre}{key}.').items()}
+
+def _short(v, n: int = 40) -> str:
+    s = json.dumps(v, sort_keys=True, default=str)
+    return s if len(s) <= n else s[:n - 3] + '...'
+
+def why(old: dict | None,  # the stage's entry in state.json (None: it never finished here)
+        new: dict,  # what the stage's key will hash: {'settings', 'deps', 'code'} (`Run.plan`)
+       ) -> str:
+    "Why a stage runs: what differs between its last finished key and the planned one (settings, inputs, code)."
+    if not old: return 'new'
+    if 'parts' not in old: return 'key changed (state.json of an older crome: it does not say what changed)'
+    was, out = old['parts'], []
+    a, b = _flat(was.get('settings', {})), _flat(new['settings'])
+    ch = [f'{k} {_short(a.get(k))} -> {_short(b.get(k))}' for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    if ch: out.append('settings: ' + '; '.join(ch[:3]) + (f' (and {len(ch) - 3} more)' if len(ch) > 3 else ''))
+    old_deps = was.get('deps', {})
+    moved = [d for d in new['deps'] if old_deps.get(d) != new['deps'][d]]
+    gone = [d for d in old_deps if d not in new['deps']]
+    if moved: out.append('input changed: ' + ', '.join(moved))
+    if gone: out.append('input dropped: ' + ', '.join(gone))
+    code = sorted(m for m in was.get('code', {}).keys() | new['code'].keys()
+                  if was.get('code', {}).get(m) != new['code'].get(m))
+    if code: out.append('code changed: ' + ', '.join(code))
+    return '; '.join(out) or 'same key, but an output is missing'
+
 class Run:
     "A run directory with per-stage keys in `state.json`."
     MARK = '.crome-run'  # written first: a folder without it (or state.json) and with files is not a run's
@@ -123,16 +168,21 @@ class Run:
                              'files in its folder, so it takes a new or empty one (name / out_dir / --out)')
         self.dir.mkdir(parents=True, exist_ok=True); mark.touch()  # this folder is a crome run's from now on
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-        self.ran, self.skipped, self.planned = [], [], {}
+        self.ran, self.skipped, self.planned, self.parts, self.reasons = [], [], {}, {}, {}
 
     def path(self, *parts) -> Path:
         p = self.dir.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
 
     def key(self, name: str) -> str: return self.state.get(name, {}).get('key', '')
 
+    def dep_key(self, dep: str) -> str:
+        "A stage's key (its planned one first), or, for a file of the run folder (a path with '/'), its content."
+        return file_digest(self.dir / dep) if '/' in dep else self.planned.get(dep, self.key(dep))
+
     def plan(self, name: str, settings: Any, deps: list[str]) -> str:
         "The key stage `name` will have: settings, code and its dependencies' keys (planned ones first)."
-        dep_keys = [self.planned.get(d, self.key(d)) for d in deps]
+        dep_keys = [self.dep_key(d) for d in deps]
+        self.parts[name] = {'settings': settings, 'deps': dict(zip(deps, dep_keys)), 'code': code_digests(name)}
         self.planned[name] = _hash({'settings': settings, 'deps': dep_keys, 'code': code_key(name)})
         return self.planned[name]
 
@@ -145,10 +195,11 @@ class Run:
         key = self.plan(name, settings, deps)
         if self.up_to_date(name, key, outputs):
             self.skipped.append(name); log.info('skip %s (up to date)', name); return key
-        t = time.time(); log.info('run %s', name)
+        self.reasons[name] = why(self.state.get(name), self.parts[name])
+        t = time.time(); log.info('run %s (%s)', name, self.reasons[name])
         fn()
         self.state[name] = {'key': key, 'seconds': round(time.time() - t, 2),
-                            'finished': time.strftime('%Y-%m-%d %H:%M:%S')}
-        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1)))
+                            'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'parts': self.parts[name]}
+        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1, default=str)))
         self.ran.append(name)
         return key

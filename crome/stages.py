@@ -122,10 +122,12 @@ def data_fingerprint(cfg: RunConfig) -> list:
     return [_file_key(f, root) for f in files]
 
 # %% ../nbs/12b_stages.ipynb #ee3991a8
-def build_augmented(cfg: RunConfig, train, oracle) -> dict:
-    "Crome and RRM augmented sets (originals included) and Crome's rejects table."
+def build_augmented(cfg: RunConfig, train, oracle,
+                    recipes: list[str] | None = None,  # 'crome' and/or 'rrm' (None: those of `cfg.train.recipes`)
+                   ) -> dict:
+    "Crome and RRM augmented sets (originals included) and their rejects tables."
     from crome.neutrals import augment
-    need = set(cfg.train.recipes)
+    need = set(cfg.train.recipes if recipes is None else recipes)
     out = {}
     if 'crome' in need:
         res = augment(train, oracle=oracle, kinds=tuple(cfg.augment.kinds), seed=cfg.seed,
@@ -137,13 +139,15 @@ def build_augmented(cfg: RunConfig, train, oracle) -> dict:
         out['rrm'], out['rrm_rejects'] = res.rows, res.rejects
     return out
 
-def filter_sets(cfg: RunConfig, aug_dir: Path, out_dir: Path, base) -> 'pd.DataFrame':
+def filter_sets(cfg: RunConfig, aug_dir: Path, out_dir: Path, base,
+                recipes: list[str] | None = None,  # 'crome' and/or 'rrm' (None: those of `cfg.train.recipes`)
+               ) -> 'pd.DataFrame':
     "Filter each augmented set of the run with the baseline `base`; save them to `out_dir`; return the keep rates."
     import pandas as pd
     from crome.filter import filter_augmented, keep_rates
     rates = []
     for r in ('crome', 'rrm'):
-        if r not in cfg.train.recipes: continue
+        if r not in (cfg.train.recipes if recipes is None else recipes): continue
         f = filter_augmented(_load(aug_dir / f'{r}.parquet'), base, tau=cfg.filter.tau, progress=False, seed=cfg.seed)
         out_dir.mkdir(parents=True, exist_ok=True); _save(f, out_dir / f'{r}.parquet')
         kr = keep_rates(f); kr.insert(0, 'set', r); rates.append(kr)

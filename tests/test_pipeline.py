@@ -37,12 +37,12 @@ def test_killed_run_resumes_without_redoing_stages(tmp_path):
     state = tmp_path / 'run' / 'state.json'
     t0 = time.time()
     while time.time() - t0 < 240:  # kill as soon as the filter stage has finished (models for the other recipes pending)
-        if state.exists() and 'filter' in json.loads(state.read_text() or '{}'): break
+        if state.exists() and {'filter:crome', 'filter:rrm'} <= set(json.loads(state.read_text() or '{}')): break
         if proc.poll() is not None: break
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     done_before = set(json.loads(state.read_text()))
-    assert {'data', 'augment', 'filter'} <= done_before and 'report' not in done_before, done_before
+    assert {'data', 'augment:crome', 'augment:rrm', 'filter:crome', 'filter:rrm'} <= done_before and 'report' not in done_before, done_before
     res = run(cfg_path)
     assert done_before <= set(res['skipped']), (done_before, res['skipped'])  # nothing finished is redone
     assert not (set(res['ran']) & done_before) and 'report' in res['ran'] and res['report'].exists()

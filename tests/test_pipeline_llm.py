@@ -54,7 +54,7 @@ def test_pipeline_with_llm_oracle(tmp_path, monkeypatch):
         # rerun from scratch (state removed): every oracle answer comes from the cache, no new request
         (tmp_path / 'run' / 'state.json').unlink()
         again = run(cfg)
-        assert len(srv.requests) == n_requests and 'augment' in again['ran']
+        assert len(srv.requests) == n_requests and 'augment:crome' in again['ran']
     # the key itself is in no file the run wrote (config, datasets, cache, report)
     for f in (tmp_path / 'run').rglob('*'):
         if f.is_file(): assert KEY.encode() not in f.read_bytes(), f

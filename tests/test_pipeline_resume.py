@@ -24,7 +24,7 @@ def finished(tmp_path_factory):
                'oracle': {'url': srv.url, 'model': srv.model, 'max_retries': 0}}
         first = run(copy.deepcopy(cfg))
         asked = srv.count
-    assert asked > 0 and {'data', 'rubrics', 'augment', 'report'} <= set(first['ran'])
+    assert asked > 0 and {'data', 'rubrics', 'augment:crome', 'augment:rrm', 'report'} <= set(first['ran'])
     return root / 'run', cfg
 
 
@@ -39,7 +39,7 @@ def resumable(finished, tmp_path):
 def test_fully_cached_resume_never_contacts_the_oracle(resumable, tmp_path, capsys):
     d, cfg = resumable
     res = run(cfg)  # the oracle's URL is dead: a preflight would fail
-    assert res['ran'] == [] and {'rubrics', 'augment'} <= set(res['skipped'])
+    assert res['ran'] == [] and {'rubrics', 'augment:crome'} <= set(res['skipped'])
     assert getattr(make_oracle, 'last', None) is None  # not built at all: the CLI's exit code reads no stale oracle
     p = tmp_path / 'cfg.yaml'; p.write_text(yaml.safe_dump(cfg))
     assert main(['run', str(p)]) == 3  # the echo oracle's replies are no rubrics: a run that used none says so (exit 3)
@@ -66,7 +66,7 @@ def test_new_run_checks_the_oracle_before_the_data_stage(finished, tmp_path):
 def test_a_run_that_needs_no_oracle_does_not_check_it(finished, tmp_path):
     _, cfg = finished
     res = run(dict(cfg, out_dir=str(tmp_path / 'rrm')), **{'train.recipes': ['vanilla', 'rrm']})  # no LLM work
-    assert 'augment' in res['ran'] and 'rubrics' not in res['ran']
+    assert 'augment:rrm' in res['ran'] and 'rubrics' not in res['ran'] and 'augment:crome' not in res['ran']
 
 
 def test_transport_settings_do_not_redo_stages(resumable, monkeypatch):
@@ -85,6 +85,19 @@ def test_settings_that_change_answers_redo_the_oracle_stages(resumable, key, val
     state = json.loads((d / 'state.json').read_text())
     with pytest.raises(OracleError): run(cfg, **{key: value})  # the rubrics must be redone: the dead oracle is checked
     assert json.loads((d / 'state.json').read_text()) == state
+
+
+def test_dropping_a_recipe_or_naming_a_default_retrains_nothing(resumable, capsys, tmp_path):
+    d, cfg = resumable  # the oracle is dead: a stage that needed it would fail its preflight
+    assert run(cfg, **{'train.lambda_tie': 1.0})['ran'] == []  # Crome's default, and vanilla reads no tie weight
+    res = run(cfg, **{'train.recipes': ['vanilla', 'crome']})  # RRM dropped: Crome's sets and models are kept
+    assert res['ran'] == ['evaluate', 'report'] and res['reasons']['evaluate'] == 'input dropped: model:rrm-s0'
+    res = run(cfg, **{'train.lambda_tie': 0.5})  # the tie weight trains RRM and Crome again, not vanilla
+    assert sorted(res['ran']) == ['evaluate', 'model:crome-s0', 'model:rrm-s0', 'report'], res['ran']
+    assert res['reasons']['model:crome-s0'] == 'settings: lambda_tie 1.0 -> 0.5'
+    p = tmp_path / 'cfg.yaml'; p.write_text(yaml.safe_dump(dict(cfg, train=dict(cfg['train'], lambda_tie=2.0))))
+    main(['run', str(p)])
+    assert '  model:crome-s0 again: settings: lambda_tie 0.5 -> 2.0' in capsys.readouterr().out.splitlines()
 
 
 def test_load_config_leaves_the_callers_dict_alone():
