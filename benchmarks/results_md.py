@@ -204,8 +204,13 @@ def testbed_baselines(b, q: dict | None = None) -> list[str]:
     if not len(V): return out + ['_No part A results with the same settings and seeds to pair with._', '']
     out += [f"Each trained recipe minus the cosine rule, on the same pairs (part A's results, commit "
             f"`{(b['config'].get('quality_commit') or '?')[:10]}`):", '']
+    for col in ('verdict', 'note', 'low'):  # an unpaired row has only a note, a paired one no note
+        if col not in V: V[col] = None
     out += [f"- {r.task}, {r.split}: {r.verdict if isinstance(r.verdict, str) else f'{r.recipe}: {r.note}'}"
             for r in V.itertuples()]
+    V = V[V.verdict.map(lambda x: isinstance(x, str))]
+    if not len(V): return out + ['', "_No trained recipe is paired with the cosine rule (other units or pair counts "
+                                 "than part A's results): nothing to compare._", '']
     cos = {r.task: r for r in S[S.rule == 'cosine'].itertuples()}
     low = {(r.task, r.recipe): r.clean_low for r in pd.DataFrame((q or {}).get('testbed_summary', [])).itertuples()}
     for task, g in V[V.split == 'clean'].groupby('task', sort=False):
@@ -244,6 +249,25 @@ def ratio_interval(num: list, den: list) -> tuple[float, float, float] | None:
     return math.exp(m), math.exp(m - t * se), math.exp(m + t * se)
 
 
+def ratio_text(num: list, den: list) -> str:
+    """A ratio of paired rounds for the text: 'g.ggx [low, high]' (`ratio_interval`), saying so where the interval
+    includes 1 (then the ratio ranks neither side); with one round, its ratio and that it has no interval."""
+    ci = ratio_interval(num, den)
+    if ci is None: return f'{num[0] / den[0]:.2f}x (one round: no interval)'
+    return f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]' + (' (interval includes 1: no ranking)' if ci[1] <= 1 <= ci[2]
+                                                         else '')
+
+
+def round_values(run: dict, key: str = 'pairs_per_s') -> list:
+    "A run's per-round values of `key`, by round (the rounds of two runs pair by their index)."
+    return [x[key] for x in sorted(run['repeats'], key=lambda x: x['round'])]
+
+
+def same_batch(pipe: str) -> bool:
+    "Whether a score_speed.py contender name is the pipeline at the run's batch (`pipeline_bs{batch}`, not batch 1)."
+    return re.fullmatch(r'pipeline_bs\d+', pipe) is not None and pipe != 'pipeline_bs1'
+
+
 def speed_goal(v: dict, pipe: str, goal: float = 2.0, note: str = '') -> str:
     """'met', 'not met' or 'undecided' for crome >= `goal` x the pipeline contender `pipe`, by the 95% interval of the
     per-round ratios (as the quality goals), with the interval and, unless met, `note` in parentheses; a file without
@@ -251,17 +275,18 @@ def speed_goal(v: dict, pipe: str, goal: float = 2.0, note: str = '') -> str:
     w = v.get('seconds_all_reps', {})
     ci = ratio_interval(w[pipe], w['crome']) if pipe in w and 'crome' in w else None
     if ci is None:
-        x = v['speedup_same_batch' if pipe == 'pipeline_bs32' else 'speedup_vs_best_pipeline']
+        x = v['speedup_same_batch' if same_batch(pipe) else 'speedup_vs_best_pipeline']
         status, why = ('met' if x >= goal else 'not met'), []
     else: status, why = goal_status(ci[1], ci[2], goal), [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]']
     if note and status != 'met': why.append(note)
     return (status if status == 'met' else f'**{status}**') + (f" ({'; '.join(why)})" if why else '')
 
 
-def share_needed(v: dict, goal: float = 2.0) -> float | None:
-    """The share of the matmul peak crome's executed FLOPs would need for `goal`x the same-batch pipeline, at the
-    pipeline's measured share: speedup = ceiling x crome share / pipeline share. None where the file lacks either."""
-    pipe = v.get('share_of_peak', {}).get('pipeline_bs32', {}).get('executed')
+def share_needed(v: dict, pipe_key: str, goal: float = 2.0) -> float | None:
+    """The share of the matmul peak crome's executed FLOPs would need for `goal`x the same-batch pipeline (contender
+    `pipe_key`, e.g. 'pipeline_bs32'), at the pipeline's measured share: speedup = ceiling x crome share / pipeline
+    share. None where the file lacks either."""
+    pipe = v.get('share_of_peak', {}).get(pipe_key, {}).get('executed')
     ceiling = v.get('speedup_bound_equal_efficiency')
     return None if pipe is None or not ceiling else goal * pipe / ceiling
 
@@ -456,6 +481,27 @@ def fidelity(f) -> list[str]:
             'verifier code reads.', '', md(t), '']
 
 
+TRAIN_PAIRS = {'off': ('crome:off', 'trl:off', 'without length grouping'),
+               'on': ('crome:on', 'trl:on', 'with it (both trainers grouped)'),
+               'on, padded forward': ('crome:on:padded', 'trl:on', "with crome's packed forward off (the like-for-like "
+                                                                   'padded comparison)')}
+
+
+def train_ratios(t: dict, reps: int) -> str:
+    """crome / TRL pairs/s of train_speed.json: with rounds, per round paired (`ratio_text`: the geometric mean of the
+    rounds' ratios and its 95% interval, as score_speed's); a file without rounds: the ratio of medians."""
+    R, r = t['runs'], t['ratios_crome_over_trl']
+    keys = [k for k in TRAIN_PAIRS if k in r]
+    if reps >= 2 and all('repeats' in R[c] and 'repeats' in R[b] for c, b, _ in (TRAIN_PAIRS[k] for k in keys)):
+        return (f"crome / TRL pairs/s, the {reps} rounds paired (geometric mean of the per-round ratios with its 95% "
+                'interval, within this run; where the interval includes 1 the ratio ranks neither trainer): '
+                + '; '.join(f'{TRAIN_PAIRS[k][2]} '
+                            + ratio_text(round_values(R[TRAIN_PAIRS[k][0]]), round_values(R[TRAIN_PAIRS[k][1]]))
+                            for k in keys))
+    return ('crome / TRL pairs/s (ratio of medians, no interval: this file has no rounds): '
+            + ', '.join(f"{r[k]['pairs_per_s']:.2f}x {TRAIN_PAIRS[k][2]}" for k in keys))
+
+
 def speed(t, s) -> list[str]:
     out = ['### Speed', '']
     if t:
@@ -475,16 +521,14 @@ def speed(t, s) -> list[str]:
                 '', f"{t['data']}; load average {t['load_at_start']['loadavg_1_5_15'][0]} at the start; {timing}. "
                 "`on`/`off`: length-grouped sampling; crome runs its packed forward (no work on padding, same "
                 "gradients) unless marked `padded`:", '', md(tt), '',
-                f"crome / TRL pairs/s: {r['off']['pairs_per_s']:.2f}x without length grouping, "
-                f"{r['on']['pairs_per_s']:.2f}x with it (both trainers grouped)"
-                + (f", {r['on, padded forward']['pairs_per_s']:.2f}x with crome's packed forward off (the like-for-like "
-                   "padded comparison)" if 'on, padded forward' in r else '')
+                train_ratios(t, reps)
                 + '. Held-out accuracy is at chance at this size and is not compared. Compute share counts the plain '
                 'forward-and-backward FLOPs of the non-pad tokens against a matmul probe run in the same process '
                 '(goal 60%).', '']
     if s:
+        B = f"pipeline_bs{s['config']['batch']}"  # score_speed.py's name of the pipeline at its --batch
         rows = [dict(texts=k, **{'crome texts/s': round(v['texts_per_s']['crome'], 1),
-                                 'pipeline, same batch': round(v['texts_per_s']['pipeline_bs32'], 1),
+                                 'pipeline, same batch': round(v['texts_per_s'][B], 1),
                                  'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
                                  **({'without oneDNN kernels, same batch': f"{v['speedup_same_batch_no_onednn']:.2f}x"}
                                     if 'speedup_same_batch_no_onednn' in v else {}),
@@ -496,16 +540,16 @@ def speed(t, s) -> list[str]:
                                     if 'speedup_vs_best_pipeline' in v else {}),
                                  'max abs score diff': f"{v['max_abs_diff_vs_pipeline_same_batch']:.0e}",
                                  'share of matmul peak': f"{v.get('share_of_peak_crome', float('nan')):.0%}",
-                                 'pipeline share of peak': (f"{v['share_of_peak']['pipeline_bs32']['executed']:.0%}"
-                                                            if 'pipeline_bs32' in v.get('share_of_peak', {}) else 'n/a'),
+                                 'pipeline share of peak': (f"{v['share_of_peak'][B]['executed']:.0%}"
+                                                            if B in v.get('share_of_peak', {}) else 'n/a'),
                                  'float32 ceiling': (f"{v['speedup_bound_equal_efficiency']:.2f}x"
                                                      if 'speedup_bound_equal_efficiency' in v else 'n/a'),
                                  **({'bf16 weights, same batch (other scores)': f"{v['speedup_same_batch_bf16']:.2f}x"}
                                     if 'speedup_same_batch_bf16' in v else {})})
                 for k, v in s['distributions'].items()]
         bf = {k: v for k, v in s['distributions'].items() if 'speedup_same_batch_bf16' in v}
-        need = {k: share_needed(v) for k, v in s['distributions'].items()}
-        met = {k: speed_goal(v, 'pipeline_bs32', note='' if need[k] is None else f"2x needs crome at {need[k]:.0%} of "
+        need = {k: share_needed(v, B) for k, v in s['distributions'].items()}
+        met = {k: speed_goal(v, B, note='' if need[k] is None else f"2x needs crome at {need[k]:.0%} of "
                              f"the matmul peak, now {v['share_of_peak_crome']:.0%}")
                for k, v in s['distributions'].items()}
         rounds = min((len(v.get('seconds_all_reps', {}).get('crome', [])) for v in s['distributions'].values()),
@@ -560,51 +604,117 @@ def probe_note(res: dict, runs: str) -> str:
             "sets the peak, so running crome on the faster kernel does not inflate its share")
 
 
-def scoring_variants(d) -> list[str]:
-    "device_scoring.json: crome vs the pipeline per batch, the tokenizers' thread pool off and on."
-    if not d: return []
+def _vs(v: dict, pipe: str) -> str:
+    "crome's speedup over a scoring contender of a device_speed.py result: per round with its interval, else one ratio."
+    w = v.get('seconds_all_rounds')
+    if w and pipe in w: return ratio_text(w[pipe], w['crome'])
+    return f"{v['speedup_same_batch']:.2f}x"
+
+
+SINGLE_SCORING = ('a single timed round (after one untimed), crome sorting the texts by length while the '
+                  'pipeline takes them in the given order, and no noise estimate: single measurements of unlike input '
+                  'orders, which do not rank crome against the pipeline')
+
+
+def scoring_variants(name: str, d: dict) -> list[str]:
+    "A `device_speed.py --scoring-only` file: crome vs the pipeline per length bucket and batch, tokenizer threads off/on."
+    rounds = all('seconds_all_rounds' in v for v in d['scoring_variants'])
     rows = [{'texts': f"{v.get('texts_kind', 'first pairs, all lengths')}: {v['texts']}", 'batch': v['batch'],
              'tokenizer threads': 'on' if v['tokenizers_parallelism'] else 'off',
              'crome texts/s': round(v['texts_per_s']['crome']), 'pipeline texts/s': round(v['texts_per_s']['pipeline']),
-             'speedup, same batch': f"{v['speedup_same_batch']:.2f}x",
+             'speedup, same batch': _vs(v, 'pipeline'),
+             **({'sorted pipeline texts/s': round(v['texts_per_s']['pipeline_sorted']),
+                 'speedup vs sorted pipeline': _vs(v, 'pipeline_sorted')} if rounds else {}),
              "crome's encoding alone": f"{v['encode_s']:.2f} s of {v['crome_s']:.2f} s",
              'max abs score diff': f"{v['max_abs_diff_untruncated']:.0e}"} for v in d['scoring_variants']]
-    return [f"Scoring alone (`device_scoring.json`): " + meta_line(d, 'device_speed.py'), '', md(pd.DataFrame(rows)),
-            '', "On the GPU crome's scoring is bound by tokenization: the tokenizers library's thread pool (its "
+    n = min(v.get('rounds', 1) for v in d['scoring_variants'])
+    how = (f'Medians of {n} alternating rounds after an untimed warm-up; speedups are the geometric mean of the '
+           "per-round ratios with a 95% interval (within this run; one that includes 1 ranks neither side). *Sorted "
+           "pipeline*: the pipeline fed the texts sorted by length, as crome batches them (the like-for-like "
+           'contender).' if rounds else f'_Each row is {SINGLE_SCORING}._')
+    return [f"Scoring alone (`{name}`): " + meta_line(d, 'device_speed.py'), '', md(pd.DataFrame(rows)),
+            '', how, '', "On the GPU crome's scoring is bound by tokenization: the tokenizers library's thread pool (its "
             'default; the benchmarks elsewhere turn it off) encodes all texts in one batched call, while the pipeline '
             'tokenizes one pair at a time.', '']
 
 
+def not_gpu(d: dict) -> str | None:
+    "Why a device_speed.py file does not belong under 'On a lent GPU' (a --quick check, a CPU run), else None."
+    if d.get('quick'): return 'a `--quick` check of the script (its numbers mean nothing)'
+    if str(d.get('device_name', '')).lower() == 'cpu': return 'measured on a CPU, not on a lent GPU'
+    return None
+
+
+def _packed_over_padded(files: dict) -> str:
+    "Packed over padded MiniLM pairs/s per file: per round with its interval, or labelled a single run."
+    parts, single = [], {}
+    for n, d in files.items():
+        P, Q = d['runs']['minilm_packed'], d['runs']['minilm_padded']
+        if 'repeats' in P and 'repeats' in Q:
+            parts.append(f"{n}: {ratio_text(round_values(P), round_values(Q))}, {len(P['repeats'])} rounds")
+        else:
+            single[n] = P['pairs_per_s'] / Q['pairs_per_s']
+            parts.append(f'{n}: {single[n]:.2f}x (single run)')
+    out = f'Packed over padded MiniLM training, pairs/s within one file: {"; ".join(parts)}.'
+    if single:
+        near = min(single, key=lambda n: abs(math.log(single[n])))  # the example: the ratio nearest 1
+        who = 'Each' if len(single) == len(files) else ', '.join(f'`{n}`' for n in single)
+        out += (f' {who} ran packed first and padded second, once each, with no untimed warm-up: single runs without a '
+                'noise estimate, so how far from 1 a ratio must be to rank packed against padded is not known, and one '
+                f"near 1 ranks neither ({single[near]:.2f}x in `{near}` is not 'slower').")
+    return out
+
+
+def _scoring_line(name: str, d: dict) -> tuple[str, bool]:
+    "A training file's scoring, crome vs the pipeline(s); and whether it is a single round (no interval)."
+    sc, b = d['scoring'], d['config']['batch']
+    tp, diff = sc['texts_per_s'], f"max |score difference| {sc['max_abs_diff_untruncated']:.0e}"
+    if 'seconds_all_rounds' not in sc:
+        return (f"{name}: crome {tp['crome']:.0f} texts/s, pipeline {tp['pipeline']:.0f} at batch {b} "
+                f"({sc['speedup_same_batch']:.2f}x, single round), {diff}"), True
+    return (f"{name}: crome {tp['crome']:.0f} texts/s, pipeline {tp['pipeline']:.0f}, sorted pipeline "
+            f"{tp['pipeline_sorted']:.0f} at batch {b}, {diff}, crome over the pipeline {_vs(sc, 'pipeline')}, over the "
+            f"sorted pipeline {_vs(sc, 'pipeline_sorted')}, {sc['rounds']} rounds"), False
+
+
 def device(files: dict) -> list[str]:
-    "The lent-GPU runs of device_speed.py (issue 17 item 6): one row per run and batch, then scoring."
-    rows, score, out = [], [], ['### On a lent GPU', '']
+    """The lent-GPU files of device_speed.py (issue 17 item 6): training runs, one row per run and batch, then
+    scoring; `--scoring-only` files render as their own tables; --quick checks and CPU runs are named, not shown."""
+    out, train, alone = ['### On a lent GPU', ''], {}, {}
     for name, d in files.items():
+        why = not_gpu(d)
+        if why: out += [f'_`{name}` is not shown: it is {why}; rerun device_speed.py on a GPU, or restore the '
+                        'committed file from git._', '']
+        elif 'scoring_variants' in d: alone[name] = d
+        elif d.get('runs') and 'scoring' in d: train[name] = d
+        else: raise ValueError(f"{name}: neither a training file ('runs' and 'scoring') nor a --scoring-only file "
+                               "('scoring_variants')")
+    if not train: return out + sum((scoring_variants(n, d) for n, d in alone.items()), [])
+    rows, score = [], []
+    for name, d in train.items():
         out += [f"`{name}`: " + meta_line(d, 'device_speed.py'), '']
-        b = d['config']['batch']
         for run, r in d['runs'].items():
             rows.append({'file': name, 'run': run, 'pairs per step': r['config']['batch_size'],
                          'max length': r['config']['max_length'], 'pairs/s': round(r['pairs_per_s'], 1),
                          'non-pad tokens/s': int(round(r['nonpad_tokens_per_s'])),
                          'share of bf16 probe': f"{r['share_of_probe_peak']:.1%}",
                          'MFU (vendor bf16 peak)': f"{r['mfu_nominal']:.1%}" if r.get('mfu_nominal') else 'n/a'})
-        sc = d['scoring']
-        score.append(f"{name}: crome {sc['texts_per_s']['crome']:.0f} texts/s, pipeline "
-                     f"{sc['texts_per_s']['pipeline']:.0f} at batch {b} ({sc['speedup_same_batch']:.2f}x), max |score "
-                     f"difference| {sc['max_abs_diff_untruncated']:.0e}")
-    pps = lambda d, run: d['runs'][run]['pairs_per_s']
-    shares = [r['share_of_probe_peak'] for d in files.values() for r in d['runs'].values()]
-    ratio = '; '.join(f"{n}: {pps(d, 'minilm_packed') / pps(d, 'minilm_padded'):.2f}x" for n, d in files.items())
-    d0 = next(iter(files.values()))
+        score.append(_scoring_line(name, d))
+    shares = [r['share_of_probe_peak'] for d in train.values() for r in d['runs'].values()]
+    d0 = next(iter(train.values()))
     probe = ', '.join(f"{k} {v / 1e12:.0f} TFLOP/s" for k, v in d0['peak_probe_flops_per_s'].items())
+    single = [n for n, (_, one) in zip(train, score) if one]
     out += [f"{d0['device_name']}, CUDA {d0['cuda']}, torch {d0['versions']['torch']}, transformers "
             f"{d0['versions']['transformers']}; matmul probe {probe}; weights: {d0.get('weights', 'not recorded')}. "
             'MiniLM fine-tuning (packed and padded forward, bf16 autocast) and a SmolLM2-135M PairPM on hh-rlhf '
             'pairs; useful FLOPs count non-pad tokens only:', '', md(pd.DataFrame(rows)), '',
-            'Scoring, crome vs a transformers pipeline at the same batch and texts: ' + '; '.join(score) + '.', '',
-            f'Packed over padded MiniLM training, pairs/s within one file: {ratio}. The `_rowblocks` files ran '
+            'Scoring, crome vs a transformers pipeline at the same batch and texts: ' + '; '.join(x for x, _ in score)
+            + '.' + ((' Each is ' if len(single) == len(train) else f" {', '.join(f'`{n}`' for n in single)}: ")
+                     + SINGLE_SCORING + '.' if single else ''), '',
+            _packed_over_padded(train) + " The `_rowblocks` files ran "
             "before `packed_logits` stopped cutting the row-wise work into blocks of 1024 rows on a GPU (a CPU cache "
             'measure that there only multiplies kernel launches).', '',
-            *scoring_variants(load('device_scoring.json')),
+            *sum((scoring_variants(n, d) for n, d in alone.items()), []),
             f'At this model size the GPU is starved, not busy: {100 * min(shares):.0f}-{100 * max(shares):.0f}% of the '
             'bf16 probe, with the host (the Trainer '
             "loop, collation, kernel launches) setting the pace. Such runs are noisy between machines, so compare rows "
@@ -728,7 +838,7 @@ def main():
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
     dev = {n: load(n) for n in ('device_speed.json', 'device_speed_b256.json', 'device_speed_b64_rowblocks.json',
-                                'device_speed_b256_rowblocks.json')}
+                                'device_speed_b256_rowblocks.json', 'device_scoring.json')}
     dev = {n: d for n, d in dev.items() if d}
     if dev: lines += device(dev)
     if len(lines) == 2: lines.append('No results yet: run `python benchmarks/quality.py`.')
