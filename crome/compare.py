@@ -112,6 +112,6 @@ def format_compare(t: pd.DataFrame) -> str:
         lines += ['', f'{split} / {recipe}:', v.to_string(index=False)]
         if len(g) < 2: continue
         best = g.loc[g.accuracy.idxmax()]
-        lines.append(f'  highest: the first run ({best.settings})' if best.run == g.run.iloc[0] else
+        lines.append(f'  highest: the first run ({best.settings})' if pd.isna(best.verdict) else  # reference row
                      f'  highest: {best.run} ({best.settings}); vs the first run: {best.verdict}')
     return '\n'.join(lines)

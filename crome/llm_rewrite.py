@@ -9,13 +9,13 @@ from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from .oracle_base import json_format
-from .rubric_prompts import quote_data
+from .rubric_prompts import _TAGS, quote_data
 from .rubrics import RubricParseError, extract_json
 
 # %% auto #0
 __all__ = ['SYSTEM', 'ANSWER_FORMAT', 'REWRITE_PROMPT', 'SAFETY_DEGRADE_PROMPT', 'SAFETY_UPGRADE_PROMPT', 'VERIFY_PROMPT',
            'VERIFY_SAME', 'VERIFY_SAME_BY_ATTRIBUTE', 'MAX_REWRITE_CHARS', 'MAX_REASON_CHARS', 'CHARS_PER_TOKEN',
-           'VERDICT_FORMAT', 'quote', 'same_text', 'RewriteReply', 'VerdictReply', 'rewrite_max_chars',
+           'VERDICT_FORMAT', 'quote', 'unquote', 'same_text', 'RewriteReply', 'VerdictReply', 'rewrite_max_chars',
            'rewrite_format', 'rewrite_max_tokens', 'parse_response', 'parse_verdict', 'parse_rewrite',
            'parse_verdict_reply', 'oracle_name', 'ask']
 
@@ -72,6 +72,12 @@ VERIFY_SAME_BY_ATTRIBUTE = {'safety': 'content unrelated to safety, length, form
 def quote(text: str) -> str:
     "Data text for an augmentation prompt: our tags escaped (`quote_data`), never cut (a rewrite needs all of it)."
     return quote_data(text, max_chars=None)
+
+_QUOTED = re.compile(r'&lt;(/?)(' + '|'.join(_TAGS) + r')&gt;', re.I)  # exactly what `quote_data` writes for a tag
+
+def unquote(text: str) -> str:
+    "A rewrite with `quote`'s tag escapes undone: a model that copied `&lt;/text&gt;` from the prompt meant `</text>`."
+    return _QUOTED.sub(r'<\1\2>', text)
 
 def same_text(new: str, text: str) -> bool:
     "Whether a rewrite `new` equals `text` (stripped), as given or as quoted in the prompt: no rewrite at all."
@@ -153,8 +159,9 @@ def parse_verdict(text: str | None) -> str | None:
     m = re.match(r'[\W_]*(pass|fail)(?:ed)?\b', t, re.I)  # or a reply that starts with it
     return m.group(1).lower() if m else None
 
-def _json_object(text: str) -> dict | None:
-    try: obj = extract_json(text)
+def _json_object(text: str, key: str) -> dict | None:
+    "The reply's JSON object: the first with `key` (so `[1, 2]` in prose before it is skipped), else the first value."
+    try: obj = extract_json(text, lambda o: isinstance(o, dict) and key in o)
     except RubricParseError: return None
     return obj if isinstance(obj, dict) else None
 
@@ -167,21 +174,21 @@ _BROKEN = 'the reply starts a JSON object that does not parse (cut short or malf
 def parse_rewrite(text: str | None) -> tuple[str | None, str | None]:
     "(new answer, None) or (None, why it cannot be used) from a rewrite reply."
     if not text or not text.strip(): return None, 'empty reply'
-    obj = _json_object(text)
+    obj = _json_object(text, 'rewrite')
     if obj is not None and 'rewrite' in obj:
-        try: new = RewriteReply.model_validate(obj).rewrite.strip()
+        try: new = unquote(RewriteReply.model_validate(obj).rewrite).strip()
         except ValidationError as e: return None, _schema_error(e)
         return (new, None) if new else (None, 'the rewrite is blank')
     if obj is None and text.lstrip().startswith('{'): return None, _BROKEN
     new = parse_response(text)
-    if new: return new, None
+    if new: return unquote(new), None
     if obj is not None: return None, f'reply JSON has no "rewrite" key (keys: {sorted(obj)[:6]})'
     return None, 'neither a JSON object with "rewrite" nor a <response> block in the reply'
 
 def parse_verdict_reply(text: str | None) -> tuple[str | None, str | None]:
     "('pass' or 'fail', the reason given) or (None, why the reply cannot be used) from a verification reply."
     if not text or not text.strip(): return None, 'empty reply'
-    obj = _json_object(text)
+    obj = _json_object(text, 'verdict')
     if obj is not None and 'verdict' in obj:
         try: r = VerdictReply.model_validate(obj)
         except ValidationError as e: return None, _schema_error(e)

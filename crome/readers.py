@@ -162,10 +162,20 @@ def data_files(folder: Path,  # a folder of data files (not a `save_to_disk` fol
         if not (fmt or _is_data(f)): raise _err(f, None, None, f'is not a data file (jsonl, json, csv, parquet, '
                                                  f'optionally .gz): move it out of {folder}, or pass fmt=', 'row')
         out.append((f, fmt or detect_format(f)))
+    _no_twins([f for f, _ in out], split)
     kinds = sorted({k for _, k in out})
     if len(kinds) > 1: raise _err(folder, None, None, f"mixes formats ({', '.join(kinds)}) in split {split!r}: keep "
                                   "one format per folder", 'row')
     return out
+
+def _no_twins(files: list[Path], split: str):
+    "`train.jsonl` beside `train.jsonl.gz`: most likely one file twice, whose rows would all count twice."
+    seen = {}
+    for f in files:
+        low = str(f).lower()
+        if (g := seen.setdefault(low.removesuffix('.gz'), f)) != f:
+            raise _err(g, None, None, f'is also in split {split!r} compressed or not, as {f.name}: both would be '
+                       'read (each row twice if one is a copy of the other); keep one of them', 'row')
 
 def _is_data(f: Path) -> bool:
     try: return detect_format(f) in FORMATS

@@ -79,7 +79,10 @@ class Rubric(BaseModel):
 
     @property
     def names(self) -> list[str]: return [a.name for a in self.attributes]
-    def __getitem__(self, name: str) -> Attribute: return next(a for a in self.attributes if a.name == name)
+    def __getitem__(self, name: str) -> Attribute:
+        for a in self.attributes:
+            if a.name == name: return a
+        raise KeyError(f"{name!r}: not an attribute of this rubric (its attributes: {', '.join(self.names)})")
     def to_json(self) -> str: return self.model_dump_json()
     @classmethod
     def from_json(cls, s: str) -> 'Rubric': return cls.model_validate_json(s)
@@ -96,19 +99,36 @@ class RubricFailure:
 class RubricParseError(ValueError):
     "Oracle output that does not follow the requested format (the message is shown to the oracle on repair)."
 
-def extract_json(text: str):
-    "The first JSON object or array in `text` (whole text, fenced block, or embedded)."
+def _json_values(text: str):
+    "The JSON values in `text`: each fenced block, then each `{...}` / `[...]` in the prose (not those inside one)."
+    for m in re.finditer(r'```(?:json|JSON)?\s*\n?(.*?)```', text, re.S):
+        try: yield json.loads(m.group(1), strict=False)
+        except ValueError: pass
+    dec, end = json.JSONDecoder(strict=False), 0  # control characters inside strings are tolerated
+    for m in re.finditer(r'[\[{]', text):
+        if m.start() < end: continue  # inside a value already read
+        try: v, end = dec.raw_decode(text, m.start())
+        except ValueError: continue
+        yield v
+
+def extract_json(text: str,
+                 shape=None,  # shape(value) -> bool: the value the caller expects (None: any)
+                ):
+    "The JSON in `text`: the whole text, else the first value (fenced, or embedded) that has `shape`, else the first."
     if not isinstance(text, str) or not text.strip(): raise RubricParseError('the reply is empty')
     try: return json.loads(text, strict=False)
     except ValueError: pass
-    for m in re.finditer(r'```(?:json|JSON)?\s*\n?(.*?)```', text, re.S):
-        try: return json.loads(m.group(1), strict=False)
-        except ValueError: pass
-    dec = json.JSONDecoder(strict=False)  # control characters inside strings are tolerated
-    for m in re.finditer(r'[\[{]', text):
-        try: return dec.raw_decode(text, m.start())[0]
-        except ValueError: pass
-    raise RubricParseError('no JSON object found in the reply')
+    found = []
+    for v in _json_values(text):
+        if shape is None or shape(v): return v
+        found.append(v)
+    if not found: raise RubricParseError('no JSON object found in the reply')
+    return found[0]  # none has the shape: the caller's error says what is wrong with the first
+
+def _shape(*keys, lists: bool = True):
+    "A stage reply's shape: an object with one of `keys`, or (`lists`) a non-empty list of objects (older shape)."
+    return lambda o: (isinstance(o, dict) and any(k in o for k in keys) or
+                      lists and isinstance(o, list) and bool(o) and all(isinstance(a, dict) for a in o))
 
 def normalise_weights(ws: list[float]) -> list[float]:
     "Positive weights rescaled to sum to 1 (`_validated` records a sum off 1 by more than WEIGHT_TOL)."
@@ -145,7 +165,7 @@ def _validated(attrs: list, need_elements: bool, **meta) -> Rubric:
 def parse_attributes(text: str) -> Rubric:
     "Stage 1 reply -> a Rubric without elements (raises RubricParseError)."
     return _validated([{k: v for k, v in a.items() if k != 'elements'} if isinstance(a, dict) else a
-                       for a in _attr_list(extract_json(text))], need_elements=False)
+                       for a in _attr_list(extract_json(text, _shape('attributes')))], need_elements=False)
 
 def _elements_by_name(obj) -> list[tuple[str, object]]:
     "(name, elements) pairs of a stage-2 reply: {'elements': {name: [...]}} (the schema) or the old list of entries."
@@ -160,7 +180,7 @@ def _elements_by_name(obj) -> list[tuple[str, object]]:
 
 def parse_elements(text: str, rubric: Rubric) -> Rubric:
     "Stage 2 reply -> `rubric` with 5 elements per attribute; the names must be exactly the rubric's, once each."
-    pairs = [(snake_case(n), e) for n, e in _elements_by_name(extract_json(text))]
+    pairs = [(snake_case(n), e) for n, e in _elements_by_name(extract_json(text, _shape('elements', 'attributes')))]
     got = dict(pairs)
     if set(got) != set(rubric.names) or len(pairs) != len(got):
         raise RubricParseError(f'elements must be given for exactly these attributes, once each: {rubric.names}; '
@@ -170,7 +190,7 @@ def parse_elements(text: str, rubric: Rubric) -> Rubric:
 
 def parse_review(text: str, rubric: Rubric) -> Rubric:
     "Stage 3 reply -> the rubric (verdict 'ok') or the revised one (verdict 'revised', fully re-validated)."
-    obj = extract_json(text)
+    obj = extract_json(text, _shape('verdict', lists=False))
     if not isinstance(obj, dict) or str(obj.get('verdict', '')).lower() not in ('ok', 'revised'):
         raise RubricParseError('expected a JSON object with "verdict": "ok" or "revised"')
     if obj['verdict'].lower() == 'ok': return rubric.model_copy(update={'review': 'ok'})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12d_sweep.ipynb #5e0a1c04
 from __future__ import annotations
-import itertools, re
+import hashlib, itertools, json, re
 from typing import Sequence
 
 from .compare import _show as show_value  # how crome compare shows a setting's value
@@ -29,6 +29,11 @@ def parse_vary(items: Sequence[str],  # `KEY=V1,V2,...` strings, as given to `--
         if not all(parts): raise ConfigError(f'--vary {key}: an empty value in {vals!r}')
         try: out[key] = [yaml_load(v) for v in parts]
         except yaml.YAMLError as e: raise ConfigError(f'--vary {key}: {vals!r} is not YAML ({e})') from None
+        shown = [show_value(v) for v in out[key]]
+        if (n := len(shown)) > len(set(shown)):  # 0.3,0.30 or 1e-4,0.0001: one run twice, in one folder
+            i, j = next((i, j) for i in range(n) for j in range(i + 1, n) if shown[i] == shown[j])
+            raise ConfigError(f'--vary {key}: {parts[i]!r} and {parts[j]!r} are the same value ({shown[i]}): '
+                              'give each value once')
     return out
 
 def split_values(vals: str) -> list[str]:
@@ -53,6 +58,11 @@ def run_label(setting: dict) -> str:
     names = [k if last.count(lk) > 1 else lk for k, lk in zip(setting, last)]
     return ','.join(f'{n}={_show(v)}' for n, v in zip(names, setting.values()))
 
+def _tag(setting: dict) -> str:  # a short hash of the values: tells apart settings whose labels are the same
+    return hashlib.sha256(json.dumps(list(setting.values()), default=str).encode()).hexdigest()[:6]
+
+def _says(setting: dict) -> str: return ', '.join(f'{k}={show_value(v)}' for k, v in setting.items())
+
 # %% ../nbs/12d_sweep.ipynb #5e0a1c08
 def sweep_configs(base: RunConfig,  # the config every run starts from
                   vary: dict[str, list],  # dotted key -> values (`parse_vary`)
@@ -62,11 +72,15 @@ def sweep_configs(base: RunConfig,  # the config every run starts from
     if 'out_dir' in vary or 'name' in vary: raise ConfigError('--vary: name and out_dir are set by the sweep itself')
     grid = [dict(zip(vary, vals)) for vals in itertools.product(*vary.values())]
     if len(grid) < 2: raise ConfigError(f'--vary {", ".join(vary)}: one run only; give two values or more to compare')
-    out, data = [], base.model_dump()
-    for setting in grid:
-        label = run_label(setting)
+    labels = [run_label(s) for s in grid]  # a label two settings share gets a hash of the values: one folder each
+    labels = [lab + '@' + _tag(s) if labels.count(lab) > 1 else lab for lab, s in zip(labels, grid)]
+    out, data, seen = [], base.model_dump(), {}
+    for i, (label, setting) in enumerate(zip(labels, grid)):
         cfg = load_config(data, names={k: f'--vary {k}={show_value(v)}' for k, v in setting.items()},
                           **setting, out_dir=str(base.run_dir / label))
+        if (j := seen.setdefault(json.dumps(cfg.model_dump(exclude={'out_dir'}), default=str), i)) != i:
+            raise ConfigError(f'--vary: {_says(grid[j])} and {_says(setting)} make the same run (the values are '
+                              'equal once read): give each value once')
         out.append((label, cfg))
     return out
 
