@@ -40,8 +40,9 @@ def gsm8k_reasoning_pairs(ds,  # `crome.data.load_gsm8k` rows: question, solutio
         if not w: skipped += 1; continue
         recs.append(make_record(row['question'], sol, w[0], id=f"{row['id']}-reasoning", generator='eval:arith_slip',
                                 subset='gsm8k-reasoning'))
-    if skipped: warnings.warn(f'gsm8k_reasoning_pairs: {skipped} of {len(ds)} solutions have no slip that changes the '
-                              'final answer (no operation to swap); left out')
+    if skipped: warnings.warn(f'gsm8k_reasoning_pairs: {skipped} of {len(ds)} solutions have no arithmetic slip that '
+                              'changes the final answer with every step consistent and no value negative (e.g. '
+                              'algebra, brackets or percentages); left out')
     if not recs: raise ValueError('no reasoning pair could be built')
     return to_dataset(recs, source='gsm8k_reasoning_pairs')
 

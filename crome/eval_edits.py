@@ -6,7 +6,8 @@
 from __future__ import annotations
 import ast, operator, random, re
 from .schema import text_of
-from .edits import register, get_edit
+from collections import Counter
+from .edits import register, get_edit, final_value
 
 # %% auto #0
 __all__ = ['arith_value', 'strip_calculator', 'wrong_steps', 'arith_slips', 'arith_slip', 'swap_answer']
@@ -14,15 +15,21 @@ __all__ = ['arith_value', 'strip_calculator', 'wrong_steps', 'arith_slips', 'ari
 # %% ../nbs/04d_eval_edits.ipynb #evgen002
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _NUMTOK = r'\$?\d[\d,]*(?:\.\d+)?'
-_OPTOK = r'(?:\s*[-+*/×]\s*|\s+x\s+)'
+_UNIT = r'(?:\s+(?!x\b)[A-Za-z](?:[A-Za-z/]*[A-Za-z])?){0,2}'  # up to two unit words after a number: `2 GB/minute`
+_OPTOK = r'(?:\s*[-+*/×–−]\s*|\s+x\s+)'  # an en dash or minus sign is a minus
 _NOTE = re.compile(r'<<[^<>]*>>')
-_EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + r'(?:' + _OPTOK + _NUMTOK + r')+)(?:\s+[A-Za-z][A-Za-z/]*){0,2}'
+_EQ = re.compile(r'(?<![\w.,$])(' + _NUMTOK + _UNIT + r'(?:' + _OPTOK + _NUMTOK + _UNIT + r')+)'
                  r'\s*=\s*\$?(?:<<[^<>]*>>\$?)?(\d[\d,]*(?:\.\d+)?)')  # a calculator note may sit before the result
-_SWAP = {'+': '-', '-': '+', '*': '+', '×': '+', 'x': '+', '/': '*'}
+_SWAP = {'+': '-', '-': '+', '–': '+', '−': '+', '*': '+', '×': '+', 'x': '+', '/': '*'}
+
+def _bare(expr: str) -> str:
+    "`expr` as plain arithmetic: `x` and `×` as `*`, dashes as `-`, unit words dropped (`20 sheep + 8` -> `20+8`)."
+    s = re.sub(r'\s+x\s+', '*', expr).replace('×', '*').replace('–', '-').replace('−', '-')
+    return re.sub(r'(\d)' + _UNIT, r'\1', s)
 
 def arith_value(expr: str) -> float | None:
-    "Value of an arithmetic expression of numbers and + - * / (with $ and thousands commas), or None."
-    s = re.sub(r'\s+x\s+', '*', expr).replace('$', '').replace(',', '').replace('×', '*')
+    "Value of an arithmetic expression of numbers and + - * / ($, thousands commas, unit words allowed), or None."
+    s = _bare(expr).replace('$', '').replace(',', '')
     if not re.fullmatch(r'[\d.+\-*/ ()]+', s): return None
     def ev(n):
         if isinstance(n, ast.Expression): return ev(n.body)
@@ -33,6 +40,8 @@ def arith_value(expr: str) -> float | None:
     except (SyntaxError, ValueError, ZeroDivisionError): return None
 
 def _fmt(v: float, like: str) -> str:
+    "`v` written like `like`: thousands commas if it has them, cents if it ends in `.00`, else as short as exact."
+    if like.endswith('.00'): return f'{v:,.2f}' if ',' in like else f'{v:.2f}'
     s = str(int(round(v))) if abs(v - round(v)) < 1e-9 else f'{v:.2f}'.rstrip('0').rstrip('.')
     return f'{int(round(v)):,}' if ',' in like and s.lstrip('-').isdigit() else s
 
@@ -45,25 +54,27 @@ def _set_result(text: str, m, expr: str, new: str) -> tuple[str, int]:
     mid = text[m.end(1):m.start(2)]
     n = _NOTE.search(mid)
     if n:
-        note = re.sub(r'\s+x\s+', '*', expr).replace('×', '*')
-        mid = mid[:n.start()] + '<<' + re.sub(r'[\s$,]', '', note) + '=' + new.replace(',', '') + '>>' + mid[n.end():]
+        note = re.sub(r'[\s$,]', '', _bare(expr))
+        mid = mid[:n.start()] + '<<' + note + '=' + new.replace(',', '') + '>>' + mid[n.end():]
     t = text[:m.start(1)] + expr + mid + new
     return t + text[m.end(2):], len(t)
 
 # %% ../nbs/04d_eval_edits.ipynb #evgen003
-def _replace_after(text: str, old: str, new: str, pos: int) -> str:
-    "Replace whole-number occurrences of `old` (with or without thousands commas) after `pos`."
-    forms = {old, old.replace(',', '')}
-    alts = '|'.join(map(re.escape, sorted(forms, key=len, reverse=True)))
-    pat = re.compile(r'(?<![\d.,])(' + alts + r')(?![\d]|[.,]\d)')
-    return text[:pos] + pat.sub(lambda m: _fmt(float(new.replace(',', '')), m.group(1)), text[pos:])
+_NUMBER = re.compile(r'(?<![\d.,])\d+(?:,\d{3})*(?:\.\d+)?(?!\d|[.,]\d)')
 
-def _propagate(text: str, pos: int, steps: int = 30) -> str:
-    "Recompute every equation after `pos` whose stated result no longer matches its operands, carrying changes on."
+def _replace_after(text: str, old: str, new: str, pos: int) -> str:
+    "Replace the numbers after `pos` whose value is `old`'s (`16`, `16.00`, `1,600` / `1600` alike) with `new`."
+    val, v = float(old.replace(',', '')), float(new.replace(',', ''))
+    sub = lambda m: _fmt(v, m.group()) if abs(float(m.group().replace(',', '')) - val) < 1e-9 else m.group()
+    return text[:pos] + _NUMBER.sub(sub, text[pos:])
+
+def _propagate(text: str, pos: int, steps: int = 30) -> str | None:
+    "Recompute every equation after `pos` whose result no longer matches its operands; None if one goes negative."
     for _ in range(steps):
         for m in _EQ.finditer(text, pos):
             v, old = arith_value(m.group(1)), m.group(2)
             if v is None or abs(v - float(old.replace(',', ''))) < 1e-6: continue
+            if v < 0: return None  # a stated result (never negative in the original) going negative: an easy cue
             new = _fmt(v, old)
             text, pos = _set_result(text, m, m.group(1), new)
             text = _replace_after(text, old, new, pos)
@@ -71,21 +82,44 @@ def _propagate(text: str, pos: int, steps: int = 30) -> str:
         else: return text
     return text
 
-def wrong_steps(text: str) -> int:
-    "How many steps of `text` state a result their operands do not give (to 2 decimals): visible ones, then notes."
+def _wrong(text: str) -> list[str]:
+    "The steps of `text` stating a result their operands do not give (to 2 decimals): visible ones, then notes."
     eqs = [m.groups() for m in _EQ.finditer(strip_calculator(text))]
     eqs += [n.group()[2:-2].rsplit('=', 1) for n in _NOTE.finditer(text) if '=' in n.group()]
-    return sum(v is not None and re.fullmatch(r'\d[\d,]*(?:\.\d+)?', r) is not None
-               and abs(round(v, 2) - float(r.replace(',', ''))) > 1e-6 for e, r in eqs for v in [arith_value(e)])
+    return [f'{e}={r}' for e, r in eqs for v in [arith_value(e)] if v is not None
+            and re.fullmatch(r'\d[\d,]*(?:\.\d+)?', r) and abs(round(v, 2) - float(r.replace(',', ''))) > 1e-6]
+
+def wrong_steps(text: str) -> int:
+    "How many steps of `text` state a result their operands do not give (to 2 decimals): visible ones, then notes."
+    return len(_wrong(text))
+
+_STEP = re.compile(r'=\s*\$?(?:\d[\d,]*(?:\.\d+)?)?')
+
+def _steps(s: str) -> list[tuple[str, int]]:
+    "`s` cut after each `=` and the number it states: (piece, end) each; what follows the last `=` is no step."
+    ends = [m.end() for m in _STEP.finditer(s)]
+    return [(s[a:b], b) for a, b in zip([0] + ends, ends)]
+
+def _unchecked(text: str, slip: str) -> bool:
+    "True if `slip` changes a step that is no `_EQ` equation (`(20 + 4) * 2 = 48`, `20% of 50 = 10`)."
+    sa, sb = _steps(strip_calculator(text)), _steps(b := strip_calculator(slip))
+    ends = {m.end(2) for m in _EQ.finditer(b)}
+    return len(sa) != len(sb) or any(x != y and e not in ends for (x, _), (y, e) in zip(sa, sb))
+
+def _keeps_promise(text: str, slip: str) -> bool:
+    "The slip changes the visible text and the final answer, and adds no wrong step, seen or unseen by `wrong_steps`."
+    f0, f1 = final_value(text), final_value(slip)
+    if f0 is None or f1 is None or abs(f0 - f1) < 1e-9 or strip_calculator(slip) == strip_calculator(text): return False
+    return not Counter(_wrong(slip)) - Counter(_wrong(text)) and not _unchecked(text, slip)
 
 def arith_slips(text: str) -> list[str]:
-    "Every distinct `arith_slip` of `text`: one operator swapped, the error carried through later steps."
-    out, wrong = [], wrong_steps(text)
+    "Every distinct `arith_slip` of `text`: one operator swapped, the error carried through, the final answer changed."
+    out = []
     for m in _EQ.finditer(text):
         expr, old = m.group(1), m.group(2)
         v0 = arith_value(expr)
         if v0 is None: continue
-        for i in (i for i, ch in enumerate(expr) if ch in _SWAP and i > 0):
+        for i in _operators(expr):
             new_expr = expr[:i] + _SWAP[expr[i]] + expr[i + 1:]
             v = arith_value(new_expr)
             if v is None or v < 0 or abs(v - v0) < 1e-9 or abs(v * 100 - round(v * 100)) > 1e-6: continue
@@ -93,9 +127,13 @@ def arith_slips(text: str) -> list[str]:
             new = _fmt(v, old)
             t, end = _set_result(text, m, new_expr, new)
             t = _propagate(_replace_after(t, old, new, end), end)
-            if t != text and t not in out and wrong_steps(t) <= wrong and strip_calculator(t) != strip_calculator(text):
-                out.append(t)
+            if t is not None and t not in out and _keeps_promise(text, t): out.append(t)
     return out
+
+def _operators(expr: str) -> list[int]:
+    "Positions of `expr`'s operators (between its operands, so never a `/` or `x` inside a unit word)."
+    ends = [m.end() for m in re.finditer(_NUMTOK + _UNIT, expr)]
+    return [e + len(g) - len(g.lstrip()) for e, g in zip(ends, re.split(_NUMTOK + _UNIT, expr)[1:-1])]
 
 @register('arith_slip', 'causal', 'correctness', 'degrade', family='eval_arithmetic', role='eval',
           when=lambda c: _EQ.search(text_of(c.response)) is not None)

@@ -67,6 +67,7 @@ def enumerations(text: str) -> list[tuple[int, list[tuple[int, int]]]]:
 @register('drop_list_item', 'causal', 'completeness', 'degrade', family='list_items', role='train')
 def drop_list_item(text, rng, ctx):
     "Remove one middle item (with its separator) of an enumeration in the key sentence; never an emphasised item."
+    # `a, b, and c` loses `, b` and the comma of `, and`: two items take no serial comma (`a and c`)
     sp = key_sentence(text, ctx.request)
     if sp is None: return None
     lists = enumerations(text[sp[0]:sp[1]])
@@ -75,7 +76,9 @@ def drop_list_item(text, rng, ctx):
     span = lambda i: (sp[0] + start + seps[i - 1][0], sp[0] + start + seps[i][0])  # item i: between separators i-1, i
     plain = [i for i in range(1, len(seps)) if not _MARKUP.search(text[slice(*span(i))])]
     if not plain: return None
-    a, b = span(rng.choice(plain))
+    i = rng.choice(plain)
+    a, b = span(i)
+    if len(seps) == 2 and text[b] == ',' and _SEP.fullmatch(text[b + 1:sp[0] + start + seps[i][1]]): b += 1
     return text[:a] + text[b:]
 
 # %% ../nbs/04e_minimal_edits.ipynb #fc5f9d66
@@ -84,28 +87,34 @@ _TOK = re.compile(f"[{LETTERS}][{LETTERS}'-]*" + r"|\d[\d,.]*\d|\d")
 def _tokens(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group().lower()) for m in _TOK.finditer(text)]
 
-def transplant(text: str, other: str, keep, min_ratio: float = 0.5) -> str | None:
+def transplant(text: str, other: str, keep, min_ratio: float = 0.5,
+               rng=None) -> str | None:  # given, only one of the runs `keep` accepts is moved, drawn with it
     "`text` with short differing word runs replaced by `other`'s aligned words where `keep(old, new)` says so."
     a, b = _tokens(text), _tokens(other)
     sm = difflib.SequenceMatcher(None, [w for *_, w in a], [w for *_, w in b], autojunk=False)
     if not a or not b or sum(m.size for m in sm.get_matching_blocks()) < min_ratio * min(len(a), len(b)): return None
-    out, prev = [], 0
+    runs = []
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op != 'replace' or min(i2 - i1, j2 - j1) > 3: continue
         k = min(i2 - i1, j2 - j1)  # word for word over the shorter run: leftover words stay as they are
-        if not keep([w for *_, w in a[i1:i1 + k]], [w for *_, w in b[j1:j1 + k]]): continue
+        if keep([w for *_, w in a[i1:i1 + k]], [w for *_, w in b[j1:j1 + k]]): runs.append((i1, j1, k))
+    if not runs: return None
+    out, prev = [], 0
+    for i1, j1, k in ([rng.choice(runs)] if rng is not None else runs):
         for (s, e, _), (bs, be, _) in zip(a[i1:i1 + k], b[j1:j1 + k]):
             out += [text[prev:s], other[bs:be]]
             prev = e
-    return ''.join(out) + text[prev:] if out else None
+    return ''.join(out) + text[prev:]
 
 def _has_other(c) -> bool: return bool(c.other) and c.other.strip() != c.response.strip()
 
 @register('borrow_topic_words', 'causal', 'relevance', 'upgrade', family='transplant', role='train', when=_has_other)
 def borrow_topic_words(text, rng, ctx):
-    "Put the preferred answer's differing words (never request words) into this answer's frame."
+    "Put one run of the preferred answer's differing words (no request word, no number) into this answer's frame."
     req = set(content_words(ctx.request))
-    return transplant(text, ctx.other, lambda old, new: bool(set(new) - STOPWORDS) and not set(new) & req)
+    words = lambda ws: not any(w[0].isdigit() for w in ws)  # a number is a fact (correctness), not what it is about
+    return transplant(text, ctx.other, lambda old, new: bool(set(new) - STOPWORDS) and not set(new) & req
+                      and words(old) and words(new), rng=rng)
 
 _BORROW_DOC = 'Bring in the requested item the answer lacks, from the preferred answer.'
 
