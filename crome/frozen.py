@@ -17,10 +17,22 @@ from .model import default_backbone, load_tokenizer, pad_batch, length_batches, 
 __all__ = ['encoder_fingerprint', 'cache_key', 'FrozenRewardModel']
 
 # %% ../nbs/07a_frozen.ipynb #2831b2c4
+_FILE_HASHES: dict = {}  # (resolved path, size, mtime_ns) -> digest of the whole file
+
+def _blake16(): return hashlib.blake2b(digest_size=16)
+
+def _file_hash(p: Path) -> bytes:
+    "blake2b digest of a whole file, remembered per (path, size, modification time) for the process."
+    st = p.stat(); key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        with open(p, 'rb') as f: _FILE_HASHES[key] = hashlib.file_digest(f, _blake16).digest()
+    return _FILE_HASHES[key]
+
 def encoder_fingerprint(path: str | Path,  # local encoder directory
-                        sample: int = 1 << 20,  # bytes hashed at each end of every weights file
+                        legacy: bool = False,  # the fingerprint earlier crome versions recorded: only the size, first
+                                               # and last MiB of each weights file (to read heads saved by them)
                        ) -> str:
-    "A short content hash of an encoder directory: config, tokenizer files, and the size, start and end of the weights."
+    "A short content hash of an encoder directory: config, tokenizer files, and the whole weights files."
     path, h = Path(path), hashlib.blake2b(digest_size=8)
     if not path.is_dir(): raise FileNotFoundError(f'encoder directory {path} does not exist')
     check_safetensors(path)  # pickle-only weights (.bin) are refused, as the loaders refuse them
@@ -30,7 +42,9 @@ def encoder_fingerprint(path: str | Path,  # local encoder directory
     for p in files:
         h.update(p.name.encode())
         if p.suffix in ('.safetensors', '.bin'):
-            size = p.stat().st_size; h.update(str(size).encode())
+            size, sample = p.stat().st_size, 1 << 20
+            if not legacy: h.update(f'{size}:'.encode() + _file_hash(p)); continue
+            h.update(str(size).encode())
             with open(p, 'rb') as f:
                 h.update(f.read(sample)); f.seek(max(0, size - sample)); h.update(f.read(sample))
         else: h.update(p.read_bytes())
@@ -166,8 +180,16 @@ class FrozenRewardModel:
         z = np.load(path, allow_pickle=False)
         keys = z['keys'].tolist()
         self.cache.update(zip(keys, z['vecs']))
-        mine = {self.space(s) for s in set(self.truncation.values())}
-        return sum(k.split(':', 1)[0] in mine for k in keys)
+        sides = set(self.truncation.values())
+        spaces = [k.split(':', 1)[0] for k in keys]
+        n = sum(s in {self.space(side) for side in sides} for s in spaces)
+        if n < len(keys):
+            fp = encoder_fingerprint(self.backbone, legacy=True)
+            old = sum(s in {f'{fp}-L{self.max_length}-{side}-meanl2' for side in sides} for s in spaces)
+            if old: warnings.warn(f'{path}: {old} entries keyed by the old encoder fingerprint (first and last MiB of '
+                                  'the weights only, blind to fine-tuned weights in between) are not used: those '
+                                  'texts are embedded again')
+        return n
 
     def save(self, path: str | Path) -> Path:
         "Save the head (safetensors) and settings; the backbone is referenced by path and fingerprint."
@@ -181,6 +203,16 @@ class FrozenRewardModel:
         (path / self.META).write_text(json.dumps(meta))
         return path
 
+    def _check_encoder(self, path, saved: str | None, why: str = ''):
+        """Refuse a head saved for another encoder. A head saved by an earlier crome recorded the old fingerprint
+        (`legacy`): accepted when it matches, with a warning, as that fingerprint could not tell fine-tunes apart."""
+        if not saved or saved == self.encoder_id: return
+        if saved != encoder_fingerprint(self.backbone, legacy=True):
+            raise ValueError(f'{path}: head trained on encoder {saved}, but {self.backbone} is {self.encoder_id}{why}')
+        warnings.warn(f'{path}: saved by an earlier crome with the old encoder fingerprint {saved} (first and last MiB '
+                      f'of the weights only), which {self.backbone} matches; that check cannot tell an encoder from a '
+                      f'fine-tune of it: save the head again to record the full fingerprint {self.encoder_id}')
+
     @classmethod
     def load(cls, path: str | Path, backbone: str | None = None) -> 'FrozenRewardModel':
         "Reload a saved head (optionally pointing at another copy of the backbone; its fingerprint must match)."
@@ -192,10 +224,8 @@ class FrozenRewardModel:
                           f'{default_backbone()}, which the fingerprint check refuses if it is another encoder')
         m = cls(default_backbone() if gone else backbone or meta['backbone'], meta['head'], meta['hidden'],
                 meta['max_length'], n_outputs=meta['n_outputs'])
-        if meta.get('encoder_id') and meta['encoder_id'] != m.encoder_id:
-            why = f" ({meta['backbone']} no longer exists: pass backbone=)" if gone else ''
-            raise ValueError(f"{path}: head trained on encoder {meta['encoder_id']}, but {m.backbone} is "
-                             f'{m.encoder_id}{why}')
+        m._check_encoder(path, meta.get('encoder_id'), f" ({meta['backbone']} no longer exists: pass backbone=)"
+                         if gone else '')
         if 'truncation' not in meta:
             warnings.warn(f'{path}: saved without its truncation sides; using the old ones ({cls.OLD_TRUNCATION})')
         m.truncation = dict(meta.get('truncation', cls.OLD_TRUNCATION))

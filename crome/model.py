@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from .schema import text_of, response_text
 from .packed import packable, packed_logits
+from .onednn import one_pass
 from .encoding import (default_backbone, is_encoder, load_tokenizer, chat_texts,  # noqa: F401 (re-exported)
                             encode_pairs, pad_batch, length_batches, _check_texts)
 
@@ -100,7 +101,7 @@ class RewardModel:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), one_pass():  # prepacked CPU weights: their contents checked once per call
                 batches, parts = length_batches([len(x) for x in enc['input_ids']], batch_size), []
                 for idx in tqdm(batches, disable=not progress, desc='scoring'):
                     rows = [{k: enc[k][i] for k in enc} for i in idx]
@@ -193,8 +194,9 @@ class PairPM:
         if budget < 3: raise ValueError(f'max_length={self.max_length} leaves no room for text')
         out = []
         for qi, ai, bi in zip(q, ra, rb):
-            each = (budget - min(len(qi), budget // 4)) // 2
-            ai, bi = ai[:each], bi[:each]
+            room = budget - min(len(qi), budget // 4)  # the answers' share; the prompt keeps at least the rest
+            each = room // 2  # room the shorter answer leaves goes to the longer one
+            ai, bi = ai[:min(len(ai), max(each, room - len(bi)))], bi[:min(len(bi), max(each, room - len(ai)))]
             qi = qi[len(qi) - (budget - len(ai) - len(bi)):] if len(qi) + len(ai) + len(bi) > budget else qi
             t = self._tmpl
             out.append(self._bos + t[0] + qi + t[1] + ai + t[2] + bi + t[3])

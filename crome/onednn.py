@@ -4,16 +4,17 @@
 
 # %% ../nbs/07d_onednn.ipynb #ec78f403
 from __future__ import annotations
-import functools, warnings, weakref
+import contextlib, functools, threading, warnings, weakref
 import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['ROWS_HINT', 'available', 'usable', 'exact_gelu', 'side_by_side', 'prepacked', 'linear']
+__all__ = ['ROWS_HINT', 'available', 'usable', 'exact_gelu', 'side_by_side', 'one_pass', 'forget', 'prepacked', 'linear']
 
 # %% ../nbs/07d_onednn.ipynb #f9800e97
 ROWS_HINT = 1024  # the row count oneDNN lays prepacked weights out for (the CPU row blocks of `crome.packed`)
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> {tag: (param refs, stamp, weight, bias)}
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> {tag: (refs, stamp, digest, weight, bias)}
+_PASS = threading.local()  # .seen: the (module id, tag) entries checked in the current `one_pass`, else None
 
 def _works(ops) -> bool:
     "True when `ops` prepack and multiply as `F.gelu(F.linear(...))`: one tiny seeded product (global RNG untouched)."
@@ -59,20 +60,57 @@ def _same(refs: list, params: list) -> bool:
     "True when weak references `refs` still point at exactly these parameter objects."
     return len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
 
+def _digest(params: list) -> tuple:
+    """Exact checksums of the parameters' contents: per tensor, the sums of its float32 bit patterns (read as int64
+    pairs, or int32) along rows and along columns, each weighted by position (int64, wrapping): any changed bit, and
+    any swap of two values, changes them."""
+    out = []
+    for p in params:
+        b = p.detach().float().contiguous().reshape(p.shape[0], -1)
+        b = b.view(torch.int64 if b.shape[1] % 2 == 0 else torch.int32)
+        out += [int((s * torch.arange(1, len(s) + 1)).sum()) for s in (b.sum(1), b.sum(0))]
+    return tuple(out)
+
+def _checked(key) -> bool:
+    "True when `key`'s entry was already checked in the current `one_pass` (else marks it checked)."
+    seen = getattr(_PASS, 'seen', None)
+    if seen is None or key not in seen:
+        if seen is not None: seen.add(key)
+        return False
+    return True
+
+@contextlib.contextmanager
+def one_pass():
+    """Check each prepacked weight's contents once in this block, at its first use, instead of at every call: for a
+    caller that runs many batches and changes no weights in between (`RewardModel.score`). Nested blocks are one."""
+    if getattr(_PASS, 'seen', None) is not None:
+        yield; return
+    _PASS.seen = set()
+    try: yield
+    finally: _PASS.seen = None
+
+def forget(model: torch.nn.Module) -> int:
+    "Drop the prepacked weights of `model` and its submodules (after training or merging); returns how many."
+    return sum(_CACHE.pop(m, None) is not None for m in model.modules())
+
 def prepacked(owner: torch.nn.Module,  # the module the cache entry belongs to (dropped with it)
               tag: str,  # which of its products ('qkv', 'kv', 'dense')
               *lins: torch.nn.Linear,  # linear layers applied side by side (outputs concatenated)
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Prepacked weight and bias of `lins`, made on first use and remade when any of their parameters changed."
+    """Prepacked weight and bias of `lins`, made on first use and remade when any of their parameters changed: was
+    replaced, moved, bumped its version counter, or changed its contents (`_digest`; once per `one_pass`)."""
     params = [p for m in lins for p in (m.weight, m.bias) if p is not None]
     stamp = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
     slot = _CACHE.setdefault(owner, {})
     hit = slot.get(tag)
-    if hit is None or hit[1] != stamp or not _same(hit[0], params):
+    same, checked = hit is not None and hit[1] == stamp and _same(hit[0], params), _checked((id(owner), tag))
+    if same and checked: return hit[3], hit[4]
+    digest = _digest(params)
+    if not same or hit[2] != digest:
         w, b = (t.detach() for t in side_by_side(*lins))
         w = torch.ops.mkldnn._reorder_linear_weight(w, ROWS_HINT)
-        hit = slot[tag] = ([weakref.ref(p) for p in params], stamp, w, b)
-    return hit[2], hit[3]
+        hit = slot[tag] = ([weakref.ref(p) for p in params], stamp, digest, w, b)
+    return hit[3], hit[4]
 
 def linear(x: torch.Tensor,  # (rows, in_features) float32 on the CPU
            owner: torch.nn.Module,  # the cache key (see `prepacked`)

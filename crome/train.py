@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from .model import RewardModel, PairPM, head_linear, default_backbone
 from .packed import packable, packed_logits
+from .onednn import forget
 from .frozen import FrozenRewardModel  # noqa: F401 (re-exported)
 from .losses import soft_bt_loss
 from .train_pairs import (select_rows, spurious_values, margins, prepare_pairs,  # noqa: F401 (re-exported)
@@ -178,6 +179,7 @@ def train_reward_model(train_ds,  # crome Dataset: prompt, chosen, rejected[, la
     if cfg.peft_config is not None:  # keep the adapters, return (and save) a plain merged model
         if not own_dir and main_proc: model.model.save_pretrained(Path(cfg.output_dir) / 'adapter')
         model.model = model.model.merge_and_unload()
+    forget(model.model)  # CPU scoring repacks the trained weights (merging wrote them through `.data`)
     if not own_dir and main_proc:
         model.save(Path(cfg.output_dir) / 'model')
         (Path(cfg.output_dir) / 'log_history.json').write_text(json.dumps(model.history, default=str))
