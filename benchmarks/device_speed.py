@@ -293,7 +293,8 @@ def main():
     if a.rounds < 1: p.error(f'--rounds {a.rounds}: at least 1 (2 or more for an interval)')
     out = out_path(a)
     if a.models: os.environ['CROME_DATA'] = str(a.models.resolve() / 'data')
-    if a.quick: a.steps, a.batch, a.n_score, a.max_length, a.warmup_steps = 4, 8, 16, 128, min(a.warmup_steps, 2)
+    if a.quick:  # a check of the script, not a measurement: one round, a short warm-up
+        a.steps, a.batch, a.n_score, a.max_length, a.warmup_steps, a.rounds = 4, 8, 16, 128, min(a.warmup_steps, 2), 1
     t_start = time.time()
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
