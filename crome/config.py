@@ -158,9 +158,10 @@ class RunConfig(_Strict):
             stray += _changed(self.filter, 'filter') + ['train.lambda_tie'] * (self.train.lambda_tie is not None)
         if stray:
             import warnings
-            warnings.warn(f"{', '.join(stray)} set, but recipes {', '.join(self.train.recipes)} do not read it "
-                          '(augment and oracle: crome; filter and train.lambda_tie: crome and rrm): it has no effect '
-                          'on this run', stacklevel=2)
+            it = 'it' if len(stray) == 1 else 'them'  # (pydantic calls this: no stacklevel points at the caller)
+            warnings.warn(f"{', '.join(stray)} set, but recipes {', '.join(self.train.recipes)} do not read {it} "
+                          f'(augment and oracle: crome; filter and train.lambda_tie: crome and rrm): no effect on '
+                          'this run')
         return self
 
 def _changed(section: BaseModel, name: str) -> list[str]:

@@ -25,7 +25,10 @@ def _file_hash(p: Path) -> bytes:
     "blake2b digest of a whole file, remembered per (path, size, modification time) for the process."
     st = p.stat(); key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
-        with open(p, 'rb') as f: _FILE_HASHES[key] = hashlib.file_digest(f, _blake16).digest()
+        h = _blake16()
+        with open(p, 'rb') as f:  # read in blocks (hashlib.file_digest is Python 3.11+; crome supports 3.10)
+            for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+        _FILE_HASHES[key] = h.digest()
     return _FILE_HASHES[key]
 
 def encoder_fingerprint(path: str | Path,  # local encoder directory
@@ -42,7 +45,7 @@ def encoder_fingerprint(path: str | Path,  # local encoder directory
     for p in files:
         h.update(p.name.encode())
         if p.suffix in ('.safetensors', '.bin'):
-            size, sample = p.stat().st_size, 1 << 20
+            size, sample = p.stat().st_size, 1 << 20  # legacy: the first and last MiB only
             if not legacy: h.update(f'{size}:'.encode() + _file_hash(p)); continue
             h.update(str(size).encode())
             with open(p, 'rb') as f:

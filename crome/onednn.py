@@ -61,14 +61,14 @@ def _same(refs: list, params: list) -> bool:
     return len(refs) == len(params) and all(r() is p for r, p in zip(refs, params))
 
 def _digest(params: list) -> tuple:
-    """Exact checksums of the parameters' contents: per tensor, the sums of its float32 bit patterns (read as int64
-    pairs, or int32) along rows and along columns, each weighted by position (int64, wrapping): any changed bit, and
-    any swap of two values, changes them."""
+    """Checksums of the parameters' contents: per tensor, the sums of its float32 bit patterns (read as int64 pairs,
+    or int32) along rows and along columns, each weighted by an odd number per position (int64, wrapping; odd weights
+    are invertible mod 2**64): any one changed value changes them; several changes cancel only by chance."""
     out = []
     for p in params:
         b = p.detach().float().contiguous().reshape(p.shape[0], -1)
         b = b.view(torch.int64 if b.shape[1] % 2 == 0 else torch.int32)
-        out += [int((s * torch.arange(1, len(s) + 1)).sum()) for s in (b.sum(1), b.sum(0))]
+        out += [int((s * (2 * torch.arange(len(s)) + 1)).sum()) for s in (b.sum(1), b.sum(0))]
     return tuple(out)
 
 def _checked(key) -> bool:

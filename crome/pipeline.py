@@ -71,7 +71,8 @@ def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
     from crome.train_config import RECIPES
     tc = cfg.train
     s = tc.model_dump(exclude={'recipes', 'seeds', 'lambda_tie'}) | {'lr': tc.effective_lr, 'recipe': recipe}
-    if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = 1.0 if tc.lambda_tie is None else tc.lambda_tie
+    if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = RECIPES[recipe]['lambda_tie'] if tc.lambda_tie is None \
+        else tc.lambda_tie
     if RECIPE_DATA[recipe] != 'train': s['filter_enabled'] = cfg.filter.enabled
     return s
 
@@ -118,9 +119,9 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         run_.stage('rubrics', fn=do_rubrics, **early['rubrics'])
     for r in aug:
         def do_augment(r=r):
-            crome = r == 'crome'  # rubrics: never an older run's
-            src = _load(d / 'rubrics/train.parquet') if crome and 'rubrics' in early else train
-            for k, v in build_augmented(cfg, src, oracle() if crome else None, [r]).items():
+            is_crome = r == 'crome'  # rubrics: never an older run's
+            src = _load(d / 'rubrics/train.parquet') if is_crome and 'rubrics' in early else train
+            for k, v in build_augmented(cfg, src, oracle() if is_crome else None, [r]).items():
                 if k.endswith('_rejects'): _write(run_.path('augment', f'{k}.csv'), lambda p: v.to_csv(p, index=False))
                 else: _save(v, run_.path('augment', f'{k}.parquet'))
         run_.stage(f'augment:{r}', fn=do_augment, **early[f'augment:{r}'])
@@ -142,7 +143,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             rates = filter_sets(cfg, d / 'augment', d / 'filter', models[f'vanilla-s{base_seed}'], [r])
             _write(run_.path('filter', f'keep_rates_{r}.csv'), lambda p: rates.to_csv(p, index=False))
             if emb: emb.save()
-        run_.stage(f'filter:{r}', _settings(cfg, 'filter') | {'code': source_key(filter_sets)},
+        run_.stage(f'filter:{r}', {'tau': cfg.filter.tau, 'seed': cfg.seed, 'code': source_key(filter_sets)},
                    [f'augment/{r}.parquet', f'model:vanilla-s{base_seed}'], do_filter,
                    [f'filter/{r}.parquet', f'filter/keep_rates_{r}.csv'])
     if aug:  # the report's table: every filtered set's keep rates

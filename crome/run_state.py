@@ -145,7 +145,8 @@ def why(old: dict | None,  # the stage's entry in state.json (None: it never fin
     if 'parts' not in old: return 'key changed (state.json of an older crome: it does not say what changed)'
     was, out = old['parts'], []
     a, b = _flat(was.get('settings', {})), _flat(new['settings'])
-    ch = [f'{k} {_short(a.get(k))} -> {_short(b.get(k))}' for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    diff = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    ch = [f'{k} {_short(a.get(k))} -> {_short(b.get(k))}' for k in diff if k != 'code']  # 'code': `source_key`
     if ch: out.append('settings: ' + '; '.join(ch[:3]) + (f' (and {len(ch) - 3} more)' if len(ch) > 3 else ''))
     old_deps = was.get('deps', {})
     moved = [d for d in new['deps'] if old_deps.get(d) != new['deps'][d]]
@@ -153,7 +154,7 @@ def why(old: dict | None,  # the stage's entry in state.json (None: it never fin
     if moved: out.append('input changed: ' + ', '.join(moved))
     if gone: out.append('input dropped: ' + ', '.join(gone))
     code = sorted(m for m in was.get('code', {}).keys() | new['code'].keys()
-                  if was.get('code', {}).get(m) != new['code'].get(m))
+                  if was.get('code', {}).get(m) != new['code'].get(m)) + ['the stage function'] * ('code' in diff)
     if code: out.append('code changed: ' + ', '.join(code))
     return '; '.join(out) or 'same key, but an output is missing'
 
