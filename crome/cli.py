@@ -117,6 +117,9 @@ def cmd_data(a) -> int:
     if a.action == 'get': return cmd_data_get(a)
     if a.names: raise ValueError(f"unexpected arguments {' '.join(a.names)} (did you mean `crome data get ...`?)")
     from crome.demo import make_demo, CueSpec, demo_summary, format_summary
+    if 'none' in a.cue and len(a.cue) > 1:  # repeated --cue flags add up: `--cue none --cue signoff` contradicts itself
+        raise ValueError(f"--cue none means no cue, but cue kinds are given too ({' '.join(a.cue)}): give one or "
+                         'the other')
     cues = [CueSpec(k, a.rho, a.strength) for k in a.cue] if a.cue != ['none'] else []
     d = make_demo(a.n, cues=cues, seed=a.seed)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

@@ -126,3 +126,12 @@ def test_frozen_head_whose_encoder_folder_moved(tmp_path):
             FrozenRewardModel.load(tmp_path / 'o')
     with pytest.raises(FileNotFoundError):  # a backbone named explicitly is not replaced
         FrozenRewardModel.load(tmp_path / 'm', backbone='/old/env/minilm').encoder_id
+
+
+def test_cue_none_with_cue_kinds_is_refused(tmp_path, capsys):
+    "Repeated --cue flags add up, so `--cue none --cue signoff` asked for no cue and a cue at once."
+    from crome.cli import main
+    assert main(['data', '--n', '40', '--cue', 'none', '--cue', 'signoff', '--out', str(tmp_path / 'd')]) == 2
+    err = capsys.readouterr().err
+    assert '--cue none means no cue, but cue kinds are given too (none signoff)' in err and not (tmp_path / 'd').exists()
+    assert main(['data', '--n', '40', '--cue', 'none', '--out', str(tmp_path / 'e')]) == 0  # alone it is fine
