@@ -78,8 +78,7 @@ def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
 
 def oracle_work(run: Run, stages: dict) -> list[str]:
     "Plan the keys of `stages` (from `early_stages`); the oracle-using ones that will run (not up to date)."
-    keys = {n: run.plan(n, s['settings'], s['deps']) for n, s in stages.items()}
-    if 'crome' not in run.cfg.train.recipes: return []
+    keys = {n: run.plan(n, s['settings'], s['deps']) for n, s in stages.items()}  # no crome recipe: no oracle stage
     return [n for n in ORACLE_STAGES if n in stages and not run.up_to_date(n, keys[n], stages[n]['outputs'])]
 
 def lazy_oracle(cfg: RunConfig, cache_dir: Path) -> Callable:

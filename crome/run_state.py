@@ -86,13 +86,17 @@ def stage_modules(stage: str) -> list[str]:
         seen.add(m); todo.extend(_crome_imports(_lib() / f'{m}.py'))
     return sorted(seen)
 
-def code_key(stage: str) -> str:
-    "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
-    return _hash({m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)})
+def _module_shas(stage: str) -> dict:
+    "`{module: sha256 of its source}` for the crome modules a stage runs (one walk of the imports)."
+    return {m: hashlib.sha256((_lib() / f'{m}.py').read_bytes()).hexdigest() for m in stage_modules(stage)}
 
-def code_digests(stage: str) -> dict:
+def code_key(stage: str, shas: dict | None = None) -> str:  # shas: `_module_shas(stage)` when already read
+    "Hash of the source of the crome modules a stage runs: editing any of them invalidates the stage (and dependants)."
+    return _hash(_module_shas(stage) if shas is None else shas)
+
+def code_digests(stage: str, shas: dict | None = None) -> dict:
     "`{module: digest}` of the modules a stage runs (`state.json` keeps it to say which one changed)."
-    return {m: file_digest(_lib() / f'{m}.py') for m in stage_modules(stage)}
+    return {m: s[:16] for m, s in (_module_shas(stage) if shas is None else shas).items()}
 
 def source_key(*objs) -> str:
     "Hash of the source of the functions (or classes) a stage calls from a module shared by all stages."
@@ -183,8 +187,9 @@ class Run:
     def plan(self, name: str, settings: Any, deps: list[str]) -> str:
         "The key stage `name` will have: settings, code and its dependencies' keys (planned ones first)."
         dep_keys = [self.dep_key(d) for d in deps]
-        self.parts[name] = {'settings': settings, 'deps': dict(zip(deps, dep_keys)), 'code': code_digests(name)}
-        self.planned[name] = _hash({'settings': settings, 'deps': dep_keys, 'code': code_key(name)})
+        shas = _module_shas(name)
+        self.parts[name] = {'settings': settings, 'deps': dict(zip(deps, dep_keys)), 'code': code_digests(name, shas)}
+        self.planned[name] = _hash({'settings': settings, 'deps': dep_keys, 'code': code_key(name, shas)})
         return self.planned[name]
 
     def up_to_date(self, name: str, key: str, outputs: list[str]) -> bool:

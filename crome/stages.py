@@ -13,7 +13,7 @@ import numpy as np
 
 from .config import RunConfig, TrainSettings
 from .public_sets import PUBLIC_NAMES
-from .run_state import Run, _load, _save
+from .run_state import Run, _load, _save, file_digest
 
 # %% auto #0
 __all__ = ['DATA_FUNCTIONS', 'HASH_MAX', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits',
@@ -93,15 +93,10 @@ HASH_MAX = 256 * 2**20  # bytes: a data file up to this size is keyed by its con
 
 def _file_key(f: Path, root: Path) -> list:
     "`[name under root, size, sha256 of the content]` (a file over `HASH_MAX`: its mtime_ns for the hash)."
-    import hashlib
     name = f.name if f == root else f.relative_to(root).as_posix()
     if not f.is_file(): return [name, 'missing']  # the data stage says so
     st = f.stat()
-    if st.st_size > HASH_MAX: return [name, st.st_size, st.st_mtime_ns]
-    h = hashlib.sha256()
-    with open(f, 'rb') as fh:
-        for block in iter(lambda: fh.read(1 << 20), b''): h.update(block)
-    return [name, st.st_size, h.hexdigest()[:16]]
+    return [name, st.st_size, st.st_mtime_ns if st.st_size > HASH_MAX else file_digest(f)]
 
 def data_fingerprint(cfg: RunConfig) -> list:
     "The files the data stage reads, as `_file_key`s ([] for the demo and a Hugging Face name): its key hashes them."
