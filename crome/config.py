@@ -19,6 +19,11 @@ __all__ = ['ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleC
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
 
+def _changed(section: BaseModel, name: str = '') -> list[str]:
+    "The keys of `section` that differ from their defaults (dotted under `name` when given)."
+    f = type(section).model_fields
+    return [f'{name}.{k}' if name else k for k in f if getattr(section, k) != f[k].default]
+
 class CueConfig(_Strict):
     kind: Literal[CUES] = 'signoff'  # any cue of crome.demo.CUES
     rho: float = Field(0.9, ge=0, le=1)
@@ -73,8 +78,8 @@ class OracleConfig(_Strict):
     def _complete(self):
         if self.backend is None and self.url: self.backend = 'openai'
         if self.backend is None:  # offline: a setting that shapes the oracle's answers would be ignored: an error
-            f, keep = type(self).model_fields, {'backend', 'url', *ORACLE_TRANSPORT} - {'api_key_env'}
-            stray = [k for k in f if k not in keep and getattr(self, k) != f[k].default]  # transport: harmless
+            keep = {'backend', 'url', *ORACLE_TRANSPORT} - {'api_key_env'}
+            stray = [k for k in _changed(self) if k not in keep]  # transport: harmless
             if stray: raise ValueError(f"{', '.join(stray)} set but no url: set oracle.url (a server) or "
                                        "oracle.backend: transformers (a local model), or remove them")
         elif self.backend == 'openai' and not (self.url and self.model):
@@ -163,11 +168,6 @@ class RunConfig(_Strict):
                           f'(augment and oracle: crome; filter and train.lambda_tie: crome and rrm): no effect on '
                           'this run')
         return self
-
-def _changed(section: BaseModel, name: str) -> list[str]:
-    "The dotted keys of `section` that differ from their defaults."
-    f = type(section).model_fields
-    return [f'{name}.{k}' for k in f if getattr(section, k) != f[k].default]
 
 # %% ../nbs/12_config.ipynb #66342f8b
 class ConfigError(ValueError):
