@@ -14,13 +14,18 @@ from .views import diff_html
 __all__ = ['edit_examples', 'examples_html']
 
 # %% ../nbs/11e_examples.ipynb #9652aa14
+def _edited(x: Mapping) -> str:
+    "What an example's edit changed: 'prompt', 'answer', 'both' or 'nothing' (no `prompt_after`: an older run's)."
+    p, a = x.get('prompt_after', x['prompt']) != x['prompt'], x['after'] != x['before']
+    return 'both' if p and a else 'prompt' if p else 'answer' if a else 'nothing'
+
 def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, responses) or a callable
                   ds,  # clean test pairs (prompt, chosen, rejected)
                   per_edit: int = 1,  # examples per edit
                   max_rows: int = 60,  # rows searched for pairs an edit applies to
                   seed: int = 0,
                  ) -> list[dict]:
-    "Per registered edit, `per_edit` examples: the edited answer before/after and each model's two rewards."
+    "Per registered edit, `per_edit` examples: prompt and answer before/after, what changed, each model's two rewards."
     from crome.edits import EDITS, apply_edit
     from crome.schema import response_text
     rows = [dict(r) for r in ds.select(range(min(max_rows, len(ds))))] if hasattr(ds, 'select') else list(ds)[:max_rows]
@@ -40,9 +45,11 @@ def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, 
                     fn = sc.score if hasattr(sc, 'score') else sc
                     s = np.asarray(fn([r['prompt'], p2], [r[side], a2]), dtype=float)
                     rew[m] = [float(s[0]), float(s[1])]
-                out.append(dict(edit=name, kind=e.kind, attribute=e.attribute, direction=e.direction, side=side,
-                                prompt=response_text(r['prompt']) if not isinstance(r['prompt'], str) else r['prompt'],
-                                before=response_text(r[side]), after=response_text(a2), rewards=rew))
+                txt = lambda p: p if isinstance(p, str) else response_text(p)
+                x = dict(edit=name, kind=e.kind, attribute=e.attribute, direction=e.direction, side=side,
+                         prompt=txt(r['prompt']), prompt_after=txt(p2), before=response_text(r[side]),
+                         after=response_text(a2), rewards=rew)
+                out.append(dict(x, edited=_edited(x)))
                 found += 1
                 break
     return out
@@ -51,9 +58,13 @@ def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, 
 def _e(x) -> str: return html.escape(str(x))
 
 def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = None) -> str:
-    "Example pairs grouped by edit kind: prompt, word diff of the answer, each model's rewards and shift."
+    "Example pairs grouped by edit kind: word diff of the edited prompt and/or answer, each model's rewards and shift."
     scale = scale or {}
     box = 'border:1px solid #ccc;border-radius:4px;padding:4px 8px;white-space:pre-wrap;max-height:10em;overflow:auto'
+    cell = lambda t, h: f'<div><b>{t}</b><div style="{box}">{h}</div></div>'
+    pair = lambda a, b, ta, tb: (f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:8px;margin-top:4px">'
+                                 f'{cell(ta, a)}{cell(tb, b)}</div>')
+    one = lambda t, s: cell(t, _e(s))
     parts = []
     for kind, title in (('causal', 'Causal edits: the reward should move (down for degrade, up for upgrade)'),
                         ('spurious', 'Spurious edits: the reward should not move')):
@@ -61,7 +72,13 @@ def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = 
         if not ex: continue
         parts.append(f'<h3>{_e(title)}</h3>')
         for x in ex:
-            l, r = diff_html(x['before'], x['after'])
+            ed, side = _edited(x), _e(x['side'])
+            pr = (pair(*diff_html(x['prompt'], x['prompt_after']), 'prompt', 'edited prompt')
+                  if ed in ('prompt', 'both') else one('prompt', x['prompt']))
+            an = (pair(*diff_html(x['before'], x['after']), 'before', 'after') if ed in ('answer', 'both')
+                  else one(f'{side} answer (unchanged)', x['before']))
+            on = {'prompt': f'applied to the prompt; the {side} answer is unchanged', 'nothing': 'changed nothing',
+                  'both': f'applied to the prompt and the {side} answer'}.get(ed, f'applied to the {side} answer')
             head = '<tr><th>model</th><th>reward before</th><th>after</th><th>shift</th><th>shift (SD)</th></tr>'
             body = ''.join(
                 f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td>'
@@ -69,10 +86,6 @@ def examples_html(examples: Sequence[dict], scale: Mapping[str, float] | None = 
                 f'<tr><td>{_e(m)}</td><td>{b:.3f}</td><td>{a:.3f}</td><td>{a - b:+.3f}</td><td>-</td></tr>'
                 for m, (b, a) in x['rewards'].items())
             what = ', '.join(_e(v) for v in (x.get('attribute'), x.get('direction')) if v)
-            parts.append(f'<div class="example"><h4>{_e(x["edit"])}{f" ({what})" if what else ""}, applied to the '
-                         f'{_e(x["side"])} answer</h4><div><b>prompt</b></div>'
-                         f'<div style="{box}">{_e(x["prompt"])}</div>'
-                         f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:8px;margin-top:4px">'
-                         f'<div><b>before</b><div style="{box}">{l}</div></div><div><b>after</b>'
-                         f'<div style="{box}">{r}</div></div></div><table class="tbl">{head}{body}</table></div>')
+            parts.append(f'<div class="example"><h4>{_e(x["edit"])}{f" ({what})" if what else ""}, {on}</h4>'
+                         f'{pr}{an}<table class="tbl">{head}{body}</table></div>')
     return ''.join(parts) or '<p><i>no edit applied to the evaluated pairs</i></p>'

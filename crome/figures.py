@@ -75,8 +75,9 @@ def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     st = shift_stats(df, normalize)
-    kinds = [k for k in ('causal', 'spurious') if k in set(st.edit_kind)] + sorted(set(st.edit_kind) - {'causal',
-                                                                                                        'spurious'})
+    if (dup := st.duplicated(['model', 'edit'])).any():  # e.g. two runs' shift_summary tables concatenated
+        raise ValueError(f'shift_figure: {int(dup.sum())} repeated (model, edit) rows; aggregate them first')
+    ks = set(st.edit_kind); kinds = [k for k in ('causal', 'spurious') if k in ks] + sorted(ks - {'causal', 'spurious'})
     names = {'causal': 'causal edits', 'spurious': 'spurious edits'}
     edits = {k: _order(st[st.edit_kind == k].sort_values('direction', kind='stable',
                                                          na_position='last').edit) for k in kinds}
@@ -100,8 +101,8 @@ def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
                           row=1, col=c)
     fig.add_hline(y=0, line_width=1, line_color='black')
     fig.update_layout(barmode='group', title=title, legend_title_text='model', margin=dict(t=80), height=450)
-    fig.update_yaxes(title_text='mean shift ' + ('(reward SDs)' if normalize else '(reward after - before)'), row=1,
-                     col=1)
+    fig.update_yaxes(title_text=f"mean shift {'(reward SDs)' if normalize else '(reward after - before)'}",
+                     row=1, col=1)
     return fig
 
 # %% ../nbs/11a_figures.ipynb #bf12f634

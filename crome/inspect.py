@@ -11,12 +11,12 @@ from .views import (DEL_STYLE, INS_STYLE, PairView, as_records, diff_html, index
                          rubric_html, scores_html, side_rewards, view_html, word_diff, word_tokens, _E)  # (re-exported)
 
 # %% auto #0
-__all__ = ['FILTER_COLUMNS', 'ALL', 'ALL_MODELS', 'facet_value', 'facet_options', 'matching_rows', 'PairBrowser', 'rejected_rows',
-           'run_rows', 'run_models']
+__all__ = ['FILTER_COLUMNS', 'ALL', 'KEPT_VALUES', 'ALL_MODELS', 'facet_value', 'facet_options', 'matching_rows', 'PairBrowser',
+           'rejected_rows', 'run_rows', 'run_models']
 
 # %% ../nbs/11_inspect.ipynb #074eb6a0
 FILTER_COLUMNS = ('kind', 'attribute', 'direction', 'verdict', 'kept')
-ALL = 'all'
+ALL, KEPT_VALUES = 'all', ('kept', 'dropped', 'undecided')
 
 def facet_value(row: Mapping, col: str) -> str:
     "The display value of `row[col]` that filters match on."
@@ -36,13 +36,19 @@ def facet_options(rows: Sequence[Mapping], col: str,
     values = sorted({facet_value(r, col) for r in rows})  # every value stays selectable, with its count (maybe 0)
     return [(f'{ALL} ({len(sub)})', ALL)] + [(f'{v} ({c.get(v, 0)})', v) for v in values]
 
+def _bad_value(col, v, ok) -> ValueError:
+    return ValueError(f"{col}={v!r} is not a filter value; {col} takes one of {', '.join(map(repr, ok))}")
+
 def matching_rows(rows: Sequence[Mapping],  # records
                   **criteria: str,  # column -> display value (or 'all'), columns from FILTER_COLUMNS
                  ) -> list[int]:
     "Positions of the rows whose display values match every criterion."
     bad = sorted(set(criteria) - set(FILTER_COLUMNS))
     if bad: raise ValueError(f"can only filter on {', '.join(FILTER_COLUMNS)}; got {bad}")
-    crit = {c: str(v) for c, v in criteria.items() if v is not None and v != ALL}
+    for c, v in criteria.items():
+        if (v is not None and not isinstance(v, str)) or (c == 'kept' and v not in (None, ALL) + KEPT_VALUES):
+            raise _bad_value(c, v, (ALL,) + KEPT_VALUES if c == 'kept' else [o for _, o in facet_options(rows, c)])
+    crit = {c: v for c, v in criteria.items() if v is not None and v != ALL}
     return [i for i, r in enumerate(rows) if all(facet_value(r, c) == v for c, v in crit.items())]
 
 # %% ../nbs/11_inspect.ipynb #ab80eb72
@@ -83,6 +89,7 @@ class PairBrowser:
         self.widget.add_class('crome-pair-browser')
         for c, v in criteria.items():
             if c not in self.filters: raise ValueError(f"can only filter on {', '.join(FILTER_COLUMNS)}; got {c!r}")
+            if v not in (ok := [o for _, o in self.filters[c].options]): raise _bad_value(c, v, ok)
             self.filters[c].value = v
         for w in self.filters.values(): w.observe(lambda _: self.apply_filters(), names='value')
         self.model.observe(lambda _: self.show(), names='value')
@@ -168,17 +175,22 @@ class PairBrowser:
 def rejected_rows(rejects_csv,  # `augment/crome_rejects.csv` of a run (or any rejects table with texts)
                   originals: list[dict],  # the training pairs the rewrites came from (prompt by `source_id`)
                  ) -> list[dict]:
-    "Causal rewrites that failed verification, as browsable pairs: the original answer vs its rejected rewrite."
+    "Rewrites that failed verification, as browsable pairs: causal ones against their original, neutral ones as ties."
     import pandas as pd
     if not os.path.exists(rejects_csv): raise FileNotFoundError(f'{rejects_csv}: no rejects table (run augment first)')
     rj = pd.read_csv(rejects_csv, keep_default_na=False)
-    prompts, out = {str(o.get('id')): o['prompt'] for o in originals}, []
+    src, out = {str(o.get('id')): o for o in originals}, []
     for r in (rj[rj.rewrite.astype(str) != ''].to_dict('records') if 'rewrite' in rj.columns else []):
-        if str(r['source_id']) not in prompts: continue
-        c, j = (r['original'], r['rewrite']) if r['direction'] == 'degrade' else (r['rewrite'], r['original'])
-        out.append(dict(id=f"{r['id']}:rejected", source_id=str(r['source_id']), kind='causal', label=1.0, chosen=c,
-                        rejected=j, prompt=prompts[str(r['source_id'])], attribute=r['attribute'], detail=r['detail'],
-                        direction=r['direction'], generator=r['generator'], verdict=f"rejected: {r['reason']}"))
+        s, k, d = src.get(str(r['source_id'])), r['kind'], r['direction'] or None
+        if s is None: continue
+        if k == 'causal':
+            (c, j), lab = ((r['original'], r['rewrite']) if d == 'degrade' else (r['rewrite'], r['original'])), 1.0
+        elif k in ('can', 'para'):  # the tie it would have been: (y_w, rewrite of y_l) / (answer, its paraphrase)
+            c, j, lab = (s['chosen'] if k == 'can' else r['original']), r['rewrite'], 0.5
+        else: raise ValueError(f"{rejects_csv}: reject {r['id']!r} of kind {k!r} has texts; only causal, can, para do")
+        out.append(dict(id=f"{r['id']}:rejected", source_id=str(r['source_id']), kind=k, label=lab, chosen=c,
+                        rejected=j, prompt=s['prompt'], attribute=r['attribute'] or None, detail=r['detail'],
+                        direction=d, generator=r['generator'] or None, verdict=f"rejected: {r['reason']}"))
     return out
 
 def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:

@@ -188,10 +188,11 @@ def fidelity_section(run_dir: Path) -> str | None:
     "The counterfactual-fidelity table of the run's Crome augmentation (`crome.verify.fidelity_table`), or None."
     import pandas as pd
     from crome.verify import fidelity_table
+    from crome.views import as_records  # NaN -> None: fidelity_table shows a missing key as '-'
     rows = Path(run_dir) / 'augment' / 'crome.parquet'
     if not rows.exists(): return None
-    rej = _read(Path(run_dir), 'augment/crome_rejects.csv')
-    t = fidelity_table((pd.read_parquet(rows).to_dict('records'), [] if rej is None else rej.to_dict('records')))
+    rej = _read(Path(run_dir), 'augment/crome_rejects.csv', keep_default_na=False)  # no generator: '' (not NaN)
+    t = fidelity_table((as_records(pd.read_parquet(rows)), as_records(rej)))
     if not len(t): return None
     keep = ['generator', 'attribute', 'direction', 'applied', 'verified', 'spurious_change_rate', 'mean_length_ratio']
     rejected = t[[c for c in t.columns if str(c).startswith('rejected_')]].sum(axis=1)
@@ -199,9 +200,9 @@ def fidelity_section(run_dir: Path) -> str | None:
            'rejects by reason in augment/crome_rejects.csv')
     return _table_html(t[keep].assign(rejected=rejected), cap, index=False)
 
-def _read(d: Path, p: str):
+def _read(d: Path, p: str, **kw):  # kw: pd.read_csv's
     import pandas as pd
-    return pd.read_csv(d / p) if (d / p).exists() and (d / p).stat().st_size else None
+    return pd.read_csv(d / p, **kw) if (d / p).exists() and (d / p).stat().st_size else None
 
 def _histories(d: Path, steps: int | None, names: set | None = None) -> dict:  # names: the config's models
     return {p.parent.name: history_steps(json.loads(p.read_text()), steps)

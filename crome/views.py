@@ -71,7 +71,9 @@ def as_records(ds) -> list[dict]:
     "A list of dicts from a `datasets.Dataset`, a pandas DataFrame or a sequence of dicts."
     if ds is None: return []
     if hasattr(ds, 'to_list'): return ds.to_list()
-    if hasattr(ds, 'to_dict') and hasattr(ds, 'columns'): return ds.to_dict('records')
+    if hasattr(ds, 'to_dict') and hasattr(ds, 'columns'):  # pandas: a missing value (NaN, NA) becomes None
+        na = lambda v: v is None or (isinstance(v, float) and v != v) or type(v).__name__ == 'NAType'
+        return [{k: None if na(v) else v for k, v in r.items()} for r in ds.to_dict('records')]
     rows = list(ds)
     bad = [i for i, r in enumerate(rows) if not isinstance(r, Mapping)]
     if bad:
@@ -103,6 +105,7 @@ class PairView:
     kept: bool | None = None
     rubric: str | None = None  # rubric JSON (see crome.rubrics)
     rubric_error: str | None = None
+    base: Any = None  # CAN: the source's rejected answer that `right` rewrote (context for the rewrite, not scored)
 
     @property
     def is_tie(self) -> bool: return self.label == 0.5
@@ -121,9 +124,7 @@ def _sides(row, src, kind, d, a) -> tuple:
         return base['chosen'], R, 'original: chosen', f'counterfactual: chosen degraded in {a}'
     if kind == 'causal' and d == 'upgrade':
         return base['rejected'], C, 'original: rejected', f'counterfactual: rejected upgraded in {a}'
-    if kind == 'can':
-        return ((src['rejected'] if src else C), R, 'answer A (tie): ' + ('the original rejected' if src else 'chosen'),
-                'answer B (tie): rejected rewritten to the substance of chosen')
+    if kind == 'can': return C, R, 'answer A (tie): chosen', "answer B (tie): rewrite of rejected, chosen's substance"
     if kind == 'para': return C, R, 'answer A (tie): untouched', 'answer B (tie): paraphrase of A'
     if tie: return C, R, 'answer A (tie)', 'answer B (tie)'
     if kind == 'original': return C, R, 'chosen', 'rejected'
@@ -151,7 +152,7 @@ def pair_view(row: Mapping,  # one crome record
                     source_found=None if kind == 'original' else src is not None, attribute=a, direction=d,
                     generator=row.get('generator'), verdict=row.get('verdict'), baseline_p=row.get('baseline_p'),
                     kept=row.get('kept'),
-                    rubric=rub, rubric_error=err)
+                    rubric=rub, rubric_error=err, base=src['rejected'] if kind == 'can' and src else None)
 
 # %% ../nbs/11c_views.ipynb #edf18bf2
 def side_rewards(scorer,  # `.score(prompts, responses)`, a callable with that signature, or `.prob(prompts, a, b)`
@@ -238,6 +239,12 @@ def view_html(view: PairView,  # from `pair_view`
     src = (f'<div><b>source pair\'s prompt</b> (this row borrows another prompt)</div>'
            f'<div style="{_BOX}">{_E(view.source_prompt)}</div>') if view.source_prompt else ''
     l, r = view.diff()
+    sty = {'delete': DEL_STYLE, 'insert': INS_STYLE}
+    tag = lambda op, s: _E(s) if op == 'equal' else f'<{op[:3]} style="{sty[op]}">{_E(s)}</{op[:3]}>'
+    base = '' if view.base is None else (
+        '<div style="margin-top:6px"><b>the original rejected answer that B rewrote</b> (context, not scored; the '
+        f'rewrite\'s changes marked)</div><div style="{_BOX}">'
+        + ''.join(tag(op, s) for op, s in word_diff(response_text(view.base), view.right_text)) + '</div>')
     reward_note = ('a tie: a robust model gives A and B about the same reward' if view.is_tie
                    else 'shift = counterfactual - original')
     col = lambda title, body: (f'<div style="min-width:0"><div><b>{_E(title)}</b></div>'
@@ -246,7 +253,7 @@ def view_html(view: PairView,  # from `pair_view`
             f'<div style="margin-bottom:4px">{prov_html}</div>{warn}'
             f'<div><b>prompt</b></div><div style="{_BOX}">{_E(text_of(view.prompt))}</div>{src}'
             f'<div style="display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:6px">'
-            f'{col(view.left_title, l)}{col(view.right_title, r)}</div>'
+            f'{col(view.left_title, l)}{col(view.right_title, r)}</div>{base}'
             f'<div style="margin-top:6px"><b>reward</b> ({reward_note})</div>{scores_html(scores, view.is_tie)}'
             f'<details style="margin-top:6px"><summary><b>rubric</b></summary>'
             f'{rubric_html(view.rubric, view.rubric_error)}</details></div>')
