@@ -4,23 +4,23 @@
 
 # %% ../nbs/01_data.ipynb #2f13f5cc
 from __future__ import annotations
-import difflib, hashlib, logging, math, random, re
+import difflib, logging, math, random, re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
-                          text_of, to_dataset)
+                          to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
 from .readers import IMPLICIT_NOTES, implicit_prompt, parse_transcript, render_answer, render_turns  # noqa: F401
 from .readers import data_stem, is_transcript, split_shared, split_transcripts  # noqa: F401 (re-exported)
 from .public_sets import PANDALM_FILE, PUBLIC_SETS, RAW_LAYOUTS, default_path, raw_layout
 from .public_sets import DATA_ENV, data_dir, fetch_data  # noqa: F401 (re-exported)
+from .splits import conversation_root, prompt_key, shared_responses, split_by_prompt  # noqa: F401 (re-exported)
 
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm',
-           'prompt_key', 'split_by_prompt', 'shared_responses']
+__all__ = ['log', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm']
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass
@@ -66,6 +66,14 @@ def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
     for k in raw: to.setdefault(column_map.get(k, k), []).append(k)
     return {t: tuple(sorted(ks, key=str)) for t, ks in to.items() if len(ks) > 1}
 
+_LABEL_FIX = 'write 1.0 (preference) or 0.5 (tie); only a row with no label column at all is a preference by default'
+
+def _fill_label(rec: dict, src: Path, pos: int, unit: str, problems: list):
+    "1.0 where a row has no label column (a JSON line may leave it out); a null in the column is a problem."
+    if 'label' in rec and rec['label'] is None:
+        problems.append(Problem(str(src), pos, 'label', f'is null or empty in a label column: {_LABEL_FIX}', unit))
+    if rec.get('label') is None: rec['label'] = 1.0
+
 def _stem(src: Path, root: Path) -> str:
     "A default id's prefix: the file's name less its data suffix, after its subfolders when it is in a folder."
     sub = src.relative_to(root).parts[:-1] if src != root else ()
@@ -101,7 +109,8 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         rec = {column_map.get(k, k): v for k, v in raw.items()}
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
         try: got = None if 'prompt' in rec else implicit_prompt(rec.get('chosen'), rec.get('rejected'))
-        except ValueError as e: problems.append(Problem(str(src), pos, 'chosen', str(e), unit)); continue
+        except ValueError as e:  # the error names the side at fault
+            problems.append(Problem(str(src), pos, getattr(e, 'field', 'chosen'), str(e), unit)); continue
         if got:  # two whole dialogues (hh-rlhf, TRL's implicit prompt): their shared turns are the prompt
             rec.update(prompt=got[1], chosen=got[2], rejected=got[3])
             report.notes[got[0]] = report.notes.get(got[0], 0) + 1
@@ -109,7 +118,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
             m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
         if miss: continue
-        if rec.get('label') is None: rec['label'] = 1.0
+        _fill_label(rec, src, pos, unit, problems)
         if isinstance(rec.get('label'), str):
             try: rec['label'] = float(rec['label'])
             except ValueError: pass
@@ -158,7 +167,7 @@ def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default:
             P('chosen' if isinstance(raw, dict) and not isinstance(raw.get('chosen'), str) else 'rejected',
               'hh-rlhf rows need string fields chosen and rejected'); continue
         try: prompt, ch, rj = split_transcripts(raw['chosen'], raw['rejected'])
-        except ValueError as e: P('chosen', str(e)); continue
+        except ValueError as e: P(getattr(e, 'field', 'chosen'), str(e)); continue
         note = lambda k: report.notes.__setitem__(k, report.notes.get(k, 0) + 1)
         if len(ch) > 1 or len(rj) > 1: note('multi-turn answers')
         if not ch[-1]['content'].strip() or not rj[-1]['content'].strip(): note('empty final answer'); empty.append(ln)
@@ -255,37 +264,3 @@ def load_pandalm(path: str | Path | None = None,  # PandaLM testset-v1.json; def
                                    generator='human', subset='pandalm')); rows.append(i)
     if problems: raise CromeDataError(problems)
     return _finish(records, report, str(path), 'item', rows, return_report, empty_response_ok=True)
-
-# %% ../nbs/01_data.ipynb #2bc90d4a
-def prompt_key(prompt) -> str:
-    "A stable hash of a prompt's text (strings and message lists alike)."
-    return hashlib.sha1(text_of(prompt).strip().encode('utf-8')).hexdigest()
-
-def split_by_prompt(ds,  # a crome Dataset (or any Dataset with the prompt column)
-                    fractions: dict | None = None,  # split name -> fraction of prompts, e.g. {'train': .8, 'test': .2}
-                    seed: int = 0,  # shuffles the prompts
-                    prompt_column: str = 'prompt'):
-    "A `DatasetDict` whose splits share no prompt."
-    from datasets import DatasetDict
-    fractions = fractions or {'train': 0.8, 'test': 0.2}
-    if any(f < 0 for f in fractions.values()) or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
-        raise ValueError(f'fractions must be non-negative and sum to 1, got {fractions}')
-    first = {}  # normalised text -> the key of its first row: near-duplicates share it, other keys are unchanged
-    keys = [first.setdefault(' '.join(text_of(p).split()).casefold(), prompt_key(p)) for p in ds[prompt_column]]
-    uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
-    names, bounds, acc = list(fractions), [], 0.0
-    for n in names: acc += fractions[n]; bounds.append(round(acc * len(uniq)))
-    where, start = {}, 0
-    for n, b in zip(names, bounds):
-        for k in uniq[start:b]: where[k] = n
-        start = b
-    idx = {n: [i for i, k in enumerate(keys) if where[k] == n] for n in names}
-    return DatasetDict({n: ds.select(idx[n]) for n in names})
-
-def shared_responses(splits: dict,  # split name -> Dataset (or rows) with chosen / rejected
-                    ) -> dict[tuple[str, str], int]:
-    "Number of distinct answer texts that occur in both of two splits, for every pair of splits (0 is clean)."
-    def texts(ds): return {text_of(r[k]).strip() for r in ds for k in ('chosen', 'rejected')}
-    t = {n: texts(s) for n, s in splits.items()}
-    names = list(t)
-    return {(a, b): len(t[a] & t[b]) for i, a in enumerate(names) for b in names[i + 1:]}

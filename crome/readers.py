@@ -12,8 +12,8 @@ from .schema import CromeDataError, Problem, is_messages
 
 # %% auto #0
 __all__ = ['FORMATS', 'IMPLICIT_NOTES', 'data_stem', 'detect_format', 'is_hub_name', 'check_exists', 'data_files', 'source_files',
-           'read_rows', 'parse_transcript', 'render_turns', 'render_answer', 'is_transcript', 'split_shared',
-           'split_transcripts', 'implicit_prompt']
+           'read_rows', 'parse_transcript', 'render_turns', 'render_answer', 'is_transcript', 'PairError',
+           'split_shared', 'split_transcripts', 'implicit_prompt']
 
 # %% ../nbs/01b_readers.ipynb #8769fb83
 FORMATS = ('jsonl', 'json', 'csv', 'parquet', 'hf', 'files', 'hub')
@@ -186,8 +186,10 @@ def _read_hub(path: Path, split: str = 'train', data_dir: str | None = None) -> 
     import datasets
     try: ds = datasets.load_dataset(str(path), data_dir=data_dir, split=split)
     except Exception as e:
+        local = '' if path.exists() else (f'; there is no local file or folder of that name either (relative to '
+                                          f'{Path.cwd()}): check the path')  # a mistyped folder reads as a hub name
         raise _err(path, None, None, f'cannot load as a Hugging Face dataset (split {split!r}): {type(e).__name__}: '
-                   f'{str(e)[:300]}', 'row') from None
+                   f'{str(e)[:300]}{local}', 'row') from None
     yield from enumerate(ds.to_list(), 1)
 
 def source_files(path: str | Path, fmt: str | None = None, split: str = 'train') -> list[tuple[Path, str]]:
@@ -233,6 +235,10 @@ def is_transcript(text) -> bool:
     "True for a string that opens with a `Human:` turn, as hh-rlhf's chosen and rejected transcripts do."
     return isinstance(text, str) and text.lstrip().startswith('Human:')
 
+class PairError(ValueError):
+    "A `ValueError` about one side of a pair: `field` ('chosen' or 'rejected') is the side to report."
+    def __init__(self, msg: str, field: str = 'chosen'): super().__init__(msg); self.field = field
+
 def split_shared(chosen: list[dict],  # a whole conversation (chat messages)
                  rejected: list[dict],  # the other one, sharing its first turns with `chosen`
                 ) -> tuple[list, list, list]:
@@ -241,25 +247,38 @@ def split_shared(chosen: list[dict],  # a whole conversation (chat messages)
     k = 0
     while k < min(len(c), len(r)) and c[k] == r[k]: k += 1
     while k > 0 and c[k - 1].get('role') != 'user': k -= 1
-    if k == 0: raise ValueError('chosen and rejected share no user (Human) turn to use as the prompt')
+    if k == 0: raise PairError('chosen and rejected share no user (Human) turn to use as the prompt')
     if k == len(c) or k == len(r):
-        raise ValueError(f"{'chosen' if k == len(c) else 'rejected'} has no turn after the shared prompt")
+        side = 'chosen' if k == len(c) else 'rejected'
+        raise PairError(f'{side} has no turn after the shared prompt', side)
     return c[:k], c[k:], r[k:]
 
 def split_transcripts(chosen: str,  # a whole transcript: `\n\nHuman: ... \n\nAssistant: ...`
                       rejected: str,  # the other one, sharing its first turns with `chosen`
                      ) -> tuple[list, list, list]:
     "`split_shared` on two hh-rlhf transcripts."
-    try: c, r = parse_transcript(chosen), parse_transcript(rejected)
-    except ValueError as e: raise ValueError(f'not an hh-rlhf transcript: {e}') from None
-    return split_shared(c, r)
+    turns = {}
+    for side, text in (('chosen', chosen), ('rejected', rejected)):
+        try: turns[side] = parse_transcript(text)
+        except ValueError as e: raise PairError(f'{side} is not an hh-rlhf transcript: {e}', side) from None
+    return split_shared(turns['chosen'], turns['rejected'])
 
 IMPLICIT_NOTES = ('hh-rlhf transcripts split', 'implicit prompts split')  # load-report notes, one per form
 
+def _form(x) -> str | None:
+    return 'an hh-rlhf transcript' if is_transcript(x) else 'a conversation (message list)' if is_messages(x) else None
+
 def implicit_prompt(chosen, rejected) -> tuple | None:
     "(note, prompt, chosen, rejected) for two transcripts (as text) or two conversations (as messages), else None."
-    if is_transcript(chosen) and is_transcript(rejected):
+    fc, fr = _form(chosen), _form(rejected)
+    if fc and fc == fr and is_transcript(chosen):
         p, c, r = split_transcripts(chosen, rejected)
         return IMPLICIT_NOTES[0], render_turns(p), render_answer(c), render_answer(r)
-    if is_messages(chosen) and is_messages(rejected): return (IMPLICIT_NOTES[1], *split_shared(chosen, rejected))
+    if fc and fc == fr: return (IMPLICIT_NOTES[1], *split_shared(chosen, rejected))
+    if (fc or fr) and chosen is not None and rejected is not None:  # one whole dialogue beside something else
+        side, form, other = ('rejected', fc, rejected) if fc else ('chosen', fr, chosen)
+        got = 'a message list' if isinstance(other, (list, tuple)) else f'{type(other).__name__} {str(other)[:30]!r}'
+        raise PairError(f"{'chosen' if fc else 'rejected'} is {form} but {side} is not (got {got}): with no prompt "
+                        'column both sides must be whole dialogues of one form, whose shared turns become the prompt',
+                        side)
     return None

@@ -415,10 +415,11 @@ def test_csv_cells_are_typed_by_the_column_they_become(tmp_path):
     same = w(tmp_path / 'b.csv', 'prompt,chosen,rejected\nq1,yes,\nq2,ok,no\n')  # as with the crome names
     assert load_pairs(same, empty_response_ok=True)['rejected'] == ['', 'no']
     assert "a.csv, row 1, field 'rejected': is empty" in str(one_error(p, column_map=m))  # still an error by default
-    p = w(tmp_path / 'n.csv', 'prompt,chosen,rejected,gap,p0,keep,lab\nq1,yes,no,0.5,0.25,true,0.5\nq2,a,b,,,,\n')
+    p = w(tmp_path / 'n.csv', 'prompt,chosen,rejected,gap,p0,keep,lab\nq1,yes,no,0.5,0.25,true,0.5\nq2,a,b,,,,1\n')
     ds = load_pairs(p, column_map={'gap': 'margin', 'p0': 'baseline_p', 'keep': 'kept', 'lab': 'label'})
     assert (ds['margin'], ds['baseline_p'], ds['kept'], ds['label']) == ([0.5, None], [0.25, None], [True, None],
                                                                        [0.5, 1.0])
+    # a blank label cell is an error now (it used to become 1.0); see test_a_null_label_is_an_error_not_a_preference
 
 
 @pytest.mark.parametrize('name', ['d6/missing.jsonl', 'data/train.jsonl', 'x/train.CSV.gz', 'a/b.parquet'])
@@ -487,9 +488,168 @@ def test_near_duplicate_prompts_share_a_split_and_other_splits_do_not_change():
             assert new == _old_split(plain, fr, seed), (seed, fr)
 
 
+
+# --- review fixes: conversations split together, order-free group keys, null labels, the side at fault, hub names ---
+def _turn_prefixes(p: str) -> set:
+    "A transcript prompt's prefixes that end where an Assistant turn begins: the prompts of its earlier rows."
+    return {p[:i] for i in range(len(p)) if p.startswith('\n\nAssistant:', i)}
+
+
+def _crossing_prefixes(sp) -> int:
+    "Prompts of one split that are a turn-boundary prefix of a prompt in another split (both directions)."
+    return sum(len(set(sp[a]['prompt']) & {q for p in sp[b]['prompt'] for q in _turn_prefixes(p)})
+               for a in sp for b in sp if a != b)
+
+
+def _multi_turn():
+    "Hand-made hh-style rows: each second row continues its first through the first row's rejected answer."
+    from crome.schema import make_record, to_dataset
+    t = lambda *xs: '\n\n'.join(f"{'Human' if i % 2 == 0 else 'Assistant'}: {x}" for i, x in enumerate(xs))
+    rows = [make_record(t(f'Q{i}?'), f'good {i}', f'bad {i}', id=f'c{i}-1') for i in range(15)]
+    rows += [make_record(t(f'Q{i}?', f'bad {i}', 'Why?'), 'because', 'no', id=f'c{i}-2') for i in range(15)]
+    rows += [make_record(t(f'Q{i}?', f'bad {i}', 'Why?', 'because', 'Sure?'), 'yes', 'no', id=f'c{i}-3')
+             for i in range(0, 15, 3)]
+    return to_dataset(rows)
+
+
+def test_a_conversation_stays_in_one_split():
+    ds = _multi_turn()
+    fr = {'train': .7, 'validation': .1, 'test': .2}
+    assert any(_crossing_prefixes(_old_split_ds(ds, fr, s)) for s in range(10))  # the leak before the fix
+    for seed in range(10):
+        sp = split_by_prompt(ds, fr, seed=seed)
+        assert _crossing_prefixes(sp) == 0, seed
+        where = {i: n for n, s in sp.items() for i in s['id']}
+        assert all(where[f'c{i}-1'] == where[f'c{i}-2'] for i in range(15)), seed
+    conv = ds.map(lambda r: {'prompt': [{'role': 'system', 'content': 'Be kind.'}, {'role': 'user', 'content': 'Q1?'}]
+                             if r['id'].startswith('c1-') else [{'role': 'user', 'content': r['id']}]})
+    for seed in range(5):  # message lists: grouped by their first user message
+        sp = split_by_prompt(conv, fr, seed=seed)
+        assert sum(any(i.startswith('c1-') for i in s['id']) for s in sp.values()) == 1
+
+
 @needs_data
-def test_hh_splits_are_unchanged_by_near_duplicate_grouping():
+def test_hh_conversations_do_not_cross_splits():
     hh = load_hh_rlhf()
-    for seed in (0, 3):
-        fr = {'train': 0.7, 'valid': 0.1, 'test': 0.2}
-        assert {n: s['id'] for n, s in split_by_prompt(hh, fr, seed=seed).items()} == _old_split(hh, fr, seed)
+    from crome.splits import _group_keys
+    assert len(set(_group_keys(hh['prompt']))) == 2177 and len(hh) == 2312
+    for fr in ({'train': .8, 'test': .2}, {'train': .7, 'validation': .1, 'test': .2}):
+        assert _crossing_prefixes(_old_split_ds(hh, fr, 0)) > 0  # 13+ test rows saw their own answer in train
+        for seed in (0, 3):
+            assert _crossing_prefixes(split_by_prompt(hh, fr, seed=seed)) == 0, (fr, seed)
+    hc = load_hh_rlhf(conversational=True)  # message lists: grouped by their first user message, the same groups
+    groups = lambda d: sorted(sorted(v) for v in _by_group(d).values())
+    assert len(set(_group_keys(hc['prompt']))) == 2177 and groups(hc) == groups(hh)
+
+
+def _by_group(ds) -> dict:
+    from crome.splits import _group_keys
+    out = {}
+    for i, k in zip(ds['id'], _group_keys(ds['prompt'])): out.setdefault(k, []).append(i)
+    return out
+
+
+def _old_split_first_row(ds, fractions, seed, prompt_column='prompt'):
+    "split_by_prompt before conversation grouping (near-duplicates keyed by their first row's prompt_key): Datasets."
+    import random
+    from datasets import DatasetDict
+    from crome.schema import text_of
+    first = {}
+    keys = [first.setdefault(' '.join(text_of(p).split()).casefold(), prompt_key(p)) for p in ds[prompt_column]]
+    uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
+    where, start, acc = {}, 0, 0.0
+    for n, f in fractions.items():
+        acc += f; b = round(acc * len(uniq))
+        for k in uniq[start:b]: where[k] = n
+        start = b
+    return DatasetDict({n: ds.select([i for i, k in enumerate(keys) if where[k] == n]) for n in fractions})
+
+
+def _old_split_ds(ds, fractions, seed): return _old_split_first_row(ds, fractions, seed)
+
+
+def _ids(sp) -> dict: return {n: s['id'] for n, s in sp.items()}
+
+
+def _split_of(sp) -> dict: return {i: n for n, s in sp.items() for i in s['id']}
+
+
+def test_near_duplicate_groups_do_not_depend_on_row_order():
+    from crome.schema import make_record, to_dataset
+    recs = [make_record(p, f'a{i}', f'b{i}', id=f'n{i}-{j}')
+            for i in range(40) for j, p in enumerate([f'Name {i} fruits.', f'name {i}  FRUITS.'])]
+    ds = to_dataset(recs + [make_record(f'other {i}', 'a', 'b', id=f'o{i}') for i in range(40)])
+    fr = {'train': .8, 'test': .2}
+    flipped = ds.select([*range(1, 80, 2), *range(0, 80, 2), *range(80, 120)])  # each pair's second row first
+    assert any(_split_of(_old_split_first_row(ds, fr, s)) != _split_of(_old_split_first_row(flipped, fr, s))
+               for s in range(5))  # the old keys moved rows when the order changed
+    for seed in range(5):
+        assert _split_of(split_by_prompt(ds, fr, seed=seed)) == _split_of(split_by_prompt(flipped, fr, seed=seed))
+
+
+def test_demo_splits_are_unchanged(monkeypatch):
+    "Every group of the demo is one distinct prompt text, so its keys, shuffle and splits are exactly as before."
+    import crome.demo
+    from crome.schema import to_dataset
+    new = {seed: crome.demo.make_demo(n=400, seed=seed) for seed in (0, 1)}
+    for seed, demo in new.items():
+        ds = to_dataset([r for k in ('train', 'val_clean', 'clean') for r in demo[k].to_list()])
+        for fr in ({'train': .6, 'validation': .15, 'test': .25}, {'train': .8, 'test': .2}):
+            assert _ids(split_by_prompt(ds, fr, seed=seed)) == _ids(_old_split_first_row(ds, fr, seed)), (seed, fr)
+    monkeypatch.setattr(crome.demo, 'split_by_prompt', _old_split_first_row)  # make_demo as it was
+    for seed, demo in new.items():
+        assert _ids(demo) == _ids(crome.demo.make_demo(n=400, seed=seed)), seed
+
+
+@needs_data
+def test_gsm8k_splits_are_unchanged():
+    gt = load_gsm8k(DATA / 'gsm8k/test.jsonl')
+    for ds, col in ((gt, 'question'), (gsm8k_pairs(gt, seed=0), 'prompt')):
+        for seed in (0, 3):
+            fr = {'train': .7, 'validation': .1, 'test': .2}
+            assert (_ids(split_by_prompt(ds, fr, seed=seed, prompt_column=col))
+                    == _ids(_old_split_first_row(ds, fr, seed, prompt_column=col))), (col, seed)
+
+
+@pytest.mark.parametrize('fmt', ['jsonl', 'csv', 'parquet'])
+def test_a_null_label_is_an_error_not_a_preference(tmp_path, fmt):
+    rows = [dict(GOOD, label=1.0), dict(GOOD, prompt='Q2', label=None), dict(GOOD, prompt='Q3', label=0.5)]
+    p = tmp_path / f'd.{fmt}'
+    if fmt == 'jsonl': jl(tmp_path, rows)
+    elif fmt == 'csv': pd.DataFrame(rows).to_csv(p, index=False)
+    else: pd.DataFrame(rows).to_parquet(p)
+    err = one_error(p)
+    unit = 'line' if fmt == 'jsonl' else 'row'
+    assert [(q.row, q.field) for q in err.problems] == [(2, 'label')], str(err)
+    assert f"d.{fmt}, {unit} 2, field 'label': is null or empty in a label column: write 1.0" in str(err)
+    # no label column (or a JSON line without the key): a preference, as before
+    assert load_pairs(jl(tmp_path, [GOOD, dict(GOOD, prompt='Q2', label=0.5)], 'ok.jsonl'))['label'] == [1.0, 0.5]
+    assert load_pairs(w(tmp_path / 'ok.csv', 'prompt,chosen,rejected\nQ,a,b\n'))['label'] == [1.0]
+
+
+def test_a_broken_rejected_transcript_is_reported_on_rejected(tmp_path):
+    ok = '\n\nHuman: Hi\n\nAssistant: Hello.'
+    rows = [{'chosen': ok, 'rejected': 'oops\n\nHuman: Hi\n\nAssistant: Go.'},  # text before the first turn
+            {'chosen': ok, 'rejected': '\n\nHuman: Hi'},  # nothing after the prompt
+            {'chosen': ok, 'rejected': 'Go away.'}]  # a plain answer beside a transcript
+    p = jl(tmp_path, rows, 'h.jsonl')
+    err = one_error(p)
+    assert [(q.row, q.field) for q in err.problems] == [(1, 'rejected'), (2, 'rejected'), (3, 'rejected')], str(err)
+    msg = str(err)
+    assert "line 1, field 'rejected': chosen is an hh-rlhf transcript but rejected is not (got str 'oops" in msg
+    assert "line 2, field 'rejected': rejected has no turn after the shared prompt" in msg
+    assert "missing required column 'prompt'" not in msg
+    with pytest.raises(CromeDataError) as ei: load_hh_rlhf(p)
+    assert [(q.row, q.field) for q in ei.value.problems] == [(1, 'rejected'), (2, 'rejected'), (3, 'rejected')]
+    assert "line 1, field 'rejected': rejected is not an hh-rlhf transcript: text before the first turn" in str(
+        ei.value)
+    err = one_error(jl(tmp_path, [{'chosen': 'Go away.', 'rejected': ok}], 'c.jsonl'))  # the other way round
+    assert [(q.row, q.field) for q in err.problems] == [(1, 'chosen')] and 'rejected is an hh-rlhf transcript' in str(
+        err)
+
+
+def test_a_mistyped_local_folder_says_there_is_none(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'mydata' / 'pair').mkdir(parents=True)
+    msg = str(one_error('mydata/pairs'))
+    assert 'cannot load as a Hugging Face dataset' in msg and 'no local file or folder of that name either' in msg
