@@ -105,7 +105,11 @@ def _llm_causal(src, idx, oracle, attributes, progress) -> tuple[list, list]:
         row = src.rows[i]
         attrs, why = _row_attributes(src, i, attributes)
         if why is not None: failed.append(_rubric_reject(src, i, why))
-        for attr, els in attrs:
+        for n, (attr, els) in enumerate(attrs):
+            if attr in [a for a, _ in attrs[:n]]:  # a repeated name: one rewrite per (pair, attribute), as offline
+                failed += [_reject(f'{src.ids[i]}:causal:{attr}:{d}', src.ids[i], 'causal', 'duplicate_attribute',
+                                   f'{attr!r} is listed twice', attr, d, gen) for d in ('degrade', 'upgrade')]
+                continue
             for d in ('degrade', 'upgrade'):
                 jobs.append((i, attr, d, els, row['chosen'] if d == 'degrade' else row['rejected'],
                              f'{src.ids[i]}:causal:{attr}:{d}'))

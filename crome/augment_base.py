@@ -8,7 +8,8 @@ import hashlib, json, re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .schema import CromeDataError, Problem, make_record, response_text, text_of, to_dataset
+from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, make_record, response_text, text_of,
+                          to_dataset)
 from .rubrics import offline_rubric
 from .edits import check_role, get_edit
 from .verify import NAME_PREFIXES, NAME_SUFFIXES, _names_word, name_words  # noqa: F401 (re-exported)
@@ -18,6 +19,7 @@ __all__ = ['REJECT_COLUMNS', 'ATTRIBUTE_EDITS', 'ATTRIBUTE_ALIASES', 'AugmentRes
            'shard_range', 'canonical_attribute', 'edits_for', 'rubric_attributes']
 
 # %% ../nbs/05c_augment_base.ipynb #37d055c1
+_SCHEMA_COLUMNS = COLUMNS + OPTIONAL_COLUMNS  # more than these needs allow_extra in to_dataset
 REJECT_COLUMNS = ('id', 'source_id', 'kind', 'attribute', 'direction', 'generator', 'reason', 'detail', 'original',
                   'rewrite')
 
@@ -39,7 +41,7 @@ class AugmentResult:
     def rows(self):
         "The rows as a `datasets.Dataset`."
         if not self.records: return None
-        extra = any('rubric_error' in r for r in self.records)  # kept from the input (a column the schema may not list)
+        extra = any(k not in _SCHEMA_COLUMNS for r in self.records for k in r)  # input columns the schema does not list
         return to_dataset(self.records, source='augment', empty_response_ok=True, allow_extra=extra)
 
     @property
@@ -106,6 +108,9 @@ class _Sources:
         self.keys = [text_of(r['prompt']).strip() for r in self.rows]
         self.reference_column, self.has_subset, self.has_rubric = reference_column, 'subset' in cols, 'rubric' in cols
         self.has_rubric_error = 'rubric_error' in cols
+        # margin and any other input column: the original rows keep them, augmented rows get None
+        self.carried = [c for c in cols if c not in COLUMNS + ('subset', 'rubric', 'rubric_error')]
+        self._others = {}  # prompt key -> indices of the rows with another prompt (built on first need)
 
     def __len__(self): return len(self.rows)
 
@@ -115,6 +120,7 @@ class _Sources:
                                                   'causal'):  # the source's rubric applies to rows on its own prompt
             extra['rubric'] = self.rows[i].get('rubric')
             if self.has_rubric_error: extra['rubric_error'] = self.rows[i].get('rubric_error')
+        extra.update({c: self.rows[i].get(c) if kw.get('kind') == 'original' else None for c in self.carried})
         return make_record(prompt, chosen, rejected, source_id=self.ids[i], **kw, **extra)
 
     def original(self, i) -> dict:
@@ -135,7 +141,9 @@ class _Sources:
         for _ in range(tries if len(self) > 1 else 0):
             j = rng.randrange(len(self) - 1); j += j >= i
             if self.keys[j] != self.keys[i]: return j
-        return None
+        k = self.keys[i]  # the tries ran out (one prompt holds most rows): draw among the rows with another prompt
+        js = self._others.setdefault(k, [j for j, x in enumerate(self.keys) if x != k])
+        return js[rng.randrange(len(js))] if js else None
 
 # %% ../nbs/05c_augment_base.ipynb #6527d9fa
 ATTRIBUTE_EDITS = {
@@ -154,7 +162,11 @@ ATTRIBUTE_ALIASES = {'accuracy': 'correctness', 'factuality': 'correctness', 'tr
                      'detail': 'completeness', 'thorough': 'completeness', 'specific': 'completeness',
                      'coherence': 'clarity', 'organization': 'clarity', 'structure': 'clarity', 'logic': 'clarity',
                      'readab': 'clarity', 'instruction': 'instruction_following',
-                     'adherence': 'instruction_following'}
+                     'adherence': 'instruction_following',
+                     # adjective forms, last so that every name that mapped before maps as before
+                     'correct': 'correctness', 'accurate': 'correctness', 'truth': 'correctness',
+                     'relevant': 'relevance', 'helpful': 'relevance', 'complete': 'completeness', 'clear': 'clarity',
+                     'coherent': 'clarity'}
 
 def canonical_attribute(name: str) -> str | None:
     "The `ATTRIBUTE_EDITS` key a rubric attribute name maps to, or None."
@@ -198,6 +210,9 @@ def rubric_attributes(rubric) -> list[tuple[str, str]]:
 
 def _row_attributes(src, i, attributes) -> tuple[list[tuple[str, str]], str | None]:
     "(attributes with elements, None) for row i, or ([], why) when its rubric failed."
+    if isinstance(attributes, (str, bytes)):  # it would be read letter by letter
+        raise TypeError(f'attributes= must be a list of attribute names, not the string {attributes!r}: '
+                        f'pass attributes=[{attributes!r}]')
     if attributes is not None: return [(a, '') for a in attributes], None
     row = src.rows[i]
     if src.has_rubric:

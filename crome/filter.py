@@ -72,7 +72,8 @@ def filter_augmented(ds,  # crome rows (Dataset or records): originals and augme
     "Fill `baseline_p`, `kept`: Crome rows kept iff |p - y| > tau, RRM rows iff sampled and >= tau; originals always."
     if not (isinstance(tau, (int, float)) and 0.0 <= tau < 1.0): raise ValueError(f'tau must be in [0, 1), got {tau!r}')
     if not 0.0 <= rrm_share <= 1.0: raise ValueError(f'rrm_share must be in [0, 1], got {rrm_share!r}')
-    if isinstance(ds, (list, tuple)): ds = to_dataset(ds, source='filter input', empty_response_ok=True)
+    if isinstance(ds, (list, tuple)):  # columns beyond the schema (rubric_error, an input's own) ride along
+        ds = to_dataset(ds, source='filter input', empty_response_ok=True, allow_extra=True)
     missing = [c for c in ('prompt', 'chosen', 'rejected', 'label', 'kind') if c not in ds.column_names]
     if missing: raise ValueError(f'filter_augmented needs columns {missing} (rows from crome.augment have them)')
     kinds, labels = list(ds['kind']), list(ds['label'])

@@ -50,7 +50,7 @@ DETECTORS: dict[str, Callable[[str], object]] = {
     'sentences': lambda t: len(sentence_spans(t)),
 }
 MAX_LENGTH_RATIO = 1.25
-EXEMPT = {'safety': frozenset({'politeness', 'sentences', 'questions', 'closing'})}
+EXEMPT = {'safety': frozenset({'politeness', 'sentences', 'questions'})}  # not 'closing': a sign-off is a cue
 # rubric names that mean the attribute (e.g. 'harmlessness'; `crome.augment_base.ATTRIBUTE_ALIASES` agrees)
 _EXEMPT_NAMES = {'safety': ('safe', 'harm', 'ethic', 'toxic', 'refus', 'danger')}
 # a key or alias matches a whole word of the name, optionally with one of these before / after it
@@ -206,6 +206,10 @@ def _pair_sides(r: dict) -> tuple:
     "(original, counterfactual) of a causal row."
     return (r['chosen'], r['rejected']) if r.get('direction') == 'degrade' else (r['rejected'], r['chosen'])
 
+def _key(v) -> str:
+    "A group key: '-' for a missing value (None, '', or NaN from a table read back, which a pivot would drop)."
+    return '-' if v is None or v != v or v == '' else v
+
 def fidelity_table(result, kind: str = 'causal'):
     "Per generator, attribute and direction: applied, verified, rejected by reason, spurious rate, length ratio."
     import pandas as pd
@@ -218,9 +222,9 @@ def fidelity_table(result, kind: str = 'causal'):
     for r in recs:
         o, n = _pair_sides(r)
         ch = spurious_changes(o, n, exempt_for(r.get('attribute')))
-        rows.append({**{k: r.get(k) or '-' for k in keys}, 'spurious': bool(ch), 'ratio': length_ratio(o, n)})
+        rows.append({**{k: _key(r.get(k)) for k in keys}, 'spurious': bool(ch), 'ratio': length_ratio(o, n)})
     kept = pd.DataFrame(rows, columns=keys + ['spurious', 'ratio'])
-    rj = pd.DataFrame([{**{k: r.get(k) or '-' for k in keys}, 'reason': r['reason']} for r in rejs],
+    rj = pd.DataFrame([{**{k: _key(r.get(k)) for k in keys}, 'reason': r['reason']} for r in rejs],
                       columns=keys + ['reason'])
     g = kept.groupby(keys)
     out = pd.DataFrame({'verified': g.size(), 'spurious_change_rate': g.spurious.mean(),

@@ -99,3 +99,15 @@ def test_fidelity_table_counts_are_consistent():
     assert (kept.spurious_change_rate == 0).all() and kept.mean_length_ratio.between(0.8, 1.25).all()
     up = ft[(ft.generator == 'edit:borrow_missing_item')]
     assert up.verified.sum() == 4  # every rejected answer gets the requested item from the chosen one
+
+
+def test_fidelity_table_keeps_rejects_whose_keys_are_nan():
+    "A rejects table read back from CSV has NaN for a missing generator: such rows count under '-', not vanish."
+    nan = float('nan')
+    rejs = [dict(kind='causal', generator=nan, attribute='relevance', direction=nan, reason='no_applicable_edit'),
+            dict(kind='causal', generator='', attribute=None, direction='degrade', reason='unknown_attribute'),
+            dict(kind='causal', generator='edit:x', attribute='safety', direction='upgrade', reason='no_applicable_edit')]
+    ft = fidelity_table(([], rejs))
+    assert ft[[c for c in ft.columns if c.startswith('rejected_')]].to_numpy().sum() == 3
+    assert set(map(tuple, ft[['generator', 'attribute', 'direction']].to_numpy())) == {
+        ('-', 'relevance', '-'), ('-', '-', 'degrade'), ('edit:x', 'safety', 'upgrade')}
