@@ -8,13 +8,13 @@ import importlib, random, re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from .schema import is_messages, response_text, replace_response
+from .schema import is_messages, response_text, replace_response, user_turns  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'LETTERS', 'ROLES', 'FAMILY_MODULES', 'EDITS', 'sentence_spans', 'content_words', 'user_request',
-           'user_turns', 'key_sentence', 'final_answer', 'final_value', 'Ctx', 'check_role', 'Edit', 'Registry',
-           'register', 'get_edit', 'causal_edits', 'spurious_edits', 'edit_families', 'edit_rng', 'apply_edit',
-           'applicable_edits', 'edit_pair', 'markdown_tokens', 'side_effects']
+           'key_sentence', 'final_answer', 'final_value', 'Ctx', 'check_role', 'Edit', 'Registry', 'register',
+           'get_edit', 'causal_edits', 'spurious_edits', 'edit_families', 'edit_rng', 'apply_edit', 'applicable_edits',
+           'edit_pair', 'markdown_tokens', 'side_effects']
 
 # %% ../nbs/04_edits.ipynb #804063b1
 STOPWORDS = frozenset('''a an the and or but if then so of to in on at by for with from into about as is are was were
@@ -54,14 +54,6 @@ def user_request(prompt: Any) -> str:
         return us[-1] if us else ''
     s, e = _request_span(prompt)
     return prompt[s:e]
-
-def user_turns(prompt: Any) -> str:
-    "All user turns of a prompt joined (the whole text when it has no turn markers)."
-    if is_messages(prompt): return '\n'.join(m.get('content', '') for m in prompt if m.get('role') == 'user')
-    ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))
-    if not ms: return prompt
-    ends = [m.start() for m in re.finditer(r'\n[ \t]*(?:Assistant|AI)[ \t]*:', prompt)] + [len(prompt)]
-    return '\n'.join(prompt[m.end():min(e for e in ends if e >= m.end())].strip() for m in ms)
 
 def _request_span(prompt: str) -> tuple[int, int]:
     ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))

@@ -217,6 +217,20 @@ class OpenAICompatibleOracle(BaseOracle):
 ORACLE_ENV = {'CROME_ORACLE_URL': 'url', 'CROME_ORACLE_MODEL': 'model', 'CROME_ORACLE_KEY_ENV': 'api_key_env',
               'CROME_ORACLE_CONCURRENCY': 'max_concurrency', 'CROME_ORACLE_TIMEOUT': 'timeout',
               'CROME_ORACLE_MAX_RETRIES': 'max_retries'}  # environment variable -> setting (the run config's oracle:)
+_ENV_NUMBERS = {'CROME_ORACLE_CONCURRENCY': int, 'CROME_ORACLE_TIMEOUT': float, 'CROME_ORACLE_MAX_RETRIES': int}
+
+def _env_numbers(env) -> dict:
+    "setting -> number for the numeric variables set (an empty one is unset); a bad one: ValueError naming it."
+    out = {}
+    for var, typ in _ENV_NUMBERS.items():
+        raw = env.get(var)
+        if not raw: continue
+        try: out[ORACLE_ENV[var]] = typ(raw)
+        except ValueError:
+            kind = 'an integer' if typ is int else 'a number of seconds'
+            raise ValueError(f'{var}={raw!r} is not {kind} (expected {typ.__name__}, e.g. '
+                             f'{var}={"8" if typ is int else "60"})') from None
+    return out
 
 def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOracle
                     env: dict | None = None,  # mapping to read instead of os.environ
@@ -229,9 +243,6 @@ def oracle_from_env(cache: bool | str | Path | OracleCache = True,  # see BaseOr
         if stray:
             raise ValueError(f'{" and ".join(stray)} set but CROME_ORACLE_URL is not: set the URL, or unset them')
         return NoOracle()
-    num = {k: t(env[f'CROME_ORACLE_{k.upper()}']) for k, t in (('timeout', float), ('max_retries', int))
-           if env.get(f'CROME_ORACLE_{k.upper()}')}
     return OpenAICompatibleOracle(url, env.get('CROME_ORACLE_MODEL', 'default'),
-                                  api_key_env=env.get('CROME_ORACLE_KEY_ENV') or None,
-                                  max_concurrency=int(env.get('CROME_ORACLE_CONCURRENCY', 8)), cache=cache,
-                                  **{**num, **kw})
+                                  api_key_env=env.get('CROME_ORACLE_KEY_ENV') or None, cache=cache,
+                                  **{'max_concurrency': 8, **_env_numbers(env), **kw})

@@ -130,6 +130,21 @@ class Oracle(Protocol):
     def complete(self, messages, **params) -> Completion: ...
     def complete_many(self, list_of_messages, **params) -> list[Completion]: ...
 
+def _sampled(params: dict) -> bool:
+    "True when `params` ask for random samples: temperature > 0 and no `seed` that would make repeats identical."
+    return float(params.get('temperature') or 0) > 0 and params.get('seed') is None
+
+def _sample_keys(keys: list,  # one cache key per request (None: not sent)
+                 ps: list[dict]) -> list:  # each request's merged params
+    "`keys` with the n-th repeat (n >= 1) of a sampled request in this call keyed by its own hash of (key, n)."
+    seen: dict[str, int] = {}
+    out = []
+    for k, p in zip(keys, ps):
+        if k is None or not _sampled(p): out.append(k); continue
+        n = seen[k] = seen.get(k, -1) + 1
+        out.append(k if n == 0 else hashlib.sha256(f'{k}#sample{n}'.encode()).hexdigest())
+    return out
+
 class BaseOracle:
     "Cache, params, stats and progress for a backend that implements `_run`."
     backend = 'base'
@@ -191,8 +206,8 @@ class BaseOracle:
         base, st = self._merged(params), self.settings()
         ps = [base if f is None else {**base, 'response_format': f} for f in fmts]
         bad = {i: e for i, e in enumerate(map(_unsendable, msgs)) if e}  # a lone surrogate: that row fails alone
-        keys = [None if i in bad else OracleCache.key(self.backend, self.model, m, p, self.endpoint, st)
-                for i, (m, p) in enumerate(zip(msgs, ps))]
+        keys = _sample_keys([None if i in bad else OracleCache.key(self.backend, self.model, m, p, self.endpoint, st)
+                             for i, (m, p) in enumerate(zip(msgs, ps))], ps)
         out: list[Completion | None] = [Completion(error=f'row {i}: {bad[i]}') if i in bad else None
                                         for i in range(len(msgs))]
         todo: dict[str, list[int]] = {}

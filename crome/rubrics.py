@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_rubrics.ipynb #fadb1536
 from __future__ import annotations
-import warnings
+import json, warnings
 from collections import Counter
 from tqdm.auto import tqdm
 from .oracle import is_offline
@@ -19,7 +19,8 @@ from .offline_rubrics import (DOMAINS, OFFLINE_ATTRIBUTES, DOMAIN_ATTRIBUTES, do
                                   offline_attributes, offline_reasons)
 
 # %% auto #0
-__all__ = ['STAGE_MAX_TOKENS', 'llm_rubrics', 'llm_rubric', 'offline_rubric', 'rubricate', 'rubric_failures', 'rubrics_of']
+__all__ = ['STAGE_MAX_TOKENS', 'REVIEW_FAILED', 'llm_rubrics', 'llm_rubric', 'offline_rubric', 'rubricate', 'rubric_failures',
+           'rubrics_of']
 
 # %% ../nbs/03_rubrics.ipynb #e61c7aa0
 STAGE_MAX_TOKENS = {'attributes': 600, 'elements': 1600, 'review': 2000}  # at least this many tokens per stage reply
@@ -134,16 +135,25 @@ def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)
     n_bad = sum(bool(e) for e in err)
     if n_bad:
         warnings.warn(f'{n_bad} of {len(ds)} rubrics failed (their pairs get no causal augmentation); '
-                      f'see the rubric_error column ({dict(rubric_failures(ds))})')
+                      f'see the rubric_error column ({dict(Counter(e.split(":")[0] for e in err if e))})')
+    n_rev = sum(isinstance(r, Rubric) and (r.review or '').startswith('failed') for r in res)
+    if n_rev:
+        warnings.warn(f'{n_rev} of {len(ds)} rubric reviews failed; those rows keep their unreviewed stage-2 rubric '
+                      f"(its review field says why; counted as '{REVIEW_FAILED}' in rubric_failures)")
     n_sum = sum(isinstance(r, Rubric) and r.weight_sum is not None for r in res)
     if n_sum:
         warnings.warn(f'{n_sum} of {len(ds)} rubrics came with weights not summing to 1 (off by more than '
                       f'{WEIGHT_TOL}); they were rescaled, the sum given is in the rubric\'s weight_sum')
     return ds
 
+REVIEW_FAILED = 'review_failed'  # rubric_failures' key for rows whose review failed (they keep the stage-2 rubric)
+
 def rubric_failures(ds) -> Counter:
-    "Failed rubrics counted by stage."
-    return Counter(e.split(':')[0] for e in ds['rubric_error'] if e)
+    "Failed rubrics counted by stage, plus `REVIEW_FAILED`: rubrics kept without review because the review failed."
+    out = Counter(e.split(':')[0] for e in ds['rubric_error'] if e)
+    n_rev = sum((json.loads(s).get('review') or '').startswith('failed') for s in ds['rubric'] if s)
+    if n_rev: out[REVIEW_FAILED] = n_rev
+    return out
 
 def rubrics_of(ds) -> list[Rubric | None]:
     "The `rubric` column parsed back into `Rubric` objects (None where it failed)."

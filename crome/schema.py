@@ -10,8 +10,9 @@ from typing import Any, Iterable, Sequence
 
 # %% auto #0
 __all__ = ['KINDS', 'DIRECTIONS', 'TEXT_COLUMNS', 'PROVENANCE_COLUMNS', 'COLUMNS', 'OPTIONAL_COLUMNS', 'LABELS', 'ROLES',
-           'MAX_TEXT_CHARS', 'Problem', 'CromeDataError', 'is_messages', 'text_of', 'response_text', 'replace_response',
-           'row_problems', 'find_problems', 'validate', 'make_record', 'provenance_features', 'to_dataset']
+           'MAX_TEXT_CHARS', 'Problem', 'CromeDataError', 'is_messages', 'text_of', 'user_turns', 'response_text',
+           'replace_response', 'row_problems', 'find_problems', 'validate', 'make_record', 'provenance_features',
+           'to_dataset']
 
 # %% ../nbs/00_schema.ipynb #078ec11d
 KINDS = ('original', 'causal', 'iqn', 'can', 'para', 'rrm')
@@ -61,6 +62,16 @@ def text_of(x: Any) -> str:
     if isinstance(x, str): return x
     if is_messages(x): return '\n\n'.join(f"{m.get('role', '').capitalize()}: {m.get('content', '')}" for m in x)
     raise TypeError(f"expected a string or a list of chat messages, got {type(x).__name__}")
+
+def user_turns(prompt: Any) -> str:
+    """What the user wrote: all user turns joined (a message list's user messages, the `Human:`/`User:` turns of a
+    transcript string), the whole text when it has no turn markers. An assistant's earlier turns are not the request."""
+    if is_messages(prompt): return '\n'.join(str(m.get('content', '')) for m in prompt if m.get('role') == 'user')
+    prompt = text_of(prompt)  # anything but a string or messages: its TypeError
+    ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))
+    if not ms: return prompt
+    ends = [m.start() for m in re.finditer(r'\n[ \t]*(?:Assistant|AI)[ \t]*:', prompt)] + [len(prompt)]
+    return '\n'.join(prompt[m.end():min(e for e in ends if e >= m.end())].strip() for m in ms)
 
 def response_text(x: Any) -> str:
     "The answer's own text: the string itself, or the joined assistant contents of a message list."
