@@ -124,16 +124,14 @@ def cmd_data(a) -> int:
     d = make_demo(a.n, cues=cues, seed=a.seed)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     for split, ds in d.items(): ds.to_parquet(str(out / f'{split}.parquet'))
-    s = demo_summary(d)
-    (out / 'summary.json').write_text(json.dumps(s, indent=2))
+    (out / 'summary.json').write_text(json.dumps(s := demo_summary(d), indent=2))
     print(format_summary(s)); print(f"\nsaved to {out}/ ({', '.join(f'{k}.parquet' for k in d)}, summary.json)")
     return 0
 
 def cmd_data_get(a) -> int:
     "`crome data get [NAME ...]`: fetch public sets by their Hugging Face names into the data folder (online, once)."
     from crome.data import fetch_data, data_dir, PANDALM_FILE
-    sources = dict(_pairs(a.source, '--source'))
-    got = fetch_data(a.names or None, dest=a.dest, sources=sources)
+    got = fetch_data(a.names or None, dest=a.dest, sources=dict(_pairs(a.source, '--source')))
     for name, paths in got.items(): print(f"{name}: {', '.join(map(str, paths))}")
     dest = Path(a.dest) if a.dest else data_dir()
     if not (dest / PANDALM_FILE).exists():
@@ -158,6 +156,9 @@ def load_data(a, extra: str):
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
         return public_pairs(a.data, a.split, getattr(a, 'seed', 0))
+    if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
+        raise ValueError(f'--split {a.split}: {a.data} is one file, which has no splits (--split picks one of a folder '
+                         'of files named by split, a Hugging Face name or a saved DatasetDict): drop --split')
     return load_pairs(a.data, column_map=column_map(a.columns), extra=extra, empty_response_ok=a.allow_empty,
                       split=a.split or 'train')
 
@@ -213,11 +214,10 @@ def cmd_augment(a) -> int:
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
     from crome.pipeline import train_one, Embeddings
-    cfg = _config(None, _given({'train.mode': ('--mode', a.mode), 'train.steps': ('--steps', a.steps),
-                                'train.batch_size': ('--batch-size', a.batch_size), 'train.lr': ('--lr', a.lr),
-                                'train.lambda_tie': ('--lambda-tie', a.lambda_tie),
-                                'train.backbone': ('--backbone', a.backbone),
-                                'train.max_length': ('--max-length', a.max_length)}))
+    flags = dict(mode=a.mode, steps=a.steps, batch_size=a.batch_size, lr=a.lr, recipes=[a.recipe],  # the recipe:
+                 lambda_tie=a.lambda_tie, backbone=a.backbone, max_length=a.max_length)  # a setting it ignores warns
+    cfg = _config(None, _given({f'train.{k}': ('--recipe' if k == 'recipes' else '--' + k.replace('_', '-'), v)
+                                for k, v in flags.items()}))
     ds = load_data(a, 'keep')
     n0 = len(ds)
     if 'kept' in ds.column_names: ds = ds.filter(lambda r: r['kept'] is not False)
@@ -316,11 +316,13 @@ def cmd_inspect(a) -> int:
 def cmd_report(a) -> int:
     "`crome report RUN_DIR`: rebuild the HTML report from a run's files."
     from crome.config import load_config
-    from crome.report import build_report
+    from crome.report import build_report, run_status
     d = Path(a.run_dir)
     if not (d / 'config.yaml').exists(): raise ValueError(f'{d} is not a crome run directory (no config.yaml)')
-    cfg = load_config(d / 'config.yaml', out_dir=str(d))
-    print(f'report -> {build_report(d, cfg.model_dump())}'); return 0
+    cfg = load_config(d / 'config.yaml', out_dir=str(d)).model_dump()
+    print(f'report -> {build_report(d, cfg)}')
+    if st := run_status(d, cfg): print(f"the run is unfinished; finish it with {st['command']} (finished stages kept)")
+    return 0
 
 def cmd_compare(a) -> int:
     "`crome compare RUN_DIR ...`: validation accuracy of several runs side by side (the first is the reference)."

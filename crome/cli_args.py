@@ -100,7 +100,8 @@ def _version() -> str:
 COLUMNS_HELP = ("map your columns to crome's: crome=yours pairs, e.g. --columns prompt=question,chosen=better,"
                 'rejected=worse')
 DATA_HELP = ('pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, a Hugging Face dataset name, '
-             'or a public set by name (hh-rlhf, pandalm, gsm8k: the files `crome data get` fetches)')
+             'or a public set by name from the data folder (hh-rlhf, gsm8k: fetched by `crome data get`; pandalm: '
+             'downloaded by hand, as `crome data get` says)')
 
 def _add_data(p):
     p.add_argument('--data', required=True, help=DATA_HELP)
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='the offline demo end to end: data -> augment -> filter -> train -> evaluate -> report')
     d.add_argument('--name', default='demo', help='run name (folder runs/NAME)')
     d.add_argument('--out', help='run folder (default runs/NAME)')
-    d.add_argument('--n', type=int, default=1600, help='demo pairs (default 1600)')
+    d.add_argument('--n', type=int, help='demo pairs (default 1600: data.n unset)')
     d.add_argument('--steps', type=int, default=400, help='optimizer steps per recipe, the same for all (default 400)')
     d.add_argument('--seeds', type=int, action=Extend, nargs='+', default=[0], help='training seeds (default 0)')
     d.add_argument('--recipes', action=Extend, nargs='+', default=['vanilla', 'rrm', 'crome'], choices=RECIPES,

@@ -111,6 +111,12 @@ def format_compare(t: pd.DataFrame) -> str:
                           'vs first run [95% CI]': g.verdict.fillna('(reference)')})
         lines += ['', f'{split} / {recipe}:', v.to_string(index=False)]
         if len(g) < 2: continue
+        top = g[g.accuracy >= g.accuracy.max() - 1e-12]  # a shared top has no winner (the reference, if in it, stays)
+        if len(top) > 1:
+            ref = top.settings[top.verdict.isna()]
+            who = f'the first run ({ref.iloc[0]}), tied with {len(top) - 1} more' if len(ref) else \
+                f'{len(top)} runs tie'
+            lines.append(f'  highest: {who} at {g.accuracy.max():.3f}: no run is higher'); continue
         best = g.loc[g.accuracy.idxmax()]
         lines.append(f'  highest: the first run ({best.settings})' if pd.isna(best.verdict) else  # reference row
                      f'  highest: {best.run} ({best.settings}); vs the first run: {best.verdict}')

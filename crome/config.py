@@ -8,16 +8,22 @@ import copy
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
 
 # %% auto #0
-__all__ = ['ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
+__all__ = ['DEMO_N', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
            'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
+
+DEMO_N = 1600  # demo pairs when data.n is unset
+
+def _names(info: ValidationInfo) -> dict:
+    "How the user set each key (`load_config`'s `names`, passed as validation context): messages name that."
+    return (info.context or {}).get('names') or {}
 
 def _changed(section: BaseModel, name: str = '') -> list[str]:
     "The keys of `section` that differ from their defaults (dotted under `name` when given)."
@@ -34,7 +40,8 @@ class DataConfig(_Strict):
     columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
     allow_empty: bool = False  # a file of pairs: keep pairs with an empty chosen or rejected answer (else an error)
     split: str = 'train'  # a folder of files named by split, a Hugging Face name or a saved DatasetDict: which to read
-    n: int = Field(1600, gt=10)  # demo: pairs to generate; real data: cap on pairs used (after shuffling)
+    n: int | None = Field(None, gt=10)  # demo: pairs to generate (None: DEMO_N); real data: a cap on the pairs used,
+                                        # after a seeded shuffle (None: every pair)
     tasks: dict[str, float] = {'relevance': 0.5, 'requested_item': 0.5}  # demo tasks
     cues: list[CueConfig] = [CueConfig()]  # demo: planted cues
     test_fraction: float = Field(0.25, gt=0, lt=1)  # share of prompts for the test split(s), scored once at the end
@@ -75,15 +82,20 @@ class OracleConfig(_Strict):
     preflight: bool = True  # check the oracle answers (URL, key, model) before any work
 
     @model_validator(mode='after')
-    def _complete(self):
+    def _complete(self, info: ValidationInfo):
+        cli = any(k.startswith('oracle.') for k in _names(info))  # set by flags or variables: advise flags
         if self.backend is None and self.url: self.backend = 'openai'
         if self.backend is None:  # offline: a setting that shapes the oracle's answers would be ignored: an error
             keep = {'backend', 'url', *ORACLE_TRANSPORT} - {'api_key_env'}
             stray = [k for k in _changed(self) if k not in keep]  # transport: harmless
-            if stray: raise ValueError(f"{', '.join(stray)} set but no url: set oracle.url (a server) or "
-                                       "oracle.backend: transformers (a local model), or remove them")
+            url = '--oracle-url' if cli else 'oracle.url'
+            local = '--oracle-local DIR' if cli else 'oracle.backend: transformers'
+            how = (f'set {url} (a server: only a server takes a key)' if 'api_key_env' in stray else
+                   f'set {url} (a server) or {local} (a local model)')
+            if stray: raise ValueError(f"{', '.join(stray)} set but no url: {how}, or remove them")
         elif self.backend == 'openai' and not (self.url and self.model):
-            raise ValueError('the openai backend needs both url and model (the name the server serves)')
+            raise ValueError('the openai backend needs both url and model (the name the server serves'
+                             f"{'; --oracle-url and --oracle-model' if cli else ''})")
         elif self.backend == 'transformers' and (not self.model or self.url):
             raise ValueError('the transformers backend needs model (a local folder) and no url')
         return self
@@ -155,8 +167,8 @@ class RunConfig(_Strict):
     def run_dir(self) -> Path: return Path(self.out_dir or f'runs/{self.name}')
 
     @model_validator(mode='after')
-    def _read(self):  # a setting no chosen recipe reads is named: a warning, as a sweep over recipes may keep it
-        r, stray = set(self.train.recipes), []
+    def _read(self, info: ValidationInfo):  # a setting no chosen recipe reads: a warning (a sweep may keep it)
+        r, stray, names = set(self.train.recipes), [], _names(info)
         if 'crome' not in r:
             stray += _changed(self.augment, 'augment') + (['oracle'] if self.oracle.backend else [])
         if not r & {'crome', 'rrm'}:
@@ -164,6 +176,7 @@ class RunConfig(_Strict):
         if stray:
             import warnings
             it = 'it' if len(stray) == 1 else 'them'  # (pydantic calls this: no stacklevel points at the caller)
+            stray = [names.get(k, k) for k in stray]  # a flag the user gave, else the key
             warnings.warn(f"{', '.join(stray)} set, but recipes {', '.join(self.train.recipes)} do not read {it} "
                           f'(augment and oracle: crome; filter and train.lambda_tie: crome and rrm): no effect on '
                           'this run')
@@ -198,17 +211,25 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
                 raise ConfigError(f"{'.'.join(path[:i + 1])}: is {d[part]!r}, not a section, so '{k}' cannot be set")
             d = d[part]
         d[last] = v
-    try: return RunConfig.model_validate(data)
+    try: return RunConfig.model_validate(data, context={'names': names or {}})
     except ValidationError as e:
         keys = ['.'.join(map(str, err['loc'])) for err in e.errors()]
         msgs = [f"{_name(k, names or {})}: {err['msg']}{_did_you_mean(err)}" for k, err in zip(keys, e.errors())]
         file = isinstance(src, (str, Path))
-        what = 'bad run config' if file or not names or not all(k in names for k in keys) else 'bad setting'
+        what = 'bad run config' if file or not all(_set_by(k, names or {}) for k in keys) else 'bad setting'
         raise ConfigError(f"{f'{src}: ' if file else ''}{what}:\n  " + '\n  '.join(msgs)) from None
 
+def _set_by(key: str, names: dict) -> str | None:
+    "The flag or variable that set `key`, or the setting it is an item of (`--set train.recipes (item 0)`)."
+    parts = key.split('.')
+    for i in range(len(parts), 0, -1):
+        rest = f" (item {'.'.join(parts[i:])})" if parts[i:] else ''
+        if (k := '.'.join(parts[:i])) in names: return names[k] + rest
+    return None
+
 def _name(key: str, names: dict) -> str:
-    "How the user set `key`: its flag or variable, the key with what set its section's keys, or the key itself."
-    if key in names: return names[key]
+    "How the user set `key`: its flag or variable (or its parent's), the key with what set its section, or the key."
+    if by := _set_by(key, names): return by
     inner = sorted({v for k, v in names.items() if k.startswith(key + '.')})
     return f"{key} (set by {', '.join(inner)})" if inner else key
 

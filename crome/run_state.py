@@ -169,11 +169,18 @@ class Run:
         self.cfg, self.dir = cfg, cfg.run_dir
         self.state_path, mark = self.dir / 'state.json', self.dir / self.MARK
         if not (self.state_path.exists() or mark.exists()) and self.dir.is_dir() and any(self.dir.iterdir()):
-            raise ValueError(f'{self.dir} holds files and is not a crome run folder (no {self.MARK}): a run replaces '
-                             'files in its folder, so it takes a new or empty one (name / out_dir / --out)')
+            raise ValueError(self._refused())
         self.dir.mkdir(parents=True, exist_ok=True); mark.touch()  # this folder is a crome run's from now on
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.ran, self.skipped, self.planned, self.parts, self.reasons = [], [], {}, {}, {}
+
+    def _refused(self) -> str:
+        "Why this folder cannot hold the run (a sweep's runs are named), and each command's way to give it another."
+        runs = sorted(p.parent.name for p in self.dir.glob(f'*/{self.MARK}'))
+        what = (f"holds the runs of a sweep (`crome run --vary`: {', '.join(runs[:3])}{', ...' * (len(runs) > 3)}), "
+                'not one run' if runs else f'holds files and is not a crome run folder (no {self.MARK})')
+        return (f'{self.dir} {what}: a run replaces files in its folder, so it takes a new or empty one (crome run: '
+                '--set out_dir=DIR, or another name in the config; crome demo: --out DIR or --name NAME)')
 
     def path(self, *parts) -> Path:
         p = self.dir.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p

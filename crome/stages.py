@@ -11,7 +11,7 @@ if TYPE_CHECKING: import pandas as pd  # annotations only; pandas is imported wh
 
 import numpy as np
 
-from .config import RunConfig, TrainSettings
+from .config import DEMO_N, RunConfig, TrainSettings
 from .public_sets import PUBLIC_NAMES
 from .run_state import Run, _load, _save, file_digest
 
@@ -57,7 +57,7 @@ def _build_data(cfg: RunConfig) -> dict:
     dc = cfg.data
     if dc.source == 'demo':
         from crome.demo import make_demo, CueSpec
-        d = make_demo(dc.n, tasks=dc.tasks, cues=[CueSpec(c.kind, c.rho, c.strength) for c in dc.cues],
+        d = make_demo(dc.n or DEMO_N, tasks=dc.tasks, cues=[CueSpec(c.kind, c.rho, c.strength) for c in dc.cues],
                       test_fraction=dc.test_fraction, val_fraction=dc.val_fraction, seed=cfg.seed)
         return dict(d)
     fractions = {'train': 1 - dc.test_fraction - dc.val_fraction, 'validation': dc.val_fraction,
@@ -65,7 +65,7 @@ def _build_data(cfg: RunConfig) -> dict:
     if not dc.val_fraction: del fractions['validation']
     if dc.source == 'gsm8k':  # split the questions first: a pair's rejected solution comes from its own split
         q = D.load_gsm8k()
-        if len(q) > dc.n: q = q.shuffle(seed=cfg.seed).select(range(dc.n))
+        if dc.n and len(q) > dc.n: q = q.shuffle(seed=cfg.seed).select(range(dc.n))
         parts = D.split_by_prompt(q, fractions, seed=cfg.seed, prompt_column='question')
         return {k: D.gsm8k_pairs(v, seed=cfg.seed) for k, v in parts.items()}
     ds = public_pairs(dc.source) if dc.source in PUBLIC_NAMES else D.load_pairs(
@@ -74,7 +74,7 @@ def _build_data(cfg: RunConfig) -> dict:
         n0 = len(ds); ds = ds.filter(lambda r: r['label'] == 1.0)
         if len(ds) < n0: warnings.warn(f'data {dc.source}: {n0 - len(ds)} of {n0} rows are not preferences (label '
                                        f'other than 1, e.g. ties 0.5) and are left out of this run', stacklevel=2)
-    if len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))
+    if dc.n and len(ds) > dc.n: ds = ds.shuffle(seed=cfg.seed).select(range(dc.n))  # data.n unset: every pair
     return dict(D.split_by_prompt(ds, fractions, seed=cfg.seed))
 
 DATA_FUNCTIONS = (build_data, _nonempty, _build_data, public_pairs)  # what the data stage runs from here: its code key
