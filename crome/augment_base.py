@@ -142,7 +142,8 @@ class _Sources:
             j = rng.randrange(len(self) - 1); j += j >= i
             if self.keys[j] != self.keys[i]: return j
         k = self.keys[i]  # the tries ran out (one prompt holds most rows): draw among the rows with another prompt
-        js = self._others.setdefault(k, [j for j, x in enumerate(self.keys) if x != k])
+        if k not in self._others: self._others[k] = [j for j, x in enumerate(self.keys) if x != k]
+        js = self._others[k]
         return js[rng.randrange(len(js))] if js else None
 
 # %% ../nbs/05c_augment_base.ipynb #6527d9fa

@@ -27,7 +27,7 @@ def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, 
                  ) -> list[dict]:
     "Per registered edit, `per_edit` examples: prompt and answer before/after, what changed, each model's two rewards."
     from crome.edits import EDITS, apply_edit
-    from crome.schema import response_text
+    from crome.schema import response_text, text_of
     rows = [dict(r) for r in ds.select(range(min(max_rows, len(ds))))] if hasattr(ds, 'select') else list(ds)[:max_rows]
     donors = [response_text(r['chosen']) for r in rows]
     out = []
@@ -45,7 +45,7 @@ def edit_examples(models: Mapping[str, Any],  # name -> scorer: .score(prompts, 
                     fn = sc.score if hasattr(sc, 'score') else sc
                     s = np.asarray(fn([r['prompt'], p2], [r[side], a2]), dtype=float)
                     rew[m] = [float(s[0]), float(s[1])]
-                txt = lambda p: p if isinstance(p, str) else response_text(p)
+                txt = text_of  # a prompt's whole text (a message list's response_text would be only its answers)
                 x = dict(edit=name, kind=e.kind, attribute=e.attribute, direction=e.direction, side=side,
                          prompt=txt(r['prompt']), prompt_after=txt(p2), before=response_text(r[side]),
                          after=response_text(a2), rewards=rew)

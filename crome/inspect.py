@@ -89,6 +89,7 @@ class PairBrowser:
         self.widget.add_class('crome-pair-browser')
         for c, v in criteria.items():
             if c not in self.filters: raise ValueError(f"can only filter on {', '.join(FILTER_COLUMNS)}; got {c!r}")
+            if v is None: continue  # no criterion, as in matching_rows
             if v not in (ok := [o for _, o in self.filters[c].options]): raise _bad_value(c, v, ok)
             self.filters[c].value = v
         for w in self.filters.values(): w.observe(lambda _: self.apply_filters(), names='value')

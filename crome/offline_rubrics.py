@@ -8,7 +8,7 @@ import re
 from .schema import is_messages, response_text, text_of, user_turns
 
 # %% auto #0
-__all__ = ['DOMAINS', 'user_text', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'domain_scores', 'detect_domain', 'ruled_out',
+__all__ = ['DOMAINS', 'OFFLINE_ATTRIBUTES', 'DOMAIN_ATTRIBUTES', 'domain_scores', 'detect_domain', 'ruled_out',
            'offline_attributes', 'offline_reasons']
 
 # %% ../nbs/03a_offline_rubrics.ipynb #d3a2a88b
@@ -47,11 +47,10 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
 
 DOMAINS = ('safety', 'code', 'math', 'chat')  # in tie-break order
 
-user_text = user_turns  # what the user asked (`crome.schema.user_turns`): an assistant's earlier turns are not it
 
 def domain_scores(prompt, responses=()) -> dict[str, int]:
-    "Evidence points per domain (see the table above); prompt-side rules read only the user's turns (`user_text`)."
-    p, rs = user_text(prompt), [response_text(r) for r in responses]
+    "Evidence points per domain (see the table above); prompt-side rules read only what the user wrote (`user_turns`)."
+    p, rs = user_turns(prompt), [response_text(r) for r in responses]
     allt = '\n'.join([p, *rs])
     return {'safety': 2 * len({m.lower() for m in _SAFETY.findall(p)}) + 2 * any(_REFUSAL.search(r) for r in rs),
             'code': 3 * bool(_CODE_LINE.search(allt)) + len({m.lower() for m in _CODE_WORDS.findall(p)}),
@@ -162,8 +161,8 @@ _EVIDENCE = (  # (attribute, points, pattern on the user's turns, reason templat
 )
 
 def _evidence(prompt, responses) -> dict[str, list[tuple[float, str]]]:
-    "attribute -> [(points, reason)] from the prompt's user turns (`user_text`) and the answers."
-    p, rs = user_text(prompt), [response_text(r) for r in responses]
+    "attribute -> [(points, reason)] from the prompt's user turns (`user_turns`) and the answers."
+    p, rs = user_turns(prompt), [response_text(r) for r in responses]
     out: dict[str, list] = {}
     for attr, pts, rx, why in _EVIDENCE:
         m = rx.search(p)

@@ -65,11 +65,11 @@ def text_of(x: Any) -> str:
 
 def user_turns(prompt: Any) -> str:
     """What the user wrote: all user turns joined (a message list's user messages, the `Human:`/`User:` turns of a
-    transcript string), the whole text when it has no turn markers. An assistant's earlier turns are not the request."""
+    transcript string that opens with one), else the whole text. An assistant's earlier turns are not the request."""
     if is_messages(prompt): return '\n'.join(str(m.get('content', '')) for m in prompt if m.get('role') == 'user')
     prompt = text_of(prompt)  # anything but a string or messages: its TypeError
     ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))
-    if not ms: return prompt
+    if not ms or prompt[:ms[0].start()].strip(): return prompt  # text before the first marker: a quoted line, no turn
     ends = [m.start() for m in re.finditer(r'\n[ \t]*(?:Assistant|AI)[ \t]*:', prompt)] + [len(prompt)]
     return '\n'.join(prompt[m.end():min(e for e in ends if e >= m.end())].strip() for m in ms)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_splits.ipynb #d80b0322
 from __future__ import annotations
-import hashlib, math, random
+import hashlib, math, random, re
 
 from .schema import is_messages, text_of
 
@@ -16,6 +16,9 @@ def prompt_key(prompt) -> str:
     "A stable hash of a prompt's text (strings and message lists alike)."
     return hashlib.sha1(text_of(prompt).strip().encode('utf-8')).hexdigest()
 
+_OPENS = re.compile(r'\s*(?:Human|User)[ \t]*:')  # a transcript string opens with a user turn marker
+_REPLY = re.compile(r'\n[ \t]*(?:Assistant|AI)[ \t]*:')  # ... and its first reply ends that turn (as `user_turns`)
+
 def conversation_root(prompt) -> str:
     "The grouping text of a prompt: its first user turn (else the whole prompt), casefolded, whitespace collapsed."
     if is_messages(prompt):
@@ -23,7 +26,7 @@ def conversation_root(prompt) -> str:
         text = first if isinstance(first, str) else text_of(prompt)
     else:
         text = text_of(prompt)
-        if text.lstrip().startswith('Human:'): text = text.split('\n\nAssistant:', 1)[0]  # an hh-rlhf transcript
+        if _OPENS.match(text): text = _REPLY.split(text, 1)[0]  # a transcript (hh-rlhf's Human:, or User:)
     return ' '.join(text.split()).casefold()
 
 def _group_keys(prompts: list) -> list[str]:

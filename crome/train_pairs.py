@@ -50,7 +50,12 @@ def margins(ds, column: str) -> np.ndarray:
     m = np.asarray(ds[column], dtype=np.float64)
     tie = np.asarray(ds['label'], dtype=np.float64) == 0.5 if 'label' in ds.column_names else np.zeros(len(m), bool)
     bad = np.flatnonzero(~np.isfinite(m) & ~tie)
-    if len(bad): raise ValueError(f'margin column {column!r}: rows {bad[:10].tolist()} are not finite numbers')
+    if len(bad):
+        kinds = sorted({str(k) for k in np.asarray(ds['kind'], dtype=object)[bad]}) if 'kind' in ds.column_names else []
+        aug = [k for k in kinds if k != 'original']  # augmented preference rows carry no margin (crome.augment)
+        raise ValueError(f'margin column {column!r}: rows {bad[:10].tolist()} are not finite numbers'
+                         + (f" (kind {', '.join(aug)}: augmented rows carry no margin; fill it for them, or train "
+                            'without margin_column)' if aug else ''))
     return np.where(tie, 0.0, m)  # the loss ignores a tie's margin; 0 keeps a NaN out of every tensor
 
 def prepare_pairs(ds,  # crome Dataset

@@ -207,8 +207,9 @@ def _pair_sides(r: dict) -> tuple:
     return (r['chosen'], r['rejected']) if r.get('direction') == 'degrade' else (r['rejected'], r['chosen'])
 
 def _key(v) -> str:
-    "A group key: '-' for a missing value (None, '', or NaN from a table read back, which a pivot would drop)."
-    return '-' if v is None or v != v or v == '' else v
+    "A group key: '-' for a missing value (None, '', NaN or pandas NA from a table read back: a pivot drops them)."
+    import pandas as pd
+    return '-' if v is None or (not isinstance(v, str) and pd.isna(v)) or v == '' else v
 
 def fidelity_table(result, kind: str = 'causal'):
     "Per generator, attribute and direction: applied, verified, rejected by reason, spurious rate, length ratio."

@@ -7,7 +7,7 @@ import openai
 import pytest
 from datasets import Dataset
 
-from crome.offline_rubrics import domain_scores, offline_attributes, user_text
+from crome.offline_rubrics import domain_scores, offline_attributes, user_turns
 from crome.oracle import OpenAICompatibleOracle, oracle_from_env
 from crome.oracle_base import BaseOracle, Completion
 from crome.rubrics import offline_reasons, offline_rubric, rubric_failures, rubricate, rubrics_of
@@ -20,7 +20,7 @@ HH = f'Human: What is a good name for my cat?\n\nAssistant: {SAID}\n\nHuman: ok,
 
 @pytest.mark.parametrize('prompt', [CONV, HH], ids=['messages', 'hh-transcript'])
 def test_offline_evidence_reads_only_the_user_turns(prompt):
-    assert user_text(prompt) == 'What is a good name for my cat?\nok, any ideas?'
+    assert user_turns(prompt) == 'What is a good name for my cat?\nok, any ideas?'
     r = offline_rubric(prompt, 'Try Milo.', 'Try Luna.')
     assert r.domain == 'chat'  # was 'safety': 'hurt' in the assistant's turn
     assert r.names == ['correctness', 'relevance', 'clarity', 'helpfulness', 'honesty']  # no completeness / i.f.
@@ -35,7 +35,7 @@ def test_offline_evidence_still_reads_user_turns_and_answers():
     hh = 'Human: Name three fish. Make sure to include trout.\n\nAssistant: Why trout?\n\nHuman: I like it.'
     names = [a['name'] for a in offline_attributes(hh, 'Trout, cod, tuna.', 'Cod, tuna, carp.')[1]]
     assert 'completeness' in names and 'instruction_following' in names
-    assert user_text('Say hi.\nAssistant: hi') == 'Say hi.\nAssistant: hi'  # a plain string is all request
+    assert user_turns('Say hi.\nAssistant: hi') == 'Say hi.\nAssistant: hi'  # a plain string is all request
 
 
 def _mock_oracle(calls: list, cache):
