@@ -459,15 +459,21 @@ def test_default_ids_keep_the_whole_file_name(tmp_path):
 
 def _old_split(ds, fractions, seed):
     "split_by_prompt before near-duplicate grouping (by prompt_key alone): split name -> ids."
-    import random
     keys = [prompt_key(p) for p in ds['prompt']]
+    where = _old_assign(keys, fractions, seed)
+    return {n: [i for i, k in zip(ds['id'], keys) if where[k] == n] for n in fractions}
+
+
+def _old_assign(keys, fractions, seed):
+    "The old splits' group assignment: the sorted distinct keys, shuffled by `seed`, cut by `fractions`."
+    import random
     uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
     where, start, acc = {}, 0, 0.0
     for n, f in fractions.items():
         acc += f; b = round(acc * len(uniq))
         for k in uniq[start:b]: where[k] = n
         start = b
-    return {n: [i for i, k in zip(ds['id'], keys) if where[k] == n] for n in fractions}
+    return where
 
 
 def test_near_duplicate_prompts_share_a_split_and_other_splits_do_not_change():
@@ -551,17 +557,11 @@ def _by_group(ds) -> dict:
 
 def _old_split_first_row(ds, fractions, seed, prompt_column='prompt'):
     "split_by_prompt before conversation grouping (near-duplicates keyed by their first row's prompt_key): Datasets."
-    import random
     from datasets import DatasetDict
     from crome.schema import text_of
     first = {}
     keys = [first.setdefault(' '.join(text_of(p).split()).casefold(), prompt_key(p)) for p in ds[prompt_column]]
-    uniq = sorted(set(keys)); random.Random(seed).shuffle(uniq)
-    where, start, acc = {}, 0, 0.0
-    for n, f in fractions.items():
-        acc += f; b = round(acc * len(uniq))
-        for k in uniq[start:b]: where[k] = n
-        start = b
+    where = _old_assign(keys, fractions, seed)
     return DatasetDict({n: ds.select([i for i, k in enumerate(keys) if where[k] == n]) for n in fractions})
 
 
