@@ -43,12 +43,19 @@ def cpu_model() -> str:
     return f"{field('model name') or platform.machine()} ({', '.join(units) or 'no AVX2'})"
 
 
+def dirty() -> bool:
+    """Whether crome/ or benchmarks/ differ from the commit: a tracked change or an untracked file, except the untracked
+    .json results earlier benchmarks wrote beside their scripts (an output, not code the run executes)."""
+    lines = (git('status', '--porcelain', '--', 'crome', 'benchmarks') or '').splitlines()
+    return any(not (ln.startswith('??') and ln.rstrip().endswith('.json')) for ln in lines)
+
+
 def run_meta(config: dict, seeds) -> dict:
     "What a results file must say about how it was made."
     import torch, transformers, datasets
     dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
            else f'cpu: {cpu_model()}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores')
-    return dict(commit=git('rev-parse', 'HEAD'), dirty=bool(git('status', '--porcelain', '--', 'crome', 'benchmarks')),
+    return dict(commit=git('rev-parse', 'HEAD'), dirty=dirty(),
                 command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]), config=config, seeds=list(seeds), device=dev,
                 versions=dict(python=platform.python_version(), torch=torch.__version__,
                               transformers=transformers.__version__, datasets=datasets.__version__),

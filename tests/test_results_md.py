@@ -251,3 +251,13 @@ def test_changed_note_pattern_removes_only_the_note():
     a = results_md.changed_note('abcdef1234567', ['crome/a.py', 'crome/b.py'])
     assert CHANGED.sub('', f'_x at commit `y`{a}; seeds 0._') == '_x at commit `y`; seeds 0._'
     assert CHANGED.sub('', results_md.changed_note('?', None)) == ''
+
+
+def test_untracked_result_files_do_not_mark_a_run_dirty(monkeypatch):
+    "A results JSON an earlier benchmark wrote beside its script is output, not code; any other change is dirty."
+    import common
+    for status, want in [('', False), ('?? benchmarks/q.json\n?? benchmarks/tb.json', False),
+                         ('?? benchmarks/new_helper.py', True), (' M crome/data.py', True),
+                         ('M  benchmarks/results/quality.json', True)]:
+        monkeypatch.setattr(common, 'git', lambda *a, s=status: s)
+        assert common.dirty() is want, status
