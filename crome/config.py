@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 from typing import Literal
 
+from pydantic import NonNegativeInt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
@@ -36,7 +37,8 @@ class CueConfig(_Strict):
     strength: int = Field(1, ge=1, le=3)
 
 class DataConfig(_Strict):
-    source: str = 'demo'  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs, or a Hugging Face name
+    source: str = Field('demo', min_length=1)  # 'demo', 'hh-rlhf', 'pandalm', 'gsm8k', a file or folder of pairs,
+                                                # or a Hugging Face name
     columns: dict[str, str] = {}  # your column -> crome column for a file of pairs, e.g. {'better': 'chosen'}
     allow_empty: bool = False  # a file of pairs: keep pairs with an empty chosen or rejected answer (else an error)
     split: str = 'train'  # a folder of files named by split, a Hugging Face name or a saved DatasetDict: which to read
@@ -105,7 +107,7 @@ class OracleConfig(_Strict):
         return self.model_dump(exclude=set(ORACLE_TRANSPORT))
 
 class AugmentConfig(_Strict):
-    kinds: list[Literal['causal', 'iqn', 'para', 'can']] = ['causal', 'iqn']
+    kinds: list[Literal['causal', 'iqn', 'para', 'can']] = Field(['causal', 'iqn'], min_length=1)
     iqn_per_pair: float = Field(1.0, ge=0)
     rubrics: bool = True  # a rubrics stage names each pair's attributes (False: the offline per-pair rules do)
 
@@ -117,12 +119,13 @@ DEFAULT_LR = {'frozen': 1e-3, 'finetune': 2e-5}  # train.lr when unset, by train
 
 class TrainSettings(_Strict):
     mode: Literal['frozen', 'finetune'] = 'frozen'
-    recipes: list[Literal['vanilla', 'rrm', 'crome', 'odin', 'mmd']] = ['vanilla', 'rrm', 'crome']
+    recipes: list[Literal['vanilla', 'rrm', 'crome', 'odin', 'mmd']] = Field(['vanilla', 'rrm', 'crome'],
+                                                                       min_length=1)
     steps: int = Field(400, gt=0)  # optimizer steps, the same for every recipe
     batch_size: int = Field(128, gt=0)
     lr: float | None = Field(None, gt=0)  # None: the mode's default (`DEFAULT_LR`; read `effective_lr`)
     max_length: int = Field(128, ge=16)
-    seeds: list[int] = Field([0], min_length=1)  # the first seed's vanilla model is the filter's baseline
+    seeds: list[NonNegativeInt] = Field([0], min_length=1)  # the first seed's vanilla model: the filter's baseline
     backbone: str | None = None  # local model path (default: MiniLM from its package)
     lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
 

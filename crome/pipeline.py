@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
-import json, logging
+import json, logging, os
 from pathlib import Path
 from typing import Callable
 
@@ -12,9 +12,9 @@ from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConf
                           FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
 from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # noqa: F401 (re-exported)
                              stage_modules)  # see 12a_run_state
-from .run_state import provenance, source_key
+from .run_state import PENDING_CONFIG, provenance, source_key  # noqa: F401 (PENDING_CONFIG re-exported)
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
-                          DATA_FUNCTIONS, build_augmented, build_data, data_fingerprint, filter_sets,
+                          DATA_FUNCTIONS, _file_key, build_augmented, build_data, data_fingerprint, filter_sets,
                           frozen_history, load_model, test_splits, train_one, untrained_baselines,
                           val_splits)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
@@ -22,7 +22,8 @@ from .report import build_report, summary_table  # noqa: F401 (the report lives 
 log = logging.getLogger('crome.pipeline')
 
 # %% auto #0
-__all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'model_settings_key', 'oracle_work', 'lazy_oracle', 'run']
+__all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'backbone_fingerprint', 'model_settings_key', 'oracle_work',
+           'lazy_oracle', 'run']
 
 # %% ../nbs/12_pipeline.ipynb #20487f63
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
@@ -65,12 +66,22 @@ def early_stages(cfg: RunConfig) -> dict:
         out['augment:rrm'] = dict(settings=_settings(cfg) | code, deps=['data'], outputs=['augment/rrm.parquet'])
     return out
 
-def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
+def backbone_fingerprint(cfg: RunConfig) -> list:
+    "The files of a `train.backbone` folder as `_file_key`s (name, size, digest; [] for the default MiniLM)."
+    if cfg.train.backbone is None: return []
+    root = Path(cfg.train.backbone).expanduser()
+    return [_file_key(f, root) for f in sorted(root.rglob('*')) if f.is_file()]
+
+def model_settings_key(cfg: RunConfig, recipe: str,
+                       files: list | None = None,  # `backbone_fingerprint(cfg)`, when already computed
+                      ) -> dict:
     """What a recipe's model is keyed by: the train section as the recipe uses it (`lambda_tie` only where ties
-    train, as its effective value; the learning rate used), and the filter switch where it reads a filtered set."""
+    train, as its effective value; the learning rate used), what the backbone folder holds, and the filter switch
+    where it reads a filtered set."""
     from crome.train_config import RECIPES
     tc = cfg.train
     s = tc.model_dump(exclude={'recipes', 'seeds', 'lambda_tie'}) | {'lr': tc.effective_lr, 'recipe': recipe}
+    if tc.backbone is not None: s['backbone_files'] = backbone_fingerprint(cfg) if files is None else files
     if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = RECIPES[recipe]['lambda_tie'] if tc.lambda_tie is None \
         else tc.lambda_tie
     if RECIPE_DATA[recipe] != 'train': s['filter_enabled'] = cfg.filter.enabled
@@ -97,10 +108,13 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     import pandas as pd, yaml
     cfg = load_config(config, **overrides)
     run_ = Run(cfg); d = run_.dir
-    _write(d / 'config.yaml', lambda p: p.write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False)))
     recipes, seeds = cfg.train.recipes, cfg.train.seeds
     early, oracle, make_oracle.last = early_stages(cfg), lazy_oracle(cfg, d / 'cache' / 'oracle'), None
     if oracle_work(run_, early): oracle()  # preflight before any work; a fully cached resume never asks the oracle
+    pending, text = d / PENDING_CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False)
+    # config.yaml names the metrics' config: it is replaced once they are this one's (none yet: nothing to relabel)
+    for f in [pending] + [d / 'config.yaml'] * (not (d / 'config.yaml').exists()):
+        _write(f, lambda p: p.write_text(text))
 
     def do_data():
         for old in (d / 'data').glob('*.parquet'): old.unlink()  # an earlier config's splits are not this run's
@@ -126,12 +140,12 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         run_.stage(f'augment:{r}', fn=do_augment, **early[f'augment:{r}'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
-    code = {'code': source_key(train_one, Embeddings, frozen_history)}
+    code, files = {'code': source_key(train_one, Embeddings, frozen_history)}, backbone_fingerprint(cfg)
     models = {}
     def model_stage(recipe, seed, ds_fn):  # keyed by the file it trains on: the same rows never train twice
         name = f'{recipe}-s{seed}'; out = d / 'models' / name
         src = 'data/train.parquet' if RECIPE_DATA[recipe] == 'train' else f'filter/{recipe}.parquet'
-        run_.stage(f'model:{name}', model_settings_key(cfg, recipe) | code | {'seed': seed}, [src],
+        run_.stage(f'model:{name}', model_settings_key(cfg, recipe, files) | code | {'seed': seed}, [src],
                    lambda: train_one(cfg, recipe, ds_fn(), seed, out, emb), [f'models/{name}'])
         models[name] = load_model(cfg, out, emb)
 
@@ -187,6 +201,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     splits = [f'data/{s}.parquet' for s in [*tests, *vals]]  # what it scores: the models on these splits
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
+    os.replace(pending, d / 'config.yaml')  # the metrics are this config's now
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate'] + [f'filter:{r}' for r in aug], do_report, ['report.html'])

@@ -13,8 +13,8 @@ from .config import RunConfig
 log = logging.getLogger('crome.pipeline')  # the 'run x' / 'skip x' lines keep the pipeline's logger name
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'file_digest', 'stage_modules', 'code_key', 'code_digests', 'source_key', 'provenance', 'why',
-           'Run']
+__all__ = ['log', 'STAGE_MODULES', 'PENDING_CONFIG', 'file_digest', 'stage_modules', 'code_key', 'code_digests', 'source_key',
+           'provenance', 'why', 'Run']
 
 # %% ../nbs/12a_run_state.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -162,6 +162,8 @@ def why(old: dict | None,  # the stage's entry in state.json (None: it never fin
     if code: out.append('code changed: ' + ', '.join(code))
     return '; '.join(out) or 'same key, but an output is missing'
 
+PENDING_CONFIG = 'config.pending.yaml'  # a run's config until its evaluate stage is done; then it is config.yaml
+
 class Run:
     "A run directory with per-stage keys in `state.json`."
     MARK = '.crome-run'  # written first: a folder without it (or state.json) and with files is not a run's
@@ -203,6 +205,10 @@ class Run:
         "Stage `name` finished with this key and its outputs exist."
         return self.state.get(name, {}).get('key') == key and all((self.dir / o).exists() for o in outputs)
 
+    def _save(self):
+        "Write `state.json` atomically."
+        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1, default=str)))
+
     def stage(self, name: str, settings: Any, deps: list[str], fn, outputs: list[str]) -> str:
         "Run `fn()` unless stage `name` is up to date; returns the stage key."
         key = self.plan(name, settings, deps)
@@ -210,9 +216,10 @@ class Run:
             self.skipped.append(name); log.info('skip %s (up to date)', name); return key
         self.reasons[name] = why(self.state.get(name), self.parts[name])
         t = time.time(); log.info('run %s (%s)', name, self.reasons[name])
+        if self.state.pop(name, None) is not None: self._save()  # killed inside fn(): no finished key is left
         fn()
         self.state[name] = {'key': key, 'seconds': round(time.time() - t, 2),
                             'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'parts': self.parts[name]}
-        _write(self.state_path, lambda p: p.write_text(json.dumps(self.state, indent=1, default=str)))
+        self._save()
         self.ran.append(name)
         return key

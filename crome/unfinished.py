@@ -11,32 +11,52 @@ from typing import Mapping
 def _e(x) -> str: return html.escape(str(x))
 
 # %% auto #0
-__all__ = ['run_status', 'unfinished_html']
+__all__ = ['PENDING', 'run_status', 'unfinished_html']
 
 # %% ../nbs/11f_unfinished.ipynb #f096b8a4
 def _state(d: Path) -> dict:
     "The run's `state.json` (crome.run_state: stage name -> key, seconds, finished), in the order stages finished."
     return json.loads((d / 'state.json').read_text()) if (d / 'state.json').exists() else {}
 
+def _unevaluated(d: Path, state: dict, trained: list) -> list:
+    "Trained models the last evaluation did not score: not in accuracy.csv, or retrained since (its recorded key)."
+    import pandas as pd
+    p = d / 'metrics/accuracy.csv'
+    acc = pd.read_csv(p) if p.stat().st_size else pd.DataFrame(columns=['model'])  # an empty file scored nothing
+    if 'model' not in acc.columns: raise ValueError(f"{p}: no 'model' column (not a crome accuracy table)")
+    seen, deps = set(acc['model'].astype(str)), state.get('evaluate', {}).get('parts', {}).get('deps', {})
+    moved = lambda n: f'model:{n}' in deps and deps[f'model:{n}'] != state.get(f'model:{n}', {}).get('key')
+    return [n for n in trained if n not in seen or moved(n)]
+
+PENDING = 'config.pending.yaml'  # crome.run_state.PENDING_CONFIG (a later stage): a run started, not yet evaluated
+
 def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | None:
     "None for a finished run; else its finished stages, untrained models, whether metrics exist, the command to finish."
     import yaml
     d = Path(run_dir); state = _state(d)
-    saved = (yaml.safe_load((d / 'config.yaml').read_text()) if (d / 'config.yaml').exists() else None) or {}
-    tr = (dict(config) if config is not None else saved).get('train') or {}
+    pending = (d / PENDING).exists()  # a run started and not evaluated: it is the one to finish, not config.yaml's
+    src = d / (PENDING if pending else 'config.yaml')
+    saved = (yaml.safe_load(src.read_text()) if src.exists() else None) or {}
+    tr = (dict(config) if config is not None and not pending else saved).get('train') or {}
     planned = [f'{r}-s{s}' for r in tr.get('recipes') or [] for s in tr.get('seeds') or [0]]
     models = [n for n in planned if (f'model:{n}' not in state if state else not (d / 'models' / n).is_dir())]
     metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state)
-    if metrics and not models: return None
-    cmd = f"crome run {shlex.quote(str(d / 'config.yaml'))}"
+    stale = _unevaluated(d, state, [n for n in planned if n not in models]) if metrics else []
+    if metrics and not models and not stale and not pending: return None
+    cmd = f"crome run {shlex.quote(str(src))}"
     out_dir = Path(saved.get('out_dir') or f"runs/{saved.get('name')}")  # where `crome run` would write
     if out_dir.resolve() != d.resolve(): cmd += f' --set out_dir={shlex.quote(str(d))}'
-    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, command=cmd)
+    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, stale=stale,
+                pending=str(src) if pending else None, command=cmd)
 
 def unfinished_html(st: dict) -> str:
     "The box at the top of an unfinished run's report (`run_status`)."
     done = ', '.join(st['finished']) or 'none (no state.json)'
-    todo = ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
+    todo = ([f"the run of {Path(st['pending']).name} started and did not finish (config.yaml and the metrics below "
+             "are the last finished run's; stages it redid may have replaced other files)"] if st.get('pending') else []
+            ) + ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
+        [f"models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): "
+         f"{', '.join(st['stale'])}; the numbers below are older"] if st.get('stale') else []) + (
         [] if st['metrics'] else ['no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or robustness below'])
     return (f'<div class="unfinished"><h2>This run is unfinished</h2><p>Finished stages: {_e(done)}.</p>'
             f"<p>Still to do: {_e('; '.join(todo))}.</p><p>Finish it with <code>{_e(st['command'])}</code> "

@@ -1,13 +1,14 @@
 """Resuming a pipeline run (issue 14): a fully cached resume never contacts the oracle and a partial one checks it
 before any work; oracle transport settings (timeout, retries, ...) do not redo finished stages while settings that
 change answers do; stage outputs are written atomically. The oracle is the loopback server, stopped after the first
-run, so its URL is dead for every resume."""
+run, so its URL is dead for every resume. A stage killed midway is redone by the next run whatever its config, and
+config.yaml names a new config only once the metrics are its own."""
 import copy, json, shutil
 import pytest
 import yaml
 from loopback_server import LoopbackServer
 from crome.oracle import OracleError
-from crome.pipeline import run, load_config, make_oracle, _save
+from crome.pipeline import PENDING_CONFIG, run, load_config, make_oracle, _load, _save
 from crome.cli import main
 from conftest import tiny_backbone
 
@@ -61,6 +62,18 @@ def test_new_run_checks_the_oracle_before_the_data_stage(finished, tmp_path):
     _, cfg = finished
     with pytest.raises(OracleError, match='cannot be reached'): run(dict(cfg, out_dir=str(tmp_path / 'new')))
     assert not (tmp_path / 'new' / 'data').exists() and not (tmp_path / 'new' / 'state.json').exists()
+    assert not (tmp_path / 'new' / 'config.yaml').exists() and not (tmp_path / 'new' / PENDING_CONFIG).exists()
+
+
+def test_a_first_run_killed_midway_has_a_config_to_report_and_finish(finished, tmp_path, monkeypatch):
+    import crome.pipeline as P
+    _, cfg = finished
+    def stop(cfg): raise KeyboardInterrupt
+    monkeypatch.setattr(P, 'build_data', stop)
+    with pytest.raises(KeyboardInterrupt): run(dict(cfg, out_dir=str(tmp_path / 'new')), **{'train.recipes': ['vanilla']})
+    saved = {f: yaml.safe_load((tmp_path / 'new' / f).read_text())['train']['recipes'] for f in ('config.yaml',
+                                                                                                 PENDING_CONFIG)}
+    assert saved == {'config.yaml': ['vanilla'], PENDING_CONFIG: ['vanilla']}  # no metrics yet: nothing to mislabel
 
 
 def test_a_run_that_needs_no_oracle_does_not_check_it(finished, tmp_path):
@@ -83,8 +96,33 @@ def test_transport_settings_do_not_redo_stages(resumable, monkeypatch):
 def test_settings_that_change_answers_redo_the_oracle_stages(resumable, key, value):
     d, cfg = resumable
     state = json.loads((d / 'state.json').read_text())
+    conf = (d / 'config.yaml').read_bytes()
     with pytest.raises(OracleError): run(cfg, **{key: value})  # the rubrics must be redone: the dead oracle is checked
     assert json.loads((d / 'state.json').read_text()) == state
+    assert (d / 'config.yaml').read_bytes() == conf and not (d / PENDING_CONFIG).exists()  # still the metrics' config
+
+
+def test_a_stage_killed_midway_is_redone_and_config_yaml_waits_for_the_metrics(resumable, monkeypatch):
+    "Config A finished; config B (tau 0) killed inside filter:crome, after writing its rows; config A again."
+    import crome.pipeline as P
+    d, a = resumable
+    kept = lambda: _load(d / 'filter' / 'crome.parquet')['kept']
+    tau = lambda name: yaml.safe_load((d / name).read_text())['filter']['tau']
+    kept_a, real = kept(), P.filter_sets
+    def killed(*args, **kw): real(*args, **kw); raise KeyboardInterrupt
+    monkeypatch.setattr(P, 'filter_sets', killed)
+    with pytest.raises(KeyboardInterrupt): run(a, **{'filter.tau': 0.0})  # keeps every neutral pair: other rows
+    assert kept() != kept_a and 'filter:crome' not in json.loads((d / 'state.json').read_text())  # B's rows, no key
+    assert (tau('config.yaml'), tau(PENDING_CONFIG)) == (0.2, 0.0)  # config.yaml still names the metrics' config
+    from crome.unfinished import PENDING, run_status
+    st = run_status(d, yaml.safe_load((d / 'config.yaml').read_text()))  # as `crome report` calls it
+    assert PENDING == PENDING_CONFIG and st['pending'] == str(d / PENDING_CONFIG)  # B is unfinished, not A finished
+    assert st['command'].startswith(f'crome run {d / PENDING_CONFIG}')
+    monkeypatch.setattr(P, 'filter_sets', real)
+    res = run(a)  # the filter stage is redone (it was skipped, and Crome retrained on B's rows under A's name)
+    assert 'filter:crome' in res['ran'] and res['reasons']['filter:crome'] == 'new' and kept() == kept_a
+    assert 'model:crome-s0' not in res['ran']  # A's rows again: A's model stands
+    assert tau('config.yaml') == 0.2 and not (d / PENDING_CONFIG).exists()
 
 
 def test_dropping_a_recipe_or_naming_a_default_retrains_nothing(resumable, capsys, tmp_path):

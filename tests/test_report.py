@@ -56,3 +56,16 @@ def test_finished_run_has_no_banner_and_rebuilds_byte_identically(tmp_path):
     assert 'This run is unfinished' not in text and '(unfinished)' not in text
     assert '40 steps x 32 pairs per recipe; seeds [0]; evaluated 2025-01-02 03:04:05' in text
     assert run_status(_run(tmp_path / 'b', stages[:-1], models=['vanilla-s0', 'crome-s0'], metrics=True)) is not None
+
+
+def test_models_trained_after_the_last_evaluate_make_the_run_unfinished(tmp_path):
+    "Seeds [0] -> [0, 1]: the s1 models trained, the new evaluate interrupted; accuracy.csv holds only s0's numbers."
+    stages = ['data', 'augment', 'model:vanilla-s0', 'model:crome-s0', 'evaluate', 'model:vanilla-s1', 'model:crome-s1']
+    d = _run(tmp_path, stages, models=['vanilla-s0', 'crome-s0', 'vanilla-s1', 'crome-s1'], metrics=True)
+    (d / 'config.yaml').write_text(yaml.safe_dump(dict(CFG, train=dict(CFG['train'], seeds=[0, 1]))))
+    st = run_status(d)
+    assert st is not None and st['models'] == [] and st['stale'] == ['vanilla-s1', 'crome-s1']
+    page = build_report(d).read_text()
+    assert '(unfinished)' in page and 'This run is unfinished' in page
+    assert ('models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): '
+            'vanilla-s1, crome-s1; the numbers below are older') in page

@@ -1,6 +1,7 @@
 """Run config and staged pipeline fixes: an edited data file reruns the data stage (and all after it), an untouched
 one reruns nothing; the data stage's code key covers the functions it runs; the train.lr default follows the mode
-after a dump and reload (sweeps); YAML numbers like 1e-4 read as floats."""
+after a dump and reload (sweeps); YAML numbers like 1e-4 read as floats; a backbone folder replaced in place
+retrains the models."""
 import inspect, json
 import pytest
 from crome import stages
@@ -67,3 +68,22 @@ def test_exponent_floats_read_as_floats(tmp_path):
     vary = parse_vary(['train.lr=1e-4,3e-4'])
     assert vary == {'train.lr': [1e-4, 3e-4]} and all(type(v) is float for v in vary['train.lr'])
     assert [c.train.lr for _, c in sweep_configs(load_config(p), vary)] == [1e-4, 3e-4]
+
+
+def test_backbone_replaced_in_place_retrains_the_models(tmp_path):
+    "The same train.backbone path with other weights: the model stage runs again (it was skipped, then failed to load)."
+    import torch
+    from transformers import BertModel
+    bb = tiny_backbone(tmp_path)
+    cfg = {'name': 'bb', 'out_dir': str(tmp_path / 'run'), 'data': {'n': 40},
+           'train': {'steps': 2, 'recipes': ['vanilla'], 'batch_size': 8, 'max_length': 32, 'backbone': str(bb)},
+           'evaluate': {'max_pairs': 4, 'robustness': False, 'reward_shifts': False, 'baselines': False}}
+    assert 'model:vanilla-s0' in run(cfg)['ran']
+    m = BertModel.from_pretrained(bb)
+    with torch.no_grad():
+        for p in m.parameters(): p.add_(0.5)
+    m.save_pretrained(bb)  # replaced in place
+    again = run(cfg)
+    assert {'model:vanilla-s0', 'evaluate'} <= set(again['ran']) and 'data' not in again['ran']
+    assert again['reasons']['model:vanilla-s0'].startswith('settings: backbone_files '), again['reasons']
+    assert run(cfg)['ran'] == []
