@@ -89,14 +89,16 @@ def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference 
             common = [s for s in a if b is not None and s in b]
             if d != ref and common and key(d, split) == key(ref, split):
                 dd = paired_diff_ci(_arrays(a, common), _arrays(b, common), n_boot=n_boot, pairs=[0] * len(common))
-                row |= dict(diff=dd[0], diff_low=dd[1], diff_high=dd[2], verdict=verdict(dd, '').strip())
+                on = '' if set(common) == set(a) == set(b) else f' (on seeds {[int(s) for s in common]})'
+                row |= dict(diff=dd[0], diff_low=dd[1], diff_high=dd[2], diff_seeds=[int(s) for s in common],
+                            verdict=verdict(dd, '').strip() + on)
             elif d != ref:
                 row['verdict'] = ('other validation pairs: not paired' if common else
                                   'no common training seed with the first run' if b is not None else
                                   'not in the first run')
             rows.append(row)
     cols = ['run', 'settings', 'split', 'recipe', 'seeds', 'pairs', 'accuracy', 'low', 'high', 'diff', 'diff_low',
-            'diff_high', 'verdict']
+            'diff_high', 'diff_seeds', 'verdict']
     return pd.DataFrame(rows).reindex(columns=cols)
 
 # %% ../nbs/12c_compare.ipynb #c2c05343

@@ -11,8 +11,8 @@ import numpy as np
 from .views import _E
 
 # %% auto #0
-__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'SIDE_TITLES', 'RUN_FIGURES', 'use_small_renderer', 'name_colors', 'shift_stats',
-           'shift_figure', 'robustness_figure', 'best_of_n_figure', 'run_figure']
+__all__ = ['SHIFT_KEYS', 'SHIFT_TITLE', 'MARK_COLOR', 'SIDE_TITLES', 'RUN_FIGURES', 'use_small_renderer', 'name_colors',
+           'shift_stats', 'shift_figure', 'robustness_figure', 'best_of_n_figure', 'run_figure']
 
 # %% ../nbs/11a_figures.ipynb #e3e23be0
 def use_small_renderer(renderer: str = 'plotly_mimetype+notebook_connected') -> str:
@@ -106,6 +106,7 @@ def shift_figure(df,  # `reward_shifts(...)` (long) or `shift_summary(...)`
     return fig
 
 # %% ../nbs/11a_figures.ipynb #bf12f634
+MARK_COLOR = '#111111'  # the clean-accuracy dash: near black, seen on a bar of any colour
 SIDE_TITLES = {'both': 'transformation applied to both answers', 'rejected': 'applied to the rejected answer only',
                'chosen': 'applied to the chosen answer only'}
 
@@ -149,7 +150,7 @@ def robustness_figure(df,  # `robustness_suite(...)`: model, [side,] transformat
                                  hovertemplate=f'{_E(m)}<br>%{{x}}: %{{y:.3f}}<br>%{{customdata}}<extra></extra>'),
                           row=i, col=1)
             if value == 'accuracy' and 'clean_accuracy' in d.columns:
-                mark = dict(symbol='line-ew-open', size=26, color=colors[m], line=dict(width=4, color=colors[m]))
+                mark = dict(symbol='line-ew-open', size=26, color=MARK_COLOR, line=dict(width=4, color=MARK_COLOR))
                 fig.add_trace(go.Scatter(x=ts, y=s.clean_accuracy.tolist(), mode='markers',
                                          name=f'{m}: clean accuracy (dash)',
                                          legendgroup=m, offsetgroup=m, showlegend=i == 1, marker=mark,

@@ -111,11 +111,15 @@ def _load_repr(lk: dict) -> str:
     "`from_pretrained` keyword arguments as stable text (sorted; object addresses removed)."
     return re.sub(r' at 0x[0-9a-fA-F]+', '', repr(sorted(lk.items())))
 
+def _key_seed(key: str) -> int:
+    "An unseeded sample's seed, from its cache key: the repeats of a prompt (keyed apart) differ, a rerun replays them."
+    return int(hashlib.sha256(str(key).encode()).hexdigest()[:15], 16)
+
 class TransformersOracle(BaseOracle):
     "Chat completions from a local transformers causal LM, batched, with grammar-constrained structured output."
     backend = 'transformers'
 
-    def __init__(self, model,  # a path/hub-style name, or a loaded causal LM
+    def __init__(self, model,  # a local model folder (nothing is downloaded), or a loaded causal LM
                  tokenizer=None,  # needed when `model` is an object
                  model_name: str | None = None,  # name for the cache key (default: the path or config name)
                  batch_size: int = 4,
@@ -129,7 +133,9 @@ class TransformersOracle(BaseOracle):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         lk = {**(load_kwargs or {}), **({'gguf_file': gguf_file} if gguf_file else {})}
         if isinstance(model, (str, Path)):
-            if not Path(model).exists(): raise FileNotFoundError(f'local oracle model folder not found: {model}')
+            if not Path(model).is_dir():
+                raise FileNotFoundError(f'local oracle model folder not found: {model} (a local folder is required: '
+                                        'nothing is downloaded; pass a loaded model and tokenizer otherwise)')
             if 'gguf_file' in lk and not (Path(model) / lk['gguf_file']).exists():
                 raise FileNotFoundError(f"GGUF file {lk['gguf_file']!r} not found in {model}")
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model), **{k: v for k, v in lk.items()
@@ -192,7 +198,9 @@ class TransformersOracle(BaseOracle):
         allowed.errors = {}
         return allowed
 
-    def _generate(self, batch: list[list], params: dict, fmts: list) -> list[Completion]:
+    def _generate(self, batch: list[list], params: dict, fmts: list,
+                  seed: int = 0,  # the sampling seed when params has no `seed` (see `_key_seed`)
+                 ) -> list[Completion]:
         import torch
         t0 = time.perf_counter()
         texts = [self.tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
@@ -209,7 +217,7 @@ class TransformersOracle(BaseOracle):
         if self.timeout: gen['max_time'] = float(self.timeout)
         if temp > 0: gen.update(temperature=temp, top_p=float(params.get('top_p', 1.0)))
         with torch.random.fork_rng(enabled=temp > 0), torch.inference_mode():  # the caller's RNG is left as it was
-            if temp > 0: torch.manual_seed(int(params.get('seed', 0)))
+            if temp > 0: torch.manual_seed(int(params['seed']) if params.get('seed') is not None else seed)
             out = self.model_obj.generate(**enc, **gen)
         new, eos = out[:, enc['input_ids'].shape[1]:], self._eos() | {self.tok.pad_token_id}
         res, dt = [], (time.perf_counter() - t0) / len(batch)
@@ -237,7 +245,7 @@ class TransformersOracle(BaseOracle):
             for b in range(0, len(chunk_all), size):
                 chunk = chunk_all[b:b + size]
                 fmts = [p.get('response_format') for _, _, p in chunk]
-                try: comps = self._generate([m for _, m, _ in chunk], chunk[0][2], fmts)
+                try: comps = self._generate([m for _, m, _ in chunk], chunk[0][2], fmts, _key_seed(chunk[0][0]))
                 except Exception as e:
                     comps = [Completion(error=f'{type(e).__name__}: {str(e)[:300]}', attempts=1)] * len(chunk)
                 for (k, _, _), c in zip(chunk, comps): done(k, c)

@@ -71,8 +71,8 @@ def as_records(ds) -> list[dict]:
     "A list of dicts from a `datasets.Dataset`, a pandas DataFrame or a sequence of dicts."
     if ds is None: return []
     if hasattr(ds, 'to_list'): return ds.to_list()
-    if hasattr(ds, 'to_dict') and hasattr(ds, 'columns'):  # pandas: a missing value (NaN, NA) becomes None
-        na = lambda v: v is None or (isinstance(v, float) and v != v) or type(v).__name__ == 'NAType'
+    if hasattr(ds, 'to_dict') and hasattr(ds, 'columns'):  # pandas: a missing value (NaN, NA, NaT) becomes None
+        na = lambda v: v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ('NAType', 'NaTType')
         return [{k: None if na(v) else v for k, v in r.items()} for r in ds.to_dict('records')]
     rows = list(ds)
     bad = [i for i, r in enumerate(rows) if not isinstance(r, Mapping)]

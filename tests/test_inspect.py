@@ -213,6 +213,8 @@ def test_robustness_figure_values():
     marks = [t for t in fig.data if t.type == 'scatter']
     assert len(marks) == 2 and np.allclose(marks[0].y, .9)
     assert np.allclose(robustness_figure(df, value='drop').data[0].y, [.35, .45, .4])
+    for bar, mark in zip(bars, marks):  # the clean-accuracy dash is near black, not its bar's colour (unseen on it)
+        assert mark.marker.color == '#111111' == mark.marker.line.color != bar.marker.color
 
 
 def test_robustness_figure_on_evaluate_output():

@@ -105,6 +105,14 @@ def test_as_records_turns_dataframe_nan_into_none():
     assert 'nan' not in str(PairBrowser(df).filters['direction'].options)
 
 
+def test_as_records_turns_pandas_nat_and_na_into_none():
+    from crome.views import as_records
+    df = pd.DataFrame({'when': [pd.Timestamp('2024-05-06'), pd.NaT], 'n': pd.array([1, None], dtype='Int64')})
+    recs = as_records(df)
+    assert recs[0] == {'when': pd.Timestamp('2024-05-06'), 'n': 1}
+    assert recs[1] == {'when': None, 'n': None}  # NaT (a missing date) is missing like NaN / NA
+
+
 def test_filter_values_are_checked():
     from crome.inspect import PairBrowser, matching_rows
     rows = [_o(), make_record('Name a fruit.', 'An apple is a fruit.', 'An apple.', id='o1:c', source_id='o1',

@@ -37,6 +37,27 @@ def test_compare_credits_best_run_when_reference_lacks_recipe(tmp_path):
     assert 'highest: the first run (' in out.split('validation / crome:')[0]  # a tie in vanilla: the reference
 
 
+def test_compare_says_the_seeds_its_difference_is_on(tmp_path):
+    "Reference on seed 0, a run on seeds 0-2: its pooled accuracy is highest, its paired difference is on seed 0 only."
+    runs = []
+    for name, right in (('ref', {0: 30}), ('more', {0: 20, 1: 38, 2: 38})):
+        d = tmp_path / name; (d / 'data').mkdir(parents=True); (d / 'metrics').mkdir()
+        (d / 'config.yaml').write_text(yaml.safe_dump({'name': name, 'out_dir': str(d), 'seed': 0,
+                                                       'train': {'recipes': ['crome'], 'seeds': sorted(right)}}))
+        pd.DataFrame([dict(prompt=f'p{i}', chosen='a', rejected='b', label=1.0) for i in range(40)]
+                     ).to_parquet(d / 'data/validation.parquet')
+        pd.DataFrame([dict(recipe='crome', seed=s, split='validation', pair=i, correct=int(i < r))
+                      for s, r in right.items() for i in range(40)]).to_csv(d / 'metrics/val_verdicts.csv', index=False)
+        runs.append(d)
+    t = compare_runs(runs, n_boot=200)
+    assert t.accuracy[1] > t.accuracy[0] and t.seeds.tolist() == [1, 3]  # pooled over seeds 0, 1, 2
+    assert t.diff_seeds[1] == [0] and abs(t['diff'][1] + 0.25) < 1e-12  # on the shared seed: 20/40 vs 30/40
+    assert t.verdict[1].endswith('(significant) (on seeds [0])'), t.verdict[1]
+    out = format_compare(t)
+    assert f'highest: {runs[1]} (train.seeds=[0, 1, 2]); vs the first run: -0.250' in out, out
+    assert out.endswith('(on seeds [0])'), out
+
+
 def test_sweep_labels_that_collapse_get_a_hash_and_equal_values_are_an_error(tmp_path):
     base = load_config({'name': 'tune', 'out_dir': str(tmp_path / 'tune')})
     done = run_sweep(base, ['data.source=v1/pairs.jsonl,v1_pairs.jsonl'],

@@ -140,6 +140,27 @@ def test_local_sampling_does_not_depend_on_the_batch():
     assert [c.text for c in o.complete_many(others, **kw)] == [o.complete(t, **kw).text for t in others]
 
 
+def test_local_unseeded_repeats_are_distinct_samples_and_a_rerun_replays_them(tmp_path):
+    "Unseeded sampled repeats in one call are cached apart as independent samples: they must differ."
+    pytest.importorskip('torch')
+    from crome.local_oracle import TransformersOracle, tiny_chat_lm
+    m, tok = tiny_chat_lm(0)
+    ask = lambda: [c.text for c in TransformersOracle(m, tok, cache=False, progress=False, constrained=False)
+                   .complete_many(['tell me about cats'] * 3, temperature=1.0, max_tokens=12)]
+    first = ask()
+    assert len(set(first)) == 3, first  # once all seeded with 0: three identical replies
+    assert ask() == first  # deterministic: a rerun replays the same three samples
+    seeded = TransformersOracle(m, tok, cache=False, progress=False, constrained=False).complete_many(
+        ['tell me about cats'] * 2, temperature=1.0, max_tokens=12, seed=5)
+    assert seeded[0].text == seeded[1].text  # an explicit seed still makes repeats identical
+
+
+def test_local_oracle_needs_a_local_folder(tmp_path):
+    from crome.local_oracle import TransformersOracle
+    with pytest.raises(FileNotFoundError, match='a local folder is required: nothing is downloaded'):
+        TransformersOracle('HuggingFaceTB/SmolLM2-135M-Instruct', cache=False, progress=False)
+
+
 def test_local_oracle_folder_loads_safetensors_only(tmp_path):
     "A model folder with pickle weights only (`pytorch_model.bin`) is refused, never unpickled."
     import torch
