@@ -45,9 +45,9 @@ def cpu_model() -> str:
 
 def dirty() -> bool:
     """Whether crome/ or benchmarks/ differ from the commit: a tracked change or an untracked file, except the untracked
-    .json results earlier benchmarks wrote beside their scripts (an output, not code the run executes)."""
+    .json results and .log files earlier benchmarks wrote beside their scripts (outputs, not code the run executes)."""
     lines = (git('status', '--porcelain', '--', 'crome', 'benchmarks') or '').splitlines()
-    return any(not (ln.startswith('??') and ln.rstrip().endswith('.json')) for ln in lines)
+    return any(not (ln.startswith('??') and ln.rstrip().endswith(('.json', '.log'))) for ln in lines)
 
 
 def run_meta(config: dict, seeds) -> dict:

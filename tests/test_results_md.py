@@ -254,9 +254,10 @@ def test_changed_note_pattern_removes_only_the_note():
 
 
 def test_untracked_result_files_do_not_mark_a_run_dirty(monkeypatch):
-    "A results JSON an earlier benchmark wrote beside its script is output, not code; any other change is dirty."
+    "A results JSON or log an earlier benchmark wrote beside its script is output, not code; any other change is dirty."
     import common
-    for status, want in [('', False), ('?? benchmarks/q.json\n?? benchmarks/tb.json', False),
+    for status, want in [('', False), ('?? benchmarks/q.json\n?? benchmarks/tb.json\n?? benchmarks/q.log', False),
+                         ('?? benchmarks/q.log.py', True), ('?? crome/notes.log', False),
                          ('?? benchmarks/new_helper.py', True), (' M crome/data.py', True),
                          ('M  benchmarks/results/quality.json', True)]:
         monkeypatch.setattr(common, 'git', lambda *a, s=status: s)
