@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 import pandas as pd
 
-from .run_state import _load
+from .run_state import PENDING_CONFIG, _load, file_digest
 from .stats import UNTRAINED, _seed_verdicts, bootstrap_ci, paired_diff_ci, verdict
 
 # %% auto #0
@@ -59,6 +59,19 @@ def _pairs_key(run_dir: Path, split: str) -> str:
                                            default=str).encode())
     return h.hexdigest()
 
+def _unscored(run_dir: Path, split: str, who: str) -> str | None:
+    """Why `data/<split>.parquet` may not be the split the run's metrics scored (None: it is). Only in an unfinished
+    run (a `config.pending.yaml`: its data stage may have run again): the file must still have the digest its last
+    finished evaluate recorded in `state.json` (the evaluate entry's `parts.deps`, see `Run.plan`)."""
+    if not (run_dir / PENDING_CONFIG).is_file(): return None
+    st = run_dir / 'state.json'
+    ev = (json.loads(st.read_text()) if st.is_file() else {}).get('evaluate') or {}
+    was = ev.get('parts', {}).get('deps', {}).get(f'data/{split}.parquet')
+    if was is not None and was == file_digest(run_dir / 'data' / f'{split}.parquet'): return None
+    return (f'{who} ({PENDING_CONFIG}): its data/{split}.parquet is not what its metrics scored; not paired' if was
+            else f'{who} ({PENDING_CONFIG}) and state.json records no finished evaluate: its data/{split}.parquet may '
+            'not be what its metrics scored; not paired')
+
 def _arrays(d: dict, seeds: list) -> list: return [d[s].to_numpy() for s in seeds]
 
 def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference the others are compared with
@@ -87,13 +100,15 @@ def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference 
                                                                   pairs=[0] * len(a))
             b = refs.get((split, recipe))
             common = [s for s in a if b is not None and s in b]
-            if d != ref and common and key(d, split) == key(ref, split):
+            odd = d != ref and common and (_unscored(d, split, 'unfinished run')
+                                           or _unscored(ref, split, 'the first run is unfinished'))
+            if d != ref and common and not odd and key(d, split) == key(ref, split):
                 dd = paired_diff_ci(_arrays(a, common), _arrays(b, common), n_boot=n_boot, pairs=[0] * len(common))
                 on = '' if set(common) == set(a) == set(b) else f' (on seeds {[int(s) for s in common]})'
                 row |= dict(diff=dd[0], diff_low=dd[1], diff_high=dd[2], diff_seeds=[int(s) for s in common],
                             verdict=verdict(dd, '').strip() + on)
             elif d != ref:
-                row['verdict'] = ('other validation pairs: not paired' if common else
+                row['verdict'] = ((odd or 'other validation pairs: not paired') if common else
                                   'no common training seed with the first run' if b is not None else
                                   'not in the first run')
             rows.append(row)

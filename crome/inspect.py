@@ -4,7 +4,8 @@
 
 # %% ../nbs/11_inspect.ipynb #f8930537
 from __future__ import annotations
-import os
+import json, os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .views import (DEL_STYLE, INS_STYLE, PairView, as_records, diff_html, index_rows, pair_view,  # noqa: F401
@@ -197,7 +198,6 @@ def rejected_rows(rejects_csv,  # `augment/crome_rejects.csv` of a run (or any r
 def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:
     "(rows, originals) of a run folder: the filtered (or augmented) set `which`, and the rubricated training pairs."
     import pyarrow.parquet as pq
-    from pathlib import Path
     d = Path(run_dir)
     if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
     read = lambda p: pq.read_table(p).to_pylist()
@@ -209,27 +209,28 @@ def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | No
     if rows is None: raise FileNotFoundError(f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
     return read(rows), (read(orig) if orig is not None else None)
 
+def _saved_mode(p) -> str:
+    "How model folder `p` was trained: the mode its `crome_train.json` names if its files are there, else the files'."
+    has = [m for m, f in (('frozen', 'head.safetensors'), ('finetune', 'model')) if (p / f).exists()]
+    meta = p / 'crome_train.json'  # crome.stages.TRAIN_META (a later stage), beside each model of a run
+    named = json.loads(meta.read_text()).get('mode') if meta.is_file() else None
+    if named in has or len(has) == 1: return named if named in has else has[0]
+    raise FileNotFoundError(f'{p}: no model to load (saved modes: {has}; crome_train.json names none): retrain it')
+
 def run_models(run_dir, names: Sequence[str] | None = None) -> dict:
-    "The trained models of a run folder by name (e.g. 'crome-s0'), loaded the way the run trained them."
-    import yaml
-    from pathlib import Path
+    "The trained models of a run folder by name (e.g. 'crome-s0'), each loaded as its own folder was trained."
     d = Path(run_dir)
-    cfg = yaml.safe_load((d / 'config.yaml').read_text()) or {}
-    tc = cfg.get('train', {})
     have = sorted(p.name for p in (d / 'models').glob('*') if p.is_dir())
     names = list(names) if names is not None else have
     missing = [n for n in names if n not in have]
     if missing: raise FileNotFoundError(f'{d}: no model {missing} (models in the run: {have or "none"})')
-    out = {}
-    if tc.get('mode', 'frozen') == 'frozen':
-        from crome.frozen import FrozenRewardModel
-        cache = d / 'cache' / 'embeddings.npz'
-        for n in names:
-            m = FrozenRewardModel.load(d / 'models' / n, backbone=tc.get('backbone'))
-            if cache.exists(): m.load_cache(cache)
-            out[n] = m
-    else:
-        from crome.model import RewardModel
-        for n in names: out[n] = RewardModel.from_pretrained(d / 'models' / n / 'model',
-                                                             max_length=tc.get('max_length', 128))
+    out, cache = {}, d / 'cache' / 'embeddings.npz'
+    for n in names:  # not by config.yaml: a killed run of another train.mode leaves models of both modes
+        if _saved_mode(p := d / 'models' / n) == 'frozen':
+            from crome.frozen import FrozenRewardModel
+            out[n] = FrozenRewardModel.load(p)  # the backbone its head saved (fingerprint-checked)
+            if cache.exists(): out[n].load_cache(cache)
+        else:
+            from crome.model import RewardModel
+            out[n] = RewardModel.from_pretrained(p / 'model')  # its saved max length
     return out

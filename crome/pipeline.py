@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_pipeline.ipynb #c5f5b80d
 from __future__ import annotations
-import json, logging, os
+import json, logging, os, shutil
 from pathlib import Path
 from typing import Callable
 
@@ -101,6 +101,13 @@ def lazy_oracle(cfg: RunConfig, cache_dir: Path) -> Callable:
     return get
 
 # %% ../nbs/12_pipeline.ipynb #dec0c5a9
+def _swap_dir(new: Path, dst: Path):
+    """Folder `new` replaces folder `dst` whole (two renames; the old one is deleted after): `dst` is never half
+    written. Only a kill between the renames leaves no `dst` (the old one is then `.NAME.old` beside it)."""
+    old = dst.with_name(f'.{dst.name}.old'); shutil.rmtree(old, ignore_errors=True)
+    if dst.exists(): os.replace(dst, old)
+    os.replace(new, dst); shutil.rmtree(old, ignore_errors=True)
+
 def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict or RunConfig
         **overrides,  # dotted keys, e.g. {'train.steps': 100}
        ) -> dict:
@@ -175,33 +182,32 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
         from crome.examples import edit_examples
-        for old in ('robustness.csv', 'reward_shifts.csv', 'shift_summary.csv', 'examples.json', 'validation.csv',
-                    'val_verdicts.csv'):
-            (d / 'metrics' / old).unlink(missing_ok=True)  # what this config does not compute must not be reported
+        tmp = d / 'metrics.tmp'; shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()  # becomes metrics/ at the end
         v, scored = [], models | untrained_baselines(cfg, emb)  # the baselines: can the pairs rank recipes?
-        acc = accuracy_table(scored, tests, v); acc.to_csv(run_.path('metrics', 'accuracy.csv'), index=False)
+        acc = accuracy_table(scored, tests, v); acc.to_csv(tmp / 'accuracy.csv', index=False)
         cols = ['recipe', 'seed', 'split', 'pair', 'correct']
-        pd.DataFrame(v, columns=cols).to_csv(run_.path('metrics', 'verdicts.csv'), index=False)
+        pd.DataFrame(v, columns=cols).to_csv(tmp / 'verdicts.csv', index=False)
         if vals:  # the same table and verdicts on validation, in files of their own
-            vv = []; accuracy_table(scored, vals, vv).to_csv(run_.path('metrics', 'validation.csv'), index=False)
-            pd.DataFrame(vv, columns=cols).to_csv(run_.path('metrics', 'val_verdicts.csv'), index=False)
+            vv = []; accuracy_table(scored, vals, vv).to_csv(tmp / 'validation.csv', index=False)
+            pd.DataFrame(vv, columns=cols).to_csv(tmp / 'val_verdicts.csv', index=False)
         first = tests.get('clean') or tests[sorted(tests)[0]]
         sub = first.select(range(min(cfg.evaluate.max_pairs, len(first))))
         eval_models = {n: m for n, m in models.items() if n.endswith(f'-s{base_seed}')}
         if cfg.evaluate.robustness:
             rob = robustness_suite(eval_models, sub, seed=cfg.seed)
-            rob.to_csv(run_.path('metrics', 'robustness.csv'), index=False)
-        (run_.path('metrics', 'examples.json')).write_text(json.dumps(edit_examples(eval_models, sub, seed=cfg.seed)))
+            rob.to_csv(tmp / 'robustness.csv', index=False)
+        (tmp / 'examples.json').write_text(json.dumps(edit_examples(eval_models, sub, seed=cfg.seed)))
         if cfg.evaluate.reward_shifts:
             sh = reward_shifts(eval_models, sub.select(range(min(cfg.evaluate.shift_pairs, len(sub)))), seed=cfg.seed)
-            sh.to_csv(run_.path('metrics', 'reward_shifts.csv'), index=False)
-            shift_summary(sh).to_csv(run_.path('metrics', 'shift_summary.csv'), index=False)
-        _write(run_.path('metrics', 'provenance.json'), lambda p: p.write_text(json.dumps(provenance(), indent=1)))
+            sh.to_csv(tmp / 'reward_shifts.csv', index=False)
+            shift_summary(sh).to_csv(tmp / 'shift_summary.csv', index=False)
+        (tmp / 'provenance.json').write_text(json.dumps(provenance(), indent=1))
         if emb: emb.save()
+        _swap_dir(tmp, d / 'metrics'); os.replace(pending, d / 'config.yaml')  # the metrics are this config's now
     splits = [f'data/{s}.parquet' for s in [*tests, *vals]]  # what it scores: the models on these splits
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
-    os.replace(pending, d / 'config.yaml')  # the metrics are this config's now
+    if pending.exists(): os.replace(pending, d / 'config.yaml')  # evaluate was up to date: its metrics are ours
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate'] + [f'filter:{r}' for r in aug], do_report, ['report.html'])

@@ -40,7 +40,9 @@ def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | Non
     tr = (dict(config) if config is not None and not pending else saved).get('train') or {}
     planned = [f'{r}-s{s}' for r in tr.get('recipes') or [] for s in tr.get('seeds') or [0]]
     models = [n for n in planned if (f'model:{n}' not in state if state else not (d / 'models' / n).is_dir())]
-    metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state)
+    # metrics/ is replaced whole by a finished evaluate only (crome.pipeline): beside a pending config it is the last
+    # finished run's, even when that run's evaluate key is gone (a new evaluate started and was killed)
+    metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state or pending)
     stale = _unevaluated(d, state, [n for n in planned if n not in models]) if metrics else []
     if metrics and not models and not stale and not pending: return None
     cmd = f"crome run {shlex.quote(str(src))}"
@@ -52,8 +54,9 @@ def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | Non
 def unfinished_html(st: dict) -> str:
     "The box at the top of an unfinished run's report (`run_status`)."
     done = ', '.join(st['finished']) or 'none (no state.json)'
-    todo = ([f"the run of {Path(st['pending']).name} started and did not finish (config.yaml and the metrics below "
-             "are the last finished run's; stages it redid may have replaced other files)"] if st.get('pending') else []
+    last = ("config.yaml and the metrics below are the last finished run's; stages it redid may have replaced "
+            'other files' if st['metrics'] else "no run has finished here yet: config.yaml is an unfinished run's")
+    todo = ([f"the run of {Path(st['pending']).name} started and did not finish ({last})"] if st.get('pending') else []
             ) + ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
         [f"models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): "
          f"{', '.join(st['stale'])}; the numbers below are older"] if st.get('stale') else []) + (
