@@ -230,22 +230,11 @@ def cmd_train(a) -> int:
     print(f'trained {a.recipe} on {m.train_rows} of {n0} rows{left}, {cfg.train.steps} steps -> {out}'); return 0
 
 def model_mode(path: str | Path, mode: str | None = None) -> str:
-    "The mode of a model folder written by `crome train` ('frozen' or 'finetune'); a one-line error if it is not one."
-    p = Path(path)
-    if not p.is_dir(): raise FileNotFoundError(f'{p}: no such model folder (train one with `crome train --out {p}`)')
-    from crome.stages import TRAIN_META
-    has = {'frozen': (p / 'head.safetensors').exists(), 'finetune': (p / 'model').is_dir()}
-    meta = json.loads((p / TRAIN_META).read_text()) if (p / TRAIN_META).exists() else {}
-    found = meta.get('mode') if has.get(meta.get('mode')) else None  # what `crome train` last wrote there
-    if found is None and all(has.values()):
-        raise ValueError(f'{p} holds both a frozen head and a fine-tuned model, and no {TRAIN_META} says which was '
-                         'trained last: retrain into an empty folder')
-    found = found or next((k for k, v in has.items() if v), None)
-    if found is None:
-        raise FileNotFoundError(f'{p}: not a crome model folder (expected head.safetensors from a frozen fit or '
-                                'model/ from fine-tuning, as `crome train` writes)')
+    "The mode of a model folder (`crome.inspect.saved_mode`, which the inspector uses too); a one-line error."
+    from crome.inspect import saved_mode
+    found = saved_mode(path)
     if mode and mode != found:
-        raise ValueError(f'{p} holds a {found} model, not a {mode} one: pass --mode {found} (or leave --mode out)')
+        raise ValueError(f'{path} holds a {found} model, not a {mode} one: pass --mode {found} (or leave --mode out)')
     return found
 
 def cmd_eval(a) -> int:

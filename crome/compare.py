@@ -59,18 +59,24 @@ def _pairs_key(run_dir: Path, split: str) -> str:
                                            default=str).encode())
     return h.hexdigest()
 
+def _scored(run_dir: Path, f: str) -> str | None:
+    """The digest split file `f` had when the run's metrics scored it: `metrics/scored.json` (written with them),
+    else, in a folder from before it, the finished evaluate's entry in `state.json` (`parts.deps`); None: neither."""
+    rec, st = run_dir / 'metrics' / 'scored.json', run_dir / 'state.json'
+    if rec.is_file(): return json.loads(rec.read_text()).get(f)
+    ev = (json.loads(st.read_text()) if st.is_file() else {}).get('evaluate') or {}
+    return ev.get('parts', {}).get('deps', {}).get(f)
+
 def _unscored(run_dir: Path, split: str, who: str) -> str | None:
     """Why `data/<split>.parquet` may not be the split the run's metrics scored (None: it is). Only in an unfinished
-    run (a `config.pending.yaml`: its data stage may have run again): the file must still have the digest its last
-    finished evaluate recorded in `state.json` (the evaluate entry's `parts.deps`, see `Run.plan`)."""
+    run (a `config.pending.yaml`: its data stage may have run again): the file must still have the digest `_scored`
+    recorded."""
     if not (run_dir / PENDING_CONFIG).is_file(): return None
-    st = run_dir / 'state.json'
-    ev = (json.loads(st.read_text()) if st.is_file() else {}).get('evaluate') or {}
-    was = ev.get('parts', {}).get('deps', {}).get(f'data/{split}.parquet')
-    if was is not None and was == file_digest(run_dir / 'data' / f'{split}.parquet'): return None
-    return (f'{who} ({PENDING_CONFIG}): its data/{split}.parquet is not what its metrics scored; not paired' if was
-            else f'{who} ({PENDING_CONFIG}) and state.json records no finished evaluate: its data/{split}.parquet may '
-            'not be what its metrics scored; not paired')
+    was = _scored(run_dir, f := f'data/{split}.parquet')
+    if was is not None and was == file_digest(run_dir / f): return None
+    return (f'{who} ({PENDING_CONFIG}): its {f} is not what its metrics scored; not paired' if was else
+            f'{who} ({PENDING_CONFIG}): neither metrics/scored.json nor state.json records what its metrics scored, '
+            f'so its {f} may not be it; not paired')
 
 def _arrays(d: dict, seeds: list) -> list: return [d[s].to_numpy() for s in seeds]
 

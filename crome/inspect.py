@@ -13,7 +13,7 @@ from .views import (DEL_STYLE, INS_STYLE, PairView, as_records, diff_html, index
 
 # %% auto #0
 __all__ = ['FILTER_COLUMNS', 'ALL', 'KEPT_VALUES', 'ALL_MODELS', 'facet_value', 'facet_options', 'matching_rows', 'PairBrowser',
-           'rejected_rows', 'run_rows', 'run_models']
+           'rejected_rows', 'run_rows', 'saved_mode', 'run_models']
 
 # %% ../nbs/11_inspect.ipynb #074eb6a0
 FILTER_COLUMNS = ('kind', 'attribute', 'direction', 'verdict', 'kept')
@@ -69,8 +69,7 @@ class PairBrowser:
         if missing: raise ValueError(f'PairBrowser needs columns prompt, chosen and rejected; missing {missing}')
         own = [r for r in self.rows if facet_value(r, 'kind') == 'original']
         self.originals = index_rows(originals if originals is not None else own)
-        self.models = dict(models or {})
-        self._cache: dict = {}
+        self.models, self._cache = dict(models or {}), {}  # _cache: (model, row) -> side_rewards
         lay = W.Layout(width='190px')
         self.filters = {c: W.Dropdown(options=facet_options(self.rows, c), value=ALL, description=c, layout=lay,
                                       style={'description_width': '60px'}) for c in FILTER_COLUMNS}
@@ -81,8 +80,7 @@ class PairBrowser:
         self.next_button = W.Button(description='next', icon='arrow-right', layout=W.Layout(width='80px'))
         self.position, self.body = W.HTML(), W.HTML()
         for w, cls in ((self.prev_button, 'crome-prev'), (self.next_button, 'crome-next'),
-                       (self.position, 'crome-position'), (self.model, 'crome-model')):
-            w.add_class(cls)
+                       (self.position, 'crome-position'), (self.model, 'crome-model')): w.add_class(cls)
         for c, w in self.filters.items(): w.add_class(f'crome-filter-{c}')
         self.matches, self.pos = list(range(len(self.rows))), 0
         self.widget = W.VBox([W.HBox(list(self.filters.values()), layout=W.Layout(flex_flow='row wrap')),
@@ -95,8 +93,7 @@ class PairBrowser:
             self.filters[c].value = v
         for w in self.filters.values(): w.observe(lambda _: self.apply_filters(), names='value')
         self.model.observe(lambda _: self.show(), names='value')
-        self.prev_button.on_click(lambda _: self.step(-1))
-        self.next_button.on_click(lambda _: self.step(1))
+        self.prev_button.on_click(lambda _: self.step(-1)); self.next_button.on_click(lambda _: self.step(1))
         self.apply_filters()
 
     @property
@@ -209,13 +206,17 @@ def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | No
     if rows is None: raise FileNotFoundError(f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
     return read(rows), (read(orig) if orig is not None else None)
 
-def _saved_mode(p) -> str:
-    "How model folder `p` was trained: the mode its `crome_train.json` names if its files are there, else the files'."
-    has = [m for m, f in (('frozen', 'head.safetensors'), ('finetune', 'model')) if (p / f).exists()]
-    meta = p / 'crome_train.json'  # crome.stages.TRAIN_META (a later stage), beside each model of a run
-    named = json.loads(meta.read_text()).get('mode') if meta.is_file() else None
+def saved_mode(path: str | Path) -> str:
+    "How a model folder (`crome train`'s, a run's `models/NAME`) was trained: 'frozen' or 'finetune'; else an error."
+    p, meta = Path(path), Path(path) / 'crome_train.json'  # crome.stages.TRAIN_META (a later stage)
+    if not p.is_dir(): raise FileNotFoundError(f'{p}: no such model folder (train one with `crome train --out {p}`)')
+    has = [m for m, ok in (('frozen', (p / 'head.safetensors').exists()), ('finetune', (p / 'model').is_dir())) if ok]
+    named = json.loads(meta.read_text()).get('mode') if meta.is_file() else None  # what was trained there last
     if named in has or len(has) == 1: return named if named in has else has[0]
-    raise FileNotFoundError(f'{p}: no model to load (saved modes: {has}; crome_train.json names none): retrain it')
+    if has: raise ValueError(f'{p} holds both a frozen head and a fine-tuned model, and no {meta.name} says which was '
+                             'trained last: retrain into an empty folder')
+    raise FileNotFoundError(f'{p}: not a crome model folder (expected head.safetensors from a frozen fit or model/ '
+                            'from fine-tuning, as `crome train` writes)')
 
 def run_models(run_dir, names: Sequence[str] | None = None) -> dict:
     "The trained models of a run folder by name (e.g. 'crome-s0'), each loaded as its own folder was trained."
@@ -226,7 +227,7 @@ def run_models(run_dir, names: Sequence[str] | None = None) -> dict:
     if missing: raise FileNotFoundError(f'{d}: no model {missing} (models in the run: {have or "none"})')
     out, cache = {}, d / 'cache' / 'embeddings.npz'
     for n in names:  # not by config.yaml: a killed run of another train.mode leaves models of both modes
-        if _saved_mode(p := d / 'models' / n) == 'frozen':
+        if saved_mode(p := d / 'models' / n) == 'frozen':
             from crome.frozen import FrozenRewardModel
             out[n] = FrozenRewardModel.load(p)  # the backbone its head saved (fingerprint-checked)
             if cache.exists(): out[n].load_cache(cache)

@@ -12,9 +12,9 @@ from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConf
                           FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
 from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # noqa: F401 (re-exported)
                              stage_modules)  # see 12a_run_state
-from .run_state import PENDING_CONFIG, provenance, source_key  # noqa: F401 (PENDING_CONFIG re-exported)
+from .run_state import PENDING_CONFIG, file_digest, provenance, source_key  # noqa: F401 (PENDING_CONFIG)
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
-                          DATA_FUNCTIONS, _file_key, build_augmented, build_data, data_fingerprint, filter_sets,
+                          DATA_FUNCTIONS, build_augmented, build_data, data_fingerprint, filter_sets,
                           frozen_history, load_model, test_splits, train_one, untrained_baselines,
                           val_splits)  # see 12b_stages
 from .report import build_report, summary_table  # noqa: F401 (the report lives in crome.report)
@@ -66,14 +66,13 @@ def early_stages(cfg: RunConfig) -> dict:
         out['augment:rrm'] = dict(settings=_settings(cfg) | code, deps=['data'], outputs=['augment/rrm.parquet'])
     return out
 
-def backbone_fingerprint(cfg: RunConfig) -> list:
-    "The files of a `train.backbone` folder as `_file_key`s (name, size, digest; [] for the default MiniLM)."
-    if cfg.train.backbone is None: return []
-    root = Path(cfg.train.backbone).expanduser()
-    return [_file_key(f, root) for f in sorted(root.rglob('*')) if f.is_file()]
+def backbone_fingerprint(cfg: RunConfig) -> str | None:
+    "What the loaders read of a `train.backbone` folder, by content (`encoder_fingerprint`; None: the default)."
+    from crome.frozen import encoder_fingerprint
+    return None if cfg.train.backbone is None else encoder_fingerprint(Path(cfg.train.backbone).expanduser())
 
 def model_settings_key(cfg: RunConfig, recipe: str,
-                       files: list | None = None,  # `backbone_fingerprint(cfg)`, when already computed
+                       files: str | None = None,  # `backbone_fingerprint(cfg)`, when already computed
                       ) -> dict:
     """What a recipe's model is keyed by: the train section as the recipe uses it (`lambda_tie` only where ties
     train, as its effective value; the learning rate used), what the backbone folder holds, and the filter switch
@@ -120,7 +119,8 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     if oracle_work(run_, early): oracle()  # preflight before any work; a fully cached resume never asks the oracle
     pending, text = d / PENDING_CONFIG, yaml.safe_dump(cfg.model_dump(), sort_keys=False)
     # config.yaml names the metrics' config: it is replaced once they are this one's (none yet: nothing to relabel)
-    for f in [pending] + [d / 'config.yaml'] * (not (d / 'config.yaml').exists()):
+    same = pending.is_file() and pending.read_text() == text  # a resume keeps the file's time (crome.unfinished)
+    for f in [pending] * (not same) + [d / 'config.yaml'] * (not (d / 'config.yaml').exists()):
         _write(f, lambda p: p.write_text(text))
 
     def do_data():
@@ -179,6 +179,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             if recipe == 'vanilla' and seed == base_seed: continue
             model_stage(recipe, seed, lambda r=recipe: recipe_data(r))
 
+    splits = [f'data/{s}.parquet' for s in [*tests, *vals]]  # what it scores: the models on these splits
     def do_eval():
         from crome.evaluate import robustness_suite, reward_shifts, shift_summary
         from crome.examples import edit_examples
@@ -202,12 +203,12 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             sh.to_csv(tmp / 'reward_shifts.csv', index=False)
             shift_summary(sh).to_csv(tmp / 'shift_summary.csv', index=False)
         (tmp / 'provenance.json').write_text(json.dumps(provenance(), indent=1))
+        (tmp / 'scored.json').write_text(json.dumps({s: file_digest(d / s) for s in splits}, indent=1))  # compare
         if emb: emb.save()
-        _swap_dir(tmp, d / 'metrics'); os.replace(pending, d / 'config.yaml')  # the metrics are this config's now
-    splits = [f'data/{s}.parquet' for s in [*tests, *vals]]  # what it scores: the models on these splits
+        _swap_dir(tmp, d / 'metrics')
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
-    if pending.exists(): os.replace(pending, d / 'config.yaml')  # evaluate was up to date: its metrics are ours
+    if pending.exists(): os.replace(pending, d / 'config.yaml')  # evaluate done (run or up to date): metrics are ours
 
     def do_report(): build_report(d, cfg.model_dump())
     run_.stage('report', {}, ['evaluate'] + [f'filter:{r}' for r in aug], do_report, ['report.html'])

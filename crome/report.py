@@ -200,6 +200,8 @@ def fidelity_section(run_dir: Path) -> str | None:
            'rejects by reason in augment/crome_rejects.csv')
     return _table_html(t[keep].assign(rejected=rejected), cap, index=False)
 
+def _text(p: Path) -> str | None: return p.read_text() if p.is_file() else None
+
 def _read(d: Path, p: str, **kw):  # kw: pd.read_csv's
     import pandas as pd
     return pd.read_csv(d / p, **kw) if (d / p).exists() and (d / p).stat().st_size else None
@@ -276,10 +278,11 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         fig = TF.training_curves_figure(hist)
         fig.update_xaxes(title_text='optimizer step')
         secs.append(section('Training curves', HOW_TO_READ['curves'], _fig_html(fig, 'fig-curves'), 'curves'))
-    st = run_status(d, cfg)
-    budget = f"{tr.get('steps')} steps x {tr.get('batch_size')} pairs per recipe"
-    if st and st['models'] and len(st['models']) == len(st['planned']): budget = f'not trained yet (planned: {budget})'
-    elif st and st['models']: budget += f"; not trained yet: {', '.join(st['models'])}"
+    st = run_status(d, cfg)  # a pending run of another config: its models are in the box, not config.yaml's budget
+    own = st and (not st['pending'] or _text(d / 'config.yaml') == _text(Path(st['pending'])))  # a first run: own
+    todo, budget = st['models'] if own else [], f"{tr.get('steps')} steps x {tr.get('batch_size')} pairs per recipe"
+    if todo and len(todo) == len(st['planned']): budget = f'not trained yet (planned: {budget})'
+    elif todo: budget += f"; not trained yet: {', '.join(todo)}"
     when = _state(d).get('evaluate', {})
     notes = [f"data: {dc.get('source')}; recipes: {', '.join(tr.get('recipes', []))}; mode: {tr.get('mode')}; "
              f"{budget}; seeds {tr.get('seeds')}" + (f"; evaluated {when['finished']}" if 'finished' in when else '')]

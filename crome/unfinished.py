@@ -4,7 +4,7 @@
 
 # %% ../nbs/11f_unfinished.ipynb #38b0099c
 from __future__ import annotations
-import html, json, shlex
+import html, json, shlex, time
 from pathlib import Path
 from typing import Mapping
 
@@ -30,6 +30,12 @@ def _unevaluated(d: Path, state: dict, trained: list) -> list:
 
 PENDING = 'config.pending.yaml'  # crome.run_state.PENDING_CONFIG (a later stage): a run started, not yet evaluated
 
+def _unreached(d: Path, state: dict, trained: list) -> list:
+    "Of `trained`, those whose state entry finished before the pending config was written: an earlier run's models."
+    t = int((d / PENDING).stat().st_mtime)  # Run.stage records 'finished' as local time to the second
+    at = lambda n: time.mktime(time.strptime(state[f'model:{n}']['finished'], '%Y-%m-%d %H:%M:%S'))
+    return [n for n in trained if 'finished' in state.get(f'model:{n}', {}) and at(n) <= t]  # same second: earlier
+
 def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | None:
     "None for a finished run; else its finished stages, untrained models, whether metrics exist, the command to finish."
     import yaml
@@ -43,12 +49,13 @@ def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | Non
     # metrics/ is replaced whole by a finished evaluate only (crome.pipeline): beside a pending config it is the last
     # finished run's, even when that run's evaluate key is gone (a new evaluate started and was killed)
     metrics = (d / 'metrics/accuracy.csv').exists() and (not state or 'evaluate' in state or pending)
-    stale = _unevaluated(d, state, [n for n in planned if n not in models]) if metrics else []
+    old = _unreached(d, state, [n for n in planned if n not in models]) if pending and state else []
+    stale = _unevaluated(d, state, [n for n in planned if n not in models + old]) if metrics else []
     if metrics and not models and not stale and not pending: return None
     cmd = f"crome run {shlex.quote(str(src))}"
     out_dir = Path(saved.get('out_dir') or f"runs/{saved.get('name')}")  # where `crome run` would write
     if out_dir.resolve() != d.resolve(): cmd += f' --set out_dir={shlex.quote(str(d))}'
-    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, stale=stale,
+    return dict(finished=list(state), models=models, planned=planned, metrics=metrics, stale=stale, unreached=old,
                 pending=str(src) if pending else None, command=cmd)
 
 def unfinished_html(st: dict) -> str:
@@ -58,6 +65,8 @@ def unfinished_html(st: dict) -> str:
             'other files' if st['metrics'] else "no run has finished here yet: config.yaml is an unfinished run's")
     todo = ([f"the run of {Path(st['pending']).name} started and did not finish ({last})"] if st.get('pending') else []
             ) + ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
+        ["models the unfinished run has not reached (trained by an earlier run; retrained if its settings differ): "
+         + ', '.join(st['unreached'])] if st.get('unreached') else []) + (
         [f"models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): "
          f"{', '.join(st['stale'])}; the numbers below are older"] if st.get('stale') else []) + (
         [] if st['metrics'] else ['no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or robustness below'])

@@ -1,8 +1,10 @@
 """A run of a new config killed midway (config.pending.yaml beside config.yaml): an evaluate killed inside leaves the
 last finished run's metrics whole (they match config.yaml); crome compare does not pair a folder whose data/ its
 metrics did not score; the inspector loads each model as its own folder was trained; a first run killed early is
-not described as having a finished run's metrics."""
-import html, shutil
+not described as having a finished run's metrics. Then (a reread): the report's notes describe config.yaml's run only;
+an earlier run's models are not the pending run's; a run killed inside evaluate is paired by metrics/scored.json; the
+backbone is keyed by what its loaders read; one rule for a model folder's mode."""
+import html, json, os, re, shutil
 import pandas as pd
 import pytest
 import yaml
@@ -88,7 +90,7 @@ def test_inspect_loads_each_model_as_its_own_folder_was_trained(finished, monkey
     assert isinstance(ms['vanilla-s0'], RewardModel) and isinstance(ms['crome-s0'], FrozenRewardModel)
     assert ms['vanilla-s0'].max_length == 32
     (d / 'models/empty').mkdir()
-    with pytest.raises(FileNotFoundError, match=r'models/empty: no model to load \(saved modes: \[\]'):
+    with pytest.raises(FileNotFoundError, match=r'models/empty: not a crome model folder \(expected head'):
         run_models(d, ['empty'])
 
 
@@ -100,3 +102,89 @@ def test_a_first_run_killed_early_has_no_finished_run(finished, monkeypatch):
     box = html.unescape(unfinished_html(st))
     assert st['metrics'] is False and st['pending'] and 'no run has finished here yet' in box
     assert "last finished run's" not in box
+
+
+def test_the_report_notes_describe_config_yaml_run_beside_a_pending_one(finished, monkeypatch):
+    "A finished on seed 0, B (train.seeds [1]) killed in its first model stage: the notes keep A's budget and seeds."
+    from crome.report import build_report
+    root, make = finished
+    d = _copy(root, 'notes')
+    monkeypatch.setattr(P, 'train_one', _stop)
+    with pytest.raises(KeyboardInterrupt): run(make('notes'), **{'train.seeds': [1]})
+    page = build_report(d).read_text()
+    notes = re.search(r'<p>data: [^<]*</p>', page).group(0)
+    assert '3 steps x 16 pairs per recipe; seeds [0]' in notes and 'not trained yet' not in notes, notes
+    assert 'models not trained yet: vanilla-s1, rrm-s1, crome-s1' in page  # the pending run's, in the red box
+
+
+def test_an_earlier_runs_models_are_not_the_pending_runs(finished, monkeypatch):
+    "A trained every model with 3 steps; B (4 steps) killed in model:vanilla-s0 retrains them all, so reached none."
+    root, make = finished
+    d, pend = _copy(root, 'unreached'), root / 'unreached' / PENDING_CONFIG
+    monkeypatch.setattr(P, 'train_one', _stop)
+    with pytest.raises(KeyboardInterrupt): run(make('unreached'), **{'train.steps': 4})
+    st = run_status(d)
+    assert st['models'] == ['vanilla-s0'] and st['unreached'] == ['rrm-s0', 'crome-s0'], st
+    assert ('models the unfinished run has not reached (trained by an earlier run; retrained if its settings differ): '
+            'rrm-s0, crome-s0') in unfinished_html(st)
+    t = pend.stat().st_mtime - 5; os.utime(pend, (t, t))  # B started 5 s ago; resumed now, killed after vanilla-s0
+    monkeypatch.undo(); real, done = P.train_one, []
+    def once(*a, **k):
+        if done: raise KeyboardInterrupt
+        done.append(1); return real(*a, **k)
+    monkeypatch.setattr(P, 'train_one', once)
+    with pytest.raises(KeyboardInterrupt): run(make('unreached'), **{'train.steps': 4})
+    assert pend.stat().st_mtime == t  # a resume of the same config keeps the file, and its time
+    st = run_status(d)
+    assert st['models'] == ['rrm-s0'] and st['unreached'] == ['crome-s0'], st  # vanilla-s0: B's own
+
+
+def test_a_run_killed_inside_evaluate_with_its_data_untouched_is_paired(finished, monkeypatch):
+    from crome.compare import compare_runs
+    import crome.examples as E
+    root, make = finished
+    d = _copy(root, 'eval_paired')
+    monkeypatch.setattr(E, 'edit_examples', _stop)
+    with pytest.raises(KeyboardInterrupt): run(make('eval_paired'), **{'train.steps': 4})
+    assert 'evaluate' not in json.loads((d / 'state.json').read_text()) and (d / PENDING_CONFIG).exists()
+    t = compare_runs([root / 'A', d], n_boot=200)
+    other = t[t.run == str(d)]
+    assert len(other) and other['diff'].eq(0).all() and not other.verdict.str.contains('not paired').any(), \
+        other.verdict.tolist()
+    splits = {f'data/{p.name}' for p in (d / 'data').glob('*.parquet')} - {'data/train.parquet'}
+    assert set(json.loads((d / 'metrics/scored.json').read_text())) == splits  # A's evaluate recorded what it scored
+
+
+def test_the_backbone_is_keyed_by_what_its_loaders_read(tmp_path, monkeypatch):
+    import crome.frozen as FZ
+    import crome.stages as S
+    from crome.pipeline import backbone_fingerprint, load_config
+    bb = tmp_path / 'bb'; bb.mkdir(); (bb / 'config.json').write_text('{}')
+    w = bb / 'model.safetensors'; w.write_bytes(b'a' * 64)
+    c = load_config({'train': {'backbone': str(bb)}})
+    monkeypatch.setattr(S, 'HASH_MAX', 16)  # as if the weights were over 256 MiB (they were keyed by their mtime)
+    k = backbone_fingerprint(c)
+    (bb / '.git').mkdir(); (bb / '.git/index').write_text('git status'); (bb / 'onnx').mkdir()
+    (bb / 'onnx/model.onnx').write_bytes(b'an export no loader reads')
+    assert backbone_fingerprint(c) == k  # nothing the loaders read changed: no model retrains
+    st = w.stat(); w.write_bytes(b'b' * 64); os.utime(w, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p other weights
+    FZ._FILE_HASHES.clear()  # a new process (the next crome run): its per-process memo is empty
+    assert backbone_fingerprint(c) != k
+
+
+def test_one_rule_for_a_model_folders_mode(tmp_path):
+    from crome.cli import model_mode
+    from crome.inspect import run_models, saved_mode
+    m = tmp_path / 'run/models/both'; (m / 'model').mkdir(parents=True); (m / 'head.safetensors').write_bytes(b'')
+    for f in (lambda: saved_mode(m), lambda: model_mode(m), lambda: run_models(tmp_path / 'run', ['both'])):
+        with pytest.raises(ValueError, match='holds both a frozen head and a fine-tuned model, and no crome_train.json'):
+            f()
+    (m / 'model').rmdir(); (m / 'model').write_text('')  # a stray file named model is no fine-tuned model
+    assert saved_mode(m) == model_mode(m) == 'frozen'
+    with pytest.raises(ValueError, match=r'holds a frozen model, not a finetune one: pass --mode frozen'):
+        model_mode(m, 'finetune')
+
+
+def test_config_yaml_is_replaced_in_one_place():
+    import inspect
+    assert inspect.getsource(P.run).count("os.replace(pending, d / 'config.yaml')") == 1
