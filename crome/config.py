@@ -8,8 +8,8 @@ import copy
 from pathlib import Path
 from typing import Literal
 
-from pydantic import NonNegativeInt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
 

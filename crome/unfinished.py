@@ -63,13 +63,15 @@ def unfinished_html(st: dict) -> str:
     done = ', '.join(st['finished']) or 'none (no state.json)'
     last = ("config.yaml and the metrics below are the last finished run's; stages it redid may have replaced "
             'other files' if st['metrics'] else "no run has finished here yet: config.yaml is an unfinished run's")
-    todo = ([f"the run of {Path(st['pending']).name} started and did not finish ({last})"] if st.get('pending') else []
-            ) + ([f"models not trained yet: {', '.join(st['models'])}"] if st['models'] else []) + (
-        ["models the unfinished run has not reached (trained by an earlier run; retrained if its settings differ): "
-         + ', '.join(st['unreached'])] if st.get('unreached') else []) + (
-        [f"models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): "
-         f"{', '.join(st['stale'])}; the numbers below are older"] if st.get('stale') else []) + (
-        [] if st['metrics'] else ['no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or robustness below'])
+    items = [(st.get('pending'), lambda v: f'the run of {Path(v).name} started and did not finish ({last})'),
+             (st['models'], lambda v: f"models not trained yet: {', '.join(v)}"),
+             (st.get('unreached'), lambda v: 'models the unfinished run has not reached (trained by an earlier run; '
+                                             f"retrained if its settings differ): {', '.join(v)}"),
+             (st.get('stale'), lambda v: 'models trained since the last evaluation (not in metrics/accuracy.csv, or '
+                                         f"retrained): {', '.join(v)}; the numbers below are older"),
+             (not st['metrics'], lambda v: 'no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or '
+                                           'robustness below')]
+    todo = [say(v) for v, say in items if v]
     return (f'<div class="unfinished"><h2>This run is unfinished</h2><p>Finished stages: {_e(done)}.</p>'
             f"<p>Still to do: {_e('; '.join(todo))}.</p><p>Finish it with <code>{_e(st['command'])}</code> "
             '(finished stages are kept; it writes the full report at the end).</p></div>')
