@@ -12,7 +12,7 @@ from .config import (AugmentConfig, ConfigError, CueConfig, DataConfig, EvalConf
                           FilterConfig, OracleConfig, RunConfig, TrainSettings, load_config)  # see 12_config
 from .run_state import (STAGE_MODULES, Run, _load, _save, _write, code_key,  # noqa: F401 (re-exported)
                              stage_modules)  # see 12a_run_state
-from .run_state import PENDING_CONFIG, file_digest, provenance, source_key  # noqa: F401 (PENDING_CONFIG)
+from .run_state import PENDING_CONFIG, provenance, source_key  # noqa: F401 (PENDING_CONFIG re-exported)
 from .stages import (RECIPE_DATA, Embeddings, _correct, _name_parts, accuracy_table,  # noqa: F401 (re-exported)
                           DATA_FUNCTIONS, build_augmented, build_data, data_fingerprint, filter_sets,
                           frozen_history, load_model, test_splits, train_one, untrained_baselines,
@@ -71,16 +71,14 @@ def backbone_fingerprint(cfg: RunConfig) -> str | None:
     from crome.frozen import encoder_fingerprint
     return None if cfg.train.backbone is None else encoder_fingerprint(Path(cfg.train.backbone).expanduser())
 
-def model_settings_key(cfg: RunConfig, recipe: str,
-                       files: str | None = None,  # `backbone_fingerprint(cfg)`, when already computed
-                      ) -> dict:
+def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
     """What a recipe's model is keyed by: the train section as the recipe uses it (`lambda_tie` only where ties
     train, as its effective value; the learning rate used), what the backbone folder holds, and the filter switch
     where it reads a filtered set."""
     from crome.train_config import RECIPES
     tc = cfg.train
     s = tc.model_dump(exclude={'recipes', 'seeds', 'lambda_tie'}) | {'lr': tc.effective_lr, 'recipe': recipe}
-    if tc.backbone is not None: s['backbone_files'] = backbone_fingerprint(cfg) if files is None else files
+    if tc.backbone is not None: s['backbone_files'] = backbone_fingerprint(cfg)  # weights hashed once per process
     if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = RECIPES[recipe]['lambda_tie'] if tc.lambda_tie is None \
         else tc.lambda_tie
     if RECIPE_DATA[recipe] != 'train': s['filter_enabled'] = cfg.filter.enabled
@@ -147,12 +145,12 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
         run_.stage(f'augment:{r}', fn=do_augment, **early[f'augment:{r}'])
 
     emb = Embeddings(cfg, d / 'cache' / 'embeddings.npz') if cfg.train.mode == 'frozen' else None
-    code, files = {'code': source_key(train_one, Embeddings, frozen_history)}, backbone_fingerprint(cfg)
+    code = {'code': source_key(train_one, Embeddings, frozen_history)}
     models = {}
     def model_stage(recipe, seed, ds_fn):  # keyed by the file it trains on: the same rows never train twice
         name = f'{recipe}-s{seed}'; out = d / 'models' / name
         src = 'data/train.parquet' if RECIPE_DATA[recipe] == 'train' else f'filter/{recipe}.parquet'
-        run_.stage(f'model:{name}', model_settings_key(cfg, recipe, files) | code | {'seed': seed}, [src],
+        run_.stage(f'model:{name}', model_settings_key(cfg, recipe) | code | {'seed': seed}, [src],
                    lambda: train_one(cfg, recipe, ds_fn(), seed, out, emb), [f'models/{name}'])
         models[name] = load_model(cfg, out, emb)
 
@@ -203,7 +201,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             sh.to_csv(tmp / 'reward_shifts.csv', index=False)
             shift_summary(sh).to_csv(tmp / 'shift_summary.csv', index=False)
         (tmp / 'provenance.json').write_text(json.dumps(provenance(), indent=1))
-        (tmp / 'scored.json').write_text(json.dumps({s: file_digest(d / s) for s in splits}, indent=1))  # compare
+        (tmp / 'scored.json').write_text(json.dumps({s: run_.parts['evaluate']['deps'][s] for s in splits}, indent=1))
         if emb: emb.save()
         _swap_dir(tmp, d / 'metrics')
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,
