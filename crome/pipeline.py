@@ -100,10 +100,17 @@ def lazy_oracle(cfg: RunConfig, cache_dir: Path) -> Callable:
 # %% ../nbs/12_pipeline.ipynb #dec0c5a9
 def _swap_dir(new: Path, dst: Path):
     """Folder `new` replaces folder `dst` whole (two renames; the old one is deleted after): `dst` is never half
-    written. Only a kill between the renames leaves no `dst` (the old one is then `.NAME.old` beside it)."""
-    old = dst.with_name(f'.{dst.name}.old'); shutil.rmtree(old, ignore_errors=True)
+    written. Only a kill between the renames leaves no `dst` (the old one is then `.NAME.old` beside it, and
+    `_restore_dir` puts it back)."""
+    old = _restore_dir(dst)
     if dst.exists(): os.replace(dst, old)
     os.replace(new, dst); shutil.rmtree(old, ignore_errors=True)
+
+def _restore_dir(dst: Path) -> Path:
+    "Undo a `_swap_dir` killed between its renames (`.NAME.old` back to `dst`; a leftover one deleted); returns it."
+    old = dst.with_name(f'.{dst.name}.old')
+    if old.is_dir() and not dst.exists(): os.replace(old, dst)  # the last finished metrics, as state.json has them
+    shutil.rmtree(old, ignore_errors=True); return old
 
 def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict or RunConfig
         **overrides,  # dotted keys, e.g. {'train.steps': 100}
@@ -111,7 +118,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
     "Run (or resume) a whole pipeline; returns paths, the accuracy tables and which stages ran."
     import pandas as pd, yaml
     cfg = load_config(config, **overrides)
-    run_ = Run(cfg); d = run_.dir
+    run_ = Run(cfg); d = run_.dir; _restore_dir(d / 'metrics')
     recipes, seeds = cfg.train.recipes, cfg.train.seeds
     early, oracle, make_oracle.last = early_stages(cfg), lazy_oracle(cfg, d / 'cache' / 'oracle'), None
     if oracle_work(run_, early): oracle()  # preflight before any work; a fully cached resume never asks the oracle
@@ -201,7 +208,7 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
             sh.to_csv(tmp / 'reward_shifts.csv', index=False)
             shift_summary(sh).to_csv(tmp / 'shift_summary.csv', index=False)
         (tmp / 'provenance.json').write_text(json.dumps(provenance(), indent=1))
-        (tmp / 'scored.json').write_text(json.dumps({s: run_.parts['evaluate']['deps'][s] for s in splits}, indent=1))
+        (tmp / 'scored.json').write_text(json.dumps(run_.parts['evaluate']['deps'], indent=1))  # splits and models
         if emb: emb.save()
         _swap_dir(tmp, d / 'metrics')
     run_.stage('evaluate', _settings(cfg, 'evaluate'), [f'model:{n}' for n in models] + splits, do_eval,

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import RunConfig
+from .unfinished import PENDING as PENDING_CONFIG  # re-exported: the one name of a run's pending config
 
 log = logging.getLogger('crome.pipeline')  # the 'run x' / 'skip x' lines keep the pipeline's logger name
 
 # %% auto #0
-__all__ = ['log', 'STAGE_MODULES', 'PENDING_CONFIG', 'file_digest', 'stage_modules', 'code_key', 'code_digests', 'source_key',
-           'provenance', 'why', 'Run']
+__all__ = ['log', 'STAGE_MODULES', 'file_digest', 'stage_modules', 'code_key', 'code_digests', 'source_key', 'provenance', 'why',
+           'Run']
 
 # %% ../nbs/12a_run_state.ipynb #aeb853d7
 def _hash(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -162,8 +163,6 @@ def why(old: dict | None,  # the stage's entry in state.json (None: it never fin
     if code: out.append('code changed: ' + ', '.join(code))
     return '; '.join(out) or 'same key, but an output is missing'
 
-PENDING_CONFIG = 'config.pending.yaml'  # a run's config until its evaluate stage is done; then it is config.yaml
-
 class Run:
     "A run directory with per-stage keys in `state.json`."
     MARK = '.crome-run'  # written first: a folder without it (or state.json) and with files is not a run's
@@ -218,8 +217,9 @@ class Run:
         t = time.time(); log.info('run %s (%s)', name, self.reasons[name])
         if self.state.pop(name, None) is not None: self._save()  # killed inside fn(): no finished key is left
         fn()
-        self.state[name] = {'key': key, 'seconds': round(time.time() - t, 2),
-                            'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'parts': self.parts[name]}
+        now = time.time()  # 'finished' for people; 'finished_at' (epoch seconds) orders it against a file's mtime
+        self.state[name] = {'key': key, 'seconds': round(now - t, 2), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'),
+                            'finished_at': round(now, 3), 'parts': self.parts[name]}
         self._save()
         self.ran.append(name)
         return key

@@ -18,23 +18,33 @@ def _state(d: Path) -> dict:
     "The run's `state.json` (crome.run_state: stage name -> key, seconds, finished), in the order stages finished."
     return json.loads((d / 'state.json').read_text()) if (d / 'state.json').exists() else {}
 
+def _scored(d: Path, state: dict) -> dict:
+    """The keys of what the metrics scored: `metrics/scored.json` (swapped in with them, so it outlives an evaluate
+    killed midway) when it names the models, else the evaluate entry of `state.json` (a folder from before)."""
+    p = d / 'metrics/scored.json'
+    rec = json.loads(p.read_text()) if p.is_file() else {}
+    if any(k.startswith('model:') for k in rec): return rec
+    return state.get('evaluate', {}).get('parts', {}).get('deps', {})
+
 def _unevaluated(d: Path, state: dict, trained: list) -> list:
     "Trained models the last evaluation did not score: not in accuracy.csv, or retrained since (its recorded key)."
     import pandas as pd
     p = d / 'metrics/accuracy.csv'
     acc = pd.read_csv(p) if p.stat().st_size else pd.DataFrame(columns=['model'])  # an empty file scored nothing
     if 'model' not in acc.columns: raise ValueError(f"{p}: no 'model' column (not a crome accuracy table)")
-    seen, deps = set(acc['model'].astype(str)), state.get('evaluate', {}).get('parts', {}).get('deps', {})
+    seen, deps = set(acc['model'].astype(str)), _scored(d, state)
     moved = lambda n: f'model:{n}' in deps and deps[f'model:{n}'] != state.get(f'model:{n}', {}).get('key')
     return [n for n in trained if n not in seen or moved(n)]
 
-PENDING = 'config.pending.yaml'  # crome.run_state.PENDING_CONFIG (a later stage): a run started, not yet evaluated
+PENDING = 'config.pending.yaml'  # a run started, not yet evaluated (crome.run_state re-exports it as PENDING_CONFIG)
 
 def _unreached(d: Path, state: dict, trained: list) -> list:
     "Of `trained`, those whose state entry finished before the pending config was written: an earlier run's models."
-    t = int((d / PENDING).stat().st_mtime)  # Run.stage records 'finished' as local time to the second
-    at = lambda n: time.mktime(time.strptime(state[f'model:{n}']['finished'], '%Y-%m-%d %H:%M:%S'))
-    return [n for n in trained if 'finished' in state.get(f'model:{n}', {}) and at(n) <= t]  # same second: earlier
+    t = (d / PENDING).stat().st_mtime
+    def earlier(e: dict) -> bool:  # Run.stage's epoch seconds; a state.json from before them: local time to the second
+        if 'finished_at' in e: return e['finished_at'] < t
+        return time.mktime(time.strptime(e['finished'], '%Y-%m-%d %H:%M:%S')) <= int(t)  # same second: earlier
+    return [n for n in trained if 'finished' in state.get(f'model:{n}', {}) and earlier(state[f'model:{n}'])]
 
 def run_status(run_dir: str | Path, config: Mapping | None = None) -> dict | None:
     "None for a finished run; else its finished stages, untrained models, whether metrics exist, the command to finish."

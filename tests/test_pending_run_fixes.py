@@ -2,8 +2,9 @@
 last finished run's metrics whole (they match config.yaml); crome compare does not pair a folder whose data/ its
 metrics did not score; the inspector loads each model as its own folder was trained; a first run killed early is
 not described as having a finished run's metrics. Then (a reread): the report's notes describe config.yaml's run only;
-an earlier run's models are not the pending run's; a run killed inside evaluate is paired by metrics/scored.json; the
-backbone is keyed by what its loaders read; one rule for a model folder's mode."""
+an earlier run's models are not the pending run's; a run killed inside evaluate is paired by metrics/scored.json,
+which also names the models retrained since; the backbone is keyed by what its loaders read; one rule for a model
+folder's mode."""
 import html, json, os, re, shutil
 import pandas as pd
 import pytest
@@ -152,7 +153,10 @@ def test_a_run_killed_inside_evaluate_with_its_data_untouched_is_paired(finished
     assert len(other) and other['diff'].eq(0).all() and not other.verdict.str.contains('not paired').any(), \
         other.verdict.tolist()
     splits = {f'data/{p.name}' for p in (d / 'data').glob('*.parquet')} - {'data/train.parquet'}
-    assert set(json.loads((d / 'metrics/scored.json').read_text())) == splits  # A's evaluate recorded what it scored
+    rec = json.loads((d / 'metrics/scored.json').read_text())  # A's evaluate recorded what it scored: splits, models
+    assert {k for k in rec if k.startswith('data/')} == splits
+    scored = {k.removeprefix('model:') for k in rec if k.startswith('model:')}
+    assert scored and set(run_status(d)['stale']) == scored  # all retrained (steps 3 -> 4) after A's metrics
 
 
 def test_the_backbone_is_keyed_by_what_its_loaders_read(tmp_path, monkeypatch):

@@ -116,7 +116,7 @@ def test_a_stage_killed_midway_is_redone_and_config_yaml_waits_for_the_metrics(r
     assert (tau('config.yaml'), tau(PENDING_CONFIG)) == (0.2, 0.0)  # config.yaml still names the metrics' config
     from crome.unfinished import PENDING, run_status
     st = run_status(d, yaml.safe_load((d / 'config.yaml').read_text()))  # as `crome report` calls it
-    assert PENDING == PENDING_CONFIG and st['pending'] == str(d / PENDING_CONFIG)  # B is unfinished, not A finished
+    assert PENDING is PENDING_CONFIG and st['pending'] == str(d / PENDING_CONFIG)  # B is unfinished, not A finished
     assert st['command'].startswith(f'crome run {d / PENDING_CONFIG}')
     monkeypatch.setattr(P, 'filter_sets', real)
     res = run(a)  # the filter stage is redone (it was skipped, and Crome retrained on B's rows under A's name)
