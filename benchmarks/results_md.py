@@ -590,6 +590,33 @@ def speed(t, s) -> list[str]:
     return out
 
 
+def other_cpu_scoring(s2: dict, s: dict | None) -> list[str]:
+    """The same scoring benchmark on a second CPU (`score_speed_xeon.json`): per distribution the same-batch speedup
+    and the 2x goal by its rounds' interval, crome's and the pipeline's share of that machine's matmul peak, the float32
+    ceiling and the bf16 trade-off, so the goal's verdict is seen not to hang on one machine."""
+    B = f"pipeline_bs{s2['config']['batch']}"
+    rows = [{'texts': k, 'speedup, same batch': speed_goal(v, B).replace('**', ''),
+             'share of matmul peak': f"{v['share_of_peak_crome']:.0%}",
+             'pipeline share of peak': f"{v['share_of_peak'][B]['executed']:.0%}",
+             'float32 ceiling': f"{v['speedup_bound_equal_efficiency']:.2f}x",
+             'compiled, same batch': f"{v['speedup_same_batch_compiled']:.2f}x",
+             'bf16 weights (other scores)': (f"{v['speedup_same_batch_bf16']:.2f}x, order kept "
+                                             f"{v['pair_order_agreement_bf16']:.1%}" if 'speedup_same_batch_bf16' in v
+                                             else 'n/a')}
+            for k, v in s2['distributions'].items()]
+    same = s is not None and s['config'] | {'out': ''} == s2['config'] | {'out': ''}
+    verdict = lambda d, k: speed_goal(d['distributions'][k], B).replace('**', '').split(' (')[0]
+    both = [k for k in s2['distributions'] if s is not None and k in s['distributions']]
+    differ = [f'{k}: {verdict(s, k)} there, {verdict(s2, k)} here' for k in both if verdict(s, k) != verdict(s2, k)]
+    return ['The same scoring benchmark on a second CPU:', '', meta_line(s2, 'score_speed.py'), '',
+            md(pd.DataFrame(rows)), '',
+            ('Same settings as the table above. ' if same else 'Settings differ from the table above. ')
+            + ('The 2x verdicts differ from the first CPU\'s (' + '; '.join(differ) + ').' if differ else
+               'The 2x verdict of every distribution is the same as on the first CPU.')
+            + " The speedups themselves differ (crome's and the pipeline's shares of the peak move with the CPU), so "
+            'each figure holds for the machine that measured it.', '']
+
+
 def probe_note(res: dict, runs: str) -> str:
     "What the compute share of a CPU speed file is measured against: its best matrix-product probe, and which kernels."
     probes = [res['peak_probe_start'], res['peak_probe_end']] + [r['peak_probe_after'] for r in res[runs].values()]
@@ -837,6 +864,7 @@ def main():
     for name, fn in ((a.ablation, ablation), ('fidelity.json', fidelity)):
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
+    if load('score_speed_xeon.json'): lines += other_cpu_scoring(load('score_speed_xeon.json'), load('score_speed.json'))
     dev = {n: load(n) for n in ('device_speed.json', 'device_speed_b256.json', 'device_speed_b64_rowblocks.json',
                                 'device_speed_b256_rowblocks.json', 'device_scoring.json')}
     dev = {n: d for n, d in dev.items() if d}
