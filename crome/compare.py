@@ -103,7 +103,7 @@ def compare_runs(run_dirs: Sequence,  # run folders; the first is the reference 
             row = dict(run=str(d), settings=labels[str(d)], split=split, recipe=recipe, seeds=len(a),
                        pairs=len(next(iter(a.values()))))
             row['accuracy'], row['low'], row['high'] = bootstrap_ci(_arrays(a, list(a)), n_boot=n_boot,
-                                                                  pairs=[0] * len(a))
+                                                                  pairs=[0] * len(a), proportion=True)
             b = refs.get((split, recipe))
             common = [s for s in a if b is not None and s in b]
             odd = d != ref and common and (_unscored(d, split, 'unfinished run')

@@ -39,12 +39,13 @@ def summary_table(acc) -> 'pd.DataFrame':
 
 def interval_view(t) -> 'pd.DataFrame':  # `crome.stats.recipe_intervals(...)`
     "Accuracy [95% CI] per split and recipe, and the paired difference from the baseline [95% CI] with its verdict."
-    from crome.stats import verdict
+    from crome.stats import Diff, verdict
     out = t[['split', 'recipe', 'seeds', 'pairs']].copy()
     out['accuracy [95% CI]'] = [f'{m:.3f} [{lo:.3f}, {hi:.3f}]' for m, lo, hi in zip(t.accuracy, t.low, t.high)]
     if 'diff' in t.columns:
-        out['vs vanilla [95% CI]'] = ['' if d != d else verdict((d, lo, hi), '').strip()
-                                      for d, lo, hi in zip(t['diff'], t['diff_low'], t['diff_high'])]
+        p = t['diff_p'] if 'diff_p' in t.columns else [0.0] * len(t)  # the sign test's p (`crome.stats.significant`)
+        out['vs vanilla [95% CI]'] = ['' if d != d else verdict(Diff((d, lo, hi), q), '').strip()
+                                      for d, lo, hi, q in zip(t['diff'], t['diff_low'], t['diff_high'], p)]
     return out
 
 def robustness_view(rb) -> 'pd.DataFrame':  # `crome.evaluate.robustness_suite(...)` (metrics/robustness.csv)

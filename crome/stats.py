@@ -4,13 +4,14 @@
 
 # %% ../nbs/10c_stats.ipynb #0201f7d7
 from __future__ import annotations
+import math
 from typing import Sequence
 import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['UNTRAINED', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'clustered_ci', 'power_table', 'recipe_intervals',
-           'rank_power', 'power_lines']
+__all__ = ['UNTRAINED', 'bootstrap_ci', 'Diff', 'sign_test_p', 'paired_diff_ci', 'significant', 'verdict', 'clustered_ci',
+           'power_table', 'recipe_intervals', 'rank_power', 'power_lines']
 
 # %% ../nbs/10c_stats.ipynb #ci000002
 def _per_seed(x) -> list[np.ndarray]:
@@ -52,27 +53,44 @@ def bootstrap_ci(values,  # one array of per-pair values (e.g. 0/1 correct) per 
                  level: float = 0.95, n_boot: int = 2000, seed: int = 0,
                  pairs: Sequence | None = None,  # per array, the key of the pairs it holds (None: see above)
                  strata: Sequence | None = None,  # per array, a fixed factor (e.g. the task): resampled within only
+                 proportion: bool = False,  # 0/1 values (accuracy): all 0 or all 1 -> the exact edge, not [x, x]
                 ) -> tuple[float, float, float]:
     "(mean, low, high): the pooled mean and its bootstrap interval over seeds and pairs."
-    arrs = _per_seed(values)
-    mean = float(np.concatenate(arrs).mean())
+    arrs = _per_seed(values); v = np.concatenate(arrs)
+    if proportion and v.min() == v.max() and v[0] in (0, 1):  # no resample moves it: the Clopper-Pearson edge
+        e = ((1 - level) / 2) ** (1 / sum(g.shape[1] for g in _pair_sets(arrs, pairs, strata)[0]))  # n: the pairs
+        return (0.0, 0.0, 1 - e) if v[0] == 0 else (1.0, e, 1.0)
     boots = _boot_means(*_pair_sets(arrs, pairs, strata), n_boot, seed)
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return mean, float(lo), float(hi)
+    return float(v.mean()), float(lo), float(hi)
+
+class Diff(tuple):  # `paired_diff_ci`'s (mean difference, low, high); `p`: the sign test's two-sided p over pairs
+    def __new__(cls, mlh, p: float = 0.0): t = super().__new__(cls, mlh); t.p = p; return t
+
+def sign_test_p(d) -> float:
+    "Exact two-sided sign test of per-pair differences `d` (McNemar's test for one seed's 0/1 verdicts); 0s dropped."
+    pos, neg = int((np.asarray(d) > 0).sum()), int((np.asarray(d) < 0).sum()); n = pos + neg
+    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(pos, neg) + 1)) / 2 ** n)
 
 def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a - b is compared
                    level: float = 0.95, n_boot: int = 2000, seed: int = 0,
                    pairs: Sequence | None = None, strata: Sequence | None = None,  # as in `bootstrap_ci`
-                  ) -> tuple[float, float, float]:
-    "(mean difference a - b, low, high), resampling seeds and pairs jointly for both."
+                  ) -> 'Diff':
+    "(mean difference a - b, low, high) as a `Diff`, resampling seeds and pairs jointly for both; `.p`: sign test."
     A, B = _per_seed(a), _per_seed(b)
     if [len(x) for x in A] != [len(x) for x in B]: raise ValueError('a and b must hold the same pairs per seed')
-    return bootstrap_ci([x - y for x, y in zip(A, B)], level, n_boot, seed, pairs, strata)
+    D = [x - y for x, y in zip(A, B)]
+    units = np.concatenate([g.mean(0) for g in _pair_sets(D, pairs, strata)[0]])  # a pair: its seeds' mean difference
+    return Diff(bootstrap_ci(D, level, n_boot, seed, pairs, strata), sign_test_p(units))
+
+def significant(diff, alpha: float = 0.05) -> bool:
+    "The interval excludes 0 and, where `diff` has a `p` (`Diff`), the sign test rejects at `alpha` too."
+    return bool((diff[1] > 0 or diff[2] < 0) and getattr(diff, 'p', 0.0) < alpha)
 
 def verdict(diff: tuple[float, float, float], what: str = 'difference') -> str:
-    "'+0.052 [+0.031, +0.074] (significant)' or '... (no significant difference)'."
+    "'+0.052 [+0.031, +0.074] (significant)' or '... (no significant difference)' (`significant`)."
     d, lo, hi = diff
-    sig = 'significant' if lo > 0 or hi < 0 else 'no significant difference'
+    sig = 'significant' if significant(diff) else 'no significant difference'
     return f'{what} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] ({sig})'
 
 # %% ../nbs/10c_stats.ipynb #cab6ad29
@@ -107,8 +125,8 @@ def _best_baseline_rows(per_seed, pooled: str, baselines, out: list, n_boot: int
     for row in out:
         if row['section'] != pooled: continue
         d = paired_diff_ci(cat(lambda s: row['model']), ref, n_boot=n_boot)
-        row |= dict(vs_best_baseline=d[0], vs_best_baseline_low=d[1], best_baseline=float(np.mean(ref)),
-                    best_baseline_by_section=best)
+        row |= dict(vs_best_baseline=d[0], vs_best_baseline_low=d[1], vs_best_baseline_p=d.p,
+                    best_baseline=float(np.mean(ref)), best_baseline_by_section=best)
 
 def power_table(per_seed: Sequence[dict],  # one `section_correct` result per training seed (same test pairs)
                 baselines: Sequence[str] = ('length', 'cosine'),  # model names of the untrained baselines
@@ -122,17 +140,19 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
         for name in names:
             a = [s[sec][name] for s in per_seed]
             row = dict(section=sec, model=name, n=len(a[0]), seeds=len(a))
-            row['accuracy'], row['low'], row['high'] = bootstrap_ci(a, n_boot=n_boot)
+            row['accuracy'], row['low'], row['high'] = bootstrap_ci(a, n_boot=n_boot, proportion=True)
             for b in baselines:
                 if b in names and b != name:
                     d = paired_diff_ci(a, [s[sec][b] for s in per_seed], n_boot=n_boot)
-                    row[f'vs_{b}'], row[f'vs_{b}_low'] = d[0], d[1]
+                    row[f'vs_{b}'], row[f'vs_{b}_low'], row[f'vs_{b}_p'] = d[0], d[1], d.p
             out.append(row)
     _best_baseline_rows(per_seed, pooled, baselines, out, n_boot)
     df = pd.DataFrame(out)
     lows = [f'vs_{b}_low' for b in baselines if f'vs_{b}_low' in df]
-    above = (df[lows] > 0).all(axis=1) if lows else pd.Series(False, index=df.index)
-    if 'vs_best_baseline_low' in df: above &= ~(df.vs_best_baseline_low <= 0)  # NaN: not the pooled section
+    ps = [c[:-4] + '_p' for c in lows]  # and the sign test (`significant`): a few changed pairs are no evidence
+    above = ((df[lows] > 0).all(axis=1) & (df[ps] < 0.05).all(axis=1)) if lows else pd.Series(False, index=df.index)
+    if 'vs_best_baseline_low' in df:  # NaN: not the pooled section
+        above &= ~(df.vs_best_baseline_low <= 0) & ~(df.vs_best_baseline_p >= 0.05)
     df['above_baselines'] = above & ~df.model.isin(baselines)
     df['has_power'] = df.groupby('section').above_baselines.transform('any')
     return df
@@ -159,14 +179,14 @@ def recipe_intervals(verdicts: pd.DataFrame,  # per-pair rows: recipe, seed, spl
         for r, a in arrs.items():
             row = dict(split=split, recipe=r, seeds=len(a), pairs=len(next(iter(a.values()))))
             row['accuracy'], row['low'], row['high'] = bootstrap_ci([v.to_numpy() for v in a.values()],
-                                                                  n_boot=n_boot, pairs=[0] * len(a))
+                                                                  n_boot=n_boot, pairs=[0] * len(a), proportion=True)
             b, common = arrs.get(baseline), [s for s in a if s in arrs.get(baseline, {})]
             if r != baseline and common:  # paired by seed number and pair id, over the seeds both ran
                 if not a[common[0]].index.equals(b[common[0]].index):
                     raise ValueError(f'verdicts: split {split!r}: {r!r} and {baseline!r} scored different pairs')
                 d = paired_diff_ci([a[s].to_numpy() for s in common], [b[s].to_numpy() for s in common],
                                    n_boot=n_boot, pairs=[0] * len(common))
-                row |= dict(diff=d[0], diff_low=d[1], diff_high=d[2], diff_seeds=len(common),
+                row |= dict(diff=d[0], diff_low=d[1], diff_high=d[2], diff_p=d.p, diff_seeds=len(common),
                             verdict=verdict(d, f'{r} - {baseline}'))
             out.append(row)
     return pd.DataFrame(out)
@@ -187,9 +207,9 @@ def rank_power(verdicts: pd.DataFrame,  # per-pair rows as for `recipe_intervals
             if r in baselines or not base: continue
             if any(not v.index.equals(b.index) for v in a.values() for b in base.values()):
                 raise ValueError(f'verdicts: split {split!r}: {r!r} and the baselines scored different pairs')
-            lows = [paired_diff_ci([v.to_numpy() for v in a.values()], [b.to_numpy()] * len(a), n_boot=n_boot,
-                                   pairs=[0] * len(a))[1] for b in base.values()]
-            if min(lows) > 0: above.append(r)
+            ds = [paired_diff_ci([v.to_numpy() for v in a.values()], [b.to_numpy()] * len(a), n_boot=n_boot,
+                                 pairs=[0] * len(a)) for b in base.values()]
+            if all(d[1] > 0 and significant(d) for d in ds): above.append(r)
         out.append(dict(split=split, baselines={b: float(v.mean()) for b, v in base.items()}, above=above,
                         has_power=bool(above)))
     return pd.DataFrame(out, columns=['split', 'baselines', 'above', 'has_power'])
