@@ -4,13 +4,13 @@
 
 # %% ../nbs/10c_stats.ipynb #0201f7d7
 from __future__ import annotations
-import math
+from itertools import product
 from typing import Sequence
 import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['UNTRAINED', 'bootstrap_ci', 'Diff', 'sign_test_p', 'paired_diff_ci', 'significant', 'verdict', 'clustered_ci',
+__all__ = ['UNTRAINED', 'bootstrap_ci', 'Diff', 'sign_flip_p', 'paired_diff_ci', 'significant', 'verdict', 'clustered_ci',
            'power_table', 'recipe_intervals', 'rank_power', 'power_lines']
 
 # %% ../nbs/10c_stats.ipynb #ci000002
@@ -64,13 +64,17 @@ def bootstrap_ci(values,  # one array of per-pair values (e.g. 0/1 correct) per 
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(lo), float(hi)
 
-class Diff(tuple):  # `paired_diff_ci`'s (mean difference, low, high); `p`: the sign test's two-sided p over pairs
+class Diff(tuple):  # `paired_diff_ci`'s (mean difference, low, high); `p`: the sign-flip test's p over pairs
     def __new__(cls, mlh, p: float = 0.0): t = super().__new__(cls, mlh); t.p = p; return t
 
-def sign_test_p(d) -> float:
-    "Exact two-sided sign test of per-pair differences `d` (McNemar's test for one seed's 0/1 verdicts); 0s dropped."
-    pos, neg = int((np.asarray(d) > 0).sum()), int((np.asarray(d) < 0).sum()); n = pos + neg
-    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(pos, neg) + 1)) / 2 ** n)
+def sign_flip_p(d, n_mc: int = 4000, seed: int = 0) -> float:
+    """Two-sided sign-flip (permutation) test of mean 0 for per-pair differences `d`: exact up to 12 nonzero pairs
+    (McNemar's exact test for one seed's 0/1 verdicts), else `n_mc` seeded random flips."""
+    d = np.asarray(d, np.float64); d = d[d != 0]; t = abs(d.sum()) - 1e-9
+    if len(d) <= 12: return float(np.mean(np.abs(np.array(list(product((1, -1), repeat=len(d)))) @ d) >= t))
+    rng, hit = np.random.default_rng(seed), 0
+    for _ in range(n_mc // 500): hit += int((np.abs(rng.choice((1., -1.), (500, len(d))) @ d) >= t).sum())
+    return (1 + hit) / (1 + n_mc // 500 * 500)
 
 def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a - b is compared
                    level: float = 0.95, n_boot: int = 2000, seed: int = 0,
@@ -81,10 +85,10 @@ def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a
     if [len(x) for x in A] != [len(x) for x in B]: raise ValueError('a and b must hold the same pairs per seed')
     D = [x - y for x, y in zip(A, B)]
     units = np.concatenate([g.mean(0) for g in _pair_sets(D, pairs, strata)[0]])  # a pair: its seeds' mean difference
-    return Diff(bootstrap_ci(D, level, n_boot, seed, pairs, strata), sign_test_p(units))
+    return Diff(bootstrap_ci(D, level, n_boot, seed, pairs, strata), sign_flip_p(units, seed=seed))
 
 def significant(diff, alpha: float = 0.05) -> bool:
-    "The interval excludes 0 and, where `diff` has a `p` (`Diff`), the sign test rejects at `alpha` too."
+    "The interval excludes 0 and, where `diff` has a `p` (`Diff`), the sign-flip test rejects at `alpha` too."
     return bool((diff[1] > 0 or diff[2] < 0) and getattr(diff, 'p', 0.0) < alpha)
 
 def verdict(diff: tuple[float, float, float], what: str = 'difference') -> str:
