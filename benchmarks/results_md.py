@@ -105,18 +105,31 @@ def changed_note(commit: str, files: list[str] | None) -> str:
             'was written)')
 
 
-def meta_line(meta, script: str = '?') -> str:
+SUMMARY_ONLY = {'crome/stats.py'}  # what `--resummarise` recomputes from stored verdicts: intervals and verdicts only
+
+
+def local_paths(cmd: str) -> str:
+    "A command as recorded, with this machine's absolute paths cut to their file names."
+    return re.sub(r'(?<![\w.])/\S*/(\S+)', r'\1', cmd)
+
+
+def meta_line(meta, script: str = '?', recomputed: str | None = None) -> str:
     """One provenance line for any results file: command, commit, whether the tree was dirty (or that the file does
     not say), seeds, device, wall time, and whether crome/ changed after that commit (results from different commits
-    stand side by side here)."""
+    stand side by side here). `recomputed`: the commit at which its intervals were recomputed from its stored
+    verdicts (`--resummarise`); a change to the interval code (`SUMMARY_ONLY`) before it is then not a change."""
     commit = meta.get('commit') or meta.get('git_commit') or '?'
     dirty = {True: ' (uncommitted changes)', False: ''}.get(meta.get('dirty'), ' (dirty flag not recorded)')
     secs = next((meta[k] for k in ('seconds', 'wall_s', 'wall_seconds') if meta.get(k) is not None), None)
     took = 'wall time not recorded' if secs is None else f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'
     seeds = meta.get('seeds')
     first = (meta.get('command') or '').split(' ')[0]
-    note = changed_note(commit, code_changed(commit, first if first.endswith('.py') else script))
-    cmd = re.sub(r'(?<![\w.])/\S*/(\S+)', r'\1', meta.get('command') or script)  # paths of this machine: file names
+    files = code_changed(commit, first if first.endswith('.py') else script)
+    if files and recomputed:
+        since = code_changed(recomputed, first if first.endswith('.py') else script)
+        files = [f for f in files if f not in SUMMARY_ONLY or since is None or f in since]
+    note = changed_note(commit, files)
+    cmd = local_paths(meta.get('command') or script)
     return (f"_`{cmd}` at commit `{commit[:10]}`{dirty}{note}; seeds "
             f"{', '.join(map(str, seeds)) if seeds else 'not recorded'}; {meta.get('device', 'device not recorded')}; "
             f"{took}._")
@@ -149,11 +162,12 @@ def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'bel
     cfg = q['meta'].get('config', {})
     rs = q.get('resummarised') or {}
     redo = ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
-             f"(`quality.py {rs['command']}`), with the pairs a seed's cue kinds share resampled once._", '']
+             f"(`quality.py {local_paths(rs['command'])}`), with the pairs a seed's cue kinds share resampled once._", '']
             if 'testbed' in rs.get('parts', []) else [])
     added = [f"_Task {', '.join(m['tasks'])} added later (`quality.py --add-tasks`, same settings and seeds):_ "
              + meta_line(m, 'quality.py') for m in q.get('meta_testbed_added', [])]
-    out = [title, '', meta_line(q['meta'], 'quality.py'), ''] + sum(([x, ''] for x in added), []) + redo + [
+    out = [title, '', meta_line(q['meta'], 'quality.py', rs['commit'] if redo else None), ''] + sum(
+           ([x, ''] for x in added), []) + redo + [
            f"Trainer: {cfg.get('trainer', '?')}; recipes {', '.join(NAMES.get(r, r) for r in S.recipe.unique())}; "
            f"cue kinds {', '.join(cfg.get('cues', []))}; {cfg.get('n_demo', '?')} demo pairs per task.", '',
            'Accuracy on the test split with 95% intervals (pooled over cue kinds and seeds). *clean*: no cue; '
@@ -306,7 +320,7 @@ def _dropped_note(q) -> list[str]:
         rob = (f" Robustness pairs left: {rob['pairs_after'][0]} of {rob['pairs_before'][0]}." if isinstance(rob, dict)
                else f' Robustness: {rob}.' if rob else '')
         out += [f"_Subset `{d['subset']}` ({d['test_pairs']} of the {d['test_pairs_before']} test pairs) was removed "
-                f"from this run after it was scored (`quality.py {rs['command']}` at commit `{rs['commit'][:10]}`, no "
+                f"from this run after it was scored (`quality.py {local_paths(rs['command'])}` at commit `{rs['commit'][:10]}`, no "
                 f"retraining).{why} Every real-data number below is recomputed from the stored per-pair verdicts "
                 f"without it; check: {'; '.join(d.get('checks', []))}.{rob}_", '']
     return out
@@ -366,7 +380,11 @@ def real(q) -> list[str]:
     sizes = q['real_sizes']
     shared = q.get('real_shared_answer_texts')
     tt = (shared or {}).get('train/test')
-    out = ['### Real data', '', meta_line(q.get('meta_real', q['meta']), 'quality.py'), ''] + _dropped_note(q) + [
+    rs = q.get('resummarised') or {}
+    redo = 'real' in rs.get('parts', [])
+    out = ['### Real data', '', meta_line(q.get('meta_real', q['meta']), 'quality.py', rs['commit'] if redo else None),
+           ''] + ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
+                   f"(`quality.py {local_paths(rs['command'])}`)._", ''] if redo and not rs.get('dropped') else []) + _dropped_note(q) + [
            f"{sizes['train']} training / {sizes['validation']} validation / {sizes['test']} test pairs, split by prompt"
            + (f"; answer texts in both training and test: {len(tt)}, short stock replies "
               f"({', '.join(repr(t) for t in tt)})" if tt is not None else '')
@@ -776,7 +794,7 @@ def ablation(a) -> list[str]:
             'verdicts to recompute them; rerun `crome_ablation.py`._', ''])
     rs = a.get('resummarised')
     old += [f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
-            f"(`crome_ablation.py {rs['command']}`): a seed's cue kinds share its pairs, the two tasks are strata._",
+            f"(`crome_ablation.py {local_paths(rs['command'])}`): a seed's cue kinds share its pairs, the two tasks are strata._",
             ''] if rs else []
     seeds = set(a['meta'].get('seeds', []))
     if seeds & QUALITY_TEST_SEEDS:
@@ -798,7 +816,8 @@ def ablation(a) -> list[str]:
     cues = a['meta'].get('config', {}).get('cues')
     n_cues = (len(cues.split(',')) if isinstance(cues, str) else len(cues)) if cues else 0
     cues = f"{n_cues} cue kind{'s' if n_cues != 1 else ''}" if cues else 'its cue kinds'
-    out = ['### Design choices, selected on validation', '', meta_line(a['meta'], 'crome_ablation.py'), ''] + old + [
+    out = ['### Design choices, selected on validation', '',
+           meta_line(a['meta'], 'crome_ablation.py', (rs or {}).get('commit')), ''] + old + [
            f"{who} variants on the "
            f"demo's validation splits (both tasks, {cues}, pooled); each recipe's variants are compared with that "
            "recipe's default:", '', md(t if has_rrm else t.drop(columns='recipe')), '']
