@@ -8,11 +8,12 @@ import json, os, sys
 from collections import Counter
 from pathlib import Path
 from .cli_args import build_parser, oracle_overrides, http_logging, parse_sets  # noqa: F401 (re-exported)
+from .cli_args import flag_pairs, column_map, augment_out, cli_warnings  # noqa: F401 (column_map re-exported)
 
 # %% auto #0
-__all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
-           'cmd_data', 'cmd_data_get', 'load_data', 'column_map', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
-           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
+__all__ = ['REPLY_FAILURES', 'NEAR', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo',
+           'cmd_run', 'cmd_data', 'cmd_data_get', 'load_data', 'near_columns', 'cmd_augment', 'cmd_train', 'model_mode',
+           'cmd_eval', 'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
 def _given(flags: dict) -> dict:
@@ -131,7 +132,7 @@ def cmd_data(a) -> int:
 def cmd_data_get(a) -> int:
     "`crome data get [NAME ...]`: fetch public sets by their Hugging Face names into the data folder (online, once)."
     from crome.data import fetch_data, data_dir, PANDALM_FILE
-    got = fetch_data(a.names or None, dest=a.dest, sources=dict(_pairs(a.source, '--source')))
+    got = fetch_data(a.names or None, dest=a.dest, sources=dict(flag_pairs(a.source, '--source')))
     for name, paths in got.items(): print(f"{name}: {', '.join(map(str, paths))}")
     dest = Path(a.dest) if a.dest else data_dir()
     if not (dest / PANDALM_FILE).exists():
@@ -139,18 +140,9 @@ def cmd_data_get(a) -> int:
               f'to {dest / PANDALM_FILE}')
     return 0
 
-def _pairs(items, flag: str) -> list[tuple[str, str]]:
-    "`['a=b', 'c=d']` or `['a=b,c=d']` -> [('a', 'b'), ('c', 'd')], with a clear error for anything else."
-    out = []
-    for part in (p for it in items or [] for p in it.split(',') if p.strip()):
-        k, sep, v = part.partition('=')
-        if not sep or not k.strip() or not v.strip(): raise ValueError(f'{flag} expects NAME=VALUE pairs, got {part!r}')
-        out.append((k.strip(), v.strip()))
-    return out
-
-def load_data(a, extra: str):
+def load_data(a, extra: str):  # what becomes of the other unknown columns: 'keep' or 'drop' (load_pairs' extra)
     "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
-    from crome.data import load_pairs
+    from crome.data import load_pairs, CromeDataError
     from crome.public_sets import PUBLIC_NAMES
     from crome.stages import public_pairs
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
@@ -159,19 +151,25 @@ def load_data(a, extra: str):
     if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
         raise ValueError(f'--split {a.split}: {a.data} is one file, which has no splits (--split picks one of a folder '
                          'of files named by split, a Hugging Face name or a saved DatasetDict): drop --split')
-    return load_pairs(a.data, column_map=column_map(a.columns), extra=extra, empty_response_ok=a.allow_empty,
-                      split=a.split or 'train')
+    kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
+    try: return load_pairs(a.data, extra='error', **kw)  # no unknown column: read once
+    except CromeDataError as e:
+        if near := near_columns(e.problems): raise CromeDataError(near) from None
+    return load_pairs(a.data, extra=extra, **kw)
 
-def column_map(columns) -> dict:
-    "`--columns chosen=better,rejected=worse` (crome column = your column) as load_pairs' column_map (yours -> crome)."
-    from crome.schema import COLUMNS, OPTIONAL_COLUMNS
-    out = {}
-    for ours, theirs in _pairs(columns, '--columns'):
-        if ours not in COLUMNS + OPTIONAL_COLUMNS:
-            raise ValueError(f"--columns: {ours!r} is not a crome column (left of '=' comes the crome name: "
-                             f"prompt, chosen, rejected, label, id, ...)")
-        out[theirs] = ours
-    return out
+NEAR = 0.85  # difflib ratio from which an unknown column is a misspelt crome column ('Label', 'promt'; not 'idx')
+
+def near_columns(problems: list) -> list:  # a load's problems (`CromeDataError.problems`)
+    "Its unknown columns that look like a misspelt crome column (case aside): once per column, at its first row."
+    import difflib
+    from crome.schema import COLUMNS, OPTIONAL_COLUMNS, Problem
+    near = {}
+    for p in (p for p in problems if p.message.startswith('unknown column')):
+        if m := difflib.get_close_matches(str(p.field).lower(), COLUMNS + OPTIONAL_COLUMNS, 1, NEAR):
+            near.setdefault(p.field, [p, m[0], 0])[2] += 1
+    return [Problem(p.source, p.row, p.field, f"unknown column '{p.field}': did you mean crome's '{c}'? Rename it, "
+                    f'or map it: --columns {c}={p.field}' + (f' [{n} {p.unit}s]' if n > 1 else ''), p.unit)
+            for p, c, n in near.values()]
 
 # %% ../nbs/13_cli.ipynb #9ba53219
 def _rubricate_shard(ds, idx: range, oracle):
@@ -188,6 +186,7 @@ def cmd_augment(a) -> int:
     from crome.oracle import is_offline
     from crome.augment_base import shard_range
     from crome.neutrals import augment, BORROWING_KINDS
+    out, rej = augment_out(a.out)  # before any work: one .parquet file, not a folder
     ds = load_data(a, 'drop')
     borrow = [k for k in a.kinds if k in BORROWING_KINDS]
     if len(ds) < 2 and borrow:  # before the oracle is asked anything
@@ -197,11 +196,12 @@ def cmd_augment(a) -> int:
     oracle = _oracle(a)
     if 'causal' in a.kinds: ds = _rubricate_shard(ds, idx, oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
-    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    rej = out.with_name(out.stem + '_rejects.csv')
+    out.parent.mkdir(parents=True, exist_ok=True)
     writers = ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False)))
-    for path, write in writers:
-        tmp = path.with_name(f'.{path.name}.tmp'); write(tmp); tmp.replace(path)  # atomic: never a half-written file
+    for path, write in writers:  # atomic: never a half-written file, nor a temp file left when a write fails
+        tmp = path.with_name(f'.{path.name}.tmp')
+        try: write(tmp); tmp.replace(path)
+        finally: tmp.unlink(missing_ok=True)
     print(res.counts().to_string())
     print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     if _oracle_all_failed(oracle):
@@ -244,6 +244,7 @@ def cmd_eval(a) -> int:
     from crome.evaluate import robustness_suite, save_results
     from crome.stages import TRAIN_META, model_settings, untrained_baselines
     from crome.stats import power_lines, rank_power
+    from crome.report import robustness_view
     import pandas as pd
     mode = model_mode(a.model, a.mode)
     cfg = load_config(None, **{'train.mode': mode, **model_settings(Path(a.model), mode)})  # as it was trained
@@ -260,13 +261,16 @@ def cmd_eval(a) -> int:
     acc = accuracy_table({own: m} | untrained_baselines(cfg, emb), {'eval': ds}, v).astype({'seed': object})
     acc.loc[acc.model == own, ['recipe', 'seed']] = [meta.get('recipe', 'unknown'), meta.get('seed', 'unknown')]
     res, power = {'accuracy': acc}, power_lines(rank_power(pd.DataFrame(v)))  # can these pairs tell it from a rule?
-    if a.robustness:
-        res['robustness'] = robustness_suite({'model': m}, prefs.select(range(min(a.max_pairs, len(prefs)))))
+    if a.robustness:  # keyed by the model, as its accuracy rows are
+        res['robustness'] = robustness_suite({own: m}, pairs := prefs.select(range(min(a.max_pairs, len(prefs)))))
     from crome.run_state import provenance
     res['meta'] = dict(model=own, data=str(a.data), mode=mode, max_pairs=a.max_pairs, power=power,
                        provenance=provenance())
     out = Path(a.out) if a.out else Path(a.model) / 'eval.json'
-    save_results(res, out); print('\n'.join([acc.to_string(index=False), *power, f'\nresults -> {out}'])); return 0
+    rob = [] if not a.robustness else ['', f'robustness on {len(pairs)} preference pairs (spurious edits pooled; '
+           'drop: accuracy lost, lower is better):', robustness_view(res['robustness']).to_string(index=False)]
+    save_results(res, out); print('\n'.join([acc.to_string(index=False), *power, *rob, f'\nresults -> {out}']))
+    return 0
 
 INSPECT_CELLS = [
     '# Inspect run {name}\n\nThe pair browser over this run\'s augmented and filtered pairs, scored by its models, '
@@ -274,21 +278,23 @@ INSPECT_CELLS = [
     'from pathlib import Path\nfrom crome.inspect import PairBrowser\n'
     "RUN = Path({rel!r})  # the run folder, relative to this notebook (Jupyter runs it from its own folder)\n"
     "if not (RUN / 'config.yaml').exists(): RUN = Path({run!r})  # opened from elsewhere: where it was written\n"
-    "browser = PairBrowser.from_run(RUN, kind='causal')\nbrowser",
-    "from crome import figures as F\nF.use_small_renderer()\nF.run_figure(RUN, 'shifts')  # None while unfinished",
+    "browser = PairBrowser.from_run(RUN, {browse})\nbrowser",
+    "from crome import figures as F\nF.use_small_renderer()\n"
+    "F.run_figure(RUN, 'shifts')  # an unfinished run: the last finished run's figure (a note says so)",
     "F.run_figure(RUN, 'robustness')",
 ]
 
 def inspect_notebook(run_dir: str | Path, path: str | Path | None = None) -> Path:
     "Write a notebook that opens the pair browser and the figures of a finished run; returns its path."
     import nbformat
-    d = Path(run_dir)
-    if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
-    nb = nbformat.v4.new_notebook()
-    out = Path(path) if path else d / 'inspect.ipynb'
+    from crome.inspect import run_rows
+    d = Path(run_dir)  # the browser opens crome's pairs, else RRM's, else the training pairs (a vanilla-only run)
+    which = next(w for w in ('crome', 'rrm', 'train') if w == 'train' or (d / 'augment' / f'{w}.parquet').exists())
+    run_rows(d, which); b = "kind='causal'" if which == 'crome' else f'which={which!r}'  # no data: an error here
+    nb, out = nbformat.v4.new_notebook(), Path(path) if path else d / 'inspect.ipynb'
     run, rel = str(d.resolve()), os.path.relpath(d.resolve(), out.resolve().parent)
     nb.cells = [nbformat.v4.new_markdown_cell(INSPECT_CELLS[0].format(name=d.name))] + [
-        nbformat.v4.new_code_cell(c.format(run=run, rel=rel)) for c in INSPECT_CELLS[1:]]  # figures: once there
+        nbformat.v4.new_code_cell(c.format(run=run, rel=rel, browse=b)) for c in INSPECT_CELLS[1:]]
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     nbformat.write(nb, out)
     return out
@@ -327,8 +333,6 @@ RESUMABLE = {'demo': 'finished stages are kept', 'run': 'finished stages are kep
 def main(argv=None) -> int:
     "Entry point of the `crome` console script."
     import logging, datasets
-    from crome.train_config import CLI_ERRORS, error_line
-    from crome.oracle import OracleError
     datasets.disable_progress_bars()  # crome shows its own progress where work is long
     logging.basicConfig(level=logging.INFO, format='[crome] %(message)s')
     for noisy in ('datasets', 'transformers'): logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -336,6 +340,12 @@ def main(argv=None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     if not args.command: p.print_help(); return 2
+    with cli_warnings(args.command): return _dispatch(args)  # a warning: one line `crome CMD: warning: ...`
+
+def _dispatch(args) -> int:
+    "Run the command; a bad value, path or config (exit 2), the oracle (3) or Ctrl-C (130) is one line."
+    from crome.train_config import CLI_ERRORS, error_line
+    from crome.oracle import OracleError
     try: return COMMANDS[args.command](args)
     except CLI_ERRORS as e:  # bad values, configs, data or paths (a file where a folder goes): one message, exit 2
         print(f'crome {args.command}: error: {error_line(e)}', file=sys.stderr); return 2

@@ -13,16 +13,17 @@ from .run_state import PENDING_CONFIG, _load, file_digest
 from .stats import UNTRAINED, _seed_verdicts, bootstrap_ci, paired_diff_ci, verdict
 
 # %% auto #0
-__all__ = ['WHERE', 'run_settings', 'setting_diff', 'compare_runs', 'format_compare']
+__all__ = ['WHERE', 'UNSET', 'run_settings', 'setting_diff', 'compare_runs', 'format_compare']
 
 # %% ../nbs/12c_compare.ipynb #9de05042
 WHERE = ('name', 'out_dir')  # where a run lives, not how it was made
+UNSET = '(unset)'  # a key one run's config lacks (an explicit null shows as null)
 
 def _flat(d: dict, pre: str = '') -> dict:
-    "Nested settings -> dotted keys ({'train': {'steps': 5}} -> {'train.steps': 5})."
+    "Nested settings -> dotted keys ({'train': {'steps': 5}} -> {'train.steps': 5}); an empty section adds none."
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and v: out |= _flat(v, f'{pre}{k}.')
+        if isinstance(v, dict): out |= _flat(v, f'{pre}{k}.')
         else: out[pre + k] = v
     return out
 
@@ -38,8 +39,9 @@ def _show(v) -> str: return v if isinstance(v, str) else json.dumps(v, default=s
 def setting_diff(settings: dict) -> dict:
     "Run -> 'key=value, ...' of the settings that differ between the runs ('same settings' when none do)."
     keys = sorted({k for s in settings.values() for k in s} - set(WHERE))
-    vary = [k for k in keys if len({_show(s.get(k)) for s in settings.values()}) > 1]
-    return {r: ', '.join(f'{k}={_show(s.get(k))}' for k in vary) or 'same settings' for r, s in settings.items()}
+    show = lambda s, k: _show(s[k]) if k in s else UNSET
+    vary = [k for k in keys if len({show(s, k) for s in settings.values()}) > 1]
+    return {r: ', '.join(f'{k}={show(s, k)}' for k in vary) or 'same settings' for r, s in settings.items()}
 
 # %% ../nbs/12c_compare.ipynb #577ed41d
 def _verdicts(run_dir: Path) -> pd.DataFrame:

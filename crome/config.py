@@ -63,6 +63,10 @@ class DataConfig(_Strict):
             raise ValueError(f"{', '.join(stray)} set, but source {self.source!r} does not use it (tasks, cues: the "
                              'demo; columns, split: a file or folder of pairs or a Hugging Face name): remove it or '
                              'change the source')
+        if self.split != f['split'].default and Path(self.source).is_file():  # load_pairs reads a file whole
+            raise ValueError(f'split {self.split!r} set, but source {self.source} is one file, which has no splits '
+                             '(split picks one of a folder of files named by split, a Hugging Face name or a saved '
+                             'DatasetDict): remove it')
         return self
 
 ORACLE_TRANSPORT = ('api_key_env', 'max_concurrency', 'batch_size', 'timeout', 'max_retries', 'backoff', 'preflight')
@@ -203,8 +207,9 @@ def load_config(src: str | Path | dict | RunConfig | None = None,  # YAML path, 
         p = Path(src)
         if not p.exists(): raise ConfigError(f'{p}: no such config file')
         if not p.is_file(): raise ConfigError(f'{p}: not a file (give the path of a YAML config)')
-        try: data = yaml_load(p.read_text()) or {}
+        try: data = yaml_load(p.read_text())
         except yaml.YAMLError as e: raise ConfigError(f'{p}: not valid YAML ({e})') from None
+        if data is None: raise ConfigError(f'{p}: empty config (no settings)')  # not the demo into runs/demo
         if not isinstance(data, dict): raise ConfigError(f'{p}: expected a mapping of settings at the top level')
     for k, v in overrides.items():
         *path, last = k.split('.'); d = data

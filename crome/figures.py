@@ -204,14 +204,17 @@ RUN_FIGURES = {'shifts': 'metrics/reward_shifts.csv', 'robustness': 'metrics/rob
 def run_figure(run_dir,  # a run folder (`crome run` / `crome demo`)
                which: str,  # 'shifts' or 'robustness'
               ):
-    "A run's figure from its metrics file; None, with a printed note, while the file is missing (an unfinished run)."
+    "A run's figure from its metrics file; None, with a printed note, while it is missing (a run not evaluated yet)."
     import pandas as pd
     from pathlib import Path
+    from crome.unfinished import run_status
     if which not in RUN_FIGURES: raise ValueError(f'which must be one of {sorted(RUN_FIGURES)}, got {which!r}')
     p = Path(run_dir) / RUN_FIGURES[which]
     if not p.exists() or not p.stat().st_size:
         print(f'skipped the {which} figure: {p} does not exist yet (the run is unfinished; `crome report` says '
               'which stages are left)')
         return None
+    if (st := run_status(run_dir)) and st['metrics']:  # an interrupted rerun keeps the last finished run's metrics/
+        print(f"note: the {which} figure is the last finished run's (config.yaml), not the unfinished run's")
     df = pd.read_csv(p)
     return shift_figure(df, normalize=True) if which == 'shifts' else robustness_figure(df)

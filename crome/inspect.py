@@ -12,8 +12,8 @@ from .views import (DEL_STYLE, INS_STYLE, PairView, as_records, diff_html, index
                          rubric_html, scores_html, side_rewards, view_html, word_diff, word_tokens, _E)  # (re-exported)
 
 # %% auto #0
-__all__ = ['FILTER_COLUMNS', 'ALL', 'KEPT_VALUES', 'ALL_MODELS', 'facet_value', 'facet_options', 'matching_rows', 'PairBrowser',
-           'rejected_rows', 'run_rows', 'saved_mode', 'run_models']
+__all__ = ['FILTER_COLUMNS', 'ALL', 'KEPT_VALUES', 'ALL_MODELS', 'RUN_SETS', 'facet_value', 'facet_options', 'matching_rows',
+           'PairBrowser', 'rejected_rows', 'run_rows', 'saved_mode', 'run_models']
 
 # %% ../nbs/11_inspect.ipynb #074eb6a0
 FILTER_COLUMNS = ('kind', 'attribute', 'direction', 'verdict', 'kept')
@@ -161,7 +161,7 @@ class PairBrowser:
 
     @classmethod
     def from_run(cls, run_dir,  # a finished `crome demo` / `crome run` folder
-                 which: str = 'crome',  # 'crome' or 'rrm' (augmented set), 'rejects' (failed rewrites), else train
+                 which: str = 'crome',  # 'crome' or 'rrm' (augmented set), 'train', 'rejects' (failed rewrites)
                  models: bool | Sequence[str] = True,  # the run's models: True for all, False for none, or names
                  **criteria: str,  # initial filter values, e.g. kind='causal'
                 ) -> 'PairBrowser':
@@ -192,18 +192,22 @@ def rejected_rows(rejects_csv,  # `augment/crome_rejects.csv` of a run (or any r
                         direction=d, generator=r['generator'] or None, verdict=f"rejected: {r['reason']}"))
     return out
 
-def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:
+RUN_SETS = ('crome', 'rrm', 'train', 'rejects')  # the sets of a run folder that `run_rows` reads
+def run_rows(run_dir, which: str = 'crome') -> tuple[list[dict], list[dict] | None]:  # which: one of RUN_SETS
     "(rows, originals) of a run folder: the filtered (or augmented) set `which`, and the rubricated training pairs."
     import pyarrow.parquet as pq
     d = Path(run_dir)
+    if which not in RUN_SETS: raise ValueError(f"which={which!r}: not a set of a run (one of {', '.join(RUN_SETS)})")
     if not (d / 'config.yaml').exists(): raise FileNotFoundError(f'{d} is not a crome run folder (no config.yaml)')
     read = lambda p: pq.read_table(p).to_pylist()
     orig = next((p for p in (d / 'rubrics/train.parquet', d / 'data/train.parquet') if p.exists()), None)
     if which == 'rejects':
         originals = read(orig) if orig is not None else []
         return rejected_rows(d / 'augment' / 'crome_rejects.csv', originals), originals
-    rows = next((p for p in (d / f'filter/{which}.parquet', d / f'augment/{which}.parquet') if p.exists()), orig)
-    if rows is None: raise FileNotFoundError(f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
+    rows = orig if which == 'train' else next(
+        (p for p in (d / f'filter/{which}.parquet', d / f'augment/{which}.parquet') if p.exists()), None)
+    if rows is None: raise FileNotFoundError(f'{d}: no {which} set (is {which} in its train.recipes?)' if orig else
+                                             f'{d}: no data yet (run the pipeline first: crome run / crome demo)')
     return read(rows), (read(orig) if orig is not None else None)
 
 def saved_mode(path: str | Path) -> str:

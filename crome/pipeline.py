@@ -29,18 +29,20 @@ __all__ = ['log', 'ORACLE_STAGES', 'make_oracle', 'early_stages', 'backbone_fing
 def make_oracle(cfg: RunConfig, cache_dir: Path, preflight: bool | None = None):  # None: cfg.oracle.preflight
     "The configured oracle (`NoOracle`, OpenAI-compatible client or local model), checked before any work."
     from crome.oracle import NoOracle, OpenAICompatibleOracle
+    from crome.oracle_base import OracleCache
     from crome.local_oracle import TransformersOracle
     oc, make_oracle.last = cfg.oracle, None
-    if oc.backend is None: return NoOracle()
+    if oc.backend is None: return NoOracle()  # offline: `last` stays None (no calls to count)
     params = {'max_tokens': oc.max_tokens, 'temperature': oc.temperature}
     if oc.backend == 'transformers':
         o = TransformersOracle(oc.model, gguf_file=oc.gguf_file, batch_size=oc.batch_size, timeout=oc.timeout,
-                               cache=str(cache_dir), params=params)
+                               cache=False, params=params)
     else:
         o = OpenAICompatibleOracle(oc.url, oc.model, api_key_env=oc.api_key_env, max_concurrency=oc.max_concurrency,
                                    timeout=oc.timeout, max_retries=oc.max_retries, backoff=oc.backoff,
-                                   structured=oc.structured, cache=str(cache_dir), params=params)
+                                   structured=oc.structured, cache=False, params=params)
     if oc.preflight if preflight is None else preflight: o.preflight()  # raises OracleError naming the cause
+    o.cache = OracleCache(cache_dir)  # opened after the check: a dead server leaves no cache in the run folder
     make_oracle.last = o  # the CLI reads its stats after a run (exit 3 when every call failed)
     return o
 
@@ -215,13 +217,13 @@ def run(config: str | Path | dict | RunConfig | None = None,  # YAML path, dict 
                ['metrics/accuracy.csv', 'metrics/verdicts.csv'] + (['metrics/val_verdicts.csv'] if vals else []))
     if pending.exists(): os.replace(pending, d / 'config.yaml')  # evaluate done (run or up to date): metrics are ours
 
-    def do_report(): build_report(d, cfg.model_dump())
+    def do_report(): build_report(d, cfg.model_dump() | {'out_dir': str(d)})  # as `crome report` reads it
     run_.stage('report', {}, ['evaluate'] + [f'filter:{r}' for r in aug], do_report, ['report.html'])
     from crome.stats import rank_power, recipe_intervals
     acc, vt = pd.read_csv(d / 'metrics/accuracy.csv'), pd.read_csv(d / 'metrics/verdicts.csv')
     vf = d / 'metrics/val_verdicts.csv'
     return {'dir': d, 'report': d / 'report.html', 'accuracy': acc, 'summary': summary_table(acc),
-            'intervals': recipe_intervals(vt), 'ran': run_.ran, 'oracle': make_oracle.last,  # None: none asked
+            'intervals': recipe_intervals(vt), 'ran': run_.ran, 'oracle': make_oracle.last,  # None: offline, none asked
             'power': rank_power(vt) if cfg.data.source != 'demo' else None,  # real data only
             'skipped': run_.skipped, 'reasons': run_.reasons,  # why each stage that ran did: Run.reasons
             'validation': pd.read_csv(vf.with_name('validation.csv')) if vf.exists() else None,

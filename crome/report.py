@@ -34,7 +34,7 @@ def summary_table(acc) -> 'pd.DataFrame':
     t.columns.name = None
     counts = a.groupby(['split', 'subset'])[['n'] + (['ties'] if 'ties' in a.columns else [])].max()
     t.insert(0, 'pairs', counts['n'])
-    if 'ties' in counts.columns: t.insert(1, 'ties (not counted)', counts['ties'])
+    if 'ties' in counts.columns: t.insert(1, 'tie-labelled pairs (not counted)', counts['ties'])
     return t
 
 def interval_view(t) -> 'pd.DataFrame':  # `crome.stats.recipe_intervals(...)`
@@ -90,14 +90,14 @@ def normalized_shifts(shifts) -> 'pd.DataFrame':
 
 def vulnerabilities(shifts, shift_sd: float = VULN_SHIFT_SD, flip: float = VULN_FLIP) -> 'pd.DataFrame':
     """Spurious edits that raise a model's mean reward by more than `shift_sd` SDs or flip more than `flip` of the
-    pair verdicts they touch (one per edited answer, chosen or rejected: `reward_shifts`' `flipped`)."""
+    pair verdicts they touch (one per edited answer: `reward_shifts`' `flipped`, a change either way); worst first."""
     g = normalized_shifts(shifts)
     g = g[g['edit_kind'] == 'spurious']
     up, fl = g['shift_sd'] > shift_sd, g['flip_rate'] > flip
     why = [', '.join(w for w, on in ((f'reward +{s:.2f} SD', u), (f'flips {f:.0%} of verdicts', v)) if on)
            for s, f, u, v in zip(g['shift_sd'], g['flip_rate'], up, fl)]
-    out = g.assign(why=why)[up | fl]
-    out = out.sort_values(['shift_sd', 'flip_rate'], ascending=False)
+    past = np.fmax(g['shift_sd'] / shift_sd, g['flip_rate'] / flip)  # how far past its threshold (NaN: the other)
+    out = g.assign(why=why, past=past)[up | fl].sort_values('past', ascending=False, kind='stable')
     return out[['model', 'edit', 'n', 'mean_shift', 'shift_sd', 'flip_rate', 'why']].reset_index(drop=True)
 
 # %% ../nbs/11b_report.ipynb #6e4b32a4
@@ -113,10 +113,12 @@ def history_steps(history, total_steps: int | None = None) -> list[dict]:
 HOW_TO_READ = {
     'vulnerabilities': 'Spurious edits (changes that should not matter) that raise a model\'s mean reward by more than '
                        f'{VULN_SHIFT_SD} of its reward SD or flip more than {VULN_FLIP:.0%} of the pair verdicts they '
-                       'touch (one per edited answer). '
-                       'Each row is a way to game that model: look at its examples below.',
-    'accuracy': 'Share of test preference pairs where the chosen answer gets the higher reward (higher is better; '
-                'ties are excluded and counted). The reversed split carries the spurious cue on the rejected answer.',
+                       'touch (one per edited answer; a flip is a verdict change either way), worst first (how far '
+                       'past its threshold). Each row is an edit that moves that model: look at its examples below.',
+    'accuracy': 'Share of test preference pairs where the chosen answer gets the higher reward (higher is better). '
+                'A reward tie (equal rewards: the length baseline on equal-length answers) counts as wrong, as in '
+                'RewardBench, so a baseline can read worse than chance; tie-labelled pairs (label 0.5) are shown, not '
+                'counted. The reversed split carries the spurious cue on the rejected answer.',
     'intervals': 'Accuracy with a 95% interval over the run\'s seeds and test pairs, and each recipe\'s paired '
                  'difference from vanilla on the same pairs. An interval containing 0 is no evidence of a ranking; '
                  'with one seed the interval covers test-pair noise only, not training noise. length and cosine are '
@@ -130,13 +132,14 @@ HOW_TO_READ = {
               'Causal degradations should be clearly negative; spurious edits should sit near 0 with few flips.',
     'examples': 'One pair per edit: the answer before and after (word diff) and each model\'s rewards. '
                 'Check that causal edits really change quality and spurious ones do not.',
-    'robustness': 'Accuracy after meaning-preserving transformations (bars) against clean accuracy (dash in the '
-                  'model\'s colour). A bar far below its dash is a transformation the model is fragile to. '
-                  'The table pools them; a drop whose interval (over test pairs) contains 0 is no evidence of '
-                  'fragility.',
-    'fidelity': 'Per edit: how many rewrites were applied, verified and rejected, and how often an edit changed '
-                'something besides its target. Low fidelity means the counterfactuals are not what they claim.',
-    'keep_rates': 'Share of augmented pairs the baseline filter kept, per kind / attribute / direction. '
+    'robustness': 'Accuracy after meaning-preserving transformations (bars) against clean accuracy (the near-black '
+                  'dash on each bar). A bar far below its dash is a transformation the model is fragile to. The '
+                  'table pools them; a drop whose interval (over test pairs) contains 0 is no evidence of fragility.',
+    'fidelity': 'Per edit: rewrites applied (= verified + the verifier\'s rejects, the rejected: columns right after '
+                'verified), then rejects for other reasons; a verified rewrite equal to one already kept for another '
+                'attribute is rejected: duplicate pair, not applied. spurious_change_rate is among the kept pairs (0 '
+                'while the verifier is on: it rejects such rewrites, counted in rejected: spurious change).',
+    'keep_rates': 'Share of augmented pairs the baseline filter kept, per set, kind, attribute and direction. '
                   'A set the baseline already gets right adds little; 0% or 100% everywhere suggests a bad tau.',
     'curves': 'Training loss against optimizer step; every recipe has the same step budget. '
               'A curve still falling at the end means more steps would change the results.',
@@ -188,18 +191,19 @@ def _fig_html(fig, div_id: str) -> str:  # a fixed div id (plotly's default is r
 def fidelity_section(run_dir: Path) -> str | None:
     "The counterfactual-fidelity table of the run's Crome augmentation (`crome.verify.fidelity_table`), or None."
     import pandas as pd
-    from crome.verify import fidelity_table
+    from crome.verify import VERIFY_REASONS, fidelity_table
     from crome.views import as_records  # NaN -> None: fidelity_table shows a missing key as '-'
     rows = Path(run_dir) / 'augment' / 'crome.parquet'
     if not rows.exists(): return None
     rej = _read(Path(run_dir), 'augment/crome_rejects.csv', keep_default_na=False)  # no generator: '' (not NaN)
     t = fidelity_table((as_records(pd.read_parquet(rows)), as_records(rej)))
     if not len(t): return None
-    keep = ['generator', 'attribute', 'direction', 'applied', 'verified', 'spurious_change_rate', 'mean_length_ratio']
-    rejected = t[[c for c in t.columns if str(c).startswith('rejected_')]].sum(axis=1)
+    rj = {c: f"rejected: {c[9:].replace('_', ' ')}" for c in t.columns if str(c).startswith('rejected_')}
+    ver = [c for c in rj if c[9:] in VERIFY_REASONS or c[9:].startswith('verification')]  # applied: verified + these
+    t = t[[*t.columns[:5], *ver, *(c for c in rj if c not in ver), 'spurious_change_rate', 'mean_length_ratio']]
     cap = ('Causal rewrites per edit (offline verifier or oracle verdict, then the spurious-attribute detectors); '
-           'rejects by reason in augment/crome_rejects.csv')
-    return _table_html(t[keep].assign(rejected=rejected), cap, index=False)
+           'spurious_change_rate: among the kept pairs; every reject in augment/crome_rejects.csv')
+    return _table_html(t.rename(columns=rj), cap, index=False)
 
 def _text(p: Path) -> str | None: return p.read_text() if p.is_file() else None
 
@@ -221,8 +225,7 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     cfg = dict(config) if config is not None else yaml.safe_load((d / 'config.yaml').read_text())
     tr, dc = cfg.get('train', {}), cfg.get('data', {})
     secs = []
-    acc, sh = _read(d, 'metrics/accuracy.csv'), _read(d, 'metrics/reward_shifts.csv')
-    rb = _read(d, 'metrics/robustness.csv')
+    acc, sh, rb = (_read(d, f'metrics/{f}.csv') for f in ('accuracy', 'reward_shifts', 'robustness'))
     scale = reward_scale(sh) if sh is not None and len(sh) else {}
     if sh is not None and len(sh):
         v = vulnerabilities(sh)
@@ -269,9 +272,9 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
     names = {f'{r}-s{s}' for r in recipes for s in tr.get('seeds', [0])} if recipes else None
     fid = fidelity_section(d) if recipes is None or 'crome' in recipes else None
     if fid: secs.append(section('Counterfactual fidelity', HOW_TO_READ['fidelity'], fid, 'fidelity'))
-    kr = _read(d, 'filter/keep_rates.csv')
-    if kr is not None and len(kr) and 'crome' in set(kr['set']) and (recipes is None or 'crome' in recipes):
-        kfig = TF.keep_rate_figure(kr[kr['set'] == 'crome'].drop(columns='set'))
+    kr = _read(d, 'filter/keep_rates.csv')  # every augmented set (crome, rrm) of the config's recipes
+    if kr is not None and len(kr := kr[(kr['kind'] != 'original') & kr['set'].isin(recipes or set(kr['set']))]):
+        kfig = TF.keep_rate_figure(kr.assign(kind=kr['set'] + ': ' + kr['kind']))  # one trace per set and kind
         secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'], _fig_html(kfig, 'fig-keep-rates'),
                             'keep_rates'))
     hist = _histories(d, tr.get('steps'), names)

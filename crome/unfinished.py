@@ -75,8 +75,9 @@ def unfinished_html(st: dict) -> str:
             'other files' if st['metrics'] else "no run has finished here yet: config.yaml is an unfinished run's")
     items = [(st.get('pending'), lambda v: f'the run of {Path(v).name} started and did not finish ({last})'),
              (st['models'], lambda v: f"models not trained yet: {', '.join(v)}"),
-             (st.get('unreached'), lambda v: 'models the unfinished run has not reached (trained by an earlier run; '
-                                             f"retrained if its settings differ): {', '.join(v)}"),
+             (st.get('unreached'), lambda v: 'models trained by an earlier run (kept where the unfinished run\'s '
+                                             'settings match, else retrained when it reaches them): '
+                                             f"{', '.join(v)}"),
              (st.get('stale'), lambda v: 'models trained since the last evaluation (not in metrics/accuracy.csv, or '
                                          f"retrained): {', '.join(v)}; the numbers below are older"),
              (not st['metrics'], lambda v: 'no evaluation yet (metrics/accuracy.csv): no accuracy, shifts or '

@@ -128,9 +128,12 @@ def test_data_get_from_local_mirror(tmp_path, capsys):
 
 def test_inspect_writes_a_notebook(tmp_path, capsys, monkeypatch):
     import nbformat
+    import pandas as pd
     assert main(['inspect', str(tmp_path)]) == 2  # not a run folder: one line
     (tmp_path / 'config.yaml').write_text('name: x\n'); (tmp_path / 'metrics').mkdir()
     (tmp_path / 'metrics/reward_shifts.csv').write_text('model\n')
+    assert main(['inspect', str(tmp_path)]) == 2  # no data yet: refused up front (test_cli_walk_fixes)
+    (tmp_path / 'augment').mkdir(); pd.DataFrame([dict(prompt='q', chosen='a', rejected='b')]).to_parquet(tmp_path / 'augment/crome.parquet')
     assert main(['inspect', str(tmp_path)]) == 0
     nb = nbformat.read(tmp_path / 'inspect.ipynb', 4)
     src = '\n'.join(c.source for c in nb.cells)
@@ -171,7 +174,7 @@ def test_allow_empty_keeps_empty_answers(tmp_path, capsys):  # review item 6
 def test_help_texts_and_defaults():  # review item 16
     for cmd, texts in (('train', ['training recipe (default crome)', 'optimizer steps (default 400)',
                                   'pairs per optimizer step (default 128)', 'training seed (default 0)', '--backbone']),
-                       ('data', ['pairs to generate (default 2000)', 'exclaim']),
+                       ('data', ['pairs to generate (default 1600, as crome demo)', 'exclaim']),
                        ('eval', ['robustness suite edits (default 200)']), ('report', ['holds config.yaml'])):
         r = run_py('-m', 'crome', cmd, '--help')
         flat = ' '.join(r.stdout.split())

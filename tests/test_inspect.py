@@ -337,3 +337,24 @@ def test_view_names_stay_importable_from_inspect():
     for n in ('word_diff', 'diff_html', 'PairView', 'pair_view', 'index_rows', 'as_records', 'side_rewards',
               'rubric_html', 'scores_html', 'view_html', 'DEL_STYLE', 'INS_STYLE', '_E'):
         assert getattr(crome.inspect, n) is getattr(crome.views, n), n
+
+
+def test_run_rows_opens_only_named_sets_the_run_has(tmp_path):
+    "A typo ('reject', 'Crome') or a set the run lacks ('rrm' on a crome-only run) is an error, not the training pairs."
+    from crome.inspect import RUN_SETS, run_rows
+    run = tmp_path / 'run'; (run / 'data').mkdir(parents=True); (run / 'filter').mkdir()
+    (run / 'config.yaml').write_text('name: r\n')
+    rows = _rows()
+    to_dataset(rows[:2]).to_parquet(str(run / 'data' / 'train.parquet'))
+    assert set(RUN_SETS) == {'crome', 'rrm', 'train', 'rejects'}
+    with pytest.raises(FileNotFoundError, match=r'no crome set \(is crome in its train.recipes\?\)'): run_rows(run)
+    to_dataset(rows, allow_extra=True).to_parquet(str(run / 'filter' / 'crome.parquet'))
+    assert [r['id'] for r in run_rows(run)[0]] == [r['id'] for r in rows]
+    assert [r['id'] for r in run_rows(run, 'train')[0]] == [r['id'] for r in rows[:2]]
+    for typo in ('reject', 'Crome', 'training'):
+        with pytest.raises(ValueError, match=rf"which='{typo}': not a set of a run \(one of crome, rrm, train, rejects\)"):
+            PairBrowser.from_run(run, which=typo, models=False)
+    with pytest.raises(FileNotFoundError, match='no rrm set'): PairBrowser.from_run(run, which='rrm', models=False)
+    with pytest.raises(FileNotFoundError, match='no rejects table'): run_rows(run, 'rejects')
+    (run / 'data' / 'train.parquet').unlink()
+    with pytest.raises(FileNotFoundError, match='no data yet'): run_rows(run, 'train')

@@ -126,8 +126,8 @@ def test_an_earlier_runs_models_are_not_the_pending_runs(finished, monkeypatch):
     with pytest.raises(KeyboardInterrupt): run(make('unreached'), **{'train.steps': 4})
     st = run_status(d)
     assert st['models'] == ['vanilla-s0'] and st['unreached'] == ['rrm-s0', 'crome-s0'], st
-    assert ('models the unfinished run has not reached (trained by an earlier run; retrained if its settings differ): '
-            'rrm-s0, crome-s0') in unfinished_html(st)
+    assert ("models trained by an earlier run (kept where the unfinished run's settings match, else retrained when it "
+            'reaches them): rrm-s0, crome-s0') in html.unescape(unfinished_html(st))
     t = pend.stat().st_mtime - 5; os.utime(pend, (t, t))  # B started 5 s ago; resumed now, killed after vanilla-s0
     monkeypatch.undo(); real, done = P.train_one, []
     def once(*a, **k):

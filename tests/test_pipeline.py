@@ -112,9 +112,10 @@ def test_reused_folder_reports_only_the_current_config(tmp_path):
     rrm = _load(d / 'augment/rrm.parquet')
     assert set(rrm['prompt']) <= train_prompts  # augmented from this run's train split, not the old rubrics file
     html = res['report'].read_text()
-    for old in ('Robustness to meaning-preserving', 'Counterfactual fidelity', 'Baseline filter keep rates',
+    for old in ('Robustness to meaning-preserving', 'Counterfactual fidelity', 'crome: causal',
                 'Reward shifts under', 'crome-s0'):
         assert old not in html, old
+    assert '"name":"rrm: rrm"' in html  # the keep rates of this config's one augmented set (rrm), not crome's
     prov = json.loads((d / 'metrics/provenance.json').read_text())
     assert prov['packages']['torch'] and prov['device']
     assert 'Validation splits (choose settings on these)' in html

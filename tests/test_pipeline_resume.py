@@ -63,6 +63,18 @@ def test_new_run_checks_the_oracle_before_the_data_stage(finished, tmp_path):
     with pytest.raises(OracleError, match='cannot be reached'): run(dict(cfg, out_dir=str(tmp_path / 'new')))
     assert not (tmp_path / 'new' / 'data').exists() and not (tmp_path / 'new' / 'state.json').exists()
     assert not (tmp_path / 'new' / 'config.yaml').exists() and not (tmp_path / 'new' / PENDING_CONFIG).exists()
+    assert [p.name for p in (tmp_path / 'new').rglob('*')] == ['.crome-run']  # no oracle cache before the check
+
+
+def test_the_pipeline_and_crome_report_build_the_same_report(resumable, tmp_path, monkeypatch):
+    "A run in its default folder (out_dir unset): the pipeline's report shows the config `crome report` reads."
+    d, cfg = resumable
+    monkeypatch.chdir(tmp_path); (tmp_path / 'runs').mkdir(); d.rename(tmp_path / 'runs' / cfg['name'])
+    (tmp_path / 'runs' / cfg['name'] / 'report.html').unlink()
+    res = run(dict(cfg, out_dir=None))  # runs/r: every stage up to date but the report
+    assert 'report' in res['ran'], res['ran']
+    built = res['report'].read_bytes()
+    assert main(['report', f"runs/{cfg['name']}"]) == 0 and res['report'].read_bytes() == built
 
 
 def test_a_first_run_killed_midway_has_a_config_to_report_and_finish(finished, tmp_path, monkeypatch):

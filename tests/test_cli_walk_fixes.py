@@ -1,0 +1,154 @@
+"""A reviewer's walk of the CLI: misspelt columns, augment's --out, count flags, eval's robustness, inspect on a run
+with no data, the demo data's size, --vary's help, one-line warnings."""
+import json, subprocess, sys, warnings
+from pathlib import Path
+import pandas as pd
+import pytest
+from crome.cli import main, INSPECT_CELLS
+from crome.config import DEMO_N
+from conftest import tiny_backbone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _jsonl(path: Path, rows: list) -> Path:
+    path.write_text(''.join(json.dumps(r) + '\n' for r in rows)); return path
+
+
+def _rows(n: int = 3, **extra) -> list:
+    return [{'prompt': f'Name fruit {i}.', 'chosen': f'Fruit {i}: a pear.', 'rejected': 'No.', **extra}
+            for i in range(n)]
+
+
+def test_a_misspelt_crome_column_is_refused_other_columns_are_not(tmp_path, capsys):
+    "'Label' (capital L) was scored / trained as a preference (train, eval) or silently dropped (augment)."
+    rows = _rows(); rows[1]['Label'] = rows[2]['Label'] = 0.5
+    typo = _jsonl(tmp_path / 'typo.jsonl', rows)
+    (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'head.safetensors').write_bytes(b'')
+    for cmd in (['train', '--out', str(tmp_path / 'm2')], ['eval', '--model', str(tmp_path / 'm')],
+                ['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet')]):
+        assert main([*cmd, '--data', str(typo)]) == 2, cmd
+        err = capsys.readouterr().err
+        assert (f"{typo}, line 2, field 'Label': unknown column 'Label': did you mean crome's 'label'? Rename it, or "
+                "map it: --columns label=Label [2 lines]") in err, err
+    assert not (tmp_path / 'a.parquet').exists() and not (tmp_path / 'm2').exists()  # refused before any work
+    # the fix it names works
+    assert main(['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet'), '--data', str(typo),
+                 '--columns', 'label=Label']) == 0
+    got = pd.read_parquet(tmp_path / 'a.parquet')
+    assert sorted(got[got.kind == 'original'].label) == [0.5, 0.5, 1.0]
+    # an unrelated extra column (and one only like a crome column's name: idx, prompt_id) keeps today's behaviour
+    other = _jsonl(tmp_path / 'other.jsonl', _rows(idx=1, prompt_id='p', note='x'))
+    assert main(['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'b.parquet'), '--data', str(other)]) == 0
+    assert 'idx' not in pd.read_parquet(tmp_path / 'b.parquet').columns  # augment drops it, as before
+    from crome.cli import load_data, build_parser
+    a = build_parser().parse_args(['train', '--data', str(other), '--out', 'x'])
+    assert {'idx', 'prompt_id', 'note'} <= set(load_data(a, 'keep').column_names)  # train / eval keep it
+
+
+def test_augment_out_must_be_one_parquet_file(tmp_path, capsys, monkeypatch):
+    "--out o/aug.jsonl got Parquet bytes; --out o/ (a folder) failed late naming a temp file, and left it behind."
+    data = _jsonl(tmp_path / 'd.jsonl', _rows())
+    import crome.neutrals as N
+    monkeypatch.setattr(N, 'augment', lambda *a, **k: pytest.fail('augmented before --out was checked'))
+    (tmp_path / 'o').mkdir()
+    for out, msg in (('o/aug.jsonl', 'augment writes Parquet; name a .parquet file'),
+                     ('o/aug.csv', 'augment writes Parquet; name a .parquet file'),
+                     ('o/', 'is a folder; name a .parquet file, e.g. o/aug.parquet'),
+                     ('o', 'is a folder; name a .parquet file, e.g. o/aug.parquet')):
+        monkeypatch.chdir(tmp_path)
+        assert main(['augment', '--kinds', 'iqn', '--data', str(data), '--out', out]) == 2
+        err = capsys.readouterr().err
+        assert err == f'crome augment: error: --out {out}: {msg}\n', err
+    assert list((tmp_path / 'o').iterdir()) == []  # nothing written, no temp file
+
+
+def test_augment_leaves_no_temp_file_when_a_write_fails(tmp_path, monkeypatch):
+    data = _jsonl(tmp_path / 'd.jsonl', _rows())
+    def broken(self, path, **k):
+        Path(path).write_text('half'); raise OSError('disk full')
+    monkeypatch.setattr(pd.DataFrame, 'to_csv', broken)
+    with pytest.raises(OSError, match='disk full'):
+        main(['augment', '--kinds', 'iqn', '--data', str(data), '--out', str(tmp_path / 'o' / 'a.parquet')])
+    assert sorted(p.name for p in (tmp_path / 'o').iterdir()) == ['a.parquet']  # the rejects failed: no .tmp left
+
+
+def test_count_flags_are_positive_before_any_work(capsys):
+    for argv, flag in ((['eval', '--model', 'm', '--data', 'd', '--max-pairs', '0'], '--max-pairs'),
+                       (['eval', '--model', 'm', '--data', 'd', '--max-pairs', '-5'], '--max-pairs'),
+                       (['data', '--n', '0'], '--n'),
+                       (['augment', '--data', 'd', '--out', 'o.parquet', '--num-shards', '0'], '--num-shards')):
+        with pytest.raises(SystemExit) as e: main(argv)
+        assert e.value.code == 2 and f'argument {flag}: must be at least 1' in capsys.readouterr().err, argv
+
+
+def test_eval_keys_and_prints_robustness_by_the_model(tmp_path, capsys):
+    "Robustness rows were keyed 'model' (accuracy rows: the model's path) and never printed."
+    data = _jsonl(tmp_path / 'd.jsonl', [{'prompt': f'Name fruit {i}.', 'chosen': 'A pear. ' * i, 'rejected': 'No.'}
+                                         for i in range(1, 7)])
+    m = tmp_path / 'm'
+    assert main(['train', '--data', str(data), '--out', str(m), '--backbone', str(tiny_backbone(tmp_path)),
+                 '--steps', '2', '--batch-size', '2', '--max-length', '32', '--recipe', 'vanilla']) == 0
+    capsys.readouterr()
+    assert main(['eval', '--model', str(m), '--data', str(data), '--max-pairs', '4']) == 0
+    out = capsys.readouterr().out
+    res = json.loads((m / 'eval.json').read_text())
+    assert {r['model'] for r in res['robustness']} == {str(m)} == {res['accuracy'][0]['model']}
+    lines = out.split('robustness on 4 preference pairs (spurious edits pooled; drop: accuracy lost, lower is '
+                      'better):\n')[1].splitlines()
+    assert lines[0].split()[:5] == ['model', 'side', 'instances', 'clean', 'transformed'], out
+    assert [ln.split()[1] for ln in lines[1:3]] == ['both', 'rejected'] and lines[3] == '', out  # one line per side
+    assert main(['eval', '--model', str(m), '--data', str(data), '--no-robustness']) == 0
+    assert 'robustness on' not in capsys.readouterr().out
+
+
+def test_inspect_refuses_a_run_with_no_data_yet(tmp_path, capsys):
+    (tmp_path / 'config.yaml').write_text('name: x\n')
+    assert main(['inspect', str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f'crome inspect: error: {tmp_path}: no data yet (run the pipeline first: '
+                                       'crome run / crome demo)\n')
+    assert not (tmp_path / 'inspect.ipynb').exists()
+    assert "last finished run's figure" in INSPECT_CELLS[2] and 'None while unfinished' not in INSPECT_CELLS[2]
+
+
+def test_data_builds_the_demo_data_and_vary_help_names_the_folders(tmp_path, capsys):
+    from crome.cli_args import build_parser
+    assert build_parser().parse_args(['data']).n == DEMO_N == 1600
+    r = subprocess.run([sys.executable, '-m', 'crome', 'run', '--help'], capture_output=True, text=True, cwd=ROOT)
+    flat = ' '.join(r.stdout.split())
+    assert 'each in RUN_DIR/NAME=V (NAME: the key\'s last part' in flat and 'RUN_DIR/lambda_tie=0.5' in flat, flat
+    assert 'RUN_DIR/KEY=V' not in flat
+    r = subprocess.run([sys.executable, '-m', 'crome', 'data', '--help'], capture_output=True, text=True, cwd=ROOT)
+    assert f'pairs to generate (default {DEMO_N}, as crome demo)' in ' '.join(r.stdout.split())
+
+
+def test_warnings_are_one_line_naming_the_command(tmp_path, capsys):
+    "crome train --recipe vanilla --lambda-tie 2 printed crome/config.py:NNN: UserWarning: ... and the source line."
+    missing = str(tmp_path / 'none.jsonl')  # the warning comes with the config, before the data fails
+    before = warnings.formatwarning
+    with pytest.warns(UserWarning, match='--lambda-tie set'):  # still a warning that pytest (or -W error) can catch
+        assert main(['train', '--data', missing, '--out', str(tmp_path / 'm'), '--recipe', 'vanilla',
+                     '--lambda-tie', '2']) == 2
+    assert warnings.formatwarning is before  # restored
+    r = subprocess.run([sys.executable, '-m', 'crome', 'train', '--data', missing, '--out', str(tmp_path / 'm'),
+                        '--recipe', 'vanilla', '--lambda-tie', '2'], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.splitlines()[0] == (
+        'crome train: warning: --lambda-tie set, but recipes vanilla do not read it (augment and oracle: crome; filter '
+        'and train.lambda_tie: crome and rrm): no effect on this run'), r.stderr
+    assert 'UserWarning' not in r.stderr and '.py:' not in r.stderr and 'warnings.warn' not in r.stderr
+
+
+def test_inspect_opens_the_set_a_run_has(tmp_path):
+    "A vanilla-only run has no augmented set: the notebook browses its training pairs (it used to fail opening crome)."
+    import nbformat
+    import pandas as pd
+    (tmp_path / 'config.yaml').write_text('name: x\n'); (tmp_path / 'data').mkdir()
+    pd.DataFrame([dict(prompt='q', chosen='a', rejected='b')]).to_parquet(tmp_path / 'data/train.parquet')
+    assert main(['inspect', str(tmp_path)]) == 0
+    first = next(c.source for c in nbformat.read(tmp_path / 'inspect.ipynb', 4).cells if c.cell_type == 'code')
+    assert "PairBrowser.from_run(RUN, which='train')" in first
+    (tmp_path / 'augment').mkdir()
+    pd.read_parquet(tmp_path / 'data/train.parquet').to_parquet(tmp_path / 'augment/rrm.parquet')
+    assert main(['inspect', str(tmp_path)]) == 0
+    first = next(c.source for c in nbformat.read(tmp_path / 'inspect.ipynb', 4).cells if c.cell_type == 'code')
+    assert "PairBrowser.from_run(RUN, which='rrm')" in first
