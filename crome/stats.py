@@ -80,7 +80,7 @@ def paired_diff_ci(a, b,  # per-seed arrays over the SAME pairs (same shapes): a
                    level: float = 0.95, n_boot: int = 2000, seed: int = 0,
                    pairs: Sequence | None = None, strata: Sequence | None = None,  # as in `bootstrap_ci`
                   ) -> 'Diff':
-    "(mean difference a - b, low, high) as a `Diff`, resampling seeds and pairs jointly for both; `.p`: sign test."
+    "(mean difference a - b, low, high) as a `Diff`, resampling seeds and pairs jointly for both; `.p`: sign-flip."
     A, B = _per_seed(a), _per_seed(b)
     if [len(x) for x in A] != [len(x) for x in B]: raise ValueError('a and b must hold the same pairs per seed')
     D = [x - y for x, y in zip(A, B)]
@@ -153,7 +153,7 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
     _best_baseline_rows(per_seed, pooled, baselines, out, n_boot)
     df = pd.DataFrame(out)
     lows = [f'vs_{b}_low' for b in baselines if f'vs_{b}_low' in df]
-    ps = [c[:-4] + '_p' for c in lows]  # and the sign test (`significant`): a few changed pairs are no evidence
+    ps = [c[:-4] + '_p' for c in lows]  # and the sign-flip test (`significant`): few changed pairs are no evidence
     above = ((df[lows] > 0).all(axis=1) & (df[ps] < 0.05).all(axis=1)) if lows else pd.Series(False, index=df.index)
     if 'vs_best_baseline_low' in df:  # NaN: not the pooled section
         above &= ~(df.vs_best_baseline_low <= 0) & ~(df.vs_best_baseline_p >= 0.05)
