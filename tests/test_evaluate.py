@@ -103,6 +103,11 @@ def test_ties_in_labels_are_dropped_with_warning_and_pairwise_models_work():
         def prob(self, prompts, a, b): return np.array([0.5 + 0.1 * np.sign(V[x] - V[y]) for x, y in zip(a, b)])
     acc2 = section_accuracy({'p': P()}, _hand())
     assert acc2[acc2.section == 'Avg'].ties.item() == 1
+    # the pairwise model's verdicts are the table's: the same accuracies at every level as the pointwise model
+    cols = ['level', 'section', 'subset', 'n', 'correct', 'ties', 'accuracy']
+    acc1 = section_accuracy({'p': table_rm}, _hand())
+    pd.testing.assert_frame_equal(acc2[cols], acc1[cols])
+    assert acc2[acc2.section == 'Avg'].accuracy.item() == pytest.approx((3 / 4 + 0 + 1 / 2 + 2 / 3) / 4)  # Chat, my-chat, Safety, Reasoning
     with pytest.raises(ValueError, match='lack column'):
         section_accuracy(table_rm, [dict(prompt='q', chosen='a')])
 
