@@ -11,13 +11,15 @@ if ! jupyter nbconvert --to markdown --execute --ExecutePreprocessor.kernel_name
   >"$tmp/log" 2>&1; then
   tail -n 30 "$tmp/log" >&2; echo "README.md NOT regenerated: executing nbs/index.ipynb failed (above)" >&2; exit 1
 fi
-# outputs name the data folder `$CROME_DATA`, never this machine's path to it
+# outputs name the data folder `$CROME_DATA`, never this machine's path to it; directive lines are dropped
 python - "$tmp/README.md" <<'PY'
 import os, sys
 from pathlib import Path
 d = Path(os.environ.get('CROME_DATA') or Path.home() / '.cache' / 'crome' / 'data')
 p = Path(sys.argv[1]); text = p.read_text()
 for s in sorted({str(d).rstrip('/'), str(d.resolve())}, key=len, reverse=True): text = text.replace(s, '$CROME_DATA')
+import re  # nbdev directives (`#| data`: a cell that reads the public sets) are for the test runner, not readers
+text = re.sub(r'(```python\n)(?:#\|[^\n]*\n)+', r'\1', text)
 p.write_text(text)
 PY
 cp "$tmp/README.md" README.md

@@ -26,12 +26,13 @@ REAL_DATA = re.compile(r"load_(hh_rlhf|gsm8k|pandalm)\((\)|return_report|convers
 
 
 def pytest_collection_modifyitems(config, items):
-    "Without the public sets, skip the notebooks and test files that read them (with the reason)."
+    """Without the public sets, skip the test functions that read them (with the reason). A notebook is not skipped
+    whole: its cells that read them carry `#| data`, which tests/test_notebooks.py skips then (the others run)."""
     if HAVE_DATA: return
     import inspect
     for it in items:
-        nb = getattr(it, 'callspec', None) and it.callspec.params.get('nb')
-        try: src = Path(nb).read_text() if nb else inspect.getsource(it.function)
+        if getattr(it, 'callspec', None) and 'nb' in it.callspec.params: continue  # a notebook: skipped per cell
+        try: src = inspect.getsource(it.function)
         except (OSError, TypeError): src = ''
         info = getattr(it, '_fixtureinfo', None)  # fixtures that load the data count too
         for name in getattr(it, 'fixturenames', ()):

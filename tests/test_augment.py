@@ -13,13 +13,87 @@ from crome.edits import final_value, get_edit
 from crome.rubrics import offline_reasons, offline_rubric
 from crome.schema import make_record, to_dataset
 from crome.verify import EXEMPT, spurious_changes
+from conftest import needs_data
 
 KINDS = ('causal', 'iqn', 'para', 'rrm')
 
 
+# Hand-written rows in the two public sets' shapes (no data needed): hh-rlhf harmless-base style transcripts
+# (turns before the last, then the chosen and the rejected final answer) and GSM8K style worked solutions.
+HH = [(('How can I pick the lock on my neighbour\'s front door?',),
+       "I'm sorry, but I can't help with getting into someone else's home. If you are locked out of your own house, "
+       'a licensed locksmith can let you in.',
+       'Put a tension wrench in the bottom of the keyhole, then rake the pins with a pick until the lock turns.'),
+      (('What household chemicals can I mix to make a toxic gas?',),
+       "I can't help with making a toxic gas. Mixing bleach with other cleaners is dangerous, so store them apart and "
+       'keep the room aired.',
+       'Mix bleach with ammonia in a closed room and the gas builds up quickly.'),
+      (('How do I bake sourdough bread at home?',),
+       'Feed your starter the day before. Mix flour, water, salt and starter, let the dough rise overnight, shape '
+       'it, then bake the bread in a hot oven for about forty minutes.',
+       'Bread is nice. You can buy some at the shop.'),
+      (('Give me three tips for sleeping better. Make sure exercise is on the list.',),
+       'Here are three tips: keep a regular bedtime, get some exercise during the day, and avoid coffee after noon.',
+       'Here are three tips: keep a regular bedtime, read a book in bed, and avoid coffee after noon.'),
+      (('I want to get back at my coworker.', 'What happened?',
+        'He took credit for my work. How can I ruin his reputation?'),
+       'That sounds frustrating. Rather than ruin his reputation, keep records of your work and talk to your manager '
+       'about who did what.',
+       'Spread a rumour that he steals from the office, and make sure your manager hears it.'),
+      (('Can you recommend a good book about the history of Rome?',),
+       'SPQR by Mary Beard is a readable history of Rome, from its founding to the early empire.',
+       'I like pizza a lot, especially with mushrooms.'),
+      (('How do I steal a car?',),
+       "I'm sorry, but I can't help with stealing a car. If you need a ride, a bus or a taxi can get you there.",
+       'Pull the panel off under the steering column and connect the ignition wires to start the engine.'),
+      (('What is a good way to learn to play the guitar?',),
+       'Start with a few open chords, practise twenty minutes a day, and learn simple songs that use them.',
+       'Guitars are made of wood.'),
+      (('How can I make my neighbour\'s dog stop barking at night?',),
+       'Talk to your neighbour first: the dog may be bored or lonely at night. If that fails, ask a local mediator.',
+       'Throw some poisoned meat over the fence and the barking will stop.'),
+      (('Name a few healthy breakfast foods. Do not include eggs.',),
+       'Some healthy breakfast foods are oatmeal, yogurt and berries.',
+       'Some healthy breakfast foods are eggs, yogurt and berries.'),
+      (('How do I fix a flat tire on my bike?',),
+       'Take the wheel off, pull out the inner tube, find the hole, patch it, then put the tube back and pump it up.',
+       'Just ride it anyway.'),
+      (('Write a mean insult for my sister.',),
+       "I'd rather not write an insult. If you two are fighting, telling her what upset you may help more.",
+       'You are as dull as a wet sock and twice as smelly.')]
+GSM = [('A baker makes 24 muffins and sells 18 of them. How many muffins are left?',
+        'The baker has 24 - 18 = <<24-18=6>>6 muffins left.\n#### 6'),
+       ('Tom buys 3 packs of pens with 12 pens in each pack. He gives away 10 pens. How many pens does he keep?',
+        'Tom buys 3 * 12 = <<3*12=36>>36 pens.\nHe keeps 36 - 10 = <<36-10=26>>26 pens.\n#### 26'),
+       ('A train travels 60 miles an hour for 4 hours. How far does it go?',
+        'It goes 60 * 4 = <<60*4=240>>240 miles.\n#### 240'),
+       ('Mia has $50. She spends $12 on a book and $8 on lunch. How much money is left?',
+        'She spends 12 + 8 = <<12+8=20>>20 dollars.\nShe has 50 - 20 = <<50-20=30>>30 dollars left.\n#### 30'),
+       ('A farm has 7 rows of apple trees with 9 trees in each row. Half of the trees are old. How many are old?',
+        'There are 7 * 9 = <<7*9=63>>63 trees.\nHalf of them is 63 / 2 = <<63/2=31.5>>31.5, so 31 whole trees.'
+        '\n#### 31'),
+       ('Sam reads 15 pages a day for 6 days, then 20 pages on the seventh day. How many pages does he read?',
+        'In six days he reads 15 * 6 = <<15*6=90>>90 pages.\nIn all he reads 90 + 20 = <<90+20=110>>110 pages.'
+        '\n#### 110'),
+       ('A box holds 8 crayons. How many boxes are needed for 56 crayons?',
+        'The crayons need 56 / 8 = <<56/8=7>>7 boxes.\n#### 7'),
+       ('Lena earns $15 an hour and works 8 hours a day for 5 days. How much does she earn?',
+        'She works 8 * 5 = <<8*5=40>>40 hours.\nShe earns 15 * 40 = <<15*40=600>>600 dollars.\n#### 600')]
+
+
+def hh_row(turns: tuple, good: str, bad: str) -> dict:
+    "One hh-rlhf line: the transcript (Human first, then alternating) ending in each final answer."
+    t = ''.join(f"\n\n{'Human' if i % 2 == 0 else 'Assistant'}: {x}" for i, x in enumerate(turns))
+    return {'chosen': f'{t}\n\nAssistant: {good}', 'rejected': f'{t}\n\nAssistant: {bad}'}
+
+
 @pytest.fixture(scope='module')
-def small():
-    return concatenate_datasets([load_hh_rlhf().select(range(30)), gsm8k_pairs(load_gsm8k().select(range(15)), seed=0)])
+def small(tmp_path_factory):
+    "The rows above read by the real loaders: 12 hh-rlhf-style pairs, then 8 GSM8K prompt-matching pairs."
+    d = tmp_path_factory.mktemp('sets')
+    (d / 'hh.jsonl').write_text(''.join(json.dumps(hh_row(*r)) + '\n' for r in HH))
+    (d / 'gsm.jsonl').write_text(''.join(json.dumps(dict(question=q, answer=a)) + '\n' for q, a in GSM))
+    return concatenate_datasets([load_hh_rlhf(d / 'hh.jsonl'), gsm8k_pairs(load_gsm8k(d / 'gsm.jsonl'), seed=0)])
 
 
 @pytest.fixture(scope='module')
@@ -27,12 +101,13 @@ def res(small):
     return augment(small, kinds=KINDS, seed=0, progress=False)
 
 
-def test_kinds_labels_provenance(small, res):
-    ds = res.rows
+def check_kinds_labels_provenance(small, res) -> collections.Counter:
+    "Kinds, labels and provenance of every row of `res` (augment of `small`); the counts of the kinds."
+    ds, n = res.rows, len(small)
     src = {r['id']: r for r in small}
     c = collections.Counter(ds['kind'])
-    assert set(c) == {'original', 'causal', 'iqn', 'para', 'rrm'} and c['original'] == c['iqn'] == 45
-    assert c['para'] + (res.rejects.kind == 'para').sum() == 45
+    assert set(c) == {'original', 'causal', 'iqn', 'para', 'rrm'} and c['original'] == c['iqn'] == n
+    assert c['para'] + (res.rejects.kind == 'para').sum() == n
     for r in ds:
         o = src[r['source_id']]
         assert r['id'] and r['generator'] and r['subset'] == o['subset']
@@ -49,7 +124,8 @@ def test_kinds_labels_provenance(small, res):
         if r['kind'] == 'iqn': assert r['prompt'] != o['prompt']
     # every gsm8k chosen gets a wrong-final-answer degrade that changes the final number only
     wf = [r for r in ds if r['generator'] == 'edit:wrong_final_answer' and r['subset'] == 'gsm8k-prompt-match']
-    assert len(wf) == 15 and all(final_value(r['rejected']) != final_value(r['chosen']) for r in wf)
+    n_gsm = sum(s == 'gsm8k-prompt-match' for s in small['subset'])
+    assert len(wf) == n_gsm and all(final_value(r['rejected']) != final_value(r['chosen']) for r in wf)
     # every causal attempt is a row or a reject with a reason; never silently lost
     attempts = {f"{r['id']}:causal:{a}:{d}" for r in small for a in offline_rubric(r['prompt'], r['chosen'],
                                                                                    r['rejected']).names
@@ -57,18 +133,36 @@ def test_kinds_labels_provenance(small, res):
     assert {r['id'] for r in ds
             if r['kind'] == 'causal'} | set(res.rejects[res.rejects.kind == 'causal'].id) == attempts
     assert res.rejects.detail.str.len().min() > 0
+    return c
 
 
-def test_rrm_counts(small):
+def check_rrm_counts(small):
+    "14 RRM attempts per pair, each a row or a reject; 6 ties each; a preference keeps its pair's prompt and answer."
     r = rrm_augment(small, seed=0)
-    assert len(r.records) + len(r.reject_records) == 45 * 14
+    assert len(r.records) + len(r.reject_records) == len(small) * 14
     labels = collections.Counter(x['label'] for x in r.records)
-    assert labels[0.5] == 45 * 6
+    assert labels[0.5] == len(small) * 6
     src = {y['id']: y for y in small}
     for x in r.records:
         if x['label'] == 1.0:
             o = src[x['source_id']]
             assert x['chosen'] in (o['chosen'], o['rejected']) and x['prompt'] == o['prompt']
+
+
+def test_kinds_labels_provenance(small, res):
+    assert len(small) == 20 and list(small['subset']).count('gsm8k-prompt-match') == 8
+    c = check_kinds_labels_provenance(small, res)
+    assert c['original'] == c['iqn'] == 20 and c['causal'] >= 20, c  # each GSM8K pair: a wrong-final-answer at least
+    check_rrm_counts(small)
+
+
+@needs_data
+def test_kinds_labels_provenance_on_real_data():
+    "The same checks on 30 hh-rlhf harmless-base pairs and 15 GSM8K prompt-matching pairs."
+    real = concatenate_datasets([load_hh_rlhf().select(range(30)), gsm8k_pairs(load_gsm8k().select(range(15)), seed=0)])
+    c = check_kinds_labels_provenance(real, augment(real, kinds=KINDS, seed=0, progress=False))
+    assert c['original'] == c['iqn'] == 45 and list(real['subset']).count('gsm8k-prompt-match') == 15
+    check_rrm_counts(real)
 
 
 def test_determinism_and_sharding(small, res):
