@@ -113,6 +113,12 @@ def local_paths(cmd: str) -> str:
     return re.sub(r'(?<![\w.])/\S*/(\S+)', r'\1', cmd)
 
 
+def recomputed_note(rs: dict, script: str, tail: str = '') -> str:
+    "The line under a results file whose intervals `--resummarise` recomputed from its stored per-pair verdicts."
+    return (f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
+            f"(`{script} {local_paths(rs['command'])}`){tail}._")
+
+
 def meta_line(meta, script: str = '?', recomputed: str | None = None) -> str:
     """One provenance line for any results file: command, commit, whether the tree was dirty (or that the file does
     not say), seeds, device, wall time, and whether crome/ changed after that commit (results from different commits
@@ -124,9 +130,10 @@ def meta_line(meta, script: str = '?', recomputed: str | None = None) -> str:
     took = 'wall time not recorded' if secs is None else f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'
     seeds = meta.get('seeds')
     first = (meta.get('command') or '').split(' ')[0]
-    files = code_changed(commit, first if first.endswith('.py') else script)
+    target = first if first.endswith('.py') else script
+    files = code_changed(commit, target)
     if files and recomputed:
-        since = code_changed(recomputed, first if first.endswith('.py') else script)
+        since = code_changed(recomputed, target)
         files = [f for f in files if f not in SUMMARY_ONLY or since is None or f in since]
     note = changed_note(commit, files)
     cmd = local_paths(meta.get('command') or script)
@@ -161,8 +168,7 @@ def testbed(q, title: str = '### Planted-cue testbed', exclaim_where: str = 'bel
     S = pd.DataFrame(q['testbed_summary'])
     cfg = q['meta'].get('config', {})
     rs = q.get('resummarised') or {}
-    redo = ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
-             f"(`quality.py {local_paths(rs['command'])}`), with the pairs a seed's cue kinds share resampled once._", '']
+    redo = ([recomputed_note(rs, 'quality.py', ", with the pairs a seed's cue kinds share resampled once"), '']
             if 'testbed' in rs.get('parts', []) else [])
     added = [f"_Task {', '.join(m['tasks'])} added later (`quality.py --add-tasks`, same settings and seeds):_ "
              + meta_line(m, 'quality.py') for m in q.get('meta_testbed_added', [])]
@@ -282,16 +288,22 @@ def same_batch(pipe: str) -> bool:
     return re.fullmatch(r'pipeline_bs\d+', pipe) is not None and pipe != 'pipeline_bs1'
 
 
+def goal_of(v: dict, pipe: str, goal: float = 2.0) -> tuple[str, tuple | None]:
+    """('met' | 'not met' | 'undecided', the per-round ratio interval or None) for crome >= `goal` x the pipeline
+    contender `pipe`: by the 95% interval of the per-round ratios; a file without rounds, by the ratio of medians."""
+    w = v.get('seconds_all_reps', {})
+    ci = ratio_interval(w[pipe], w['crome']) if pipe in w and 'crome' in w else None
+    if ci is not None: return goal_status(ci[1], ci[2], goal), ci
+    return ('met' if v['speedup_same_batch' if same_batch(pipe) else 'speedup_vs_best_pipeline'] >= goal
+            else 'not met'), None
+
+
 def speed_goal(v: dict, pipe: str, goal: float = 2.0, note: str = '') -> str:
     """'met', 'not met' or 'undecided' for crome >= `goal` x the pipeline contender `pipe`, by the 95% interval of the
     per-round ratios (as the quality goals), with the interval and, unless met, `note` in parentheses; a file without
     rounds: by the ratio of medians."""
-    w = v.get('seconds_all_reps', {})
-    ci = ratio_interval(w[pipe], w['crome']) if pipe in w and 'crome' in w else None
-    if ci is None:
-        x = v['speedup_same_batch' if same_batch(pipe) else 'speedup_vs_best_pipeline']
-        status, why = ('met' if x >= goal else 'not met'), []
-    else: status, why = goal_status(ci[1], ci[2], goal), [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]']
+    status, ci = goal_of(v, pipe, goal)
+    why = [] if ci is None else [f'{ci[0]:.2f}x [{ci[1]:.2f}, {ci[2]:.2f}]']
     if note and status != 'met': why.append(note)
     return (status if status == 'met' else f'**{status}**') + (f" ({'; '.join(why)})" if why else '')
 
@@ -383,8 +395,7 @@ def real(q) -> list[str]:
     rs = q.get('resummarised') or {}
     redo = 'real' in rs.get('parts', [])
     out = ['### Real data', '', meta_line(q.get('meta_real', q['meta']), 'quality.py', rs['commit'] if redo else None),
-           ''] + ([f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
-                   f"(`quality.py {local_paths(rs['command'])}`)._", ''] if redo and not rs.get('dropped') else []) + _dropped_note(q) + [
+           ''] + ([recomputed_note(rs, 'quality.py'), ''] if redo and not rs.get('dropped') else []) + _dropped_note(q) + [
            f"{sizes['train']} training / {sizes['validation']} validation / {sizes['test']} test pairs, split by prompt"
            + (f"; answer texts in both training and test: {len(tt)}, short stock replies "
               f"({', '.join(repr(t) for t in tt)})" if tt is not None else '')
@@ -623,7 +634,7 @@ def other_cpu_scoring(s2: dict, s: dict | None) -> list[str]:
                                              else 'n/a')}
             for k, v in s2['distributions'].items()]
     same = s is not None and s['config'] | {'out': ''} == s2['config'] | {'out': ''}
-    verdict = lambda d, k: speed_goal(d['distributions'][k], B).replace('**', '').split(' (')[0]
+    verdict = lambda d, k: goal_of(d['distributions'][k], B)[0]
     both = [k for k in s2['distributions'] if s is not None and k in s['distributions']]
     differ = [f'{k}: {verdict(s, k)} there, {verdict(s2, k)} here' for k in both if verdict(s, k) != verdict(s2, k)]
     return ['The same scoring benchmark on a second CPU:', '', meta_line(s2, 'score_speed.py'), '',
@@ -793,8 +804,7 @@ def ablation(a) -> list[str]:
             'pairs as if they were different pairs, so its intervals are too narrow, and it kept no per-pair '
             'verdicts to recompute them; rerun `crome_ablation.py`._', ''])
     rs = a.get('resummarised')
-    old += [f"_Intervals recomputed from the run's stored per-pair verdicts at commit `{rs['commit'][:10]}` "
-            f"(`crome_ablation.py {local_paths(rs['command'])}`): a seed's cue kinds share its pairs, the two tasks are strata._",
+    old += [recomputed_note(rs, 'crome_ablation.py', ": a seed's cue kinds share its pairs, the two tasks are strata"),
             ''] if rs else []
     seeds = set(a['meta'].get('seeds', []))
     if seeds & QUALITY_TEST_SEEDS:

@@ -163,10 +163,11 @@ def near_columns(problems: list) -> list:  # a load's problems (`CromeDataError.
     "Its unknown columns that look like a misspelt crome column (case aside): once per column, at its first row."
     import difflib
     from crome.schema import COLUMNS, OPTIONAL_COLUMNS, Problem
-    near = {}
+    near, match = {}, {}  # match: each distinct column once (a problem per row repeats it)
     for p in (p for p in problems if p.message.startswith('unknown column')):
-        if m := difflib.get_close_matches(str(p.field).lower(), COLUMNS + OPTIONAL_COLUMNS, 1, NEAR):
-            near.setdefault(p.field, [p, m[0], 0])[2] += 1
+        if p.field not in match: match[p.field] = difflib.get_close_matches(str(p.field).lower(), COLUMNS +
+                                                                              OPTIONAL_COLUMNS, 1, NEAR)
+        if m := match[p.field]: near.setdefault(p.field, [p, m[0], 0])[2] += 1
     return [Problem(p.source, p.row, p.field, f"unknown column '{p.field}': did you mean crome's '{c}'? Rename it, "
                     f'or map it: --columns {c}={p.field}' + (f' [{n} {p.unit}s]' if n > 1 else ''), p.unit)
             for p, c, n in near.values()]
@@ -197,11 +198,8 @@ def cmd_augment(a) -> int:
     if 'causal' in a.kinds: ds = _rubricate_shard(ds, idx, oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out.parent.mkdir(parents=True, exist_ok=True)
-    writers = ((out, lambda f: res.rows.to_parquet(str(f))), (rej, lambda f: res.rejects.to_csv(f, index=False)))
-    for path, write in writers:  # atomic: never a half-written file, nor a temp file left when a write fails
-        tmp = path.with_name(f'.{path.name}.tmp')
-        try: write(tmp); tmp.replace(path)
-        finally: tmp.unlink(missing_ok=True)
+    from crome.run_state import _write  # atomic: never a half-written file, nor a temp file left when a write fails
+    _write(out, lambda f: res.rows.to_parquet(str(f))); _write(rej, lambda f: res.rejects.to_csv(f, index=False))
     print(res.counts().to_string())
     print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
     if _oracle_all_failed(oracle):

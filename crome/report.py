@@ -43,7 +43,7 @@ def interval_view(t) -> 'pd.DataFrame':  # `crome.stats.recipe_intervals(...)`
     out = t[['split', 'recipe', 'seeds', 'pairs']].copy()
     out['accuracy [95% CI]'] = [f'{m:.3f} [{lo:.3f}, {hi:.3f}]' for m, lo, hi in zip(t.accuracy, t.low, t.high)]
     if 'diff' in t.columns:
-        p = t['diff_p'] if 'diff_p' in t.columns else [0.0] * len(t)  # the sign test's p (`crome.stats.significant`)
+        p = t['diff_p'] if 'diff_p' in t.columns else [0.0] * len(t)  # sign-flip p (`crome.stats.significant`)
         out['vs vanilla [95% CI]'] = ['' if d != d else verdict(Diff((d, lo, hi), q), '').strip()
                                       for d, lo, hi, q in zip(t['diff'], t['diff_low'], t['diff_high'], p)]
     return out

@@ -43,6 +43,12 @@ def pytest_collection_modifyitems(config, items):
             it.add_marker(pytest.mark.skip(reason=NO_DATA_REASON))
 
 
+def run_py(*args):
+    "`python ARGS` from the repository root (e.g. `run_py('-m', 'crome', 'data', '--help')`), output captured."
+    import subprocess
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
 def tiny_backbone(root):
     "A 1-layer random BERT with MiniLM's tokenizer saved under root/bb (seconds to build; for pipeline and CLI tests)."
     import torch

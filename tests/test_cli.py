@@ -4,13 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from crome.cli import main, column_map, model_mode, inspect_notebook
-from conftest import needs_data, tiny_backbone
+from conftest import needs_data, run_py, tiny_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_py(*args):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
 def test_version(capsys):
