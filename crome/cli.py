@@ -149,8 +149,8 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
         return public_pairs(a.data, a.split, getattr(a, 'seed', 0))
     if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
-        raise ValueError(f'--split {a.split}: {a.data} is one file, which has no splits (--split picks one of a folder '
-                         'of files named by split, a Hugging Face name or a saved DatasetDict): drop --split')
+        from crome.config import NO_FILE_SPLITS as why
+        raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
     try: return load_pairs(a.data, extra='error', **kw)  # no unknown column: read once
     except CromeDataError as e:

@@ -14,13 +14,15 @@ from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
 
 # %% auto #0
-__all__ = ['DEMO_N', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
-           'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
+__all__ = ['DEMO_N', 'NO_FILE_SPLITS', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig',
+           'AugmentConfig', 'FilterConfig', 'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
 
 DEMO_N = 1600  # demo pairs when data.n is unset
+NO_FILE_SPLITS = ('which has no splits ({key} picks one of a folder of files named by split, a Hugging Face name or a '
+                  'saved DatasetDict)')  # a split set for one file (run config and CLI): load_pairs reads it whole
 
 def _names(info: ValidationInfo) -> dict:
     "How the user set each key (`load_config`'s `names`, passed as validation context): messages name that."
@@ -64,9 +66,8 @@ class DataConfig(_Strict):
                              'demo; columns, split: a file or folder of pairs or a Hugging Face name): remove it or '
                              'change the source')
         if self.split != f['split'].default and Path(self.source).is_file():  # load_pairs reads a file whole
-            raise ValueError(f'split {self.split!r} set, but source {self.source} is one file, which has no splits '
-                             '(split picks one of a folder of files named by split, a Hugging Face name or a saved '
-                             'DatasetDict): remove it')
+            raise ValueError(f'split {self.split!r} set, but source {self.source} is one file, '
+                             + NO_FILE_SPLITS.format(key='split') + ': remove it')
         return self
 
 ORACLE_TRANSPORT = ('api_key_env', 'max_concurrency', 'batch_size', 'timeout', 'max_retries', 'backoff', 'preflight')
