@@ -152,25 +152,25 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
         from crome.config import NO_FILE_SPLITS as why
         raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
-    try: return load_pairs(a.data, extra='error', **kw)  # no unknown column: read once
-    except CromeDataError as e:
-        if near := near_columns(e.problems): raise CromeDataError(near) from None
-    return load_pairs(a.data, extra=extra, **kw)
+    try: ds, rep = load_pairs(a.data, extra=extra, return_report=True, **kw)  # read once: its report has the columns
+    except CromeDataError as e:  # a misspelt crome column is said first, as the only problem
+        rep = getattr(e, 'report', None)  # None: the rows could not be read (a broken file), so no columns either
+        if rep and (near := near_columns(rep.unknown)): raise CromeDataError(near) from None
+        raise
+    if near := near_columns(rep.unknown): raise CromeDataError(near)
+    return ds
 
 NEAR = 0.85  # difflib ratio from which an unknown column is a misspelt crome column ('Label', 'promt'; not 'idx')
 
-def near_columns(problems: list) -> list:  # a load's problems (`CromeDataError.problems`)
-    "Its unknown columns that look like a misspelt crome column (case aside): once per column, at its first row."
+def near_columns(unknown: dict) -> list:  # a load's unknown columns (`LoadReport.unknown`)
+    "Those that look like a misspelt crome column (case aside): a problem each, at its first row, with its count."
     import difflib
     from crome.schema import COLUMNS, OPTIONAL_COLUMNS, Problem
-    near, match = {}, {}  # match: each distinct column once (a problem per row repeats it)
-    for p in (p for p in problems if p.message.startswith('unknown column')):
-        if p.field not in match: match[p.field] = difflib.get_close_matches(str(p.field).lower(), COLUMNS +
-                                                                              OPTIONAL_COLUMNS, 1, NEAR)
-        if m := match[p.field]: near.setdefault(p.field, [p, m[0], 0])[2] += 1
-    return [Problem(p.source, p.row, p.field, f"unknown column '{p.field}': did you mean crome's '{c}'? Rename it, "
-                    f'or map it: --columns {c}={p.field}' + (f' [{n} {p.unit}s]' if n > 1 else ''), p.unit)
-            for p, c, n in near.values()]
+    near = {f: (u, m[0]) for f, u in unknown.items()
+            if (m := difflib.get_close_matches(str(f).lower(), COLUMNS + OPTIONAL_COLUMNS, 1, NEAR))}
+    return [Problem(u['source'], u['row'], f, f"unknown column '{f}': did you mean crome's '{c}'? Rename it, or map "
+                    f'it: --columns {c}={f}' + (f" [{u['count']} {u['unit']}s]" if u['count'] > 1 else ''), u['unit'])
+            for f, (u, c) in near.items()]
 
 # %% ../nbs/13_cli.ipynb #9ba53219
 def _rubricate_shard(ds, idx: range, oracle):

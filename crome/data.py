@@ -20,7 +20,8 @@ from .splits import conversation_root, prompt_key, shared_responses, split_by_pr
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k', 'gsm8k_pairs', 'load_pandalm']
+__all__ = ['log', 'LABEL_DEFAULTED', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k',
+           'gsm8k_pairs', 'load_pandalm']
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass
@@ -31,7 +32,11 @@ class LoadReport:
     kept: int = 0
     excluded: dict = field(default_factory=dict)  # reason -> count
     notes: dict = field(default_factory=dict)  # other counts worth knowing (e.g. ties)
+    unknown: dict = field(default_factory=dict)  # unknown column -> dict(source, row (its first), unit, count)
     def exclude(self, reason: str): self.excluded[reason] = self.excluded.get(reason, 0) + 1
+    def meet(self, cols, source: str, row: int, unit: str):
+        "Count one row's unknown columns `cols`, each at the first source and row that has it."
+        for c in cols: self.unknown.setdefault(c, dict(source=source, row=row, unit=unit, count=0))['count'] += 1
     def __str__(self):
         ex, n_ex = '; '.join(f'{n} {r}' for r, n in self.excluded.items()) or 'none', sum(self.excluded.values())
         notes = ''.join(f'; {k}: {v}' for k, v in self.notes.items())
@@ -67,12 +72,24 @@ def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
     return {t: tuple(sorted(ks, key=str)) for t, ks in to.items() if len(ks) > 1}
 
 _LABEL_FIX = 'write 1.0 (preference) or 0.5 (tie); only a row with no label column at all is a preference by default'
+LABEL_DEFAULTED = 'label defaulted to 1.0 (no label column)'  # a note, where other rows carry a label
 
-def _fill_label(rec: dict, src: Path, pos: int, unit: str, problems: list):
-    "1.0 where a row has no label column (a JSON line may leave it out); a null in the column is a problem."
-    if 'label' in rec and rec['label'] is None:
+def _fill_label(rec: dict, src: Path, pos: int, unit: str, problems: list,
+                seen: dict):  # labelled: a row had a label; first: (source, row) of the first defaulted; n: their count
+    "1.0 where a row has no label column (a JSON line may leave it out), counted in `seen`; a null is a problem."
+    if 'label' not in rec:
+        rec['label'] = 1.0; seen.setdefault('first', (str(src), pos)); seen['n'] = seen.get('n', 0) + 1; return
+    seen['labelled'] = True
+    if rec['label'] is None:
         problems.append(Problem(str(src), pos, 'label', f'is null or empty in a label column: {_LABEL_FIX}', unit))
-    if rec.get('label') is None: rec['label'] = 1.0
+        rec['label'] = 1.0
+
+def _note_defaulted(seen: dict, report: LoadReport, unit: str):
+    "Rows read as 1.0 for want of a label while other rows carry one: a note and one warning (not an error)."
+    if not (seen.get('labelled') and seen.get('n')): return  # no label anywhere: all preferences, by design
+    (src, pos), n = seen['first'], seen['n']; report.notes[LABEL_DEFAULTED] = n
+    log.warning(f"{src}, {unit} {pos}: no label, read as a preference (1.0) while other rows carry one; {n} {unit}"
+                f"{'s' if n > 1 else ''} in all (write 1.0 or 0.5 on each to say which)")
 
 def _stem(src: Path, root: Path) -> str:
     "A default id's prefix: the file's name less its data suffix, after its subfolders when it is in a folder."
@@ -96,17 +113,19 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
     unit = {'jsonl': 'line', 'json': 'item'}.get(files[0][1], 'row')
     known = set(COLUMNS) | set(OPTIONAL_COLUMNS)
     records, rows, srcs, problems, report, seen_cols = [], [], [], [], LoadReport(str(path)), set()
-    missing, clashes = {}, {}
+    missing, clashes, seen = {}, {}, {}
     for src, pos, raw in ((s, pos, raw) for s, f in files for pos, raw in read_rows(s, f, split, column_map)):
         report.read += 1
         if not isinstance(raw, dict):
             problems.append(Problem(str(src), pos, None, f'expected an object with columns, got {type(raw).__name__}',
                                     unit)); continue
         seen_cols |= set(raw)
-        clash = {t: ks for t, ks in _clashes(raw, column_map).items() if extra != 'drop' or t in known}
+        clash_all = _clashes(raw, column_map)
+        clash = {t: ks for t, ks in clash_all.items() if extra != 'drop' or t in known}
         for t, ks in clash.items(): clashes.setdefault((src, t, ks), [pos, 0])[1] += 1  # first position, count
         if clash: continue
         rec = {column_map.get(k, k): v for k, v in raw.items()}
+        unk = [] if clash_all else [k for k in rec if k not in known]  # as extra='error' meets them, whatever extra
         if extra == 'drop': rec = {k: v for k, v in rec.items() if k in known}
         try: got = None if 'prompt' in rec else implicit_prompt(rec.get('chosen'), rec.get('rejected'))
         except ValueError as e:  # the error names the side at fault
@@ -118,7 +137,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         for p in miss:  # once per column, at its first row, with the number of rows (and files) that lack it
             m = missing.setdefault(p.field, [p, 0, set()]); m[1] += 1; m[2].add(src)
         if miss: continue
-        _fill_label(rec, src, pos, unit, problems)
+        _fill_label(rec, src, pos, unit, problems, seen)
         if isinstance(rec.get('label'), str):
             try: rec['label'] = float(rec['label'])
             except ValueError: pass
@@ -127,6 +146,7 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
         if rec.get('kind') is None or (isinstance(rec['kind'], str) and not rec['kind'].strip()):
             rec['kind'] = 'original'  # a blank cell is an original pair, not an augmentation of unknown kind
         records.append(make_record(**rec)); rows.append(pos); srcs.append(str(src))
+        report.meet(unk, str(src), pos, unit)  # counted on the rows read as pairs, as extra='error' reports them
     if report.read == 0: problems.append(Problem(str(path), None, None, 'contains no rows'))
     for p, n, fs in missing.values():
         where = f' in {len(fs)} files' if len(fs) > 1 else ''
@@ -146,7 +166,10 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
                                        + (f"; did you mean {', '.join(near)}?" if near else '')))
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
-    if problems: raise CromeDataError(problems)
+    if problems:
+        err = CromeDataError(problems); err.report = report  # its unknown columns too (crome's CLI reads them)
+        raise err
+    _note_defaulted(seen, report, unit)
     for note in IMPLICIT_NOTES:  # said once per form, with its count
         if n := report.notes.get(note):
             log.info(f"{path}: {n} rows had no prompt ({note}): each pair's shared turns became its prompt")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .schema import is_messages, response_text, replace_response, user_turns  # noqa: F401 (re-exported)
+from .schema import USER_TURN, ASSISTANT_TURN  # the transcript turn markers, shared with `user_turns`
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'LETTERS', 'ROLES', 'FAMILY_MODULES', 'EDITS', 'sentence_spans', 'content_words', 'user_request',
@@ -56,10 +57,10 @@ def user_request(prompt: Any) -> str:
     return prompt[s:e]
 
 def _request_span(prompt: str) -> tuple[int, int]:
-    ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))
+    ms = list(USER_TURN.finditer(prompt))
     if not ms: return 0, len(prompt)
     s = ms[-1].end()
-    a = re.search(r'\n[ \t]*(?:Assistant|AI)[ \t]*:', prompt[s:])
+    a = ASSISTANT_TURN.search(prompt[s:])
     return s, (s + a.start() if a else len(prompt))
 
 def key_sentence(response: str, request: str, spans=None) -> tuple[int, int] | None:

@@ -241,16 +241,18 @@ def shift_summary(df: pd.DataFrame) -> pd.DataFrame:
     return g
 
 def model_summary(df: pd.DataFrame) -> pd.DataFrame:
-    "One row per model: causal sensitivity (degradations) and spurious invariance, raw and per unit of reward spread."
+    """One row per model: causal sensitivity (degradations) and spurious invariance, raw and per unit of reward spread
+    (`reward_std`: std of the clean rewards, one per (pair_id, side); the `_std` columns are NaN if it is NaN or 0)."""
     out = []
     for name, d in df.groupby('model', sort=False):
-        scale = float(pd.concat([d.reward_before, d.reward_after]).std()) or 1.0
+        scale = float(d.drop_duplicates(['pair_id', 'side']).reward_before.std())  # NaN under 2 answers
+        unit = scale if scale > 0 else float('nan')  # no spread: no unit to divide by
         deg, sp = d[(d.edit_kind == 'causal') & (d.direction == 'degrade')], d[d.edit_kind == 'spurious']
         out.append(dict(model=name, reward_std=scale, n_causal=len(deg), causal_mean_drop=-deg['shift'].mean(),
                         causal_share_lower=(deg['shift'] < 0).mean(), n_spurious=len(sp),
                         spurious_mean_abs_shift=sp['shift'].abs().mean(), spurious_flip_rate=sp.flipped.mean(),
-                        causal_drop_std=-deg['shift'].mean() / scale,
-                        spurious_abs_shift_std=sp['shift'].abs().mean() / scale))
+                        causal_drop_std=-deg['shift'].mean() / unit,
+                        spurious_abs_shift_std=sp['shift'].abs().mean() / unit))
     return pd.DataFrame(out)
 
 # %% ../nbs/10_evaluate.ipynb #1efc0c3b

@@ -17,13 +17,14 @@ from .model import default_backbone, load_tokenizer, pad_batch, length_batches, 
 __all__ = ['encoder_fingerprint', 'cache_key', 'FrozenRewardModel']
 
 # %% ../nbs/07a_frozen.ipynb #2831b2c4
-_FILE_HASHES: dict = {}  # (resolved path, size, mtime_ns) -> digest of the whole file
+_FILE_HASHES: dict = {}  # (resolved path, inode, size, mtime_ns, ctime_ns) -> digest of the whole file
 
 def _blake16(): return hashlib.blake2b(digest_size=16)
 
 def _file_hash(p: Path) -> bytes:
-    "blake2b digest of a whole file, remembered per (path, size, modification time) for the process."
-    st = p.stat(); key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    "blake2b digest of a whole file, remembered for the process per (path, inode, size, modification, change time)."
+    st = p.stat()  # ctime: `cp -p` of another file of the same size keeps the mtime, but no write can set the ctime
+    key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _FILE_HASHES:
         h = _blake16()
         with open(p, 'rb') as f:  # read in blocks (hashlib.file_digest is Python 3.11+; crome supports 3.10)

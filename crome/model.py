@@ -17,7 +17,7 @@ from .encoding import (default_backbone, is_encoder, load_tokenizer, chat_texts,
                             encode_pairs, pad_batch, length_batches, _check_texts)
 
 # %% auto #0
-__all__ = ['check_safetensors', 'head_linear', 'RewardModel', 'pair_prob', 'PairPM']
+__all__ = ['check_safetensors', 'saved_meta', 'head_linear', 'RewardModel', 'pair_prob', 'PairPM']
 
 # %% ../nbs/07_model.ipynb #b10d3eb3
 def check_safetensors(path: str | Path) -> None:  # a local model folder (anything else: left to transformers)
@@ -29,6 +29,14 @@ def check_safetensors(path: str | Path) -> None:  # a local model folder (anythi
         raise ValueError(f"{p}: weights in {', '.join(pickles)} (pickle, which can run code when loaded); crome loads "
                          'weights only as safetensors. Convert a trusted copy once: '
                          'AutoModel.from_pretrained(DIR).save_pretrained(DIR) writes model.safetensors')
+
+def saved_meta(path: str | Path, cls) -> dict:  # the path given to `cls.from_pretrained` (RewardModel, PairPM)
+    "A local model folder's crome settings (`cls.META`; {} for a base model), else a short error naming `path`."
+    p, want = Path(path), f'expected a folder saved by {cls.__name__}.save or a base model (config.json, safetensors)'
+    if not p.is_dir(): raise FileNotFoundError(f"{p}: {'not a folder' if p.exists() else 'no such folder'}; {want}")
+    if not (p / 'config.json').is_file(): raise ValueError(f'{p}: no config.json in this folder; {want}')
+    check_safetensors(p)
+    return json.loads((p / cls.META).read_text()) if (p / cls.META).exists() else {}
 
 def head_linear(model) -> torch.nn.Linear:
     "The final linear layer producing the classification logits (out_features == num_labels)."
@@ -59,8 +67,7 @@ class RewardModel:
         "Load a reward model (a fresh head is created when `path` is a base model)."
         from transformers import AutoModelForSequenceClassification
         path = str(path or default_backbone())
-        meta = json.loads((Path(path) / cls.META).read_text()) if (Path(path) / cls.META).exists() else {}
-        check_safetensors(path); tok = load_tokenizer(path)
+        meta, tok = saved_meta(path, cls), load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
                                                                    **{**kw, 'use_safetensors': True})
         model.config.pad_token_id = tok.pad_token_id
@@ -173,9 +180,7 @@ class PairPM:
     def from_pretrained(cls, path: str | Path, max_length: int | None = None, **kw):
         "Load a causal LM (and saved PairPM settings, if any) from a local path."
         from transformers import AutoModelForCausalLM
-        meta_p = Path(path) / cls.META
-        meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
-        check_safetensors(path); tok = load_tokenizer(path)
+        meta, tok = saved_meta(path, cls), load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(str(path), **{**kw, 'use_safetensors': True})
         return cls(model, tok, max_length or meta.get('max_length', 512), tuple(meta.get('labels', (' A', ' B'))))
 

@@ -135,10 +135,10 @@ HOW_TO_READ = {
     'robustness': 'Accuracy after meaning-preserving transformations (bars) against clean accuracy (the near-black '
                   'dash on each bar). A bar far below its dash is a transformation the model is fragile to. The '
                   'table pools them; a drop whose interval (over test pairs) contains 0 is no evidence of fragility.',
-    'fidelity': 'Per edit: rewrites applied (= verified + the verifier\'s rejects, the rejected: columns right after '
-                'verified), then rejects for other reasons; a verified rewrite equal to one already kept for another '
-                'attribute is rejected: duplicate pair, not applied. spurious_change_rate is among the kept pairs (0 '
-                'while the verifier is on: it rejects such rewrites, counted in rejected: spurious change).',
+    'fidelity': 'Per edit: rewrites applied (= verified + the rejected: columns right after verified: the '
+                'verifier\'s rejects, then rejected: duplicate pair, a verified rewrite equal to one already kept for '
+                'another attribute), then rejects of rewrites never made. spurious_change_rate is among the kept '
+                'pairs (0 while the verifier is on: it rejects such rewrites, counted in rejected: spurious change).',
     'keep_rates': 'Share of augmented pairs the baseline filter kept, per set, kind, attribute and direction. '
                   'A set the baseline already gets right adds little; 0% or 100% everywhere suggests a bad tau.',
     'curves': 'Training loss against optimizer step; every recipe has the same step budget. '
@@ -191,7 +191,7 @@ def _fig_html(fig, div_id: str) -> str:  # a fixed div id (plotly's default is r
 def fidelity_section(run_dir: Path) -> str | None:
     "The counterfactual-fidelity table of the run's Crome augmentation (`crome.verify.fidelity_table`), or None."
     import pandas as pd
-    from crome.verify import VERIFY_REASONS, fidelity_table
+    from crome.verify import applied_rejects, fidelity_table
     from crome.views import as_records  # NaN -> None: fidelity_table shows a missing key as '-'
     rows = Path(run_dir) / 'augment' / 'crome.parquet'
     if not rows.exists(): return None
@@ -199,7 +199,7 @@ def fidelity_section(run_dir: Path) -> str | None:
     t = fidelity_table((as_records(pd.read_parquet(rows)), as_records(rej)))
     if not len(t): return None
     rj = {c: f"rejected: {c[9:].replace('_', ' ')}" for c in t.columns if str(c).startswith('rejected_')}
-    ver = [c for c in rj if c[9:] in VERIFY_REASONS or c[9:].startswith('verification')]  # applied: verified + these
+    ver = ['rejected_' + r for r in applied_rejects([c[9:] for c in rj])]  # applied: verified + these
     t = t[[*t.columns[:5], *ver, *(c for c in rj if c not in ver), 'spurious_change_rate', 'mean_length_ratio']]
     cap = ('Causal rewrites per edit (offline verifier or oracle verdict, then the spurious-attribute detectors); '
            'spurious_change_rate: among the kept pairs; every reject in augment/crome_rejects.csv')

@@ -25,14 +25,25 @@ __all__ = ['STAGE_MAX_TOKENS', 'REVIEW_FAILED', 'llm_rubrics', 'llm_rubric', 'of
 # %% ../nbs/03_rubrics.ipynb #e61c7aa0
 STAGE_MAX_TOKENS = {'attributes': 600, 'elements': 1600, 'review': 2000}  # at least this many tokens per stage reply
 
+def _max_tokens(kind: str, oracle, params: dict) -> int:
+    "A stage's max_tokens: the explicit one, else the oracle's, raised to the stage's `STAGE_MAX_TOKENS` floor."
+    n = params.get('max_tokens')
+    n = getattr(oracle, 'params', {}).get('max_tokens') if n is None else n
+    return max(STAGE_MAX_TOKENS.get(kind, 0), n or 0)
+
+def _warn_low_max_tokens(params: dict, review: bool) -> None:
+    "One warning when an explicit max_tokens is below a stage's floor (that stage gets its floor)."
+    n = params.get('max_tokens')
+    low = [f'{k} ({f})' for k, f in STAGE_MAX_TOKENS.items() if n is not None and n < f and (review or k != 'review')]
+    if low: warnings.warn(f'max_tokens={n} is below the floor of stage {", ".join(low)}: raised to the floor')
+
 def _stage(oracle, msgs: list, parse, desc: str, fmts: list | None = None, **params) -> list:
     "Run one stage for the items whose messages are not None: [(value, None) | (None, RubricFailure)]."
     idx = [i for i, m in enumerate(msgs) if m is not None]
     out = [None] * len(msgs)
     if not idx: return out
     kind = desc.split()[0]
-    if 'max_tokens' not in params:
-        params['max_tokens'] = max(STAGE_MAX_TOKENS.get(kind, 0), getattr(oracle, 'params', {}).get('max_tokens') or 0)
+    params = {**params, 'max_tokens': _max_tokens(kind, oracle, params)}
     def parsed(ids: list, pos: int, text: str) -> bool:  # the oracle's `valid`: parse once, count parse failures
         i = ids[pos]
         try: got[i] = (parse(i, text), None)
@@ -74,6 +85,7 @@ def llm_rubrics(oracle,  # an oracle (see crome.oracle)
     "Rubrics for many pairs through the three-stage LLM protocol, in input order."
     if is_offline(oracle):
         raise ValueError('llm_rubrics needs an online oracle; use offline_rubric for the offline path')
+    _warn_low_max_tokens(params, review)
     gen = f'oracle:{getattr(oracle, "model", type(oracle).__name__)}'
     res: list = [None] * len(items)
     m1 = [rubric_messages('attributes', *it, max_chars=max_chars) for it in items]
@@ -136,7 +148,7 @@ def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)
     if n_bad:
         warnings.warn(f'{n_bad} of {len(ds)} rubrics failed (their pairs get no causal augmentation); '
                       f'see the rubric_error column ({dict(Counter(e.split(":")[0] for e in err if e))})')
-    n_rev = sum(isinstance(r, Rubric) and (r.review or '').startswith('failed') for r in res)
+    n_rev = sum(isinstance(r, Rubric) and _review_failed(r.review) for r in res)
     if n_rev:
         warnings.warn(f'{n_rev} of {len(ds)} rubric reviews failed; those rows keep their unreviewed stage-2 rubric '
                       f"(its review field says why; counted as '{REVIEW_FAILED}' in rubric_failures)")
@@ -148,10 +160,14 @@ def rubricate(ds,  # a crome Dataset (prompt, chosen, rejected, ...)
 
 REVIEW_FAILED = 'review_failed'  # rubric_failures' key for rows whose review failed (they keep the stage-2 rubric)
 
+def _review_failed(review: str | None) -> bool:
+    "Whether a rubric's `review` field says its review failed (`llm_rubrics` writes 'failed: reason')."
+    return (review or '').startswith('failed')
+
 def rubric_failures(ds) -> Counter:
     "Failed rubrics counted by stage, plus `REVIEW_FAILED`: rubrics kept without review because the review failed."
     out = Counter(e.split(':')[0] for e in ds['rubric_error'] if e)
-    n_rev = sum((json.loads(s).get('review') or '').startswith('failed') for s in ds['rubric'] if s)
+    n_rev = sum(_review_failed(json.loads(s).get('review')) for s in ds['rubric'] if s)
     if n_rev: out[REVIEW_FAILED] = n_rev
     return out
 

@@ -10,9 +10,9 @@ from typing import Any, Iterable, Sequence
 
 # %% auto #0
 __all__ = ['KINDS', 'DIRECTIONS', 'TEXT_COLUMNS', 'PROVENANCE_COLUMNS', 'COLUMNS', 'OPTIONAL_COLUMNS', 'LABELS', 'ROLES',
-           'MAX_TEXT_CHARS', 'Problem', 'CromeDataError', 'is_messages', 'text_of', 'user_turns', 'response_text',
-           'replace_response', 'row_problems', 'find_problems', 'validate', 'make_record', 'provenance_features',
-           'to_dataset']
+           'MAX_TEXT_CHARS', 'USER_TURN', 'ASSISTANT_TURN', 'Problem', 'CromeDataError', 'is_messages', 'text_of',
+           'user_turns', 'response_text', 'replace_response', 'row_problems', 'find_problems', 'validate',
+           'make_record', 'provenance_features', 'to_dataset']
 
 # %% ../nbs/00_schema.ipynb #078ec11d
 KINDS = ('original', 'causal', 'iqn', 'can', 'para', 'rrm')
@@ -63,14 +63,17 @@ def text_of(x: Any) -> str:
     if is_messages(x): return '\n\n'.join(f"{m.get('role', '').capitalize()}: {m.get('content', '')}" for m in x)
     raise TypeError(f"expected a string or a list of chat messages, got {type(x).__name__}")
 
+USER_TURN = re.compile(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*')  # a transcript's user-turn marker
+ASSISTANT_TURN = re.compile(r'\n[ \t]*(?:Assistant|AI)[ \t]*:')  # ... and an assistant turn's, which ends it
+
 def user_turns(prompt: Any) -> str:
     """What the user wrote: all user turns joined (a message list's user messages, the `Human:`/`User:` turns of a
     transcript string that opens with one), else the whole text. An assistant's earlier turns are not the request."""
     if is_messages(prompt): return '\n'.join(str(m.get('content', '')) for m in prompt if m.get('role') == 'user')
     prompt = text_of(prompt)  # anything but a string or messages: its TypeError
-    ms = list(re.finditer(r'(?:^|\n)[ \t]*(?:Human|User)[ \t]*:[ \t]*', prompt))
+    ms = list(USER_TURN.finditer(prompt))
     if not ms or prompt[:ms[0].start()].strip(): return prompt  # text before the first marker: a quoted line, no turn
-    ends = [m.start() for m in re.finditer(r'\n[ \t]*(?:Assistant|AI)[ \t]*:', prompt)] + [len(prompt)]
+    ends = [m.start() for m in ASSISTANT_TURN.finditer(prompt)] + [len(prompt)]
     return '\n'.join(prompt[m.end():min(e for e in ends if e >= m.end())].strip() for m in ms)
 
 def response_text(x: Any) -> str:

@@ -136,6 +136,7 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
                 baselines: Sequence[str] = ('length', 'cosine'),  # model names of the untrained baselines
                 n_boot: int = 2000,
                 pooled: str = 'All pairs (pooled)',  # the section holding every pair (`crome.evaluate.POOLED`)
+                alpha: float = 0.05,  # as in `significant`: each sign-flip p (vs a baseline, the best) must be below it
                ) -> pd.DataFrame:
     "Per (section, model): accuracy [CI], difference from each baseline [CI], and whether the section has power."
     out = []
@@ -154,9 +155,9 @@ def power_table(per_seed: Sequence[dict],  # one `section_correct` result per tr
     df = pd.DataFrame(out)
     lows = [f'vs_{b}_low' for b in baselines if f'vs_{b}_low' in df]
     ps = [c[:-4] + '_p' for c in lows]  # and the sign-flip test (`significant`): few changed pairs are no evidence
-    above = ((df[lows] > 0).all(axis=1) & (df[ps] < 0.05).all(axis=1)) if lows else pd.Series(False, index=df.index)
+    above = ((df[lows] > 0).all(axis=1) & (df[ps] < alpha).all(axis=1)) if lows else pd.Series(False, index=df.index)
     if 'vs_best_baseline_low' in df:  # NaN: not the pooled section
-        above &= ~(df.vs_best_baseline_low <= 0) & ~(df.vs_best_baseline_p >= 0.05)
+        above &= ~(df.vs_best_baseline_low <= 0) & ~(df.vs_best_baseline_p >= alpha)
     df['above_baselines'] = above & ~df.model.isin(baselines)
     df['has_power'] = df.groupby('section').above_baselines.transform('any')
     return df

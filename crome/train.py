@@ -21,6 +21,7 @@ from .head_init import scale_head, scale_fresh_head, head_lr_groups  # noqa: F40
 from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
                                 training_arguments)  # (TrainConfig, RECIPES, ... stay importable from crome.train)
 from .train_config import CLI_ERRORS, error_line
+from .schema import COLUMNS, OPTIONAL_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +193,28 @@ def main(argv: Sequence[str] | None = None):
     except CLI_ERRORS as e:  # bad values, configs, data or paths: one line and exit code 2, as `crome` reports them
         print(f'crome.train: error: {error_line(e)}', file=sys.stderr); raise SystemExit(2) from None
 
+def _column_map(items: Sequence[str] | None) -> dict:  # `--columns` values: CROME=YOURS, space- or comma-separated
+    "Your column -> crome's (`load_pairs`' column_map), parsed and checked as `crome train --columns` does it."
+    out = {}
+    for part in (s for it in items or [] for s in it.split(',') if s.strip()):
+        ours, sep, theirs = (x.strip() for x in part.partition('='))
+        if not (sep and ours and theirs): raise ValueError(f'--columns expects NAME=VALUE pairs, got {part!r}')
+        if ours not in COLUMNS + OPTIONAL_COLUMNS:
+            raise ValueError(f"--columns: {ours!r} is not a crome column (left of '=' comes the crome name: "
+                             'prompt, chosen, rejected, label, id, ...)')
+        out[theirs] = ours
+    return out
+
 def _main(argv: Sequence[str] | None = None):
     p = argparse.ArgumentParser(prog='crome.train',
                                 description='Train a crome reward model on a pairs file (jsonl/json/csv/parquet).')
     p.add_argument('data'); p.add_argument('--recipe', default=None, choices=list(RECIPES))
     p.add_argument('--config', default=None, help='YAML file of TrainConfig fields (flags override it)')
     p.add_argument('--split', default='train', help='of a folder named by split, a hub name or a DatasetDict')
+    p.add_argument('--columns', action='extend', nargs='+', metavar='CROME=YOURS',
+                   help="map your columns to crome's, as in crome train: --columns prompt=question,chosen=better")
+    p.add_argument('--allow-empty', '--allow_empty', action='store_true',
+                   help='keep pairs whose chosen or rejected answer is empty (default: such a pair is an error)')
     for f in ('model', 'output_dir', 'resume_from_checkpoint', 'margin_column'): p.add_argument(f'--{f}', default=None)
     for f, t in (('max_length', int), ('batch_size', int), ('gradient_accumulation', int), ('lr', float),
                  ('epochs', float), ('max_steps', int), ('seed', int), ('save_steps', int), ('lambda_tie', float),
@@ -208,7 +225,8 @@ def _main(argv: Sequence[str] | None = None):
     p.add_argument('--no_group_by_length', dest='group_by_length', action='store_false', default=None)
     a = vars(p.parse_args(argv))
     from crome.data import load_pairs
-    ds = load_pairs(a.pop('data'), extra='keep', empty_response_ok=True, split=a.pop('split'))
+    ds = load_pairs(a.pop('data'), column_map=_column_map(a.pop('columns')), extra='keep',
+                    empty_response_ok=a.pop('allow_empty'), split=a.pop('split'))
     recipe, resume, conf = a.pop('recipe'), a.pop('resume_from_checkpoint'), a.pop('config')
     fields = load_train_config(conf) if conf else {}
     recipe = recipe or fields.pop('recipe', 'crome'); fields.pop('recipe', None)

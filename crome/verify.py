@@ -15,7 +15,7 @@ from .offline_rubrics import ruled_out
 # %% auto #0
 __all__ = ['DETECTORS', 'MAX_LENGTH_RATIO', 'EXEMPT', 'NAME_PREFIXES', 'NAME_SUFFIXES', 'TARGET_CHECKS', 'VERIFY_REASONS',
            'name_words', 'exempt_for', 'detect', 'length_ratio', 'spurious_changes', 'terms', 'ruled_out_terms',
-           'Verdict', 'verify_counterfactual', 'fidelity_table']
+           'Verdict', 'verify_counterfactual', 'verifier_reject', 'applied_rejects', 'fidelity_table']
 
 # %% ../nbs/04c_verify.ipynb #40bc269d
 _CLOSING = re.compile(r"\b(hope (?:this|that|it) helps|feel free|let me know|don'?t hesitate|have a (?:great|nice|good|"
@@ -202,14 +202,23 @@ def verify_counterfactual(prompt,  # the prompt (string or messages)
 # %% ../nbs/04c_verify.ipynb #be92e882
 VERIFY_REASONS = ('no_check', 'target_unchanged', 'length_ratio', 'spurious_change')
 
+def verifier_reject(reason) -> bool:
+    "Whether a reject reason is the verifier's: the offline check's (`VERIFY_REASONS`) or an oracle's (verification_*)"
+    return reason in VERIFY_REASONS or str(reason).startswith('verification')
+
+def applied_rejects(reasons) -> list:
+    "The `reasons` whose rewrites were applied: the verifier's rejects, then 'duplicate_pair' (verified, then dropped)."
+    return [r for r in reasons if verifier_reject(r)] + [r for r in reasons if r == 'duplicate_pair']
+
 def _pair_sides(r: dict) -> tuple:
     "(original, counterfactual) of a causal row."
     return (r['chosen'], r['rejected']) if r.get('direction') == 'degrade' else (r['rejected'], r['chosen'])
 
 def _key(v) -> str:
     "A group key: '-' for a missing value (None, '', NaN or pandas NA from a table read back: a pivot drops them)."
-    import pandas as pd
-    return '-' if v is None or (not isinstance(v, str) and pd.isna(v)) or v == '' else v
+    if v is None or isinstance(v, str): return v or '-'
+    try: return '-' if v != v else v  # NaN is the one value not equal to itself
+    except TypeError: return '-'  # pandas NA: NA != NA is NA, which has no truth value
 
 def fidelity_table(result, kind: str = 'causal'):
     "Per generator, attribute and direction: applied, verified, rejected by reason, spurious rate, length ratio."
@@ -237,8 +246,7 @@ def fidelity_table(result, kind: str = 'causal'):
                                                                           'mean_length_ratio'])
     rcols = [c for c in out.columns if str(c).startswith('rejected_')]
     out[['verified'] + rcols] = out[['verified'] + rcols].fillna(0).astype(int)
-    ver = [c for c in rcols if c[len('rejected_'):] in VERIFY_REASONS
-           or c[len('rejected_'):].startswith('verification')]
-    out.insert(3, 'applied', out['verified'] + out[ver].sum(axis=1))
+    app = ['rejected_' + r for r in applied_rejects([c[len('rejected_'):] for c in rcols])]
+    out.insert(3, 'applied', out['verified'] + out[app].sum(axis=1))
     return out.sort_values(keys).reset_index(drop=True)[keys + ['applied', 'verified'] + rcols +
                                                         ['spurious_change_rate', 'mean_length_ratio']]

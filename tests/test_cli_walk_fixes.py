@@ -46,6 +46,33 @@ def test_a_misspelt_crome_column_is_refused_other_columns_are_not(tmp_path, caps
     assert {'idx', 'prompt_id', 'note'} <= set(load_data(a, 'keep').column_names)  # train / eval keep it
 
 
+
+def test_the_data_file_is_read_once_and_a_misspelt_column_is_still_said_first(tmp_path, monkeypatch):
+    "load_data read a file with an unknown column twice (extra='error', then the user's extra); now once."
+    import crome.data as D
+    from crome.cli import load_data, build_parser
+    from crome.schema import CromeDataError
+    calls, real = [], D.read_rows
+    monkeypatch.setattr(D, 'read_rows', lambda *a, **k: calls.append(str(a[0])) or real(*a, **k))
+    typo = _rows(); typo[1]['Label'] = typo[2]['Label'] = 0.5
+    broken = _rows(); broken[0]['chosen'] = None; broken[2]['Label'] = 0.5  # a misspelt column beside another problem
+    for name, rows, kept in (('ok', _rows(), None), ('other', _rows(idx=1, note='x'), {'idx', 'note'}),
+                             ('typo', typo, None), ('broken', broken, None)):
+        p = _jsonl(tmp_path / f'{name}.jsonl', rows); calls.clear()
+        for cmd, extra in (('train', 'keep'), ('augment', 'drop')):
+            a = build_parser().parse_args([cmd, '--data', str(p), '--out', str(tmp_path / 'o.parquet')])
+            if name in ('typo', 'broken'):
+                with pytest.raises(CromeDataError) as ei: load_data(a, extra)
+                at = 'line 2' if name == 'typo' else 'line 3'
+                assert [str(q) for q in ei.value.problems] == [
+                    f"{p}, {at}, field 'Label': unknown column 'Label': did you mean crome's 'label'? Rename it, or map "
+                    'it: --columns label=Label' + (' [2 lines]' if name == 'typo' else '')], ei.value.problems
+            else:
+                cols = set(load_data(a, extra).column_names) & {'idx', 'note'}  # kept by train, dropped by augment
+                assert cols == (kept or set() if extra == 'keep' else set()), (cmd, cols)
+            assert calls == [str(p)], (name, cmd, calls)  # one read, whatever the outcome
+            calls.clear()
+
 def test_augment_out_must_be_one_parquet_file(tmp_path, capsys, monkeypatch):
     "--out o/aug.jsonl got Parquet bytes; --out o/ (a folder) failed late naming a temp file, and left it behind."
     data = _jsonl(tmp_path / 'd.jsonl', _rows())

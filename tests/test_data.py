@@ -627,6 +627,51 @@ def test_a_null_label_is_an_error_not_a_preference(tmp_path, fmt):
     assert load_pairs(w(tmp_path / 'ok.csv', 'prompt,chosen,rejected\nQ,a,b\n'))['label'] == [1.0]
 
 
+
+def test_a_defaulted_label_beside_labelled_rows_is_noted_and_warned_once(tmp_path, caplog):
+    "Rows without a label are still 1.0; beside labelled ones (ties only, say) they are counted and warned of once."
+    key = 'label defaulted to 1.0 (no label column)'
+    p = jl(tmp_path, [GOOD, dict(GOOD, prompt='Q2', label=0.5), dict(GOOD, prompt='Q3'), dict(GOOD, prompt='Q4',
+                                                                                             label=1.0)], 's.jsonl')
+    with caplog.at_level('WARNING', logger='crome.data'): ds, rep = load_pairs(p, return_report=True)
+    assert ds['label'] == [1.0, 0.5, 1.0, 1.0] and rep.notes == {key: 2}, rep
+    assert [r.getMessage() for r in caplog.records] == [
+        f'{p}, line 1: no label, read as a preference (1.0) while other rows carry one; 2 lines in all (write 1.0 or '
+        '0.5 on each to say which)']
+    (tmp_path / 'f').mkdir()  # a folder: the labelled file and the unlabelled one are told apart
+    jl(tmp_path / 'f', [dict(GOOD, label=0.5)], 'a.jsonl'); jl(tmp_path / 'f', [dict(GOOD, prompt='Q2')], 'b.jsonl')
+    caplog.clear()
+    with caplog.at_level('WARNING', logger='crome.data'): rep = load_pairs(tmp_path / 'f', return_report=True)[1]
+    assert rep.notes == {key: 1} and caplog.records[0].getMessage().startswith(
+        f"{tmp_path / 'f' / 'b.jsonl'}, line 1: no label, read as a preference (1.0)"), caplog.records
+    # no label anywhere (or a label on every row): silent, no note
+    for rows in ([GOOD, dict(GOOD, prompt='Q2')], [dict(GOOD, label=1.0), dict(GOOD, prompt='Q2', label=0.5)]):
+        caplog.clear()
+        with caplog.at_level('WARNING', logger='crome.data'):
+            rep = load_pairs(jl(tmp_path, rows, 'n.jsonl'), return_report=True)[1]
+        assert rep.notes == {} and not caplog.records, (rep, caplog.records)
+    csv = w(tmp_path / 'n.csv', 'prompt,chosen,rejected\nQ,a,b\n')
+    assert load_pairs(csv, return_report=True)[1].notes == {}
+
+
+def test_load_pairs_reports_unknown_columns_whatever_extra(tmp_path):
+    "Each unknown column: its first file and position, unit and count; in the report, and on a CromeDataError's."
+    rows = [dict(GOOD, note=1), dict(GOOD, prompt='Q2', Label=0.5), dict(GOOD, prompt='Q3', Label=0.5)]
+    p = jl(tmp_path, rows, 'u.jsonl')
+    want = {'note': dict(source=str(p), row=1, unit='line', count=1),
+            'Label': dict(source=str(p), row=2, unit='line', count=2)}
+    for extra in ('drop', 'keep'):
+        ds, rep = load_pairs(p, extra=extra, return_report=True)
+        assert rep.unknown == want, (extra, rep.unknown)
+        assert type(load_pairs(p, extra=extra)) is type(ds)  # without return_report: the dataset alone, as before
+    assert one_error(p).report.unknown == want  # extra='error': the same, on the error
+    assert load_pairs(jl(tmp_path, [GOOD], 'k.jsonl'), return_report=True)[1].unknown == {}
+    (tmp_path / 'f').mkdir()  # a folder: the first file that has the column, and the count over all
+    jl(tmp_path / 'f', [GOOD], 'a.jsonl'); jl(tmp_path / 'f', [dict(GOOD, prompt='Q2', promt='x')], 'b.jsonl')
+    jl(tmp_path / 'f', [dict(GOOD, prompt='Q3', promt='y')], 'c.jsonl')
+    rep = load_pairs(tmp_path / 'f', extra='keep', return_report=True)[1]
+    assert rep.unknown == {'promt': dict(source=str(tmp_path / 'f' / 'b.jsonl'), row=1, unit='line', count=2)}
+
 def test_a_broken_rejected_transcript_is_reported_on_rejected(tmp_path):
     ok = '\n\nHuman: Hi\n\nAssistant: Hello.'
     rows = [{'chosen': ok, 'rejected': 'oops\n\nHuman: Hi\n\nAssistant: Go.'},  # text before the first turn

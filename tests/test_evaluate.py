@@ -226,8 +226,9 @@ def test_reward_shift_contract_and_hand_example():
 def test_reward_shifts_flag_length_scorer_not_oracle(demo):
     df = reward_shifts({'len': length_rm, 'oracle': oracle_rm}, demo)
     ms = model_summary(df).set_index('model')
-    # causal sensitivity: the length RM barely moves under (length-neutral) degradations; the oracle drops
-    assert abs(ms.loc['len', 'causal_drop_std']) < 0.1 and ms.loc['oracle', 'causal_drop_std'] > 0.5
+    # causal sensitivity (per std of the clean rewards): the length RM barely moves under (length-neutral)
+    # degradations, the oracle drops by more than a std
+    assert abs(ms.loc['len', 'causal_drop_std']) < 0.3 and ms.loc['oracle', 'causal_drop_std'] > 1
     s = shift_summary(df).set_index(['model', 'edit'])
     chosen = df[(df.side == 'chosen') & (df.edit == 'swap_answer')].groupby('model')['shift'].apply(lambda x: (x < 0).mean())
     assert chosen['oracle'] >= 0.8 and chosen['len'] < 0.7

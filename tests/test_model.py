@@ -135,3 +135,23 @@ def test_real_minilm_scores_and_reloads(tmp_path):
     s = rm.score(P, R)
     rm.save(tmp_path)
     assert np.allclose(RewardModel.load(tmp_path).score(P, R), s, atol=1e-5)
+
+
+def test_loaders_refuse_a_path_that_is_no_model_folder(tmp_path, monkeypatch):
+    "RewardModel / PairPM.from_pretrained on a missing path, a file or a folder without config.json: one short error "
+    "naming the path and what was expected, raised before transformers is called (it gave an ~86-line traceback)."
+    import transformers
+    from crome.model import saved_meta
+    def called(*a, **k): raise AssertionError('transformers was called')
+    for name in ('AutoTokenizer', 'AutoModelForSequenceClassification', 'AutoModelForCausalLM'):
+        monkeypatch.setattr(getattr(transformers, name), 'from_pretrained', called)
+    (tmp_path / 'empty').mkdir(); (tmp_path / 'afile').write_text('x')
+    for cls in (RewardModel, PairPM):
+        for path, err, what in (('/nonexistent', FileNotFoundError, 'no such folder'),
+                                (tmp_path / 'afile', FileNotFoundError, 'not a folder'),
+                                (tmp_path / 'empty', ValueError, 'no config.json in this folder')):
+            with pytest.raises(err) as e: cls.from_pretrained(path)
+            msg = str(e.value)
+            assert msg.startswith(f'{path}: {what}; ') and f'a folder saved by {cls.__name__}.save' in msg, msg
+            assert 'config.json, safetensors' in msg and '\n' not in msg, msg
+    assert saved_meta(default_backbone(), RewardModel) == {}  # a base model folder passes (no crome settings)

@@ -39,14 +39,15 @@ def test_fidelity_shows_each_reject_reason_and_the_rate_is_over_kept_pairs(tmp_p
     assert '<th>rejected</th>' not in h  # no single summed column: a reason per column
     heads = [x for x in h.split('</thead>')[0].split('<th>')[1:]]
     names = [x.split('</th>')[0] for x in heads]
-    assert names[3:6] == ['applied', 'verified', 'rejected: spurious change'], names  # applied = verified + these
+    assert names[3:7] == ['applied', 'verified', 'rejected: spurious change', 'rejected: duplicate pair'], names
+    # applied = verified + these: the verifier's rejects, then the duplicates of a kept pair
     assert names.index('rejected: duplicate pair') > names.index('rejected: spurious change')
     assert _cells(h, 'rejected: spurious change') == ['0', '2']  # clarity/borrow_requested_item sorts first
-    assert _cells(h, 'rejected: duplicate pair') == ['1', '0'] and _cells(h, 'applied') == ['0', '3']
+    assert _cells(h, 'rejected: duplicate pair') == ['1', '0'] and _cells(h, 'applied') == ['1', '3']  # dup: applied
     assert _cells(h, 'spurious_change_rate') == ['-', '0.000']  # over the one kept pair: the verifier cleared it
     how = HOW_TO_READ['fidelity']
     assert 'among the kept pairs (0 while the verifier is on' in how and 'rejected: spurious change' in how
-    assert 'duplicate pair, not applied' in how and 'besides its target' not in how
+    assert 'then rejected: duplicate pair' in how and 'not applied' not in how and 'besides its target' not in how
 
 
 def _keep_rate_run(d, recipes):
