@@ -532,7 +532,8 @@ def main():
             else 'FrozenTrainer (frozen MiniLM-L6 + MLP head)')
     cfg = {k: v for k, v in vars(a).items() if k not in ('seeds', 'out')} | dict(
         trainer=name, budget='2 x originals, 50% augmented',
-        filter='vanilla baseline, |p - y| > tau', crome_lambda_tie=a.crome_lambda, rrm_lambda_tie=a.rrm_lambda)
+        filter='vanilla baseline: crome rows kept iff |p - y| > tau; rrm rows: a seeded half scored, kept iff |p - y| >= tau',
+        crome_lambda_tie=a.crome_lambda, rrm_lambda_tie=a.rrm_lambda)
     out, t0 = {'meta': run_meta(cfg, a.seeds)}, time.time()
     pd.set_option('display.width', 220); pd.set_option('display.max_columns', 30)
     if not a.skip_a:

@@ -8,12 +8,13 @@ import json, os, sys
 from collections import Counter
 from pathlib import Path
 from .cli_args import build_parser, oracle_overrides, http_logging, parse_sets  # noqa: F401 (re-exported)
-from .cli_args import flag_pairs, column_map, augment_out, cli_warnings  # noqa: F401 (column_map re-exported)
+from .cli_args import augment_out, cli_warnings
+from .columns import NEAR, flag_pairs, column_map, near_columns, misspelt_first  # noqa: F401 (re-exported)
 
 # %% auto #0
-__all__ = ['REPLY_FAILURES', 'NEAR', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo',
-           'cmd_run', 'cmd_data', 'cmd_data_get', 'load_data', 'near_columns', 'cmd_augment', 'cmd_train', 'model_mode',
-           'cmd_eval', 'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
+__all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
+           'cmd_data', 'cmd_data_get', 'load_data', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
+           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
 def _given(flags: dict) -> dict:
@@ -142,35 +143,19 @@ def cmd_data_get(a) -> int:
 
 def load_data(a, extra: str):  # what becomes of the other unknown columns: 'keep' or 'drop' (load_pairs' extra)
     "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
-    from crome.data import load_pairs, CromeDataError
+    from crome.data import load_pairs
     from crome.public_sets import PUBLIC_NAMES
     from crome.stages import public_pairs
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
         return public_pairs(a.data, a.split, getattr(a, 'seed', 0))
     if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
-        from crome.config import NO_FILE_SPLITS as why
+        from crome.data import NO_FILE_SPLITS as why
         raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
-    try: ds, rep = load_pairs(a.data, extra=extra, return_report=True, **kw)  # read once: its report has the columns
-    except CromeDataError as e:  # a misspelt crome column is said first, as the only problem
-        rep = getattr(e, 'report', None)  # None: the rows could not be read (a broken file), so no columns either
-        if rep and (near := near_columns(rep.unknown)): raise CromeDataError(near) from None
-        raise
-    if near := near_columns(rep.unknown): raise CromeDataError(near)
-    return ds
+    return misspelt_first(load_pairs, a.data, extra=extra, **kw)  # read once; a misspelt crome column said first
 
-NEAR = 0.85  # difflib ratio from which an unknown column is a misspelt crome column ('Label', 'promt'; not 'idx')
 
-def near_columns(unknown: dict) -> list:  # a load's unknown columns (`LoadReport.unknown`)
-    "Those that look like a misspelt crome column (case aside): a problem each, at its first row, with its count."
-    import difflib
-    from crome.schema import COLUMNS, OPTIONAL_COLUMNS, Problem
-    near = {f: (u, m[0]) for f, u in unknown.items()
-            if (m := difflib.get_close_matches(str(f).lower(), COLUMNS + OPTIONAL_COLUMNS, 1, NEAR))}
-    return [Problem(u['source'], u['row'], f, f"unknown column '{f}': did you mean crome's '{c}'? Rename it, or map "
-                    f'it: --columns {c}={f}' + (f" [{u['count']} {u['unit']}s]" if u['count'] > 1 else ''), u['unit'])
-            for f, (u, c) in near.items()]
 
 # %% ../nbs/13_cli.ipynb #9ba53219
 def _rubricate_shard(ds, idx: range, oracle):

@@ -6,14 +6,15 @@
 from __future__ import annotations
 import argparse, contextlib, logging, os, warnings
 from pathlib import Path
+from .columns import flag_pairs, column_map  # noqa: F401 (re-exported)
 from .config import DEMO_N
 from .demo import CUES
 from .oracle import ORACLE_ENV
 
 # %% auto #0
 __all__ = ['RECIPES', 'ORACLE_FLAGS', 'HTTP_LOGGERS', 'COLUMNS_HELP', 'DATA_HELP', 'http_logging', 'cli_warnings',
-           'oracle_settings', 'oracle_overrides', 'CromeParser', 'Extend', 'parse_sets', 'positive_int', 'flag_pairs',
-           'column_map', 'augment_out', 'build_parser']
+           'oracle_settings', 'oracle_overrides', 'CromeParser', 'Extend', 'parse_sets', 'positive_int', 'augment_out',
+           'build_parser']
 
 # %% ../nbs/13b_cli_args.ipynb #a21c919d
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
@@ -143,26 +144,6 @@ def positive_int(text: str) -> int:
     except ValueError: raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
     if n < 1: raise argparse.ArgumentTypeError(f'must be at least 1, got {n}')
     return n
-
-def flag_pairs(items, flag: str) -> list[tuple[str, str]]:
-    "`['a=b', 'c=d']` or `['a=b,c=d']` -> [('a', 'b'), ('c', 'd')], with a clear error for anything else."
-    out = []
-    for part in (p for it in items or [] for p in it.split(',') if p.strip()):
-        k, sep, v = part.partition('=')
-        if not sep or not k.strip() or not v.strip(): raise ValueError(f'{flag} expects NAME=VALUE pairs, got {part!r}')
-        out.append((k.strip(), v.strip()))
-    return out
-
-def column_map(columns) -> dict:
-    "`--columns chosen=better,rejected=worse` (crome column = your column) as load_pairs' column_map (yours -> crome)."
-    from crome.schema import COLUMNS, OPTIONAL_COLUMNS
-    out = {}
-    for ours, theirs in flag_pairs(columns, '--columns'):
-        if ours not in COLUMNS + OPTIONAL_COLUMNS:
-            raise ValueError(f"--columns: {ours!r} is not a crome column (left of '=' comes the crome name: "
-                             f"prompt, chosen, rejected, label, id, ...)")
-        out[theirs] = ours
-    return out
 
 def augment_out(arg: str) -> tuple[Path, Path]:  # `crome augment --out`
     "The Parquet file `crome augment` writes and its rejects CSV beside it, checked before any work."

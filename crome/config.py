@@ -14,15 +14,14 @@ from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
 
 # %% auto #0
-__all__ = ['DEMO_N', 'NO_FILE_SPLITS', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig',
-           'AugmentConfig', 'FilterConfig', 'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
+__all__ = ['DEMO_N', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
+           'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
 
 DEMO_N = 1600  # demo pairs when data.n is unset
-NO_FILE_SPLITS = ('which has no splits ({key} picks one of a folder of files named by split, a Hugging Face name or a '
-                  'saved DatasetDict)')  # a split set for one file (run config and CLI): load_pairs reads it whole
+from .data import NO_FILE_SPLITS  # noqa: F401 (re-exported) a split set for one file, one sentence for the CLIs
 
 def _names(info: ValidationInfo) -> dict:
     "How the user set each key (`load_config`'s `names`, passed as validation context): messages name that."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib, logging, math, random, re
 from dataclasses import dataclass, field
 from pathlib import Path
-
+from .columns import near_column
 from .schema import (COLUMNS, OPTIONAL_COLUMNS, CromeDataError, Problem, find_problems, make_record,
                           to_dataset)
 from .readers import FORMATS, check_exists, detect_format, is_hub_name, read_rows, source_files  # noqa: F401
@@ -20,8 +20,8 @@ from .splits import conversation_root, prompt_key, shared_responses, split_by_pr
 log = logging.getLogger('crome.data')
 
 # %% auto #0
-__all__ = ['log', 'LABEL_DEFAULTED', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer', 'load_gsm8k',
-           'gsm8k_pairs', 'load_pandalm']
+__all__ = ['log', 'LABEL_DEFAULTED', 'NO_FILE_SPLITS', 'LoadReport', 'load_pairs', 'load_hh_rlhf', 'parse_final_answer',
+           'load_gsm8k', 'gsm8k_pairs', 'load_pandalm']
 
 # %% ../nbs/01_data.ipynb #ff5c46d1
 @dataclass
@@ -73,6 +73,8 @@ def _clashes(raw: dict, column_map: dict) -> dict[str, tuple]:
 
 _LABEL_FIX = 'write 1.0 (preference) or 0.5 (tie); only a row with no label column at all is a preference by default'
 LABEL_DEFAULTED = 'label defaulted to 1.0 (no label column)'  # a note, where other rows carry a label
+NO_FILE_SPLITS = ('which has no splits ({key} picks one of a folder of files named by split, a Hugging Face name or a '
+                  'saved DatasetDict)')  # a split set for one file (run config and CLI): load_pairs reads it whole
 
 def _fill_label(rec: dict, src: Path, pos: int, unit: str, problems: list,
                 seen: dict):  # labelled: a row had a label; first: (source, row) of the first defaulted; n: their count
@@ -88,8 +90,10 @@ def _note_defaulted(seen: dict, report: LoadReport, unit: str):
     "Rows read as 1.0 for want of a label while other rows carry one: a note and one warning (not an error)."
     if not (seen.get('labelled') and seen.get('n')): return  # no label anywhere: all preferences, by design
     (src, pos), n = seen['first'], seen['n']; report.notes[LABEL_DEFAULTED] = n
+    typo = next((f"; its unknown column '{f}' looks like crome's 'label': map it (column_map={{{f!r}: 'label'}}) or "
+                 'rename it' for f in report.unknown if near_column(f) == 'label'), '')  # 'Label' on the others
     log.warning(f"{src}, {unit} {pos}: no label, read as a preference (1.0) while other rows carry one; {n} {unit}"
-                f"{'s' if n > 1 else ''} in all (write 1.0 or 0.5 on each to say which)")
+                f"{'s' if n > 1 else ''} in all (write 1.0 or 0.5 on each to say which){typo}")
 
 def _stem(src: Path, root: Path) -> str:
     "A default id's prefix: the file's name less its data suffix, after its subfolders when it is in a folder."
@@ -166,14 +170,15 @@ def load_pairs(path: str | Path,  # jsonl/json/csv/parquet file (or .gz), a fold
                                        + (f"; did you mean {', '.join(near)}?" if near else '')))
     problems += find_problems(records, str(path), unit, rows, allow_extra=extra != 'error',
                               empty_response_ok=empty_response_ok, sources=srcs)
-    if problems:
-        err = CromeDataError(problems); err.report = report  # its unknown columns too (crome's CLI reads them)
-        raise err
-    _note_defaulted(seen, report, unit)
+    try:
+        if problems: raise CromeDataError(problems)
+        out = _finish(records, report, str(path), unit, rows, return_report, check=False)  # (a cell Arrow can't store)
+    except CromeDataError as e: e.report = report; raise  # its unknown columns too (crome's CLI reads them)
+    _note_defaulted(seen, report, unit)  # said of a load that succeeded only
     for note in IMPLICIT_NOTES:  # said once per form, with its count
         if n := report.notes.get(note):
             log.info(f"{path}: {n} rows had no prompt ({note}): each pair's shared turns became its prompt")
-    return _finish(records, report, str(path), unit, rows, return_report, check=False)
+    return out
 
 # %% ../nbs/01_data.ipynb #2e9b4f0f
 def load_hh_rlhf(path: str | Path | None = None,  # hh-rlhf jsonl(.gz); default: harmless-base test in data_dir()

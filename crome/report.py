@@ -211,9 +211,11 @@ def _read(d: Path, p: str, **kw):  # kw: pd.read_csv's
     import pandas as pd
     return pd.read_csv(d / p, **kw) if (d / p).exists() and (d / p).stat().st_size else None
 
-def _histories(d: Path, steps: int | None, names: set | None = None) -> dict:  # names: the config's models
-    return {p.parent.name: history_steps(json.loads(p.read_text()), steps)
-            for p in sorted((d / 'models').glob('*/history.json')) if names is None or p.parent.name in names}
+def _histories(d: Path, steps: int | None, names: set | None = None,  # names: the config's models
+               order: Sequence[str] = ()) -> dict:  # these first, in this order (the rest by name): same colours
+    ps = {p.parent.name: p for p in (d / 'models').glob('*/history.json') if names is None or p.parent.name in names}
+    first = [n for n in dict.fromkeys(order) if n in ps]
+    return {n: history_steps(json.loads(ps[n].read_text()), steps) for n in first + sorted(set(ps) - set(first))}
 
 def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                  config: Mapping | None = None,  # the run's config as a dict (default: run_dir/config.yaml)
@@ -277,7 +279,8 @@ def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
         kfig = TF.keep_rate_figure(kr.assign(kind=kr['set'] + ': ' + kr['kind']))  # one trace per set and kind
         secs.append(section('Baseline filter keep rates', HOW_TO_READ['keep_rates'], _fig_html(kfig, 'fig-keep-rates'),
                             'keep_rates'))
-    hist = _histories(d, tr.get('steps'), names)
+    shown = [m for t in (sh, rb) if t is not None for m in t['model']]  # the shift and robustness figures' models
+    hist = _histories(d, tr.get('steps'), names, shown)  # in their order, so a model keeps its colour (name_colors)
     if hist:
         fig = TF.training_curves_figure(hist)
         fig.update_xaxes(title_text='optimizer step')

@@ -21,7 +21,7 @@ from .head_init import scale_head, scale_fresh_head, head_lr_groups  # noqa: F40
 from .train_config import (RECIPES, TrainConfig, tie_weight, resolve_recipe, load_train_config,  # noqa: F401
                                 training_arguments)  # (TrainConfig, RECIPES, ... stay importable from crome.train)
 from .train_config import CLI_ERRORS, error_line
-from .schema import COLUMNS, OPTIONAL_COLUMNS
+from .columns import column_map, misspelt_first
 
 log = logging.getLogger(__name__)
 
@@ -193,24 +193,12 @@ def main(argv: Sequence[str] | None = None):
     except CLI_ERRORS as e:  # bad values, configs, data or paths: one line and exit code 2, as `crome` reports them
         print(f'crome.train: error: {error_line(e)}', file=sys.stderr); raise SystemExit(2) from None
 
-def _column_map(items: Sequence[str] | None) -> dict:  # `--columns` values: CROME=YOURS, space- or comma-separated
-    "Your column -> crome's (`load_pairs`' column_map), parsed and checked as `crome train --columns` does it."
-    out = {}
-    for part in (s for it in items or [] for s in it.split(',') if s.strip()):
-        ours, sep, theirs = (x.strip() for x in part.partition('='))
-        if not (sep and ours and theirs): raise ValueError(f'--columns expects NAME=VALUE pairs, got {part!r}')
-        if ours not in COLUMNS + OPTIONAL_COLUMNS:
-            raise ValueError(f"--columns: {ours!r} is not a crome column (left of '=' comes the crome name: "
-                             'prompt, chosen, rejected, label, id, ...)')
-        out[theirs] = ours
-    return out
-
 def _main(argv: Sequence[str] | None = None):
     p = argparse.ArgumentParser(prog='crome.train',
                                 description='Train a crome reward model on a pairs file (jsonl/json/csv/parquet).')
     p.add_argument('data'); p.add_argument('--recipe', default=None, choices=list(RECIPES))
     p.add_argument('--config', default=None, help='YAML file of TrainConfig fields (flags override it)')
-    p.add_argument('--split', default='train', help='of a folder named by split, a hub name or a DatasetDict')
+    p.add_argument('--split', help='of a folder named by split, a hub name or a DatasetDict (default train; no file)')
     p.add_argument('--columns', action='extend', nargs='+', metavar='CROME=YOURS',
                    help="map your columns to crome's, as in crome train: --columns prompt=question,chosen=better")
     p.add_argument('--allow-empty', '--allow_empty', action='store_true',
@@ -224,9 +212,12 @@ def _main(argv: Sequence[str] | None = None):
     p.add_argument('--bf16', action='store_true')
     p.add_argument('--no_group_by_length', dest='group_by_length', action='store_false', default=None)
     a = vars(p.parse_args(argv))
-    from crome.data import load_pairs
-    ds = load_pairs(a.pop('data'), column_map=_column_map(a.pop('columns')), extra='keep',
-                    empty_response_ok=a.pop('allow_empty'), split=a.pop('split'))
+    from crome.data import load_pairs, NO_FILE_SPLITS
+    data, split = a.pop('data'), a.pop('split')
+    if split and Path(data).is_file():  # it would be ignored: a file has no splits (refused as `crome train` does)
+        raise ValueError(f"--split {split}: {data} is one file, {NO_FILE_SPLITS.format(key='--split')}: drop --split")
+    ds = misspelt_first(load_pairs, data, column_map=column_map(a.pop('columns')), extra='keep',  # typos said first
+                        empty_response_ok=a.pop('allow_empty'), split=split or 'train')
     recipe, resume, conf = a.pop('recipe'), a.pop('resume_from_checkpoint'), a.pop('config')
     fields = load_train_config(conf) if conf else {}
     recipe = recipe or fields.pop('recipe', 'crome'); fields.pop('recipe', None)

@@ -3,7 +3,7 @@ import json, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
-from crome.cli import main, column_map, model_mode, inspect_notebook
+from crome.cli import main, model_mode, inspect_notebook
 from conftest import needs_data, run_py, tiny_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,13 +19,6 @@ def test_python_m_entry_points():  # issue 16 bug 14: `python -m crome.cli eval 
     assert r.returncode == 0 and 'usage: crome eval' in r.stdout
     r = run_py('-m', 'crome', '--version')
     assert r.returncode == 0 and r.stdout.startswith('crome ')
-
-
-def test_column_map_flag():
-    assert column_map(['chosen=better,rejected=worse', 'prompt=q']) == {'better': 'chosen', 'worse': 'rejected', 'q': 'prompt'}
-    with pytest.raises(ValueError, match='NAME=VALUE'): column_map(['chosen'])
-    with pytest.raises(ValueError, match='not a crome column'): column_map(['better=chosen'])
-
 
 
 

@@ -73,6 +73,19 @@ def test_the_data_file_is_read_once_and_a_misspelt_column_is_still_said_first(tm
             assert calls == [str(p)], (name, cmd, calls)  # one read, whatever the outcome
             calls.clear()
 
+def test_a_misspelt_column_is_said_first_when_the_dataset_cannot_be_built(tmp_path, capsys):
+    "'Label' 0.5 on one line and 'x' on another: train reported Arrow's error on the column, not the typo."
+    rows = _rows(); rows[0]['Label'] = 0.5; rows[2]['Label'] = 'x'
+    typo = _jsonl(tmp_path / 'typo.jsonl', rows)
+    for cmd in (['train', '--out', str(tmp_path / 'm')],
+                ['augment', '--kinds', 'iqn', '--out', str(tmp_path / 'a.parquet')]):
+        assert main([*cmd, '--data', str(typo)]) == 2, cmd
+        err = capsys.readouterr().err
+        assert err == (f"crome {cmd[0]}: error: 1 problem in the data:\n  {typo}, line 1, field 'Label': unknown column 'Label': did you mean "
+                       "crome's 'label'? Rename it, or map it: --columns label=Label [2 lines]\n"), err
+    assert not (tmp_path / 'a.parquet').exists() and not (tmp_path / 'm').exists()
+
+
 def test_augment_out_must_be_one_parquet_file(tmp_path, capsys, monkeypatch):
     "--out o/aug.jsonl got Parquet bytes; --out o/ (a folder) failed late naming a temp file, and left it behind."
     data = _jsonl(tmp_path / 'd.jsonl', _rows())

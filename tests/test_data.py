@@ -672,6 +672,35 @@ def test_load_pairs_reports_unknown_columns_whatever_extra(tmp_path):
     rep = load_pairs(tmp_path / 'f', extra='keep', return_report=True)[1]
     assert rep.unknown == {'promt': dict(source=str(tmp_path / 'f' / 'b.jsonl'), row=1, unit='line', count=2)}
 
+
+def test_a_column_arrow_cannot_store_carries_the_report_and_warns_of_no_defaulted_label(tmp_path, caplog):
+    "The dataset's own error (a column of numbers and text) lacked .report; a failed load warned of defaulted labels."
+    rows = [dict(GOOD, label=0.5, note=0.5), dict(GOOD, prompt='Q2', note='x')]  # line 2: label defaulted, note text
+    p = jl(tmp_path, rows, 'mixed.jsonl')
+    with caplog.at_level('WARNING', logger='crome.data'), pytest.raises(CromeDataError) as ei:
+        load_pairs(p, extra='keep')
+    assert [q.field for q in ei.value.problems] == ['note'], str(ei.value)  # the Arrow error, from to_dataset
+    assert ei.value.report.unknown == {'note': dict(source=str(p), row=1, unit='line', count=2)}
+    assert not caplog.records, caplog.records  # the load failed: no warning about its rows
+    with caplog.at_level('WARNING', logger='crome.data'): load_pairs(p, extra='drop')  # loads: now it is said
+    assert 'no label, read as a preference' in caplog.records[0].getMessage()
+
+
+def test_the_defaulted_label_warning_names_a_misspelt_label(tmp_path, caplog):
+    "A 'Label' beside 'label' rows: the rows with the typo are read as 1.0; the warning names the column and the fix."
+    p = jl(tmp_path, [dict(GOOD, label=0.5), dict(GOOD, prompt='Q2', Label=0.5), dict(GOOD, prompt='Q3', idx=1)])
+    for extra in ('keep', 'drop'):
+        caplog.clear()
+        with caplog.at_level('WARNING', logger='crome.data'): load_pairs(p, extra=extra)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{p}, line 2: no label, read as a preference (1.0) while other rows carry one; 2 lines in all (write 1.0 "
+            "or 0.5 on each to say which); its unknown column 'Label' looks like crome's 'label': map it "
+            "(column_map={'Label': 'label'}) or rename it"], caplog.records
+    caplog.clear()  # an unknown column that is no misspelt label: the warning as before
+    with caplog.at_level('WARNING', logger='crome.data'):
+        load_pairs(jl(tmp_path, [dict(GOOD, label=0.5), dict(GOOD, prompt='Q2', idx=1)], 'i.jsonl'), extra='keep')
+    assert caplog.records[0].getMessage().endswith('(write 1.0 or 0.5 on each to say which)'), caplog.records
+
 def test_a_broken_rejected_transcript_is_reported_on_rejected(tmp_path):
     ok = '\n\nHuman: Hi\n\nAssistant: Hello.'
     rows = [{'chosen': ok, 'rejected': 'oops\n\nHuman: Hi\n\nAssistant: Go.'},  # text before the first turn

@@ -69,3 +69,29 @@ def test_models_trained_after_the_last_evaluate_make_the_run_unfinished(tmp_path
     assert '(unfinished)' in page and 'This run is unfinished' in page
     assert ('models trained since the last evaluation (not in metrics/accuracy.csv, or retrained): '
             'vanilla-s1, crome-s1; the numbers below are older') in page
+
+
+def test_a_model_has_one_colour_in_the_shift_robustness_and_curves_figures(tmp_path, monkeypatch):
+    "The curves used to be drawn in folder-name order (crome-s0 first), the shifts in the evaluation's (vanilla-s0)."
+    import crome.report as R
+    cfg = dict(CFG, train=dict(CFG['train'], seeds=[0, 1]))
+    ms = ['vanilla-s0', 'crome-s0', 'vanilla-s1', 'crome-s1']
+    d = _run(tmp_path, ['data', 'augment', *(f'model:{m}' for m in ms), 'evaluate'], models=ms, metrics=True)
+    (d / 'config.yaml').write_text(yaml.safe_dump(cfg))
+    for m in ms: (d / 'models' / m / 'history.json').write_text(json.dumps([0.7, 0.5]))
+    pd.DataFrame([dict(model=m, edit=e, edit_kind=k, attribute=None, direction=None, pair_id=i, side='chosen',
+                       reward_before=float(i), reward_after=i + .1, shift=.1, flipped=False)
+                  for m in ('vanilla-s0', 'crome-s0') for e, k in (('rot13', 'spurious'), ('typos', 'spurious'))
+                  for i in range(3)]).to_csv(d / 'metrics/reward_shifts.csv', index=False)
+    pd.DataFrame([dict(model=m, side='both', transformation='typos', n=3, accuracy=.6, clean_accuracy=.7, drop=.1)
+                  for m in ('vanilla-s0', 'crome-s0')]).to_csv(d / 'metrics/robustness.csv', index=False)
+    figs, fig_html = {}, R._fig_html
+    monkeypatch.setattr(R, '_fig_html', lambda fig, div_id: figs.setdefault(div_id, fig) and fig_html(fig, div_id))
+    build_report(d, cfg)
+
+    def colour(t): return t.marker.color if t.type == 'bar' else t.line.color
+    def colours(div): return {t.name: colour(t) for t in figs[div].data if t.name in ms}
+    shifts, rob, curves = colours('fig-shifts'), colours('fig-robustness'), colours('fig-curves')
+    assert set(shifts) == {'vanilla-s0', 'crome-s0'} and set(curves) == set(ms)
+    assert shifts == rob == {m: curves[m] for m in shifts} and len(set(curves.values())) == 4
+    assert list(curves) == ['vanilla-s0', 'crome-s0', 'crome-s1', 'vanilla-s1']  # the rest by name

@@ -7,7 +7,7 @@ from crome.run_state import _crome_imports
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / 'crome'
 # The stages in data-flow order; modules split off one concept sit in their parent's group.
-STAGES = [['schema'], ['data', 'readers', 'public_sets', 'splits'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
+STAGES = [['schema'], ['data', 'readers', 'public_sets', 'splits', 'columns'], ['demo'], ['oracle_base', 'oracle', 'local_oracle'],
           ['offline_rubrics', 'rubric_prompts', 'rubric_models', 'rubrics'],
           ['edits', 'causal_edits', 'minimal_edits', 'spurious_edits', 'verify', 'eval_edits'],
           ['llm_rewrite', 'augment_base', 'augment', 'neutrals'], ['filter'], ['model', 'encoding', 'frozen', 'onednn', 'packed'],

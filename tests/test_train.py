@@ -470,16 +470,3 @@ def test_max_length_override_applies_to_a_given_model(tok, toy):
         assert (m.max_length, m.train_config.max_length, max(m.trainer.train_dataset['length'])) == (16, 16, 16)
         m = train_reward_model(toy, 'vanilla', model=tiny_rm(tok), **{**FAST, 'max_steps': 1})
         assert (m.max_length, m.train_config.max_length) == (48, 48)
-
-
-def test_columns_parse_as_the_cli_parses_them():
-    "python -m crome.train --columns parses (and refuses) exactly as `crome train --columns` (its own copy: crome.train "
-    "may not import the later cli_args stage)."
-    from crome.train import _column_map
-    from crome.cli_args import column_map
-    for cols in (['prompt=question,chosen=better', 'rejected=worse'], [' label = y ,', 'id=k'], None, []):
-        assert _column_map(cols) == column_map(cols), cols
-    for bad in (['prompt'], [' prompt= '], ['prompt='], ['=q'], ['answer=worse'], ['prompt=q,chosen']):
-        with pytest.raises(ValueError) as ours: _column_map(bad)
-        with pytest.raises(ValueError) as cli: column_map(bad)
-        assert str(ours.value) == str(cli.value), bad
