@@ -421,7 +421,7 @@ def testbed_from_verdicts(res: dict, n_boot: int) -> dict:
 
 
 SAME_TESTBED = ('n_demo', 'cues', 'rho', 'tau', 'recipes', 'crome_lambda', 'rrm_lambda', 'epochs', 'max_length', 'n_boot',
-                'finetune', 'steps', 'batch', 'trainer', 'budget', 'filter')
+                'finetune', 'steps', 'batch', 'trainer', 'budget')  # not 'filter': a description (tau is the setting)
 
 
 def add_tasks(base: str, extra: str, out: str):
