@@ -155,8 +155,6 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
     return misspelt_first(load_pairs, a.data, extra=extra, **kw)  # read once; a misspelt crome column said first
 
-
-
 # %% ../nbs/13_cli.ipynb #9ba53219
 def _rubricate_shard(ds, idx: range, oracle):
     "Rubrics for this shard's pairs only (the other pairs' causal edits are other shards' work: no repeated calls)."
