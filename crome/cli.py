@@ -4,8 +4,9 @@
 
 # %% ../nbs/13_cli.ipynb #967e1f18
 from __future__ import annotations
-import json, os, sys
+import json, logging, os, sys
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from .cli_args import build_parser, oracle_overrides, http_logging, parse_sets  # noqa: F401 (re-exported)
 from .cli_args import augment_out, cli_warnings
@@ -153,7 +154,18 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
         from crome.data import NO_FILE_SPLITS as why
         raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
-    return misspelt_first(load_pairs, a.data, extra=extra, **kw)  # read once; a misspelt crome column said first
+    with _held_logs('crome.data'):  # its warnings (a defaulted label) only if no error: a misspelt column is said alone
+        return misspelt_first(load_pairs, a.data, extra=extra, **kw)  # read once; a misspelt crome column said first
+
+@contextmanager
+def _held_logs(name: str):  # the logger whose records wait for the block's success
+    "Log records of logger `name` held while the block runs: emitted after it succeeds, dropped if it raises."
+    held, lg = [], logging.getLogger(name)
+    def hold(r): held.append(r); return False
+    lg.addFilter(hold)
+    try: yield
+    finally: lg.removeFilter(hold)
+    for r in held: lg.handle(r)
 
 # %% ../nbs/13_cli.ipynb #9ba53219
 def _rubricate_shard(ds, idx: range, oracle):

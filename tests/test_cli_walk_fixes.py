@@ -191,3 +191,24 @@ def test_inspect_opens_the_set_a_run_has(tmp_path):
     assert main(['inspect', str(tmp_path)]) == 0
     first = next(c.source for c in nbformat.read(tmp_path / 'inspect.ipynb', 4).cells if c.cell_type == 'code')
     assert "PairBrowser.from_run(RUN, which='rrm')" in first
+
+
+def test_a_label_typo_beside_labelled_rows_is_said_alone(tmp_path, capsys, caplog):
+    "'label' on some lines, 'Label' on others: the CLI warned of labels read as 1.0 before the misspelt-column error."
+    import logging
+    rows = _rows(); rows[0]['label'] = 1.0; rows[1]['Label'] = rows[2]['Label'] = 0.5
+    typo = _jsonl(tmp_path / 'typo.jsonl', rows)
+    with caplog.at_level(logging.WARNING):
+        assert main(['train', '--out', str(tmp_path / 'm'), '--data', str(typo)]) == 2
+    assert capsys.readouterr().err == (
+        f"crome train: error: 1 problem in the data:\n  {typo}, line 2, field 'Label': unknown column 'Label': did you "
+        "mean crome's 'label'? Rename it, or map it: --columns label=Label [2 lines]\n")
+    assert not [r for r in caplog.records if r.name == 'crome.data'], caplog.text  # the defaulted-label warning held
+    # a file that passes still gets the loader's warnings, once, after it has been read
+    from crome.cli import load_data, build_parser
+    plain = _rows(); plain[0]['label'] = 0.5
+    a = build_parser().parse_args(['train', '--data', str(_jsonl(tmp_path / 'p.jsonl', plain)), '--out', 'x'])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING): assert load_data(a, 'keep')['label'] == [0.5, 1.0, 1.0]
+    said = [r.getMessage() for r in caplog.records if r.name == 'crome.data']
+    assert len(said) == 1 and 'line 2: no label, read as a preference (1.0) while other rows carry one' in said[0], said
