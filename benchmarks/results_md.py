@@ -620,8 +620,8 @@ def speed(t, s) -> list[str]:
 
 
 def other_cpu_scoring(s2: dict, s: dict | None) -> list[str]:
-    """The same scoring benchmark on a second CPU (`score_speed_xeon.json`): per distribution the same-batch speedup
-    and the 2x goal by its rounds' interval, crome's and the pipeline's share of that machine's matmul peak, the float32
+    """The same scoring benchmark on a second CPU (`score_speed_amd.json`, an earlier run): per distribution the
+    same-batch speedup and the 2x goal by its rounds' interval, crome's and the pipeline's share of that machine's matmul peak, the float32
     ceiling and the bf16 trade-off, so the goal's verdict is seen not to hang on one machine."""
     B = f"pipeline_bs{s2['config']['batch']}"
     rows = [{'texts': k, 'speedup, same batch': speed_goal(v, B).replace('**', ''),
@@ -893,7 +893,7 @@ def main():
     for name, fn in ((a.ablation, ablation), ('fidelity.json', fidelity)):
         if load(name): lines += fn(load(name))
     if load('train_speed.json') or load('score_speed.json'): lines += speed(load('train_speed.json'), load('score_speed.json'))
-    if load('score_speed_xeon.json'): lines += other_cpu_scoring(load('score_speed_xeon.json'), load('score_speed.json'))
+    if load('score_speed_amd.json'): lines += other_cpu_scoring(load('score_speed_amd.json'), load('score_speed.json'))
     dev = {n: load(n) for n in ('device_speed.json', 'device_speed_b256.json', 'device_speed_b64_rowblocks.json',
                                 'device_speed_b256_rowblocks.json', 'device_scoring.json')}
     dev = {n: d for n, d in dev.items() if d}
