@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_cli.ipynb #967e1f18
 from __future__ import annotations
-import json, logging, os, sys
+import json, logging, os, sys, time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +14,8 @@ from .columns import NEAR, flag_pairs, column_map, near_columns, misspelt_first 
 
 # %% auto #0
 __all__ = ['REPLY_FAILURES', 'INSPECT_CELLS', 'COMMANDS', 'RESUMABLE', 'reply_failure', 'format_results', 'cmd_demo', 'cmd_run',
-           'cmd_data', 'cmd_data_get', 'load_data', 'cmd_augment', 'cmd_train', 'model_mode', 'cmd_eval',
-           'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
+           'cmd_data', 'cmd_data_get', 'load_data', 'oracle_usage', 'cmd_augment', 'cmd_train', 'model_mode',
+           'cmd_eval', 'inspect_notebook', 'cmd_inspect', 'cmd_report', 'cmd_compare', 'main']
 
 # %% ../nbs/13_cli.ipynb #954df6e6
 def _given(flags: dict) -> dict:
@@ -177,6 +177,12 @@ def _rubricate_shard(ds, idx: range, oracle):
     ds = ds.remove_columns([c for c in ('rubric', 'rubric_error') if c in ds.column_names])
     return ds.add_column('rubric', rub).add_column('rubric_error', err)
 
+def oracle_usage(s: dict, seconds: float) -> str:  # s: an oracle's `stats`; seconds: the work's wall time
+    "One line of what the oracle was asked: calls, answers, the cache's share, requests, tokens, time."
+    return (f"oracle: {s['calls']} calls, {s['ok']} answered ({s['cache_hits']} from the cache); {s['requests']} "
+            f"requests, {s['retries']} retries, {s['errors']} errors; {s['prompt_tokens']:,} prompt + "
+            f"{s['completion_tokens']:,} completion tokens; {seconds:.0f} s")
+
 def cmd_augment(a) -> int:
     "`crome augment`: rubrics and augmentation of a pairs file (of one shard of it: --shard / --num-shards)."
     from crome.oracle import is_offline
@@ -189,7 +195,7 @@ def cmd_augment(a) -> int:
         raise ValueError(f"{a.data}: --kinds {' '.join(borrow)} need at least 2 pairs (they borrow prompts or answers "
                          f'from other pairs) and the file has {len(ds)}: add pairs, or pass --kinds causal (or para)')
     idx = shard_range(len(ds), a.shard, a.num_shards)  # a bad --shard fails here, before any oracle call
-    oracle = _oracle(a)
+    oracle, t0 = _oracle(a), time.perf_counter()
     if 'causal' in a.kinds: ds = _rubricate_shard(ds, idx, oracle)
     res = augment(ds, oracle=oracle, kinds=tuple(a.kinds), seed=a.seed, shard=a.shard, num_shards=a.num_shards)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +203,7 @@ def cmd_augment(a) -> int:
     _write(out, lambda f: res.rows.to_parquet(str(f))); _write(rej, lambda f: res.rejects.to_csv(f, index=False))
     print(res.counts().to_string())
     print(f'\n{len(res.records)} rows -> {out}; {len(res.reject_records)} rejects -> {rej}')
+    if not is_offline(oracle): print(oracle_usage(oracle.stats, time.perf_counter() - t0))
     if _oracle_all_failed(oracle):
         print(f'crome augment: every oracle call failed ({oracle.stats}); see {rej}', file=sys.stderr); return 3
     why = None if is_offline(oracle) or 'causal' not in a.kinds else reply_failure(

@@ -102,8 +102,11 @@ def test_oracle_from_the_environment(pairs, tmp_path, capsys, caplog, monkeypatc
 def test_unparseable_replies_fail_in_the_bar_and_exit_3(pairs, tmp_path, capsys):  # review item 10
     with LoopbackServer(lambda c: Reply(text='hello world')) as srv:  # replies arrive, none is a rubric
         assert augment(pairs, tmp_path, '--oracle-url', srv.url, '--oracle-model', srv.model) == 3
-    err = capsys.readouterr().err
+        n = srv.count
+    out, err = capsys.readouterr()
     assert 'ok=0, failed=3' in err and 'ok=3' not in err, err
+    said = f'oracle: {n} calls, {n} answered (0 from the cache); {n} requests, 0 retries, 0 errors; '
+    assert n == 6 and said in out, out  # what was asked, printed also when the run fails
     assert 'crome augment: no rubric succeeded (3 of 3 failed' in err and 'aug_rejects.csv' in err
 
 
