@@ -144,14 +144,14 @@ def cmd_data_get(a) -> int:
 
 def load_data(a, extra: str):  # what becomes of the other unknown columns: 'keep' or 'drop' (load_pairs' extra)
     "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
-    from crome.data import load_pairs
+    from crome.data import load_pairs, NO_FILE_SPLITS as why
     from crome.public_sets import PUBLIC_NAMES
     from crome.stages import public_pairs
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
-        return public_pairs(a.data, a.split, getattr(a, 'seed', 0))
+        gsm = 'reasoning' if a.command == 'eval' else 'prompt-match'  # GSM8K: eval scores a correctness test
+        return public_pairs(a.data, a.split, getattr(a, 'seed', 0), gsm)
     if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
-        from crome.data import NO_FILE_SPLITS as why
         raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')
     with _held_logs('crome.data'):  # its warnings (a defaulted label) only if no error: a misspelt column is said alone
@@ -161,8 +161,7 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
 def _held_logs(name: str):  # the logger whose records wait for the block's success
     "Log records of logger `name` held while the block runs: emitted after it succeeds, dropped if it raises."
     held, lg = [], logging.getLogger(name)
-    def hold(r): held.append(r); return False
-    lg.addFilter(hold)
+    lg.addFilter(hold := lambda r: held.append(r))  # returns None: the record is held back, not emitted now
     try: yield
     finally: lg.removeFilter(hold)
     for r in held: lg.handle(r)

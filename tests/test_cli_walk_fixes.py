@@ -212,3 +212,32 @@ def test_a_label_typo_beside_labelled_rows_is_said_alone(tmp_path, capsys, caplo
     with caplog.at_level(logging.WARNING): assert load_data(a, 'keep')['label'] == [0.5, 1.0, 1.0]
     said = [r.getMessage() for r in caplog.records if r.name == 'crome.data']
     assert len(said) == 1 and 'line 2: no label, read as a preference (1.0) while other rows carry one' in said[0], said
+
+
+GSM = [{'question': 'A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total?',
+        'answer': 'It takes 2/2=<<2/2=1>>1 bolt of white fiber\nSo the total is 2+1=<<2+1=3>>3 bolts\n#### 3'},
+       {'question': 'Janet has 16 eggs, eats 3 and bakes with 4. She sells the rest at $2 each. How much does she get?',
+        'answer': 'She sells 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18'},
+       {'question': 'Tom reads 5 pages a day for 6 days. How many pages does he read?',
+        'answer': 'He reads 5 * 6 = <<5*6=30>>30 pages.\n#### 30'}]
+
+
+def test_eval_scores_gsm8k_as_a_correctness_test(tmp_path, monkeypatch):
+    "`crome eval --data gsm8k` scored prompt-matching pairs (another question's solution), which cosine passes at 1.0."
+    (tmp_path / 'gsm8k').mkdir()
+    for split in ('train', 'test'): _jsonl(tmp_path / 'gsm8k' / f'{split}.jsonl', GSM)
+    monkeypatch.setenv('CROME_DATA', str(tmp_path))
+    from crome.cli import load_data, build_parser
+    ev = load_data(build_parser().parse_args(['eval', '--model', 'm', '--data', 'gsm8k', '--split', 'test']), 'keep')
+    assert len(ev) == 3 and set(ev['subset']) == {'gsm8k-reasoning'} and set(ev['generator']) == {'eval:arith_slip'}
+    for r, g in zip(ev, GSM):  # the same question's reference solution against itself with a slip in the final answer
+        ref = g['answer'].split('####')[1].strip()
+        assert g['question'] in r['prompt'] and r['chosen'].endswith(f'#### {ref}') and '<<' not in r['chosen']
+        assert r['rejected'] != r['chosen'] and not r['rejected'].endswith(f'#### {ref}'), r
+    for cmd in (['train', '--out', 'x'], ['augment', '--out', 'x.parquet']):  # training reads prompt-match pairs
+        tr = load_data(build_parser().parse_args([*cmd, '--data', 'gsm8k', '--split', 'train']), 'keep')
+        assert set(tr['subset']) == {'gsm8k-prompt-match'} and all(r['rejected'] != r['chosen'] for r in tr), cmd
+        assert {r['rejected'] for r in tr} <= {e['chosen'] for e in tr}  # each rejected: another question's solution
+    from crome.stages import public_pairs
+    with pytest.raises(ValueError, match="gsm8k must be 'prompt-match' or 'reasoning', not 'slip'"):
+        public_pairs('gsm8k', 'test', gsm8k='slip')
