@@ -146,11 +146,10 @@ def load_data(a, extra: str):  # what becomes of the other unknown columns: 'kee
     "The pairs `--data` names: a public set (PUBLIC_NAMES, unless such a file exists) or what `load_pairs` reads."
     from crome.data import load_pairs, NO_FILE_SPLITS as why
     from crome.public_sets import PUBLIC_NAMES
-    from crome.stages import public_pairs
+    from crome.stages import public_pairs, eval_pairs
     if a.data in PUBLIC_NAMES and not Path(a.data).exists():
         if a.columns: raise ValueError(f'--columns: --data {a.data} is a public set read by its own loader: drop it')
-        gsm = 'reasoning' if a.command == 'eval' else 'prompt-match'  # GSM8K: eval scores a correctness test
-        return public_pairs(a.data, a.split, getattr(a, 'seed', 0), gsm)
+        return (eval_pairs if a.command == 'eval' else public_pairs)(a.data, a.split, getattr(a, 'seed', 0))
     if a.split and Path(a.data).is_file():  # it would be ignored: a file has no splits
         raise ValueError(f"--split {a.split}: {a.data} is one file, {why.format(key='--split')}: drop --split")
     kw = dict(column_map=column_map(a.columns), empty_response_ok=a.allow_empty, split=a.split or 'train')

@@ -114,8 +114,8 @@ COLUMNS_HELP = ("map your columns to crome's: crome=yours pairs, e.g. --columns 
 DATA_HELP = ('pairs: a jsonl/json/csv/parquet file (optionally .gz), a folder of them, a Hugging Face dataset name, '
              'or a public set by name from the data folder (hh-rlhf, gsm8k: fetched by `crome data get`; pandalm: '
              'downloaded by hand, as `crome data get` says). gsm8k: `eval` scores a correctness test (each reference '
-             "solution against itself with an arithmetic slip), `train` and `augment` another question's solution as "
-             'the rejected answer')
+             "solution that admits one against itself with an arithmetic slip), `train` and `augment` another "
+             "question's solution as the rejected answer")
 
 def _add_data(p):
     p.add_argument('--data', required=True, help=DATA_HELP)

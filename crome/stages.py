@@ -16,20 +16,16 @@ from .public_sets import PUBLIC_NAMES
 from .run_state import Run, _load, _save, file_digest
 
 # %% auto #0
-__all__ = ['DATA_FUNCTIONS', 'HASH_MAX', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'build_data', 'test_splits', 'val_splits',
-           'data_fingerprint', 'build_augmented', 'filter_sets', 'Embeddings', 'frozen_history', 'train_one',
-           'model_settings', 'load_model', 'untrained_baselines', 'accuracy_table']
+__all__ = ['DATA_FUNCTIONS', 'HASH_MAX', 'RECIPE_DATA', 'TRAIN_META', 'public_pairs', 'eval_pairs', 'build_data', 'test_splits',
+           'val_splits', 'data_fingerprint', 'build_augmented', 'filter_sets', 'Embeddings', 'frozen_history',
+           'train_one', 'model_settings', 'load_model', 'untrained_baselines', 'accuracy_table']
 
 # %% ../nbs/12b_stages.ipynb #c0a11552
 def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
                  split: str | None = None,  # None: the set's only split here (gsm8k has two: an error asks which)
-                 seed: int = 0,  # gsm8k: draws each question's rejected answer
-                 gsm8k: str = 'prompt-match'):  # 'prompt-match': another question's solution rejected (training
-                                                # pairs); 'reasoning': its own with an arithmetic slip (a test)
+                 seed: int = 0):  # gsm8k: draws each question's rejected answer (another question's solution)
     "All pairs of one split of a public set, from its local files."
     from crome import data as D
-    if gsm8k not in ('prompt-match', 'reasoning'):
-        raise ValueError(f"public_pairs: gsm8k must be 'prompt-match' or 'reasoning', not {gsm8k!r}")
     have = list(D.PUBLIC_SETS[name]['files']) if name in D.PUBLIC_SETS else ['test']  # PandaLM: its test file
     if split is None and len(have) > 1:
         raise ValueError(f"{name} has splits {' and '.join(have)} here: choose one (--split on the command line; "
@@ -39,9 +35,16 @@ def public_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
                          'fetches); for other files of it, pass their path')
     if name == 'pandalm': return D.load_pandalm()
     path = D.default_path(D.PUBLIC_SETS[name]['files'][split])
-    if name == 'hh-rlhf': return D.load_hh_rlhf(path)
-    from crome.bon import gsm8k_reasoning_pairs
-    return (D.gsm8k_pairs if gsm8k == 'prompt-match' else gsm8k_reasoning_pairs)(D.load_gsm8k(path), seed=seed)
+    return D.load_hh_rlhf(path) if name == 'hh-rlhf' else D.gsm8k_pairs(D.load_gsm8k(path), seed=seed)
+
+def eval_pairs(name: str,  # one of crome.public_sets.PUBLIC_NAMES
+               split: str | None = None,  # as `public_pairs`
+               seed: int = 0):  # gsm8k: draws each solution's slip
+    "What `crome eval --data NAME` scores: `public_pairs`, but GSM8K as a correctness test (not in runs' code key)."
+    ds = public_pairs(name, split, seed)  # checks the split
+    if name != 'gsm8k': return ds
+    from crome import data as D, bon
+    return bon.gsm8k_reasoning_pairs(D.load_gsm8k(D.default_path(D.PUBLIC_SETS[name]['files'][split])), seed=seed)
 
 # %% ../nbs/12b_stages.ipynb #297c71e2
 def build_data(cfg: RunConfig) -> dict:

@@ -238,6 +238,6 @@ def test_eval_scores_gsm8k_as_a_correctness_test(tmp_path, monkeypatch):
         tr = load_data(build_parser().parse_args([*cmd, '--data', 'gsm8k', '--split', 'train']), 'keep')
         assert set(tr['subset']) == {'gsm8k-prompt-match'} and all(r['rejected'] != r['chosen'] for r in tr), cmd
         assert {r['rejected'] for r in tr} <= {e['chosen'] for e in tr}  # each rejected: another question's solution
-    from crome.stages import public_pairs
-    with pytest.raises(ValueError, match="gsm8k must be 'prompt-match' or 'reasoning', not 'slip'"):
-        public_pairs('gsm8k', 'test', gsm8k='slip')
+    from crome import stages
+    assert stages.eval_pairs not in stages.DATA_FUNCTIONS  # eval's choice does not move a run's data-stage key
+    with pytest.raises(ValueError, match='gsm8k has splits train and test here: choose one'): stages.eval_pairs('gsm8k')
