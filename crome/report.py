@@ -213,9 +213,9 @@ def _read(d: Path, p: str, **kw):  # kw: pd.read_csv's
 
 def _histories(d: Path, steps: int | None, names: set | None = None,  # names: the config's models
                order: Sequence[str] = ()) -> dict:  # these first, in this order (the rest by name): same colours
-    ps = {p.parent.name: p for p in (d / 'models').glob('*/history.json') if names is None or p.parent.name in names}
-    first = [n for n in dict.fromkeys(order) if n in ps]
-    return {n: history_steps(json.loads(ps[n].read_text()), steps) for n in first + sorted(set(ps) - set(first))}
+    f = {p.parent.name: p for p in (d / 'models').glob('*/history.json') if names is None or p.parent.name in names}
+    h = {n: history_steps(json.loads(f[n].read_text()), steps) for n in dict.fromkeys([*order, *sorted(f)]) if n in f}
+    return {n: x for n, x in h.items() if any('loss' in e for e in x)}  # fewer steps than logging_steps: no loss
 
 def build_report(run_dir: str | Path,  # a run folder (crome.pipeline)
                  config: Mapping | None = None,  # the run's config as a dict (default: run_dir/config.yaml)

@@ -203,11 +203,11 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
     else:
         from crome.train import train_reward_model, TrainConfig
         tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.effective_lr,
-                           max_steps=tc.steps, seed=seed, output_dir=str(out), **kw)
+                           max_steps=tc.steps, seed=seed, output_dir=str(out), **tc.finetune, **kw)
         m = train_reward_model(ds, recipe=recipe, config=tcfg)
         (out / 'history.json').write_text(json.dumps(m.history))
     meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.effective_lr,
-                max_length=tc.max_length, backbone=tc.backbone,
+                max_length=tc.max_length, backbone=tc.backbone, **({'finetune': tc.finetune} if tc.finetune else {}),
                 rows=m.train_rows, rows_given=len(ds))  # rows: what the recipe trained on (ties left out or not)
     (out / TRAIN_META).write_text(json.dumps(meta, indent=1))
     return m
