@@ -12,8 +12,14 @@ NAMES = {'vanilla': 'vanilla', 'rrm': 'RRM', 'crome': 'Crome', 'odin': 'ODIN', '
 
 
 def load(name):
+    "A results file, each provenance record in it (top level, `meta*` entries) marked with the file's name."
     p = Path(name) if Path(name).is_absolute() else RESULTS / name
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists(): return None
+    d = json.loads(p.read_text())
+    metas = [v for k, v in d.items() if k.startswith('meta')] if isinstance(d, dict) else []
+    for m in [d, *metas, *(x for v in metas if isinstance(v, list) for x in v)]:
+        if isinstance(m, dict): m['_file'] = p.name  # meta_line names it: the command's --out may name another file
+    return d
 
 
 HEAD_LR_GAIN = 'f575261'  # the commit from which a rescaled reward head (ODIN's) learns at lr x its gain
@@ -137,7 +143,8 @@ def meta_line(meta, script: str = '?', recomputed: str | None = None) -> str:
         files = [f for f in files if f not in SUMMARY_ONLY or since is None or f in since]
     note = changed_note(commit, files)
     cmd = local_paths(meta.get('command') or script)
-    return (f"_`{cmd}` at commit `{commit[:10]}`{dirty}{note}; seeds "
+    read = f"`results/{meta['_file']}`, written by " if meta.get('_file') else ''
+    return (f"_{read}`{cmd}` at commit `{commit[:10]}`{dirty}{note}; seeds "
             f"{', '.join(map(str, seeds)) if seeds else 'not recorded'}; {meta.get('device', 'device not recorded')}; "
             f"{took}._")
 
@@ -688,7 +695,7 @@ def scoring_variants(name: str, d: dict) -> list[str]:
            "per-round ratios with a 95% interval (within this run; one that includes 1 ranks neither side). *Sorted "
            "pipeline*: the pipeline fed the texts sorted by length, as crome batches them (the like-for-like "
            'contender).' if rounds else f'_Each row is {SINGLE_SCORING}._')
-    return [f"Scoring alone (`{name}`): " + meta_line(d, 'device_speed.py'), '', md(pd.DataFrame(rows)),
+    return ["Scoring alone: " + meta_line({'_file': name} | d, 'device_speed.py'), '', md(pd.DataFrame(rows)),
             '', how, '', "On the GPU crome's scoring is bound by tokenization: the tokenizers library's thread pool (its "
             'default; the benchmarks elsewhere turn it off) encodes all texts in one batched call, while the pipeline '
             'tokenizes one pair at a time.', '']
@@ -748,7 +755,7 @@ def device(files: dict) -> list[str]:
     if not train: return out + sum((scoring_variants(n, d) for n, d in alone.items()), [])
     rows, score = [], []
     for name, d in train.items():
-        out += [f"`{name}`: " + meta_line(d, 'device_speed.py'), '']
+        out += [meta_line({'_file': name} | d, 'device_speed.py'), '']
         for run, r in d['runs'].items():
             rows.append({'file': name, 'run': run, 'pairs per step': r['config']['batch_size'],
                          'max length': r['config']['max_length'], 'pairs/s': round(r['pairs_per_s'], 1),

@@ -312,3 +312,15 @@ def test_results_md_pooled_power_needs_the_better_baseline_per_section():
     assert 'cannot rank recipes' in line and '0.546' in line and 'Crome above each baseline pooled only' in line and '0.546;' in line
     ok = results_md._pooled_power_line(G.assign(above_baselines=[True, False]), True)
     assert 'Crome significantly above both' in ok and 'can rank recipes' in ok
+
+
+def test_results_md_names_the_file_each_section_reads(tmp_path):
+    "A results file's recorded command often names another --out file: the line says which file it was read from."
+    results_md = pytest.importorskip('results_md')
+    p = tmp_path / 'quality_finetune.json'
+    p.write_text(json.dumps({'meta': {'command': 'quality.py --out qf10.json', 'commit': 'HEAD'},
+                             'meta_testbed_added': [{'command': 'quality.py --out x.json'}]}))
+    d = results_md.load(str(p))
+    line = results_md.meta_line(d['meta'], 'quality.py')
+    assert line.startswith('_`results/quality_finetune.json`, written by `quality.py --out qf10.json`'), line
+    assert results_md.meta_line(d['meta_testbed_added'][0]).startswith('_`results/quality_finetune.json`, written by')

@@ -184,7 +184,7 @@ def test_device_labels_single_runs_and_gives_rounds_their_interval():
 def test_device_routes_a_scoring_only_file_and_names_a_quick_one():
     "Review: a --scoring-only file at a training file's path raised KeyError 'scoring'; a --quick file showed as GPU."
     text = '\n'.join(results_md.device({'device_speed.json': _scoring_only(rounds=True)}))
-    assert 'Scoring alone (`device_speed.json`)' in text and '| mixed (all lengths): 1536 | 64 | off |' in text
+    assert 'Scoring alone: _`results/device_speed.json`, written by' in text and '| mixed (all lengths): 1536 | 64 | off |' in text
     assert 'Medians of 3 alternating rounds' in text and '1.50x [' in text and 'speedup vs sorted pipeline' in text
     old = '\n'.join(results_md.device({'device_scoring.json': _scoring_only(rounds=False)}))
     assert '_Each row is a single timed round' in old and 'sorted pipeline' not in old.split('|---')[0]
