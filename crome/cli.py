@@ -212,8 +212,8 @@ def cmd_augment(a) -> int:
 def cmd_train(a) -> int:
     "`crome train`: one recipe on a pairs file (parquet/jsonl/...), saved to --out."
     from crome.pipeline import train_one, Embeddings
-    flags = dict(mode=a.mode, steps=a.steps, batch_size=a.batch_size, lr=a.lr, recipes=[a.recipe],  # the recipe:
-                 lambda_tie=a.lambda_tie, backbone=a.backbone, max_length=a.max_length)  # a setting it ignores warns
+    flags = dict(mode=a.mode, steps=a.steps, batch_size=a.batch_size, lr=a.lr, recipes=[a.recipe], finetune=a.finetune,
+                 lambda_tie=a.lambda_tie, backbone=a.backbone, max_length=a.max_length)  # one the recipe ignores: warns
     cfg = _config(None, _given({f'train.{k}': ('--recipe' if k == 'recipes' else '--' + k.replace('_', '-'), v)
                                 for k, v in flags.items()}))
     ds = load_data(a, 'keep')

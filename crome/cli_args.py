@@ -13,8 +13,8 @@ from .oracle import ORACLE_ENV
 
 # %% auto #0
 __all__ = ['RECIPES', 'ORACLE_FLAGS', 'HTTP_LOGGERS', 'COLUMNS_HELP', 'DATA_HELP', 'http_logging', 'cli_warnings',
-           'oracle_settings', 'oracle_overrides', 'CromeParser', 'Extend', 'parse_sets', 'positive_int', 'augment_out',
-           'build_parser']
+           'oracle_settings', 'oracle_overrides', 'CromeParser', 'Extend', 'parse_sets', 'positive_int', 'yaml_mapping',
+           'augment_out', 'build_parser']
 
 # %% ../nbs/13b_cli_args.ipynb #a21c919d
 RECIPES = ['vanilla', 'rrm', 'crome', 'odin', 'mmd']
@@ -147,6 +147,16 @@ def positive_int(text: str) -> int:
     if n < 1: raise argparse.ArgumentTypeError(f'must be at least 1, got {n}')
     return n
 
+def yaml_mapping(path: str) -> dict:
+    "An argparse type for a YAML file of settings (`crome train --finetune`): its mapping; checked where it is used."
+    import yaml
+    from crome.train_config import yaml_load
+    try: d = yaml_load(Path(path).read_text())
+    except OSError as e: raise argparse.ArgumentTypeError(f'{path}: {e.strerror or e}') from None
+    except yaml.YAMLError as e: raise argparse.ArgumentTypeError(f"{path}: not valid YAML ({' '.join(str(e).split())})")
+    if not isinstance(d, dict): raise argparse.ArgumentTypeError(f'{path}: expected a mapping of settings, got {d!r}')
+    return d
+
 def augment_out(arg: str) -> tuple[Path, Path]:  # `crome augment --out`
     "The Parquet file `crome augment` writes and its rejects CSV beside it, checked before any work."
     out = Path(arg); rej = out.with_name(out.stem + '_rejects.csv')
@@ -228,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--lambda-tie', type=float, default=None,
                    help="weight of tie rows (default: the recipe's; 0 allowed)")
     t.add_argument('--seed', type=int, default=0, help='training seed (default 0)')
+    t.add_argument('--finetune', metavar='FILE', type=yaml_mapping, help='--mode finetune: a YAML file of more '
+                   'TrainConfig fields (peft_config, bf16, gradient_accumulation, ...), as train.finetune in a run')
     e = sub.add_parser('eval', help='accuracy and robustness of a saved model on a pairs file')
     e.add_argument('--model', required=True, help='model folder written by crome train')
     _add_data(e); e.add_argument('--out', help='results JSON (default MODEL/eval.json)')

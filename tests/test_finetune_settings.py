@@ -46,3 +46,21 @@ def test_run_passes_them_to_training_and_records_them(tmp_path, monkeypatch):
     assert run(cfg)['ran'] == []  # the same settings: nothing again
     cfg['train']['finetune']['gradient_accumulation'] = 1
     assert 'model:vanilla-s0' in run(cfg)['ran'] and seen[-1].gradient_accumulation == 1
+
+
+def test_crome_train_reads_them_from_a_yaml_file(tmp_path, capsys):
+    from crome.cli import main
+    data = tmp_path / 'd.jsonl'
+    data.write_text(''.join(json.dumps({'prompt': f'q{i}', 'chosen': 'yes ' * i, 'rejected': 'no'}) + '\n'
+                            for i in range(1, 7)))
+    ft, bad, m = tmp_path / 'ft.yaml', tmp_path / 'bad.yaml', tmp_path / 'm'
+    ft.write_text('gradient_accumulation: 2\nwarmup_ratio: 0.0\n'); bad.write_text('bf16: maybe\n')
+    common = ['train', '--data', str(data), '--out', str(m), '--backbone', str(tiny_backbone(tmp_path)), '--steps', '2',
+              '--batch-size', '2', '--max-length', '32']
+    assert main(common + ['--mode', 'finetune', '--finetune', str(ft)]) == 0
+    assert json.loads((m / 'crome_train.json').read_text())['finetune'] == {'gradient_accumulation': 2,
+                                                                            'warmup_ratio': 0.0}
+    assert main(common + ['--mode', 'finetune', '--finetune', str(bad)]) == 2
+    assert "--finetune: Value error, bf16 must be bool, got 'maybe'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e: main(common + ['--finetune', str(tmp_path / 'none.yaml')])
+    assert e.value.code == 2 and 'argument --finetune: ' in capsys.readouterr().err
