@@ -154,6 +154,7 @@ def yaml_mapping(path: str) -> dict:
     try: d = yaml_load(Path(path).read_text())
     except OSError as e: raise argparse.ArgumentTypeError(f'{path}: {e.strerror or e}') from None
     except yaml.YAMLError as e: raise argparse.ArgumentTypeError(f"{path}: not valid YAML ({' '.join(str(e).split())})")
+    if d is None: return {}  # empty, or comments only: no settings (as `python -m crome.train --config` reads it)
     if not isinstance(d, dict): raise argparse.ArgumentTypeError(f'{path}: expected a mapping of settings, got {d!r}')
     return d
 

@@ -12,10 +12,11 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, NonNegativeI
                       field_validator, model_validator)
 from .demo import CUES, check_shares
 from .public_sets import PUBLIC_NAMES
+from .finetune_settings import finetune_fields, finetune_warning
 
 # %% auto #0
-__all__ = ['DEMO_N', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'RUN_OWNED', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig',
-           'FilterConfig', 'finetune_fields', 'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
+__all__ = ['DEMO_N', 'ORACLE_TRANSPORT', 'DEFAULT_LR', 'CueConfig', 'DataConfig', 'OracleConfig', 'AugmentConfig', 'FilterConfig',
+           'TrainSettings', 'EvalConfig', 'RunConfig', 'ConfigError', 'load_config']
 
 # %% ../nbs/12_config.ipynb #43d50eae
 class _Strict(BaseModel): model_config = ConfigDict(extra='forbid', strict=True)  # `steps: yes` is no 1
@@ -120,25 +121,6 @@ class FilterConfig(_Strict):
     tau: float = Field(0.2, ge=0, lt=1)
 
 DEFAULT_LR = {'frozen': 1e-3, 'finetune': 2e-5}  # train.lr when unset, by train.mode
-RUN_OWNED = {**{k: f'train.{k}' for k in ('max_length', 'batch_size', 'lr', 'lambda_tie')}, 'model': 'train.backbone',
-             'max_steps': 'train.steps', 'epochs': 'train.steps', 'seed': 'train.seeds', 'output_dir': 'the run folder',
-             'model_type': 'the run (BT models)', 'progress': 'the run'}  # `TrainConfig` fields a run sets itself
-
-def finetune_fields(v: dict) -> dict:
-    "Check `train.finetune`: `TrainConfig` fields, typed as `python -m crome.train --config` checks a file's."
-    import difflib, typing
-    from crome.train_config import TrainConfig, _yaml_types
-    fields, hints, bad = list(TrainConfig.__dataclass_fields__), typing.get_type_hints(TrainConfig), []
-    for k, x in v.items():
-        if k in RUN_OWNED: bad.append(f'{k} is set by {RUN_OWNED[k]}, not here')
-        elif k not in fields:
-            near = difflib.get_close_matches(k, fields, 1, 0.6)
-            bad.append(f'{k} is not a TrainConfig field' + (f"; did you mean '{near[0]}'?" if near else ''))
-        elif (ok := _yaml_types(hints[k])) and (not isinstance(x, ok) or (isinstance(x, bool) and bool not in ok)):
-            bad.append(f"{k} must be {' or '.join(t.__name__ for t in ok)}, got {x!r}")
-    if bad: raise ValueError('; '.join(bad))
-    TrainConfig(**v)  # its own checks (warmup_ratio)
-    return v
 
 class TrainSettings(_Strict):
     mode: Literal['frozen', 'finetune'] = 'frozen'
@@ -151,7 +133,7 @@ class TrainSettings(_Strict):
     seeds: list[NonNegativeInt] = Field([0], min_length=1)  # the first seed's vanilla model: the filter's baseline
     backbone: str | None = None  # local model path (default: MiniLM from its package)
     lambda_tie: float | None = Field(None, ge=0)  # weight of tie rows (None: the recipe's default; 0 is honoured)
-    finetune: Annotated[dict, AfterValidator(finetune_fields)] = {}  # mode finetune: more `TrainConfig` fields
+    finetune: Annotated[dict, AfterValidator(finetune_fields)] = {}  # mode finetune: more `TrainConfig` fields (12e)
 
     @field_validator('backbone')
     @classmethod
@@ -200,10 +182,9 @@ class RunConfig(_Strict):
             stray += _changed(self.augment, 'augment') + (['oracle'] if self.oracle.backend else [])
         if not r & {'crome', 'rrm'}:
             stray += _changed(self.filter, 'filter') + ['train.lambda_tie'] * (self.train.lambda_tie is not None)
-        if self.train.finetune and self.train.mode == 'frozen':
+        if msg := finetune_warning(self.train, names):
             import warnings
-            warnings.warn(f"{names.get('train.finetune', 'train.finetune')} set, but train.mode is frozen (a head on a "
-                          'frozen encoder reads none of it): no effect on this run')
+            warnings.warn(msg)
         if stray:
             import warnings
             it = 'it' if len(stray) == 1 else 'them'  # (pydantic calls this: no stacklevel points at the caller)

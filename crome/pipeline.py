@@ -78,10 +78,11 @@ def model_settings_key(cfg: RunConfig, recipe: str) -> dict:
     train, as its effective value; the learning rate used), what the backbone folder holds, and the filter switch
     where it reads a filtered set."""
     from crome.train_config import RECIPES
+    from crome.finetune_settings import finetune_key
     tc = cfg.train
     s = tc.model_dump(exclude={'recipes', 'seeds', 'lambda_tie', 'finetune'}) | {'lr': tc.effective_lr,
                                                                                  'recipe': recipe}
-    if tc.finetune and tc.mode == 'finetune': s['finetune'] = tc.finetune  # unset: a model's key as before
+    if tc.mode == 'finetune' and (f := finetune_key(tc.finetune, recipe)): s['finetune'] = f  # none: as before
     if tc.backbone is not None: s['backbone_files'] = backbone_fingerprint(cfg)  # weights hashed once per process
     if RECIPES[recipe].get('use_ties'): s['lambda_tie'] = RECIPES[recipe]['lambda_tie'] if tc.lambda_tie is None \
         else tc.lambda_tie

@@ -202,13 +202,15 @@ def train_one(cfg: RunConfig, recipe: str, ds, seed: int, out: Path, emb: Embedd
         emb.save()
     else:
         from crome.train import train_reward_model, TrainConfig
-        tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, batch_size=tc.batch_size, lr=tc.effective_lr,
-                           max_steps=tc.steps, seed=seed, output_dir=str(out), **tc.finetune, **kw)
+        from crome.finetune_settings import trainer_fields  # train.finetune; batch_size: pairs per forward pass
+        tcfg = TrainConfig(model=tc.backbone, max_length=tc.max_length, lr=tc.effective_lr, max_steps=tc.steps,
+                           seed=seed, output_dir=str(out), **trainer_fields(tc), **kw)
         m = train_reward_model(ds, recipe=recipe, config=tcfg)
         (out / 'history.json').write_text(json.dumps(m.history))
     meta = dict(recipe=recipe, seed=seed, mode=tc.mode, steps=tc.steps, batch_size=tc.batch_size, lr=tc.effective_lr,
-                max_length=tc.max_length, backbone=tc.backbone, **({'finetune': tc.finetune} if tc.finetune else {}),
+                max_length=tc.max_length, backbone=tc.backbone,
                 rows=m.train_rows, rows_given=len(ds))  # rows: what the recipe trained on (ties left out or not)
+    if tc.mode == 'finetune' and tc.finetune: meta['finetune'] = tc.finetune  # a frozen head reads none of it
     (out / TRAIN_META).write_text(json.dumps(meta, indent=1))
     return m
 
@@ -221,14 +223,16 @@ def _drop_other_mode(out: Path, mode: str):
         for f in ('head.safetensors', FrozenRewardModel.META): (out / f).unlink(missing_ok=True)
 
 def model_settings(out: Path, mode: str) -> dict:
-    "Config overrides that reload the model in `out` as it was trained: its max length, a frozen head's backbone."
+    "Config overrides that reload the model in `out` as it was trained: its max length and backbone (if a folder)."
     from crome.frozen import FrozenRewardModel
     from crome.model import RewardModel
     f = out / FrozenRewardModel.META if mode == 'frozen' else out / 'model' / RewardModel.META
     meta = json.loads(f.read_text()) if f.exists() else {}
+    if mode != 'frozen' and (t := out / TRAIN_META).exists():  # a fine-tuned model's base: the cosine baseline's
+        meta = {'backbone': json.loads(t.read_text()).get('backbone')} | meta
     got = {'train.max_length': meta['max_length']} if meta.get('max_length') else {}
-    if mode == 'frozen' and meta.get('backbone') and Path(meta['backbone']).is_dir():
-        got['train.backbone'] = meta['backbone']  # else the default encoder, which the head's fingerprint checks
+    if meta.get('backbone') and Path(meta['backbone']).is_dir():
+        got['train.backbone'] = meta['backbone']  # else the default encoder (a frozen head's fingerprint checks it)
     return got
 
 def load_model(cfg: RunConfig, out: Path, emb: Embeddings | None):

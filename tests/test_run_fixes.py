@@ -87,3 +87,12 @@ def test_backbone_replaced_in_place_retrains_the_models(tmp_path):
     assert {'model:vanilla-s0', 'evaluate'} <= set(again['ran']) and 'data' not in again['ran']
     assert again['reasons']['model:vanilla-s0'].startswith('settings: backbone_files '), again['reasons']
     assert run(cfg)['ran'] == []
+
+
+def test_a_file_too_small_to_split_names_the_empty_split(tmp_path):
+    "A one-line error naming the empty split (it was a datasets error in a later stage); moved from 12b_stages."
+    tiny_f = tmp_path / 'two.jsonl'
+    tiny_f.write_text(''.join(json.dumps(dict(prompt=f'q{i}', chosen='a', rejected='b')) + '\n' for i in range(2)))
+    with pytest.raises(ValueError, match=r'the test split has 0 pairs \(train 1, validation 1, test 0; test_fraction '
+                                         r'0.25, val_fraction 0.15'):
+        stages.build_data(load_config({'out_dir': str(tmp_path / 'o'), 'data': {'source': str(tiny_f)}}))

@@ -14,7 +14,7 @@ STAGES = [['schema'], ['data', 'readers', 'public_sets', 'splits', 'columns'], [
           ['losses'],
           ['train', 'frozen_fit', 'train_config', 'train_pairs', 'head_init'],
           ['evaluate', 'stats', 'bon', 'scorers', 'transforms'],
-          ['stress'], ['inspect', 'figures', 'train_figures', 'examples', 'unfinished', 'report', 'views'], ['config', 'run_state', 'stages', 'pipeline', 'compare', 'sweep'],
+          ['stress'], ['inspect', 'figures', 'train_figures', 'examples', 'unfinished', 'report', 'views'], ['finetune_settings', 'config', 'run_state', 'stages', 'pipeline', 'compare', 'sweep'],
           ['cli_args', 'cli', '__main__']]
 RANK = {m: i for i, g in enumerate(STAGES) for m in g}
 MAX_LINES, MAX_COLS = 410, 120  # target ~400 (a little slack for a docstring); past 410, split along a concept
